@@ -1,0 +1,61 @@
+"""``anomaly-studio generate``: synthesise candidates for one image and mask."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention, write_candidates
+from studio.engines import get_engine
+from studio.errors import InputError
+from studio.imaging import check_mask, load_image, load_mask
+from studio.types import SynthesisRequest
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="synthesise labelled defect candidates for one image")
+    p.add_argument("--image", required=True, help="normal product image")
+    p.add_argument("--mask", required=True, help="defect region mask (non-zero = defect)")
+    p.add_argument("--ref", default=None, help="reference anomaly image")
+    p.add_argument("--ref-mask", default=None, help="mask of the anomaly in the reference image")
+    p.add_argument("--ref-text", default="", help="what the reference anomaly is")
+    p.add_argument("--prompt", required=True, help="targeted description of the defect to synthesise")
+    p.add_argument("--num", type=int, default=1, help="number of candidates")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first candidate")
+    p.add_argument("--out", required=True, help="output folder")
+    add_engine_args(p)
+    p.set_defaults(func=run)
+
+
+def build_request(args: argparse.Namespace) -> SynthesisRequest:
+    """Load and validate every input named on the command line."""
+    image = load_image(args.image, what="normal image")
+    size = (image.shape[1], image.shape[0])
+    mask = check_mask(load_mask(args.mask, size))
+    reference = load_image(args.ref, what="reference image") if args.ref else None
+    ref_mask = None
+    if args.ref_mask:
+        if reference is None:
+            raise InputError("--ref-mask needs --ref (the reference image it marks).")
+        ref_mask = check_mask(load_mask(args.ref_mask, (reference.shape[1], reference.shape[0]),
+                                        what="reference mask"), "reference mask")
+    return SynthesisRequest.create(
+        image, mask, args.prompt, reference=reference, reference_mask=ref_mask,
+        reference_text=args.ref_text, num=args.num, seed=args.seed, params=params_from_args(args),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    request = build_request(args)
+    engine = get_engine(args.engine, args.weights)
+    out = Path(args.out)
+    if request.reference is not None and request.reference_mask is not None:
+        with tqdm_progress("ASEA") as progress:
+            trace = engine.explain(request, progress)
+        if trace.steps:
+            write_attention(out, request.reference, trace)
+    with tqdm_progress(f"generate ({engine.name})") as progress:
+        candidates = engine.generate(request, progress)
+    written = write_candidates(out, candidates)
+    print(f"wrote {len(written)} candidate(s) to {out} with engine {engine.name} ({engine.profile})", file=sys.stderr)
+    return 0
