@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # CPU build of torch that lies on this machine's disk; on a GPU machine set TORCH_SPEC=torch.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test bench install browser clean
+.PHONY: run test bench fuzz install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(PY) -m bench.run --weights tiny --json bench/results/latest.json
+
+# Nightly-size fuzzing of the image/mask loader (10,000 cases).
+fuzz: $(STAMP)
+	FUZZ_CASES=5000 $(PY) -m pytest -q tests/test_fuzz_imaging.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
