@@ -95,6 +95,7 @@ class SynthesisRequest:
     num: int = 1
     seed: int = 0
     params: dict[str, float | int] = field(default_factory=resolve_params)
+    _hashes: dict[str, str | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def create(
@@ -142,13 +143,15 @@ class SynthesisRequest:
         return [(self.seed + i) % (SEED_MAX + 1) for i in range(self.num)]
 
     def input_hashes(self) -> dict[str, str | None]:
-        """sha256 of every array input."""
-        return {
-            "image": array_sha256(self.image),
-            "mask": array_sha256(self.mask),
-            "reference": array_sha256(self.reference),
-            "reference_mask": array_sha256(self.reference_mask),
-        }
+        """sha256 of every array input, computed once per request."""
+        if self._hashes is None:
+            self._hashes = {
+                "image": array_sha256(self.image),
+                "mask": array_sha256(self.mask),
+                "reference": array_sha256(self.reference),
+                "reference_mask": array_sha256(self.reference_mask),
+            }
+        return dict(self._hashes)
 
     def metadata(self, engine: str, profile: str, seed: int, **extra: Any) -> dict[str, Any]:
         """The metadata every candidate carries; engines add their own keys through ``extra``."""

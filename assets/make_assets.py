@@ -1,0 +1,350 @@
+"""Render the shipped sample assets: normal product images, sample defect regions, and
+reference anomalies with their masks and texts. Deterministic: the same files every run.
+
+    .venv/bin/python assets/make_assets.py          # rewrites assets/normal, masks, references, manifest.json
+
+Everything here is drawn procedurally with numpy and OpenCV (no photographs, no downloads),
+and dedicated to the public domain (CC0-1.0); see assets/LICENSES.md.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from studio.engines.procedural import fractal  # noqa: E402  (Perlin noise, seeded)
+
+SIZE = 512
+REF_SIZE = 256
+
+
+def rng(name: str) -> np.random.Generator:
+    """A generator seeded by the asset's name, so assets do not depend on rendering order."""
+    return np.random.default_rng(int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "little"))
+
+
+def grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[:n, :n].astype(np.float32)
+    return yy, xx
+
+
+def finish(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def camera_noise(image: np.ndarray, r: np.random.Generator, sigma: float = 2.0) -> np.ndarray:
+    return image + r.normal(0.0, sigma, image.shape).astype(np.float32)
+
+
+def directional_noise(shape: tuple[int, int], r: np.random.Generator, length: int, angle_deg: float) -> np.ndarray:
+    """White noise smeared along one direction: brushing marks, wood fibres."""
+    noise = r.normal(0.0, 1.0, shape).astype(np.float32)
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle_deg, 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (length, length))
+    kernel /= max(float(kernel.sum()), 1e-6)
+    out = cv2.filter2D(noise, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    return out / (float(out.std()) or 1.0)
+
+
+# --------------------------------------------------------------------------- normal images
+
+
+def metal_disc() -> np.ndarray:
+    r = rng("metal_disc")
+    yy, xx = grid(SIZE)
+    c = SIZE / 2 - 0.5
+    dist = np.hypot(xx - c, yy - c)
+    theta = np.arctan2(yy - c, xx - c)
+    background = 38 + 6 * fractal((SIZE, SIZE), 3, r, 3)
+    shadow = np.clip((dist - 205) / 30, 0, 1) * 0.6 + 0.4
+    image = np.repeat((background * shadow)[..., None], 3, axis=2)
+    # turning marks: a 1-D noise profile indexed by radius; a bow-tie highlight
+    profile = np.cumsum(r.normal(0, 1, 4 * SIZE)).astype(np.float32)
+    profile = (profile - np.convolve(profile, np.ones(25) / 25, "same")) * 2.2
+    rings = profile[np.clip((dist * 4).astype(int), 0, 4 * SIZE - 1)]
+    highlight = 38 * np.abs(np.cos(theta - 0.6)) ** 6
+    metal = 150 + rings + highlight - 0.05 * dist + 3 * fractal((SIZE, SIZE), 6, r, 2)
+    chamfer = (dist > 208) & (dist <= 220)
+    metal = np.where(chamfer, 120 + 60 * np.cos(theta + 2.2) * 0.5 + rings * 0.5, metal)
+    bore = dist <= 42
+    inner = (dist > 42) & (dist <= 50)
+    metal = np.where(inner, 115 + 40 * np.cos(theta - 2.4), metal)
+    metal = np.where(bore, 22 + 8 * (dist / 42), metal)
+    disc = (dist <= 220)[..., None]
+    tint = np.array([1.0, 1.01, 1.04], np.float32)
+    image = np.where(disc, metal[..., None] * tint, image)
+    soft = cv2.GaussianBlur(disc.astype(np.float32)[..., 0], (3, 3), 0.7)[..., None]
+    image = image * soft + np.repeat((background * shadow)[..., None], 3, axis=2) * (1 - soft)
+    return finish(camera_noise(image, r, 1.5))
+
+
+def fabric_weave() -> np.ndarray:
+    r = rng("fabric_weave")
+    yy, xx = grid(SIZE)
+    period = 8.0
+    warp_col, weft_col = np.array([52, 74, 120], np.float32), np.array([72, 92, 138], np.float32)
+    ix, iy = (xx // period).astype(int), (yy // period).astype(int)
+    fx, fy = (xx % period) / period, (yy % period) / period
+    warp_on_top = (ix + iy) % 2 == 0
+    warp_shade = np.sin(np.pi * fx) ** 0.6
+    weft_shade = np.sin(np.pi * fy) ** 0.6
+    jitter_x = r.normal(1.0, 0.06, SIZE // 8 + 1).astype(np.float32)[ix]
+    jitter_y = r.normal(1.0, 0.06, SIZE // 8 + 1).astype(np.float32)[iy]
+    # the thread on top is lit across its width; the one below shows at its ends only
+    along_warp = 0.75 + 0.25 * np.sin(np.pi * fy)
+    along_weft = 0.75 + 0.25 * np.sin(np.pi * fx)
+    top = np.where(warp_on_top[..., None],
+                   (warp_col * jitter_x[..., None]) * (0.55 + 0.45 * warp_shade * along_warp)[..., None],
+                   (weft_col * jitter_y[..., None]) * (0.55 + 0.45 * weft_shade * along_weft)[..., None])
+    fibres = 7 * directional_noise((SIZE, SIZE), r, 7, 0) * (~warp_on_top) + 7 * directional_noise((SIZE, SIZE), r, 7, 90) * warp_on_top
+    image = top * (1 + 0.05 * fractal((SIZE, SIZE), 3, r, 2))[..., None] + fibres[..., None]
+    return finish(camera_noise(image, r, 1.5))
+
+
+def pcb_board() -> np.ndarray:
+    r = rng("pcb_board")
+    mask_col = np.array([30, 105, 62], np.float32)
+    image = np.ones((SIZE, SIZE, 3), np.float32) * mask_col
+    image *= (1 + 0.06 * fractal((SIZE, SIZE), 2, r, 3))[..., None]
+    copper = np.zeros((SIZE, SIZE), np.uint8)
+    for _ in range(26):  # traces: horizontal/vertical runs joined by 45-degree corners
+        x, y = int(r.integers(20, SIZE - 20)), int(r.integers(20, SIZE - 20))
+        pts = [(x, y)]
+        for _ in range(int(r.integers(2, 5))):
+            d = int(r.integers(20, 120))
+            if r.random() < 0.5:
+                x = int(np.clip(x + r.choice([-1, 1]) * d, 10, SIZE - 10))
+            else:
+                y = int(np.clip(y + r.choice([-1, 1]) * d, 10, SIZE - 10))
+            diag = int(r.integers(5, 15))
+            pts.append((x, y))
+            x, y = int(np.clip(x + diag, 10, SIZE - 10)), int(np.clip(y + diag, 10, SIZE - 10))
+            pts.append((x, y))
+        cv2.polylines(copper, [np.array(pts, np.int32)], False, 255, int(r.choice([3, 4, 6])), cv2.LINE_AA)
+    trace = cv2.GaussianBlur(copper.astype(np.float32) / 255, (3, 3), 0.8)[..., None]
+    image = image * (1 - trace) + np.array([70, 160, 85], np.float32) * trace
+    pads = np.zeros((SIZE, SIZE), np.uint8)
+    for _ in range(7):  # chip footprints: rows of rectangular pads
+        x0, y0 = int(r.integers(30, SIZE - 150)), int(r.integers(30, SIZE - 80))
+        n, vertical = int(r.integers(4, 9)), bool(r.random() < 0.5)
+        for k in range(n):
+            px, py = (x0, y0 + 14 * k) if vertical else (x0 + 14 * k, y0)
+            cv2.rectangle(pads, (px, py), (px + 8, py + 18) if not vertical else (px + 18, py + 8), 255, -1)
+    vias = np.zeros((SIZE, SIZE), np.uint8)
+    holes = np.zeros((SIZE, SIZE), np.uint8)
+    for _ in range(30):
+        x, y = int(r.integers(10, SIZE - 10)), int(r.integers(10, SIZE - 10))
+        cv2.circle(vias, (x, y), 6, 255, -1, cv2.LINE_AA)
+        cv2.circle(holes, (x, y), 3, 255, -1, cv2.LINE_AA)
+    metal = np.maximum(pads, vias).astype(np.float32)[..., None] / 255
+    tin = np.array([205, 185, 120], np.float32) * (1 + 0.05 * fractal((SIZE, SIZE), 8, r, 2))[..., None]
+    image = image * (1 - metal) + tin * metal
+    hole = holes.astype(np.float32)[..., None] / 255
+    image = image * (1 - hole) + np.array([25, 25, 22], np.float32) * hole
+    silk = np.zeros((SIZE, SIZE), np.uint8)
+    for i in range(6):
+        x, y = int(r.integers(20, SIZE - 120)), int(r.integers(30, SIZE - 20))
+        cv2.putText(silk, f"{'RCUDQ'[i % 5]}{int(r.integers(1, 99))}", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
+        cv2.rectangle(silk, (x - 4, y + 6), (x + int(r.integers(40, 90)), y + int(r.integers(20, 50))), 255, 1)
+    s = silk.astype(np.float32)[..., None] / 255 * 0.85
+    image = image * (1 - s) + np.array([232, 232, 222], np.float32) * s
+    return finish(camera_noise(image, r, 1.8))
+
+
+def wood_plank() -> np.ndarray:
+    r = rng("wood_plank")
+    yy, xx = grid(SIZE)
+    # growth rings cut lengthwise: distance to a pith far below the plank, gently warped
+    warp = 16 * fractal((SIZE, SIZE), 1.5, r, 3) + 2 * fractal((SIZE, SIZE), 6, r, 2)
+    distance = np.hypot((yy - 760) * 1.0, (xx - 300) * 0.55) + warp
+    phase = (distance / 17.0) % 1.0
+    late = np.clip((phase - 0.62) / 0.3, 0, 1) ** 0.7 * np.clip((1.0 - phase) / 0.08, 0, 1)  # latewood bands
+    light, dark = np.array([214, 172, 122], np.float32), np.array([150, 98, 58], np.float32)
+    image = light * (1 - late[..., None]) + dark * late[..., None]
+    fibres = directional_noise((SIZE, SIZE), r, 41, 0)
+    pores = directional_noise((SIZE, SIZE), r, 15, 0)
+    image = image * (1 + 0.035 * fibres + 0.03 * fractal((SIZE, SIZE), 3, r, 2) - 0.04 * np.clip(pores - 1.5, 0, None))[..., None]
+    return finish(camera_noise(image, r, 1.5))
+
+
+def ceramic_tile() -> np.ndarray:
+    r = rng("ceramic_tile")
+    yy, xx = grid(SIZE)
+    tile = 252
+    gx, gy = xx % tile, yy % tile
+    edge = np.minimum(np.minimum(gx, tile - 1 - gx), np.minimum(gy, tile - 1 - gy))
+    grout = edge < 4
+    base = np.array([224, 220, 210], np.float32)
+    speck = (r.random((SIZE, SIZE)) < 0.004).astype(np.float32)
+    speck = cv2.GaussianBlur(speck, (3, 3), 0.8) * 90
+    gloss = 18 * np.exp(-(((xx - 170) / 120) ** 2 + ((yy - 150) / 90) ** 2))
+    bevel = np.clip(1 - (edge - 4) / 6, 0, 1) * 25
+    surface = base * (1 + 0.015 * fractal((SIZE, SIZE), 5, r, 3))[..., None] + gloss[..., None] - speck[..., None] - bevel[..., None]
+    grout_col = np.array([150, 146, 140], np.float32) * (1 + 0.08 * fractal((SIZE, SIZE), 20, r, 2))[..., None]
+    image = np.where(grout[..., None], grout_col, surface)
+    return finish(camera_noise(image, r, 1.5))
+
+
+NORMALS = {
+    "metal_disc": (metal_disc, "a machined aluminium disc (turned surface, central bore)", "a dark scratch"),
+    "fabric_weave": (fabric_weave, "a plain-woven blue fabric", "a hole"),
+    "pcb_board": (pcb_board, "a printed circuit board (solder mask, traces, pads, vias)", "a brown contamination stain"),
+    "wood_plank": (wood_plank, "a planed wooden plank", "a crack"),
+    "ceramic_tile": (ceramic_tile, "glazed ceramic floor tiles with grout", "a broken corner piece missing"),
+}
+
+
+def ellipse_mask(centre: tuple[int, int], axes: tuple[int, int], angle: float, size: int = SIZE) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, centre, axes, angle, 0, 360, 255, -1)
+    return mask
+
+
+#: A sample sketched defect region for each normal image.
+SAMPLE_MASKS = {
+    "metal_disc": ellipse_mask((330, 250), (70, 14), -60),
+    "fabric_weave": ellipse_mask((250, 270), (40, 32), 20),
+    "pcb_board": ellipse_mask((300, 200), (48, 34), 0),
+    "wood_plank": ellipse_mask((256, 300), (110, 12), 0),
+    "ceramic_tile": ellipse_mask((200, 330), (50, 38), 30),
+}
+
+
+# --------------------------------------------------------------------------- reference anomalies
+
+
+def blob(r: np.random.Generator, centre: tuple[float, float], radius: float, rough: float, size: int = REF_SIZE) -> np.ndarray:
+    yy, xx = grid(size)
+    dist = np.hypot(xx - centre[0], yy - centre[1]) / radius
+    return dist + rough * fractal((size, size), 4, r, 3) < 1.0
+
+
+def red_stain() -> tuple[np.ndarray, np.ndarray]:
+    r = rng("red_stain")
+    surface = np.array([196, 198, 202], np.float32) * (1 + 0.03 * fractal((REF_SIZE, REF_SIZE), 6, r, 3))[..., None]
+    stain = blob(r, (128, 124), 58, 0.35)
+    alpha = cv2.GaussianBlur(stain.astype(np.float32), (5, 5), 1.2)
+    ring = np.clip(alpha - cv2.GaussianBlur(cv2.erode(stain.astype(np.uint8), np.ones((5, 5))).astype(np.float32), (9, 9), 2.5), 0, 1)
+    alpha = np.clip(alpha * (0.65 + 0.15 * fractal((REF_SIZE, REF_SIZE), 5, r, 2)) + 0.3 * ring, 0, 1)[..., None]
+    red = np.array([168, 32, 36], np.float32)
+    image = surface * (1 - alpha) + (0.5 * red + 0.5 * surface * red / 255) * alpha
+    return finish(camera_noise(image, r, 1.5)), alpha[..., 0] > 0.25
+
+
+def dark_scratch() -> tuple[np.ndarray, np.ndarray]:
+    r = rng("dark_scratch")
+    brushing = directional_noise((REF_SIZE, REF_SIZE), r, 41, 0)
+    surface = (158 + 7 * brushing + 4 * fractal((REF_SIZE, REF_SIZE), 3, r, 2))[..., None] * np.array([1.0, 1.01, 1.04], np.float32)
+    t = np.linspace(0, 1, 40)
+    pts = np.stack([40 + 180 * t, 190 - 130 * t + 14 * np.sin(np.pi * t)], axis=1)
+    canvas = np.zeros((REF_SIZE, REF_SIZE), np.uint8)
+    cv2.polylines(canvas, [np.rint(pts * 16).astype(np.int32)], False, 255, 2, cv2.LINE_AA, shift=4)
+    line = canvas.astype(np.float32) / 255
+    taper = np.clip(np.sin(np.pi * np.clip((np.mgrid[:REF_SIZE, :REF_SIZE][1] - 40) / 180, 0, 1)) * 1.6, 0.2, 1)
+    cover = (line * taper)[..., None]
+    image = surface * (1 - 0.62 * cover)
+    highlight = np.roll(line, -1, axis=0)[..., None] * 0.3 * (1 - cover)
+    image = image + (255 - image) * highlight
+    return finish(camera_noise(image, r, 1.5)), cv2.dilate(canvas, np.ones((3, 3), np.uint8)) > 40
+
+
+def crack_concrete() -> tuple[np.ndarray, np.ndarray]:
+    r = rng("crack_concrete")
+    surface = (140 + 14 * fractal((REF_SIZE, REF_SIZE), 12, r, 3) + 8 * fractal((REF_SIZE, REF_SIZE), 3, r, 2))
+    surface = surface[..., None] * np.array([1.0, 0.98, 0.94], np.float32)
+    canvas = np.zeros((REF_SIZE, REF_SIZE), np.uint8)
+
+    def path(p0: np.ndarray, p1: np.ndarray, levels: int) -> np.ndarray:
+        pts = np.stack([p0, p1]).astype(np.float64)
+        for _ in range(levels):
+            mid = (pts[:-1] + pts[1:]) / 2
+            seg = pts[1:] - pts[:-1]
+            normal = np.stack([-seg[:, 1], seg[:, 0]], axis=1)
+            mid += normal * r.normal(0, 0.15, (len(mid), 1))
+            out = np.empty((len(pts) + len(mid), 2))
+            out[0::2], out[1::2] = pts, mid
+            pts = out
+        return pts
+
+    main = path(np.array([30.0, 70.0]), np.array([226.0, 180.0]), 6)
+    cv2.polylines(canvas, [np.rint(main * 16).astype(np.int32)], False, 255, 3, cv2.LINE_AA, shift=4)
+    for i in (20, 34, 45):
+        end = main[i] + np.array([r.uniform(-40, 40), r.uniform(25, 55)])
+        cv2.polylines(canvas, [np.rint(path(main[i], end, 4) * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, shift=4)
+    cover = canvas.astype(np.float32)[..., None] / 255
+    image = surface * (1 - 0.78 * cover)
+    return finish(camera_noise(image, r, 2.0)), cv2.dilate(canvas, np.ones((3, 3), np.uint8)) > 40
+
+
+def rust_spot() -> tuple[np.ndarray, np.ndarray]:
+    r = rng("rust_spot")
+    paint = np.array([92, 112, 135], np.float32) * (1 + 0.03 * fractal((REF_SIZE, REF_SIZE), 4, r, 3))[..., None]
+    spot = blob(r, (120, 132), 46, 0.5)
+    rust_tex = 0.5 + 0.5 * fractal((REF_SIZE, REF_SIZE), 16, r, 3)
+    rust = np.array([150, 72, 28], np.float32) * (1 - 0.3 * rust_tex[..., None]) + np.array([60, 30, 10], np.float32) * 0.3 * rust_tex[..., None]
+    alpha = cv2.GaussianBlur(spot.astype(np.float32), (5, 5), 1.0)[..., None]
+    halo = np.clip(cv2.GaussianBlur(spot.astype(np.float32), (21, 21), 6)[..., None] - alpha, 0, 1) * 0.5
+    image = paint * (1 - alpha - halo) + rust * alpha + np.array([130, 90, 60], np.float32) * halo
+    return finish(camera_noise(image, r, 1.5)), alpha[..., 0] > 0.3
+
+
+def fabric_hole() -> tuple[np.ndarray, np.ndarray]:
+    r = rng("fabric_hole")
+    yy, xx = grid(REF_SIZE)
+    period = 6.0
+    ix, iy = (xx // period).astype(int), (yy // period).astype(int)
+    fx, fy = (xx % period) / period, (yy % period) / period
+    over = (ix + iy) % 2 == 0
+    shade = np.where(over, np.sin(np.pi * fx), np.sin(np.pi * fy)) ** 0.6
+    cloth = np.array([196, 178, 146], np.float32) * (0.6 + 0.4 * shade)[..., None]
+    hole_mask = blob(r, (130, 122), 30, 0.3)
+    frayed = cv2.dilate(hole_mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~hole_mask
+    fray = frayed & (r.random((REF_SIZE, REF_SIZE)) < 0.5)
+    image = cloth.copy()
+    image[hole_mask] = np.array([28, 26, 24], np.float32) + 6 * r.normal(0, 1, (int(hole_mask.sum()), 1))
+    image[fray] = image[fray] * 0.75 + np.array([230, 215, 185], np.float32) * 0.25
+    return finish(camera_noise(image, r, 1.5)), hole_mask | fray
+
+
+REFERENCES = {
+    "red_stain": (red_stain, "a red contamination stain", "stain"),
+    "dark_scratch": (dark_scratch, "a dark scratch", "scratch"),
+    "crack": (crack_concrete, "a crack", "crack"),
+    "rust_spot": (rust_spot, "a rust spot", "stain"),
+    "fabric_hole": (fabric_hole, "a hole in the fabric", "hole"),
+}
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, format="PNG", optimize=True)
+
+
+def main() -> None:
+    manifest: dict = {"licence": "CC0-1.0", "generator": "assets/make_assets.py", "normal": [], "references": []}
+    for name, (render, title, prompt) in NORMALS.items():
+        save_png(ROOT / "normal" / f"{name}.png", render())
+        save_png(ROOT / "masks" / f"{name}_mask.png", SAMPLE_MASKS[name])
+        manifest["normal"].append({"name": name, "image": f"normal/{name}.png", "mask": f"masks/{name}_mask.png",
+                                   "title": title, "prompt": prompt, "licence": "CC0-1.0"})
+    for name, (render, text, defect) in REFERENCES.items():
+        image, mask = render()
+        save_png(ROOT / "references" / f"{name}.png", image)
+        save_png(ROOT / "references" / f"{name}_mask.png", mask.astype(np.uint8) * 255)
+        manifest["references"].append({"name": name, "image": f"references/{name}.png",
+                                       "mask": f"references/{name}_mask.png", "text": text,
+                                       "defect": defect, "licence": "CC0-1.0"})
+    (ROOT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""The weight-free ``classic`` engine: reference anomalies transplanted with Poisson blending,
+or procedural defects chosen by the prompt. CPU only, no model weights, fully seeded.
+
+Per candidate it works on the sketched region's bounding box plus a margin, never the whole
+image. Guarantees, for every candidate:
+
+- pixels farther than :func:`grow_radius` px from the sketched region are the input's, exactly;
+- every pixel that changed (max-channel |Δ| > ``LABEL_THRESHOLD``; fainter changes are reverted)
+  is in the label mask (0/255), which adds only closing gaps and small enclosed holes, and lies
+  inside the region grown by :func:`grow_radius`;
+- the changed region is visible: mean |Δ| over the label ≥ ``MIN_VISIBLE`` where the pixel range allows;
+- the output has the input's size; the same seed gives byte-identical pixels.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from studio.engines import procedural
+from studio.engines.procedural import Context, blur, erode
+from studio.engines.reference_fit import (
+    Fit, PreparedReference, fill_holes, fit_reference, match_colour, naive_paste, prepare_reference,
+)
+from studio.imaging import dilate, mask_bbox
+from studio.types import AttentionTrace, Candidate, ProgressFn, SynthesisRequest
+
+#: A pixel counts as changed (and is labelled) when one channel moved by more than this.
+LABEL_THRESHOLD = 4
+#: Mean |Δ| (0..255, channel mean) the transplanted anomaly must reach inside itself.
+MIN_CONTRAST = 22.0
+#: Mean |Δ| (0..255, channel mean) every candidate's changed pixels must reach.
+MIN_VISIBLE = 14.0
+#: Most pixels the change may spread beyond the sketched region.
+MAX_GROW = 3
+#: Width (px) of the surroundings cloned with a reference anomaly (inside the crop margin),
+#: counting the 3 px OpenCV's seamlessClone erodes from its mask.
+RING = 6
+#: Largest side (px) the Poisson equation is solved at (larger crops solve a smooth correction small).
+POISSON_SIDE = 160
+#: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
+FEATHER = 1.5
+
+
+def grow_radius(shape: tuple[int, ...]) -> int:
+    """How far (px) beyond the sketch a change may reach: 3 px, less on tiny images (≤ 2% of the diagonal)."""
+    diagonal = math.hypot(shape[0], shape[1])
+    return max(0, min(MAX_GROW, int(0.02 * diagonal) - 1))
+
+
+class ClassicEngine:
+    """Poisson-blended reference transplants and keyword-chosen procedural defects."""
+
+    name = "classic"
+    profile = "none"
+
+    def generate(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> list[Candidate]:
+        prepared = None
+        if request.reference is not None:
+            prepared = prepare_reference(request.reference, request.reference_mask)
+        box = crop_box(request)
+        seeds = request.candidate_seeds()
+        candidates = []
+        for i, seed in enumerate(seeds):
+            image, label, extra = synthesise(request, seed, prepared, box)
+            candidates.append(Candidate(image=image, mask=label, seed=seed,
+                                        metadata=request.metadata(self.name, self.profile, seed, **extra)))
+            if progress is not None:
+                progress(i + 1, len(seeds), f"candidate {i + 1}/{len(seeds)}")
+        return candidates
+
+    def explain(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> AttentionTrace:
+        return AttentionTrace(skipped=(
+            "The classic engine has no cross-modal (CSM/ASEA) model, so there are no attention maps. "
+            "Put the BLIP-2 and Stable Diffusion inpainting weights in weights/ (see weights/README.md) "
+            "to see real ones, or run with --engine anomalycontrol --weights tiny to see the mechanism."
+        ))
+
+    def status(self) -> str:
+        return ("Engine: classic (weight-free). For the full AnomalyControl model put weights in "
+                "weights/ (see weights/README.md).")
+
+
+# --------------------------------------------------------------------------- one candidate
+
+
+def crop_box(request: SynthesisRequest) -> tuple[int, int, int, int]:
+    """The part of the image a candidate may touch, plus the margin the blend needs: (x0, y0, x1, y1)."""
+    return mask_bbox(request.mask, grow_radius(request.image.shape) + 8)
+
+
+def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference | None = None,
+               box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One candidate: (image, label mask 0/255, metadata extras)."""
+    image, mask = request.image, request.mask
+    grow = grow_radius(image.shape)
+    x0, y0, x1, y1 = box or crop_box(request)
+    crop = image[y0:y1, x0:x1]
+    region = mask[y0:y1, x0:x1]
+    rng = np.random.default_rng([seed, 0xC1A551C])
+    crop_f = crop.astype(np.float32)
+    if request.reference is not None:
+        if prepared is None:
+            prepared = prepare_reference(request.reference, request.reference_mask)
+        out_f, extra = transplant(crop, region, prepared, rng)
+    else:
+        generator, word = procedural.pick_generator(request.prompt)
+        ctx = Context(crop=crop_f, region=region, rng=rng, prompt=request.prompt)
+        out_f = procedural.REGISTRY[generator](ctx)
+        extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
+    out_crop, label_crop, gain = finalise(crop, out_f, region, grow, rng)
+    out = image.copy()
+    out[y0:y1, x0:x1] = out_crop
+    label = np.zeros(mask.shape, np.uint8)
+    label[y0:y1, x0:x1] = label_crop
+    extra.update({"crop_box": [x0, y0, x1, y1], "grow_px": grow, "label_threshold": LABEL_THRESHOLD,
+                  "visibility_gain": round(gain, 3),
+                  "label_pixels": int((label_crop > 0).sum())})
+    return out, label, extra
+
+
+def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Round; keep every pixel outside the grown region exact; revert the faint tail
+    (max-channel |Δ| ≤ ``LABEL_THRESHOLD``) so every changed pixel is labelled; label the change
+    (closed, small holes filled); strengthen a change too faint to see. Returns (image, label, gain)."""
+    allowed = dilate(region, grow)
+    base = crop.astype(np.float32)
+    diff = (out_f - base) * allowed[..., None]
+    gain = 1.0
+    for attempt in range(4):
+        out, label = _label(crop, np.clip(np.rint(base + diff), 0, 255).astype(np.uint8), allowed)
+        if not label.any() or attempt == 3:
+            break
+        strength = float(np.abs(out.astype(np.float32) - base).mean(axis=2)[label].mean())
+        if strength >= MIN_VISIBLE:
+            break
+        step = min(1.15 * MIN_VISIBLE / max(strength, 1.0), 4.0)
+        diff *= step
+        gain *= step
+    if not label.any():  # nothing visible at all (a region of a pixel or two): mark it plainly
+        factor = float(rng.uniform(0.35, 0.6))
+        dark = float(procedural.luminance(base[region]).mean()) > 100
+        spot = base * factor if dark else base + (255.0 - base) * (1.0 - factor)
+        marked = crop.copy()
+        marked[region] = np.clip(np.rint(spot[region]), 0, 255).astype(np.uint8)
+        out, label = _label(crop, marked, allowed)
+    return out, label.astype(np.uint8) * 255, gain
+
+
+def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out[~allowed] = crop[~allowed]
+    changed = np.abs(out.astype(np.int16) - crop.astype(np.int16)).max(axis=2) > LABEL_THRESHOLD
+    out[~changed] = crop[~changed]
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    closed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    label = (fill_small_holes(closed, max(9, int(0.05 * changed.sum()))) & allowed) | changed
+    return out, label
+
+
+def fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
+    """Fill the holes of ``mask`` up to ``max_area`` px (pits inside a defect, not the field a crack encloses)."""
+    holes = fill_holes(mask) & ~mask
+    if not holes.any():
+        return mask
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] <= max_area) + 1
+    return mask | np.isin(labels, small)
+
+
+def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference,
+               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Fit the reference anomaly into the region, match its colour, Poisson-blend it, feather it."""
+    fit = fit_reference(ref, region, rng)
+    if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
+        fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True})
+    coloured, colour_info = match_colour(fit, ref, crop.astype(np.float32), region)
+    blended, poisson_scale = poisson(crop, coloured, fit.mask)
+    crop_f = crop.astype(np.float32)
+    # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
+    contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
+    boost = 1.0
+    if contrast < MIN_CONTRAST:
+        boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)
+        blended = crop_f + (blended - crop_f) * boost
+    # feather: the anomaly (and a pixel around it) fades into the untouched surface
+    core = fit.mask & erode(region, 1) if (fit.mask & erode(region, 1)).any() else fit.mask
+    alpha = blur(dilate(core, 1).astype(np.float32), FEATHER)[..., None]
+    out = crop_f * (1.0 - alpha) + blended * alpha
+    extra = {
+        "generator": "reference",
+        "reference_mask_estimated": ref.estimated,
+        "fit": fit.params,
+        "colour_transfer": colour_info,
+        "poisson": poisson_scale is not None,
+        "poisson_scale": poisson_scale,
+        "contrast_boost": round(boost, 3),
+    }
+    return out, extra
+
+
+def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """``cv2.seamlessClone`` of ``source`` into ``crop`` over the anomaly plus a ring of its
+    surroundings: the anomaly keeps its own gradients, its level follows the target around it,
+    and the boundary (where the solution must equal the target) lies in the ring, not on the
+    anomaly, so a narrow anomaly is not washed out. The caller's feathered composite keeps only
+    the anomaly and a pixel or two around it.
+
+    Large crops are solved at ``POISSON_SIDE`` px: the Poisson solution is the source plus a
+    harmonic (smooth) correction, so the correction is solved small, upsampled and added to the
+    full-resolution source; the anomaly's detail is never resampled. Returns the blend and the
+    scale it was solved at (None when the region was too small to solve)."""
+    h, w = crop.shape[:2]
+    scale = min(1.0, POISSON_SIDE / max(h, w))
+    src = np.clip(np.rint(source), 0, 255).astype(np.uint8)
+    if scale < 1.0:
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        small_src = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+        small_dst = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        small_anomaly = cv2.resize(anomaly.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    else:
+        small_src, small_dst, small_anomaly = src, crop, anomaly
+    # OpenCV erodes the clone mask by 3 px internally: grow by that plus the ring we want kept
+    clone = dilate(small_anomaly, 3 + max(3, round(RING * scale)))
+    if erode(clone, 3).sum() < 4:
+        return source, None
+    pad = 4
+    dst_p = cv2.copyMakeBorder(small_dst, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    src_p = cv2.copyMakeBorder(small_src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    mask_p = np.pad(clone.astype(np.uint8) * 255, pad)
+    x, y, bw, bh = cv2.boundingRect(mask_p)
+    result = cv2.seamlessClone(src_p, dst_p, mask_p, (x + bw // 2, y + bh // 2), cv2.NORMAL_CLONE)
+    result = result[pad:-pad, pad:-pad].astype(np.float32)
+    if scale == 1.0:
+        return result, 1.0
+    correction = cv2.resize(result - small_src.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return source + correction, round(scale, 4)
+
+
+def naive_candidate(request: SynthesisRequest, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same reference at the same place as :func:`synthesise` with ``seed``, cut and pasted
+    with no colour matching, blending or feathering: the baseline for the seam measure."""
+    image, mask = request.image, request.mask
+    x0, y0, x1, y1 = crop_box(request)
+    crop = image[y0:y1, x0:x1]
+    prepared = prepare_reference(request.reference, request.reference_mask)
+    rng = np.random.default_rng([seed, 0xC1A551C])
+    fit = fit_reference(prepared, mask[y0:y1, x0:x1], rng)
+    pasted = naive_paste(crop.astype(np.float32), fit)
+    out = image.copy()
+    out[y0:y1, x0:x1] = np.clip(np.rint(pasted), 0, 255).astype(np.uint8)
+    label = np.zeros(mask.shape, np.uint8)
+    label[y0:y1, x0:x1] = fit.mask.astype(np.uint8) * 255
+    return out, label

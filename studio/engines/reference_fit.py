@@ -1,0 +1,239 @@
+"""Reference anomalies for the ``classic`` engine: estimate their region, fit them into the
+sketched target region, match their colour to the target surface; plus the seam measure.
+
+Fitting maps the reference anomaly's principal frame (centre, major axis, extents) onto the
+target region's frame: a rotation to the region's orientation, an anisotropic scale to its
+extents, a random (seeded) jitter of angle, scale, mirror and position, and a gentle smooth
+displacement field, all applied in one ``cv2.remap``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from studio.engines.procedural import Frame, erode, perlin, region_frame
+
+#: Largest side the reference is analysed at when its anomaly region is estimated.
+ESTIMATE_SIDE = 160
+
+
+@dataclass
+class PreparedReference:
+    """A reference image cut to its anomaly (+ context) with what every candidate reuses."""
+
+    image: np.ndarray  # float32 RGB crop around the anomaly (0..255)
+    mask: np.ndarray  # bool, the anomaly inside ``image``
+    frame: Frame  # principal frame of ``mask`` in crop coordinates
+    lab_mean: np.ndarray  # Lab statistics of the surface around the anomaly
+    lab_std: np.ndarray
+    estimated: bool
+
+
+def estimate_anomaly_mask(reference: np.ndarray) -> np.ndarray:
+    """Where the reference differs from its own surface: robust z-scores of each pixel's Lab
+    colour against a large median-filtered background, thresholded, cleaned, largest parts kept."""
+    h, w = reference.shape[:2]
+    scale = min(1.0, ESTIMATE_SIDE / max(h, w))
+    small = reference if scale == 1.0 else cv2.resize(
+        reference, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
+    k = max(3, (min(sh, sw) // 2) | 1)
+    background = np.stack([cv2.medianBlur(np.ascontiguousarray(lab[..., c]), min(k, 255)) for c in range(3)], axis=2)
+    diff = lab.astype(np.float32) - background.astype(np.float32)
+    mad = np.median(np.abs(diff - np.median(diff, axis=(0, 1))), axis=(0, 1)) * 1.4826
+    z = diff / np.maximum(mad, 2.0)
+    score = cv2.GaussianBlur(np.sqrt((z**2).sum(axis=2)), (5, 5), 1.0)
+    mask = score > 4.0
+    if mask.mean() > 0.5 or mask.sum() < 4:
+        mask = score > np.quantile(score, 0.97)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:  # nothing survived cleaning: the single most unusual spot
+        mask = (score >= score.max() * 0.7).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    # keep the strongest component and any component at least a quarter of its size
+    strength = np.array([score[labels == i + 1].sum() for i in range(len(areas))])
+    best = int(np.argmax(strength))
+    keep = [i + 1 for i in range(len(areas)) if i == best or areas[i] >= 0.25 * areas[best]]
+    mask = fill_holes(np.isin(labels, keep))
+    if mask.shape != (h, w):
+        mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return mask
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every region enclosed by it filled."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 1)
+    return (padded | (1 - flood)).astype(bool)[1:-1, 1:-1]
+
+
+def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) -> PreparedReference:
+    """Estimate the anomaly region when no mask is given, cut the anomaly with some context, and
+    measure the reference surface's colour statistics around it."""
+    estimated = reference_mask is None or not reference_mask.any()
+    mask = estimate_anomaly_mask(reference) if estimated else reference_mask.astype(bool)
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    extent = max(int(xs.max() - xs.min()), int(ys.max() - ys.min()), 8)
+    margin = max(6, extent // 4)
+    x0, y0 = max(int(xs.min()) - margin, 0), max(int(ys.min()) - margin, 0)
+    x1, y1 = min(int(xs.max()) + 1 + margin, w), min(int(ys.max()) + 1 + margin, h)
+    image = reference[y0:y1, x0:x1].astype(np.float32)
+    crop_mask = mask[y0:y1, x0:x1]
+    ring = _ring(crop_mask, inner=2, outer=max(4, margin))
+    if ring.sum() < 16:
+        ring = ~crop_mask if (~crop_mask).sum() >= 16 else np.ones_like(crop_mask)
+    lab = to_lab(image)
+    return PreparedReference(
+        image=image, mask=crop_mask, frame=region_frame(crop_mask),
+        lab_mean=lab[ring].mean(axis=0), lab_std=lab[ring].std(axis=0), estimated=estimated,
+    )
+
+
+def _ring(mask: np.ndarray, inner: int, outer: int) -> np.ndarray:
+    def grow(m: np.ndarray, r: int) -> np.ndarray:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        return cv2.dilate(m.astype(np.uint8), kernel).astype(bool)
+
+    return grow(mask, outer) & ~grow(mask, inner)
+
+
+def to_lab(image: np.ndarray) -> np.ndarray:
+    """RGB float 0..255 -> Lab float (L 0..100)."""
+    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def from_lab(lab: np.ndarray) -> np.ndarray:
+    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0, 0, 255)
+
+
+@dataclass
+class Fit:
+    """A reference anomaly warped into the target crop."""
+
+    image: np.ndarray  # float32 RGB, the reference (anomaly and its surroundings) in crop coordinates
+    mask: np.ndarray  # bool, the warped anomaly, clipped to the target region
+    params: dict
+
+
+def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Generator) -> Fit:
+    """Warp the reference so its anomaly fills the target region's frame, with seeded jitter.
+
+    The anomaly is shrunk (up to four times by 15%) until it lies inside the region, so its own
+    edge survives: an anomaly cut off by the region's edge would be faded there by the blend."""
+    target = region_frame(region)
+    src = ref.frame
+    jitter = rng.normal(0.0, math.radians(8.0)) + (math.pi if rng.random() < 0.5 else 0.0)
+    mirror = bool(rng.random() < 0.5)
+    fill = rng.uniform(0.8, 1.0, 2)
+    sx = target.a / max(src.a, 1.0) * fill[0]
+    sy = target.b / max(src.b, 1.0) * fill[1]
+    # follow the region's shape, but distort the anomaly's own proportions by at most 2:1
+    sy = min(max(sy, sx / 2.0), sx * 2.0)
+    shift = rng.uniform(-0.08, 0.08, 2) * np.array([target.a, target.b])
+    h, w = region.shape
+    # a gentle smooth displacement so no two candidates share a shape exactly (drawn coarse, upsampled)
+    wobble = float(rng.uniform(0.5, 2.0))
+    cells = max(1.0, max(h, w) / 48.0)
+    coarse = (max(2, h // 8), max(2, w // 8))
+    dx = cv2.resize(perlin(coarse, (cells, cells), rng), (w, h), interpolation=cv2.INTER_LINEAR) * wobble
+    dy = cv2.resize(perlin(coarse, (cells, cells), rng), (w, h), interpolation=cv2.INTER_LINEAR) * wobble
+
+    # forward map: reference crop -> target crop (rotate to the anomaly's frame, mirror, scale,
+    # jitter, rotate to the region's frame, move to its centre); remap needs the inverse
+    rot_src = np.array([[src.ux, src.uy], [-src.uy, src.ux]])
+    flip = np.diag([1.0, -1.0 if mirror else 1.0])
+    rot_j = np.array([[math.cos(jitter), -math.sin(jitter)], [math.sin(jitter), math.cos(jitter)]])
+    cos_t, sin_t = math.cos(target.angle), math.sin(target.angle)
+    rot_tgt = np.array([[cos_t, -sin_t], [sin_t, cos_t]])
+    centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    px, py = xx + dx - centre[0], yy + dy - centre[1]
+    ref_mask = ref.mask.astype(np.float32)
+
+    def maps(shrink: float) -> tuple[np.ndarray, np.ndarray]:
+        inverse = np.linalg.inv(rot_tgt @ rot_j @ np.diag([sx * shrink, sy * shrink]) @ flip @ rot_src)
+        return ((inverse[0, 0] * px + inverse[0, 1] * py + src.cx).astype(np.float32),
+                (inverse[1, 0] * px + inverse[1, 1] * py + src.cy).astype(np.float32))
+
+    shrink = 1.0
+    rim = _ring(region, inner=0, outer=1)  # the pixels just outside the region
+    for attempt in range(6):
+        map_x, map_y = maps(shrink)
+        warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
+        fitted = warped & region
+        perimeter = int((fitted & ~erode(fitted, 1)).sum())
+        if (warped & rim).sum() <= 0.03 * max(perimeter, 1) or attempt == 5:
+            break
+        shrink *= 0.87
+    image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    params = {
+        "rotation_deg": round(math.degrees(target.angle - src.angle + jitter) % 360.0, 3),
+        "mirror": mirror,
+        "scale": [round(float(sx * shrink), 4), round(float(sy * shrink), 4)],
+        "shift_px": [round(float(v), 2) for v in rot_tgt @ shift],
+        "wobble_px": round(wobble, 3),
+    }
+    return Fit(image=image, mask=fitted, params=params)
+
+
+def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Move the reference onto the target surface's colour statistics (Lab).
+
+    The reference's surface is mapped Reinhard-style (mean and contrast) onto the target surface;
+    the anomaly keeps its lightness *ratio* to its own surface (a spot half as light as the
+    reference surface is half as light as the target surface) and half of its own hue (a red
+    stain stays reddish on a green board)."""
+    lab_t = to_lab(crop)
+    surface = region & ~fit.mask
+    if surface.sum() < 16:
+        surface = region
+    mean_t, std_t = lab_t[surface].mean(axis=0), lab_t[surface].std(axis=0)
+    gain = np.clip((std_t + 1.0) / (ref.lab_std + 1.0), 0.6, 1.6)
+    lab_r = to_lab(fit.image)
+    background = (lab_r - ref.lab_mean) * gain + mean_t
+    anomaly = np.empty_like(lab_r)
+    anomaly[..., 0] = lab_r[..., 0] * (mean_t[0] + 1.0) / (ref.lab_mean[0] + 1.0)
+    anomaly[..., 1:] = 0.5 * (lab_r[..., 1:] - ref.lab_mean[1:] + mean_t[1:]) + 0.5 * lab_r[..., 1:]
+    weight = cv2.GaussianBlur(fit.mask.astype(np.float32), (5, 5), 1.0)[..., None]
+    lab = background * (1.0 - weight) + anomaly * weight
+    lab[..., 0] = np.clip(lab[..., 0], 0, 100)
+    info = {"target_lab_mean": [round(float(v), 2) for v in mean_t],
+            "reference_lab_mean": [round(float(v), 2) for v in ref.lab_mean],
+            "texture_gain": [round(float(v), 3) for v in gain]}
+    return from_lab(lab), info
+
+
+def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
+    """The baseline the engine must beat: the warped reference pasted as is, cut hard by its mask."""
+    out = crop.copy()
+    out[fit.mask] = fit.image[fit.mask]
+    return out
+
+
+def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, width: int = 2) -> float:
+    """Mean gradient magnitude on the label mask's boundary band in ``output``, relative to the same
+    band in ``original`` (1.0 = the boundary is as smooth as the untouched surface)."""
+    lab = label > 0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    band = cv2.dilate(lab.astype(np.uint8), kernel).astype(bool) & ~erode(lab, width)
+    if not band.any():
+        return 1.0
+
+    def grad(image: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+        return np.sqrt(gx * gx + gy * gy)
+
+    before = float(grad(original)[band].mean())
+    return float(grad(output)[band].mean()) / max(before, 1e-6)
