@@ -10,7 +10,7 @@ from studio import __version__
 from studio.errors import StudioError
 
 #: Sub-command modules under ``studio.cli``; each defines ``register(subparsers)``.
-COMMAND_MODULES = ("generate",)
+COMMAND_MODULES = ("generate", "evaluate", "store_cmd", "export_cmd", "batch_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `anomaly-studio store list | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

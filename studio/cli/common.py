@@ -26,6 +26,12 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
                             help=f"engine parameter (default {default:g}, range {lo:g}..{hi:g})")
 
 
+def add_data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """--data-dir: the store folder (studio.config.data_dir resolves the default)."""
+    parser.add_argument("--data-dir", default=None,
+                        help="the store folder (default $ANOMALY_STUDIO_DATA or ./studio_data)")
+
+
 def params_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The engine parameters the user set on the command line."""
     return {name: getattr(args, name) for name in PARAM_SPECS if getattr(args, name, None) is not None}
