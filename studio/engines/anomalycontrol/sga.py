@@ -1,0 +1,292 @@
+"""SGA — Semantic Guided Adapter: decoupled cross-attention for the CSM feature.
+
+The query-averaged CSM feature is projected to ``num_tokens`` (N=4) tokens of the UNet's
+cross-attention width; every UNet cross-attention layer then computes
+
+    softmax(Q K_textᵀ) V_text  +  λ · softmax(Q K_sgᵀ) V_sg
+
+with its own trainable ``to_k_sg`` / ``to_v_sg`` (initialised from the layer's ``to_k`` /
+``to_v``). The SGA tokens travel as the last N tokens of ``encoder_hidden_states`` (as in
+IP-Adapter), so the stock diffusers pipeline and CFG batching carry them unchanged.
+λ = 0 skips the second term and is exactly the base UNet.
+
+Only :class:`SGAdapter`'s parameters train (:meth:`SGAdapter.trainable_parameters`); the
+processors are plain objects, so the UNet's own ``state_dict`` never changes.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from studio.errors import WeightsError
+
+FORMAT_NAME = "anomalycontrol-sga"
+FORMAT_VERSION = "1"
+DEFAULT_NUM_TOKENS = 4
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+class SemanticProjection(nn.Module):
+    """CSM feature (B, feature_dim) -> N SGA tokens (B, N, cross_attention_dim), LayerNorm last."""
+
+    def __init__(self, feature_dim: int, cross_attention_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS):
+        super().__init__()
+        self.num_tokens = num_tokens
+        self.cross_attention_dim = cross_attention_dim
+        self.proj = nn.Linear(feature_dim, num_tokens * cross_attention_dim)
+        self.norm = nn.LayerNorm(cross_attention_dim)
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        tokens = self.proj(feature).reshape(-1, self.num_tokens, self.cross_attention_dim)
+        return self.norm(tokens)
+
+
+class SGAttnProcessor:
+    """Diffusers attention processor for one cross-attention layer with the decoupled SGA term."""
+
+    def __init__(self, adapter: "SGAdapter", key: str):
+        self.adapter = adapter
+        self.key = key
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 *args, **kwargs) -> torch.Tensor:
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
+        n = self.adapter.num_tokens
+        text, sg_tokens = encoder_hidden_states[:, :-n], encoder_hidden_states[:, -n:]
+        batch = text.shape[0]
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, text.shape[1], batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        if attn.norm_cross:
+            text = attn.norm_encoder_hidden_states(text)
+
+        query = _heads(attn.to_q(hidden_states), attn.heads)
+        out = F.scaled_dot_product_attention(
+            query, _heads(attn.to_k(text), attn.heads), _heads(attn.to_v(text), attn.heads),
+            attn_mask=attention_mask, dropout_p=0.0, is_causal=False,
+        )
+        scale = self.adapter.scale
+        if scale != 0:
+            to_k_sg, to_v_sg = self.adapter.to_k_sg[self.key], self.adapter.to_v_sg[self.key]
+            sg_tokens = sg_tokens.to(to_k_sg.weight.dtype)  # the adapter may train in fp32 under an fp16 UNet
+            key_sg = _heads(to_k_sg(sg_tokens).to(query.dtype), attn.heads)
+            value_sg = _heads(to_v_sg(sg_tokens).to(query.dtype), attn.heads)
+            out = out + scale * F.scaled_dot_product_attention(query, key_sg, value_sg, dropout_p=0.0)
+
+        hidden_states = out.transpose(1, 2).reshape(batch, -1, out.shape[1] * out.shape[3]).to(query.dtype)
+        hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    batch, length, inner = x.shape
+    return x.view(batch, length, heads, inner // heads).transpose(1, 2)
+
+
+def _layer_key(processor_name: str) -> str:
+    return processor_name.removesuffix(".processor").replace(".", "_")
+
+
+class SGAdapter(nn.Module):
+    """The trainable part of SGA: the projection and every layer's ``to_k_sg`` / ``to_v_sg``."""
+
+    def __init__(self, feature_dim: int, cross_attention_dim: int, layers: dict[str, tuple[int, bool]],
+                 num_tokens: int = DEFAULT_NUM_TOKENS):
+        """``layers`` maps a layer key to (inner width, whether its ``to_k``/``to_v`` have a bias)."""
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.cross_attention_dim = cross_attention_dim
+        self.num_tokens = num_tokens
+        self.projection = SemanticProjection(feature_dim, cross_attention_dim, num_tokens)
+        self.to_k_sg = nn.ModuleDict({k: nn.Linear(cross_attention_dim, w, bias=b) for k, (w, b) in layers.items()})
+        self.to_v_sg = nn.ModuleDict({k: nn.Linear(cross_attention_dim, w, bias=b) for k, (w, b) in layers.items()})
+        #: λ, read by every processor at call time.
+        self.scale: float = 1.0
+
+    def tokens(self, feature: torch.Tensor) -> torch.Tensor:
+        """SGA tokens (B, N, cross_dim) from CSM features: (B, Q, D) query features or (B, D) already averaged."""
+        if feature.ndim == 3:
+            feature = feature.mean(dim=1)
+        param = self.projection.proj.weight
+        return self.projection(feature.to(device=param.device, dtype=param.dtype))
+
+    def zero_tokens(self, batch: int = 1) -> torch.Tensor:
+        """The unconditional SGA tokens: zeros, whose SGA term is exactly zero (``to_v_sg`` maps 0 to 0 without bias)."""
+        param = self.projection.proj.weight
+        return torch.zeros(batch, self.num_tokens, self.cross_attention_dim, device=param.device, dtype=param.dtype)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What training updates: the projection and all ``to_k_sg`` / ``to_v_sg``."""
+        return list(self.parameters())
+
+    @contextmanager
+    def scaled(self, scale: float) -> Iterator["SGAdapter"]:
+        """Temporarily set λ."""
+        previous, self.scale = self.scale, float(scale)
+        try:
+            yield self
+        finally:
+            self.scale = previous
+
+    def shapes(self) -> dict[str, list[int]]:
+        return {k: list(v.shape) for k, v in self.state_dict().items()}
+
+
+def cross_attention_layers(unet) -> dict[str, object]:
+    """Processor name -> the diffusers ``Attention`` module, for every cross-attention layer of ``unet``."""
+    modules = dict(unet.named_modules())
+    found = {}
+    for name in unet.attn_processors:
+        attn = modules[name.removesuffix(".processor")]
+        if getattr(attn, "is_cross_attention", False):
+            found[name] = attn
+    return found
+
+
+def attach_sga(unet, feature_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS) -> SGAdapter:
+    """Install SGA processors on every cross-attention layer of ``unet``; returns the adapter.
+
+    ``to_k_sg`` / ``to_v_sg`` start as copies of each layer's ``to_k`` / ``to_v``; the adapter
+    is created on the UNet's device and dtype. Self-attention layers keep their processors.
+    """
+    layers = cross_attention_layers(unet)
+    if not layers:
+        raise ValueError("The UNet has no cross-attention layers to attach SGA to.")
+    spec = {_layer_key(n): (a.to_k.out_features, a.to_k.bias is not None) for n, a in layers.items()}
+    cross_dim = next(iter(layers.values())).to_k.in_features
+    param = next(unet.parameters())
+    adapter = SGAdapter(feature_dim, cross_dim, spec, num_tokens).to(device=param.device, dtype=param.dtype)
+    with torch.no_grad():
+        for name, attn in layers.items():
+            key = _layer_key(name)
+            adapter.to_k_sg[key].load_state_dict(attn.to_k.state_dict())
+            adapter.to_v_sg[key].load_state_dict(attn.to_v.state_dict())
+    processors = dict(unet.attn_processors)
+    for name in layers:
+        processors[name] = SGAttnProcessor(adapter, _layer_key(name))
+    unet.set_attn_processor(processors)
+    return adapter
+
+
+@contextmanager
+def plain_attention(unet) -> Iterator[None]:
+    """Temporarily give ``unet`` the stock diffusers processors (e.g. to benchmark plain inpainting)."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    saved = dict(unet.attn_processors)
+    unet.set_attn_processor(AttnProcessor2_0())
+    try:
+        yield
+    finally:
+        unet.set_attn_processor(saved)
+
+
+def save_adapter(adapter: SGAdapter, path: str | Path) -> Path:
+    """Write the adapter as one safetensors file with a JSON header of its shapes."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"SGA checkpoints are saved as .safetensors files, not {path.name!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in adapter.state_dict().items()}
+    metadata = {
+        "format": FORMAT_NAME, "version": FORMAT_VERSION, "num_tokens": str(adapter.num_tokens),
+        "feature_dim": str(adapter.feature_dim), "cross_attention_dim": str(adapter.cross_attention_dim),
+        "shapes": json.dumps(adapter.shapes(), sort_keys=True),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+def read_adapter_header(path: str | Path) -> dict[str, str]:
+    """The checkpoint's metadata; refuses pickles and unreadable or truncated files with a :class:`WeightsError`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"The SGA checkpoint {str(path)!r} does not exist.")
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if path.suffix.lower() in _PICKLE_SUFFIXES or head[:2] == b"PK" or head[:1] == b"\x80":
+        raise WeightsError(
+            f"The SGA checkpoint {str(path)!r} is a pickle/torch.save file; only .safetensors checkpoints "
+            "are loaded (pickle files can run code). Convert it with safetensors.torch.save_file."
+        )
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise WeightsError(
+            f"The SGA checkpoint {str(path)!r} is not a readable safetensors file ({_short(exc)}); "
+            "it may be truncated: copy or train it again."
+        ) from None
+    if metadata.get("format") != FORMAT_NAME:
+        raise WeightsError(f"The file {str(path)!r} is not an AnomalyControl SGA checkpoint (no '{FORMAT_NAME}' header).")
+    return metadata
+
+
+def load_adapter(adapter: SGAdapter, path: str | Path) -> SGAdapter:
+    """Load a checkpoint written by :func:`save_adapter` into ``adapter`` (shapes must match exactly)."""
+    from safetensors import safe_open
+
+    metadata = read_adapter_header(path)
+    try:
+        stored = json.loads(metadata.get("shapes", "{}"))
+    except json.JSONDecodeError:
+        stored = {}
+    expected = adapter.shapes()
+    if stored != expected:
+        raise WeightsError(_mismatch_message(path, stored, expected))
+    tensors = {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            for name in fh.keys():
+                tensors[name] = fh.get_tensor(name)
+    except Exception as exc:
+        raise WeightsError(
+            f"The SGA checkpoint {str(path)!r} could not be read ({_short(exc)}); it may be truncated: copy or train it again."
+        ) from None
+    if {k: list(v.shape) for k, v in tensors.items()} != expected:
+        raise WeightsError(_mismatch_message(path, {k: list(v.shape) for k, v in tensors.items()}, expected))
+    adapter.load_state_dict(tensors, strict=True)
+    return adapter
+
+
+def _mismatch_message(path, stored: dict, expected: dict) -> str:
+    missing = sorted(set(expected) - set(stored))
+    differing = sorted(k for k in set(expected) & set(stored) if stored[k] != expected[k])
+    detail = (
+        f"{differing[0]} is {stored[differing[0]]} in the file but the model needs {expected[differing[0]]}"
+        if differing else f"{len(missing)} tensor(s) missing (e.g. {missing[0]})" if missing
+        else f"{len(set(stored) - set(expected))} unexpected tensor(s)"
+    )
+    return (
+        f"The SGA checkpoint {str(path)!r} does not fit the loaded models: {detail}. "
+        "It was trained for another base model or BLIP-2; use the checkpoint trained with these weights."
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,193 @@
+"""The loader: tiny saved with save_pretrained loads through the real path; missing pieces give one message."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from studio import config
+from studio.engines.anomalycontrol import weights
+from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
+from studio.engines.anomalycontrol.weights import load_bundle, save_bundle, sd15_available
+from studio.errors import WeightsError
+from studio.types import SynthesisRequest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Toy-sized ops run faster (and steadier on a busy 2-core machine) on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_bundle("tiny")
+
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory) -> Path:
+    return save_bundle(tiny, tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Record (and refuse) every attempt to open a network connection."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return attempts
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _request(seed: int = 0) -> SynthesisRequest:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    mask = np.zeros((96, 96), bool)
+    mask[30:60, 20:70] = True
+    ref = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    ref_mask = np.zeros((64, 64), bool)
+    ref_mask[16:40, 16:48] = True
+    return SynthesisRequest.create(image, mask, "a crack", reference=ref, reference_mask=ref_mask,
+                                   reference_text="crack", seed=seed, params={"steps": 6})
+
+
+def test_tiny_saved_with_save_pretrained_loads_through_the_real_loader(tiny, saved, no_network):
+    layout = {p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file()}
+    for required in ("stable-diffusion-inpainting/unet/diffusion_pytorch_model.safetensors",
+                     "stable-diffusion-inpainting/text_encoder/model.safetensors",
+                     "blip2-itm-vit-g/model.safetensors", "sga/adapter.safetensors"):
+        assert required in layout
+    assert not any(name.endswith((".bin", ".pt", ".ckpt")) for name in layout)
+    loaded = load_bundle(str(saved))
+    assert loaded.profile == str(saved) and loaded.sga_source == str(saved / weights.SGA_FILE)
+    for name in ("unet", "vae", "text_encoder", "blip2", "adapter"):
+        a, b = getattr(tiny, name).state_dict(), getattr(loaded, name).state_dict()
+        assert a.keys() == b.keys(), name
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert loaded.resolution == tiny.resolution == 64
+    request = _request()
+    ours = AnomalyControlEngine(tiny).generate(request)[0]
+    theirs = AnomalyControlEngine(loaded).generate(request)[0]
+    assert np.array_equal(ours.image, theirs.image)
+    assert not no_network
+
+
+def test_a_missing_piece_gives_the_one_message(saved, tmp_path, no_network):
+    folder = _copy(saved, tmp_path / "w")
+    (folder / "blip2-itm-vit-g" / "model.safetensors").unlink()
+    with pytest.raises(WeightsError) as err:
+        load_bundle(str(folder))
+    text = str(err.value)
+    assert text.startswith("The anomalycontrol engine's weights are incomplete")
+    assert "missing: BLIP-2 image-text matching model" in text
+    assert "blip2-itm-vit-g/ (missing model.safetensors)" in text
+    assert f'hf download Salesforce/blip2-itm-vit-g --exclude "*.bin" --local-dir {folder / "blip2-itm-vit-g"}' in text
+    assert "Stable Diffusion" not in text and "optional: SGA" not in text
+    assert "--weights tiny" in text
+    assert not no_network
+
+
+def test_an_empty_folder_names_every_piece(tmp_path, no_network):
+    with pytest.raises(WeightsError) as err:
+        load_bundle(str(tmp_path))
+    text = str(err.value)
+    assert "missing: Stable Diffusion 1.5 inpainting" in text and "missing: BLIP-2" in text
+    assert "hf download stable-diffusion-v1-5/stable-diffusion-inpainting" in text
+    assert "unet/diffusion_pytorch_model.safetensors" in text
+    assert "optional: SGA checkpoint" in text
+    assert "Traceback" not in text and not no_network
+
+
+def test_sd15_profile_looks_in_weights_and_the_hub_cache_offline(tmp_path, monkeypatch, no_network):
+    monkeypatch.setattr(config, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert sd15_available() is False
+    with pytest.raises(WeightsError, match="and the Hugging Face cache"):
+        AnomalyControlEngine.load("sd15")
+    with pytest.raises(WeightsError, match="incomplete"):
+        AnomalyControlEngine.load(None)
+    # a populated hub cache counts (file checks only)
+    for repo, required in ((weights.SD_REPO, weights.SD_REQUIRED), (weights.BLIP_REPO, weights.BLIP_REQUIRED)):
+        base = tmp_path / "hub" / ("models--" + repo.replace("/", "--"))
+        (base / "refs").mkdir(parents=True)
+        (base / "refs" / "main").write_text("abc123")
+        for alternatives in required:
+            path = base / "snapshots" / "abc123" / alternatives[0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+    assert sd15_available() is True
+    assert not no_network
+
+
+def test_truncated_weights_are_a_clear_error(saved, tmp_path, no_network):
+    folder = _copy(saved, tmp_path / "w")
+    unet_file = folder / "stable-diffusion-inpainting" / "unet" / "diffusion_pytorch_model.safetensors"
+    data = unet_file.read_bytes()
+    unet_file.write_bytes(data[: len(data) // 3])
+    with pytest.raises(WeightsError, match="could not be loaded") as err:
+        load_bundle(str(folder))
+    assert "fetch them again with: hf download stable-diffusion-v1-5/stable-diffusion-inpainting" in str(err.value)
+
+
+def test_without_sga_checkpoint_the_engine_runs_with_sga_off(saved, tmp_path):
+    folder = _copy(saved, tmp_path / "w")
+    (folder / weights.SGA_FILE).unlink()
+    engine = AnomalyControlEngine.load(str(folder))
+    assert engine.bundle.sga_source is None
+    assert any("No SGA checkpoint" in w and "sga_scale=0" in w for w in engine.bundle.warnings)
+    assert "SGA off" in engine.status()
+    (cand,) = engine.generate(_request())
+    sga = cand.metadata["sga"]
+    assert sga["active"] is False and sga["scale"] == 0.0 and sga["requested_scale"] == 1.0
+    assert "no SGA checkpoint" in sga["off_reason"]
+    assert cand.metadata["warnings"] and cand.metadata["asea"]["ran"] is True
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(WeightsError, match="Unknown weights 'sd21'"):
+        load_bundle("sd21")
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_bundle("/no/such/weights")
+
+
+def test_shipped_full_size_configs_describe_sd15_inpainting_and_blip2_itm():
+    root = weights.CONFIGS_DIR
+    unet = json.loads((root / "stable-diffusion-inpainting/unet/config.json").read_text())
+    assert unet["in_channels"] == 9 and unet["cross_attention_dim"] == 768 and unet["sample_size"] == 64
+    blip = json.loads((root / "blip2-itm-vit-g/config.json").read_text())
+    assert blip["vision_config"]["hidden_size"] == 1408 and blip["vision_config"]["num_hidden_layers"] == 39
+    assert blip["qformer_config"]["use_qformer_text_input"] is True and blip["num_query_tokens"] == 32
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        model = UNet2DConditionModel.from_config(unet)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 859.5
+
+
+def test_sd15_available_needs_no_torch(tmp_path):
+    code = ("import sys; from studio.engines.anomalycontrol.weights import sd15_available; "
+            f"assert sd15_available({str(tmp_path)!r}) is False; "
+            "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
