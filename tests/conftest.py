@@ -26,3 +26,14 @@ def blob_mask() -> np.ndarray:
     """An elliptical defect region on the 256x256 surface."""
     yy, xx = np.mgrid[:256, :256]
     return ((xx - 128) / 40.0) ** 2 + ((yy - 120) / 22.0) ** 2 <= 1.0
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Toy-sized torch ops run faster (and steadier on a busy 2-core machine) on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,226 @@
+"""Training the Semantic Guided Adapter (tiny profile, CPU): loss, frozen models, resume, engine loading, CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bench.train_gpu import write_synthetic_anomalies as write_dataset
+from studio.cli import main
+from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
+from studio.engines.anomalycontrol.sga import SGAdapter
+from studio.engines.anomalycontrol.train import (
+    TrainSettings, check_frozen, fresh_adapter, resolve_checkpoint, save_checkpoint, train,
+)
+from studio.engines.anomalycontrol.train_data import (
+    StreamBatches, read_training_set, sample_position, template_caption,
+)
+from studio.engines.anomalycontrol.weights import load_bundle, save_bundle
+from studio.errors import InputError
+from studio.types import SynthesisRequest
+
+STEPS = 40
+#: Over-fitting a tiny set: a high rate, small batches accumulated twice (the paper's accumulation).
+FAST = dict(batch_size=4, grad_accum=2, lr=5e-2, seed=0, workers=0)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data"), {"widget": {"scratch": 3, "hole": 3}, "plate": {"scratch": 2}})
+
+
+def _frozen_state(bundle) -> dict[str, torch.Tensor]:
+    models = {"unet": bundle.unet, "vae": bundle.vae, "text": bundle.text_encoder, "blip2": bundle.blip2}
+    return {f"{m}.{k}": v.detach().clone() for m, model in models.items() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    """One uninterrupted 40-step run (features cached), checkpointing at step 20."""
+    work = tmp_path_factory.mktemp("run")
+    bundle = load_bundle("tiny", device="cpu")
+    before = _frozen_state(bundle)
+    init = {k: v.clone() for k, v in fresh_adapter(bundle, FAST["seed"]).state_dict().items()}
+    settings = TrainSettings(steps=STEPS, checkpoint_every=20, cache_features=True, **FAST)
+    result = train(dataset, "tiny", work / "adapter.safetensors", settings, log_file=work / "log.jsonl", bundle=bundle)
+    return {"result": result, "bundle": bundle, "before": before, "init": init, "work": work}
+
+
+def test_training_lowers_the_loss(trained):
+    losses = trained["result"].losses
+    assert len(losses) == STEPS and trained["result"].step == STEPS
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_cached_features_encode_each_reference_once(trained, dataset):
+    samples = STEPS * FAST["batch_size"] * FAST["grad_accum"]
+    assert 2 <= trained["result"].references_encoded <= len(read_training_set(dataset)) < samples
+
+
+def test_only_the_adapter_learns(trained):
+    bundle, before = trained["bundle"], trained["before"]
+    after = _frozen_state(bundle)
+    assert after.keys() == before.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before), "a frozen parameter changed"
+    frozen = (bundle.unet, bundle.vae, bundle.text_encoder, bundle.blip2)
+    assert all(p.grad is None and not p.requires_grad for m in frozen for p in m.parameters())
+    trained_state = load_file(trained["result"].out)
+    assert trained_state.keys() == trained["init"].keys()
+    moved = [k for k in trained_state if not torch.equal(trained_state[k], trained["init"][k])]
+    assert any(k.startswith("projection.") for k in moved)
+    assert any(k.startswith("to_k_sg.") for k in moved) and any(k.startswith("to_v_sg.") for k in moved)
+
+
+def test_check_frozen_refuses_a_trainable_base_model():
+    bundle = load_bundle("tiny", device="cpu")
+    adapter = fresh_adapter(bundle, 0)
+    optimizer = torch.optim.AdamW(adapter.trainable_parameters())
+    check_frozen(bundle, adapter, optimizer)
+    next(bundle.vae.parameters()).requires_grad_(True)
+    with pytest.raises(RuntimeError, match="VAE must be frozen"):
+        check_frozen(bundle, adapter, optimizer)
+    with pytest.raises(RuntimeError, match="exactly the SGA adapter"):
+        check_frozen(load_bundle("tiny", device="cpu"), adapter, torch.optim.AdamW(adapter.projection.parameters()))
+
+
+def test_log_has_one_json_line_per_step(trained):
+    lines = (trained["work"] / "log.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["step"] for r in records] == list(range(1, STEPS + 1))
+    assert [r["loss"] for r in records] == pytest.approx(trained["result"].losses)
+    assert all(set(r) == {"step", "loss"} for r in records)
+
+
+def test_resume_from_step_20_reaches_the_uninterrupted_weights(trained, dataset, tmp_path, capsys):
+    checkpoints = trained["work"] / "adapter-checkpoints"
+    assert [p.name for p in checkpoints.iterdir()] == ["step-000020"]
+    out, log = tmp_path / "resumed.safetensors", tmp_path / "log.jsonl"
+    code = main([
+        "train", "--data", str(dataset), "--weights", "tiny", "--out", str(out), "--steps", str(STEPS),
+        "--resume", str(checkpoints), "--log", str(log), "--checkpoint-every", "0", "--workers", "1",
+        "--batch-size", str(FAST["batch_size"]), "--grad-accum", str(FAST["grad_accum"]), "--lr", str(FAST["lr"]),
+        "--seed", str(FAST["seed"]),
+    ])
+    assert code == 0, capsys.readouterr().err
+    assert "step 40" in capsys.readouterr().err
+    resumed, uninterrupted = load_file(out), load_file(trained["result"].out)
+    assert resumed.keys() == uninterrupted.keys()
+    for key in uninterrupted:
+        torch.testing.assert_close(resumed[key], uninterrupted[key], atol=1e-6, rtol=0)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(21, STEPS + 1))
+    # Without --cache-features every reference is re-encoded: the losses are the same.
+    assert [r["loss"] for r in records] == pytest.approx(trained["result"].losses[20:], abs=1e-6)
+
+
+def test_saved_adapter_loads_into_the_engine_and_steers_it(trained, tmp_path):
+    folder = save_bundle(load_bundle("tiny", device="cpu"), tmp_path / "weights", with_sga=False)
+    (folder / "sga").mkdir()
+    shutil.copy(trained["result"].out, folder / "sga" / "adapter.safetensors")
+    engine = AnomalyControlEngine.load(str(folder), device="cpu")
+    assert engine.bundle.sga_trained
+    stored = load_file(trained["result"].out)
+    assert all(torch.equal(v, stored[k]) for k, v in engine.adapter.state_dict().items())
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(60, 200, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[16:40, 20:44] = True
+
+    def generate(scale: float) -> np.ndarray:
+        request = SynthesisRequest.create(
+            image, mask, "a widget with a scratch defect", reference=image, reference_mask=mask,
+            reference_text="a scratch", params={"sga_scale": scale, "steps": 6, "asea_steps": 1}, seed=3)
+        candidate = engine.generate(request)[0]
+        assert candidate.metadata["sga"]["active"] == (scale > 0)
+        return candidate.image
+
+    assert not np.array_equal(generate(1.0), generate(0.0))
+
+
+def test_cli_rejects_bad_data_with_one_line(tmp_path, capsys):
+    good = write_dataset(tmp_path / "ok", {"widget": {"scratch": 2}})
+    cases = [
+        ("does not exist", ["--data", str(tmp_path / "missing")]),
+        ("no anomaly images", ["--data", str(write_dataset(tmp_path / "empty", {"widget": {}}))]),
+        ("has no mask", ["--data", str(write_dataset(tmp_path / "nomask", {"widget": {"hole": 2}}, masks=False))]),
+        ("single anomaly image", ["--data", str(write_dataset(tmp_path / "one", {"widget": {"hole": 1}}))]),
+        (".safetensors", ["--data", str(good), "--out", str(tmp_path / "adapter.pt")]),
+        ("not valid JSON", ["--data", str(good), "--captions", str(_text(tmp_path / "c.json", "{oops"))]),
+        ("mapping image paths", ["--data", str(good), "--captions", str(_text(tmp_path / "l.json", "[1, 2]"))]),
+        ("needs a GPU", ["--data", str(good), "--mixed-precision", "fp16", "--cpu"]),
+        ("not a training checkpoint", ["--data", str(good), "--resume", str(tmp_path)]),
+        ("--batch-size must be at least 1", ["--data", str(good), "--batch-size", "0"]),
+        ("does not exist", ["--data", str(good), "--init-adapter", str(tmp_path / "none.safetensors")]),
+    ]
+    for expected, args in cases:
+        if "--out" not in args:
+            args = [*args, "--out", str(tmp_path / "adapter.safetensors")]
+        code = main(["train", "--weights", "tiny", *args])
+        err = capsys.readouterr().err
+        assert code == 2, (expected, err)
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and expected in errors[0] and "Traceback" not in err, (expected, err)
+    assert not (tmp_path / "adapter.safetensors").exists()
+
+
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_captions_templates_and_non_matching_references(dataset, tmp_path):
+    captions = _text(tmp_path / "captions.json", json.dumps({
+        "widget/test/hole/001.png": "a round dark hole in the widget",
+        str((dataset / "plate/test/scratch/000.png").resolve()): "a thin bright scratch",
+    }))
+    data = read_training_set(dataset, captions)
+    by_name = {str(a.image.relative_to(dataset)): a for a in data.anomalies}
+    assert len(data) == 8
+    assert by_name["widget/test/hole/001.png"].caption == "a round dark hole in the widget"
+    assert by_name["plate/test/scratch/000.png"].caption == "a thin bright scratch"
+    assert by_name["widget/test/hole/000.png"].caption == template_caption("widget", "hole") \
+        == "a widget with a hole defect"
+    for i, anomaly in enumerate(data.anomalies):
+        pool = data.references[i]
+        assert i not in pool and pool
+        assert all(data.anomalies[j].defect == anomaly.defect for j in pool)
+    scratch_pool = {data.anomalies[j].category for j in data.references[list(by_name).index("plate/test/scratch/000.png")]}
+    assert scratch_pool == {"plate", "widget"}  # other categories of the same defect type are references too
+
+    lonely = read_training_set(write_dataset(tmp_path / "lonely", {"widget": {"hole": 2, "crack": 1}}))
+    crack = next(i for i, a in enumerate(lonely.anomalies) if a.defect == "crack")
+    assert sorted(lonely.references[crack]) == [i for i in range(3) if i != crack]
+
+
+def test_sample_stream_is_a_seeded_permutation_per_epoch_and_shards_across_processes():
+    size = 7
+    epoch0 = [sample_position(p, size, seed=3) for p in range(size)]
+    epoch1 = [sample_position(p, size, seed=3) for p in range(size, 2 * size)]
+    assert sorted(epoch0) == sorted(epoch1) == list(range(size)) and epoch0 != epoch1
+    assert epoch0 == [sample_position(p, size, seed=3) for p in range(size)]
+    single = [pos for batch in StreamBatches(4, start=2, count=3, processes=1) for pos in batch]
+    two = [list(StreamBatches(2, start=2, count=3, process=p, processes=2)) for p in (0, 1)]
+    assert [a + b for a, b in zip(*two)] == list(StreamBatches(4, start=2, count=3))
+    assert single[0] == 8  # micro-batch 2 of 4 positions starts at position 8 (what a resumed run continues with)
+
+
+def test_checkpoints_keep_the_latest_and_resolve_to_it(tmp_path):
+    adapter = SGAdapter(4, 4, {"layer": (4, False)}, num_tokens=2)
+    optimizer = torch.optim.AdamW(adapter.parameters())
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    for step in (10, 20, 30):
+        save_checkpoint(tmp_path, step, adapter, optimizer, schedule, None, {}, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000020", "step-000030"]
+    assert resolve_checkpoint(tmp_path) == tmp_path / "step-000030"
+    assert resolve_checkpoint(tmp_path / "step-000020") == tmp_path / "step-000020"
+    with pytest.raises(InputError, match="not a training checkpoint"):
+        resolve_checkpoint(tmp_path / "nowhere")
