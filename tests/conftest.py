@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
+# Toy-sized torch ops (tiny models) run faster and far steadier on one thread on a 2-core machine,
+# especially while a live app subprocess shares the cores; set before numpy/torch load.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -27,13 +31,3 @@ def blob_mask() -> np.ndarray:
     yy, xx = np.mgrid[:256, :256]
     return ((xx - 128) / 40.0) ** 2 + ((yy - 120) / 22.0) ** 2 <= 1.0
 
-
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    """Toy-sized torch ops run faster (and steadier on a busy 2-core machine) on one thread."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -19,14 +19,6 @@ from studio.errors import WeightsError
 from studio.types import SynthesisRequest
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Toy-sized ops run faster (and steadier on a busy 2-core machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def tiny():

@@ -98,17 +98,6 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "train", root / "test"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny convs gain nothing from threads, and OpenMP threads on a busy 2-core machine lose 10x."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _run(train: Path, test: Path, out: Path, *extra: str) -> int:
     return main(["evaluate", "--train", str(train), "--test", str(test), "--out", str(out),
                  "--resolution", str(SIDE), "--epochs", "8", "--batch-size", "8", "--device", "cpu", *extra])

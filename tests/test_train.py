@@ -28,7 +28,6 @@ STEPS = 40
 #: Over-fitting a tiny set: a high rate, small batches accumulated twice (the paper's accumulation).
 FAST = dict(batch_size=4, grad_accum=2, lr=5e-2, seed=0, workers=0)
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -208,8 +208,8 @@ def missing_message(pieces: list[_Piece], root: Path, *, hub_cache: bool, sga_mi
         lines.append(f"  - missing: {p.title}: put it in {_show(p.folder)}/ (missing {shown}); "
                      f"on a connected machine run: {p.fetch}")
     if sga_missing:
-        lines.append(f"  - optional: SGA checkpoint {_show(root / SGA_FILE)} (train it with studio.engines."
-                     "anomalycontrol.train; without it the engine runs with sga_scale=0)")
+        lines.append(f"  - optional: SGA checkpoint {_show(root / SGA_FILE)} (train it with `anomaly-studio "
+                     "train`; without it the engine runs with sga_scale=0)")
     lines.append("See weights/README.md. For an offline demo of the mechanism use --weights tiny (random weights).")
     return "\n".join(lines)
 
@@ -443,7 +443,7 @@ def _finish(components: dict, profile: str, sga: Path | None, device, dtype, *, 
         warnings.append(
             f"No SGA checkpoint at {_show(sga_expected or Path(SGA_FILE))}: "
             "generating with sga_scale=0 (reference-image guidance off; ASEA preview still works). "
-            "Train one with studio.engines.anomalycontrol.train, see weights/README.md."
+            "Train one with `anomaly-studio train` (README: Train on your own defects)."
         )
         log.warning(warnings[-1])
     adapter.requires_grad_(False)
