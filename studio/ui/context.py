@@ -1,0 +1,174 @@
+"""What the studio shares between all browser sessions: engines, the curated store, folders.
+
+One :class:`StudioContext` is built at start-up (engines loaded once) and handed to the
+UI builder; callbacks reach everything through it. Nothing here is per user.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio import config
+from studio.errors import InputError, StudioError
+
+log = logging.getLogger(__name__)
+
+#: Shown in the status line whenever the weight-free engine is the active one.
+FULL_MODEL_HINT = (
+    "For the full AnomalyControl model put the weights under `weights/` "
+    "(see `weights/README.md`) and start with `--engine anomalycontrol`."
+)
+
+
+def engine_label(engine: Any) -> str:
+    """Human label for an engine in the engine dropdown."""
+    if engine.name == "classic":
+        return "classic (weight-free)"
+    return f"{engine.name} · {engine.profile}"
+
+
+@dataclass
+class StudioContext:
+    """Engines, store and folders shared by every session of one studio process."""
+
+    data_dir: Path
+    engines: dict[str, Any]
+    default_engine: str
+    store: Any
+    temp_root: Path
+    startup_note: str = ""
+
+    # ----------------------------------------------------------------- engines
+    def engine(self, name: str | None) -> Any:
+        """The loaded engine called ``name`` (None or "" = the default one)."""
+        key = (name or "").strip() or self.default_engine
+        engine = self.engines.get(key)
+        if engine is None:
+            loaded = ", ".join(self.engines)
+            raise InputError(f"The engine {key!r} is not loaded in this studio; choose one of: {loaded}.")
+        return engine
+
+    def engine_choices(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for the engine dropdown, default first."""
+        names = [self.default_engine] + [n for n in self.engines if n != self.default_engine]
+        return [(engine_label(self.engines[n]), n) for n in names]
+
+    def attention_engine(self, preferred: str | None = None) -> Any:
+        """The engine that runs the ASEA preview: the chosen one if it has a CSM model, else any
+        loaded AnomalyControl engine, else the default (whose trace then says what to install)."""
+        chosen = self.engines.get((preferred or "").strip() or self.default_engine)
+        if chosen is not None and chosen.name != "classic":
+            return chosen
+        for engine in self.engines.values():
+            if engine.name != "classic":
+                return engine
+        return chosen or self.engine(None)
+
+    def status_markdown(self) -> str:
+        """The status line: which engine and weights are loaded, and how to get the full model."""
+        lines = []
+        for _, name in self.engine_choices():
+            engine = self.engines[name]
+            try:
+                text = engine.status()
+            except Exception:  # a status line must never break the page
+                log.exception("engine.status() failed")
+                text = f"{engine.name} ({engine.profile})"
+            lines.append(text if name == self.default_engine else f"Also loaded: {text}")
+        only_classic = self.default_engine == "classic" and not any(n != "classic" for n in self.engines)
+        if only_classic and "weights" not in " ".join(lines):
+            lines.append(FULL_MODEL_HINT)
+        if self.startup_note:
+            lines.append(self.startup_note)
+        return "  \n".join(lines)
+
+    # ------------------------------------------------------------------ folders
+    def new_dir(self, kind: str) -> Path:
+        """A fresh folder under the app's temporary root (``kind`` = sessions, exports, ...)."""
+        path = self.temp_root / kind / uuid.uuid4().hex
+        path.mkdir(parents=True, exist_ok=False)
+        return path
+
+    def prune(self, kind: str, max_age_s: float) -> None:
+        """Delete entries of ``kind`` older than ``max_age_s`` (old exports, abandoned sessions)."""
+        parent = self.temp_root / kind
+        if not parent.is_dir():
+            return
+        cutoff = time.time() - max_age_s
+        for child in parent.iterdir():
+            try:
+                if child.stat().st_mtime < cutoff:
+                    if child.is_dir():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+            except OSError:
+                continue
+
+
+def make_temp_root() -> Path:
+    """A private folder for this process's session files and exports, removed at exit."""
+    root = Path(tempfile.mkdtemp(prefix="anomaly_studio_"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def load_engines(engine: str | None = "auto", weights: str | None = None) -> tuple[dict[str, Any], str, str]:
+    """Load the start-up engine once (plus classic, always); returns (engines, default name, note).
+
+    An engine that cannot load (missing weights, ...) does not stop the studio: it falls back
+    to the weight-free classic engine and the note (shown in the status line) says why.
+    """
+    from studio.engines import get_engine
+
+    engines: dict[str, Any] = {}
+    note = ""
+    requested = (engine or "auto").strip() or "auto"
+    try:
+        primary = get_engine(requested, weights)
+        engines[primary.name] = primary
+    except StudioError as exc:
+        note = f"The {requested} engine could not load: {exc} Running the weight-free classic engine."
+        log.warning(note)
+    except Exception as exc:  # e.g. an optional dependency missing: the studio still runs
+        log.exception("engine %s failed to load", requested)
+        note = (f"The {requested} engine could not load ({type(exc).__name__}: {exc}). "
+                "Running the weight-free classic engine.")
+    if "classic" not in engines:
+        engines["classic"] = get_engine("classic")
+    default = next(iter(engines))
+    return engines, default, note
+
+
+def build_context(
+    data_dir: str | Path | None = None,
+    engine: str | None = "auto",
+    weights: str | None = None,
+    *,
+    temp_root: Path | None = None,
+    engines: dict[str, Any] | None = None,
+) -> StudioContext:
+    """Everything the studio shares: engines loaded once, the store of ``data_dir``, a temp root."""
+    from studio.store import Store
+
+    folder = config.data_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    if engines is None:
+        engines, default, note = load_engines(engine, weights)
+    else:
+        default, note = next(iter(engines)), ""
+    return StudioContext(
+        data_dir=folder,
+        engines=engines,
+        default_engine=default,
+        store=Store(folder),
+        temp_root=temp_root or make_temp_root(),
+        startup_note=note,
+    )

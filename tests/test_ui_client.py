@@ -1,0 +1,198 @@
+"""The studio driven through ``gradio_client`` against a live ``python app.py`` (classic engine).
+
+Flow (generate → preview → accept → curated → export → remove), 4 concurrent sessions with no
+candidate leakage, visible errors for bad input with the next request succeeding, and the
+file route refusing paths outside the app's folders.
+"""
+from __future__ import annotations
+
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from ui_server import UPLOAD_LIMIT, live_app  # noqa: F401 - fixture
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+SIZE = 160
+
+
+def surface(level: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.full((SIZE, SIZE, 3), level, np.float32)
+    base += rng.normal(0, 4, (SIZE, 1, 1)).astype(np.float32)
+    base += rng.normal(0, 2, (SIZE, SIZE, 1)).astype(np.float32)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def ellipse(cx: int, cy: int, rx: int, ry: int, size: int = SIZE) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+
+
+def save(path: Path, array: np.ndarray) -> str:
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("inputs")
+    reference = surface(200, 3)
+    stain = ellipse(80, 80, 30, 22)
+    reference[stain] = (170, 30, 40)
+    out = {
+        "image": save(folder / "normal.png", surface(140)),
+        "mask": save(folder / "mask.png", ellipse(80, 70, 28, 14).astype(np.uint8) * 255),
+        "empty_mask": save(folder / "empty.png", np.zeros((SIZE, SIZE), np.uint8)),
+        "reference": save(folder / "reference.png", reference),
+        "reference_mask": save(folder / "reference_mask.png", stain.astype(np.uint8) * 255),
+        "corrupt": str(folder / "corrupt.png"),
+    }
+    Path(out["corrupt"]).write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not really a png" * 10)
+    for level in (60, 100, 180, 220):
+        out[f"image_{level}"] = save(folder / f"normal_{level}.png", surface(level, level))
+    return out
+
+
+def generate(client: Client, files: dict[str, str], image: str, mask: str, num: int = 2, seed: int = 7,
+             reference: bool = True, prompt: str = "a red stain"):
+    return client.predict(
+        handle_file(image), handle_file(mask), prompt,
+        handle_file(files["reference"]) if reference else None,
+        handle_file(files["reference_mask"]) if reference else None,
+        "a red contamination stain" if reference else "",
+        num, seed, api_name="/generate",
+    )
+
+
+def test_flow_generate_accept_export(live_app, files, tmp_path):  # noqa: F811
+    client = Client(live_app.url, verbose=False)
+    status = client.predict(api_name="/status")
+    assert "classic" in status and "weights" in status
+
+    images, masks, info = generate(client, files, files["image"], files["mask"], num=2)
+    assert len(images) == 2 and len(masks) == 2
+    assert [c["seed"] for c in info["candidates"]] == [7, 8]
+    assert info["candidates"][0]["metadata"]["engine"] == "classic"
+    first = np.asarray(Image.open(images[0]["image"]).convert("RGB"))
+    label = np.asarray(Image.open(masks[0]["image"]).convert("L"))
+    assert first.shape == (SIZE, SIZE, 3) and label.shape == (SIZE, SIZE)
+    assert label.max() == 255 and (label > 0).sum() > 50
+
+    maps, trace = client.predict(handle_file(files["reference"]), handle_file(files["reference_mask"]),
+                                 "a red contamination stain", "a red stain", 3, "", api_name="/preview_attention")
+    assert maps == [] and trace["skipped"] and "weights" in trace["skipped"]
+
+    before = client.predict("", api_name="/curated")["stats"]["total"]
+    accepted = client.predict(1, "stain", "plate", "looks real", api_name="/accept")
+    assert accepted["new"] and accepted["stats"]["total"] == before + 1
+    again = client.predict(1, "stain", "plate", "", api_name="/accept")
+    assert again["id"] == accepted["id"] and not again["new"]
+    with pytest.raises(AppError, match="already accepted"):
+        client.predict(1, api_name="/reject")
+    assert client.predict(0, api_name="/reject")["remaining"] == [1]
+
+    curated = client.predict("stain", api_name="/curated")
+    sample = next(s for s in curated["samples"] if s["id"] == accepted["id"])
+    assert sample["category"] == "plate" and sample["note"] == "looks real"
+
+    archive = client.predict("mvtec", api_name="/export")
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    assert any("/test/stain/" in n and n.endswith(".png") for n in names), names
+    assert any("/ground_truth/stain/" in n and n.endswith("_mask.png") for n in names), names
+    assert any("/train/good/" in n for n in names), names
+
+    removed = client.predict(accepted["id"], api_name="/remove")
+    assert removed["stats"]["total"] == before
+    with pytest.raises(AppError, match="No sample"):
+        client.predict(accepted["id"], api_name="/remove")
+
+
+def test_four_concurrent_clients_see_only_their_candidates(live_app, files):  # noqa: F811
+    levels = (60, 100, 180, 220)
+    clients = {level: Client(live_app.url, verbose=False) for level in levels}
+
+    def run(level: int):
+        client = clients[level]
+        images, _, info = generate(client, files, files[f"image_{level}"], files["mask"], num=2,
+                                   seed=level, reference=False, prompt="a dark scratch")
+        accepted = client.predict(0, f"scratch-{level}", "", "", api_name="/accept")
+        return images, info, accepted
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = dict(zip(levels, pool.map(run, levels)))
+
+    outside = ~ellipse(80, 70, 36, 22)
+    store_ids = {s["id"]: s for s in clients[60].predict("", api_name="/curated")["samples"]}
+    for level, (images, info, accepted) in results.items():
+        assert [c["seed"] for c in info["candidates"]] == [level, level + 1]
+        for item in images:  # every pixel away from the sketch is this client's own surface
+            pixels = np.asarray(Image.open(item["image"]).convert("RGB")).astype(np.int16)
+            assert np.array_equal(pixels[outside], surface(level, level)[outside])
+        assert store_ids[accepted["id"]]["defect_type"] == f"scratch-{level}"
+    assert len({r[2]["id"] for r in results.values()}) == 4
+
+
+def test_bad_input_is_reported_and_next_request_succeeds(live_app, files):  # noqa: F811
+    client = Client(live_app.url, verbose=False)
+    with pytest.raises(AppError, match="(?i)not an image|could not be decoded|could not be opened"):
+        generate(client, files, files["corrupt"], files["mask"])
+    with pytest.raises(AppError, match="(?i)empty"):
+        generate(client, files, files["image"], files["empty_mask"])
+    with pytest.raises(AppError, match="(?i)candidates"):
+        generate(client, files, files["image"], files["mask"], num=50)
+    with pytest.raises(AppError, match="(?i)seed"):
+        generate(client, files, files["image"], files["mask"], seed=-5)
+    with pytest.raises(AppError, match="(?i)no candidates"):
+        Client(live_app.url, verbose=False).predict(0, api_name="/accept")
+    with pytest.raises(AppError, match="(?i)format"):
+        client.predict("pdf", api_name="/export")
+    images, _, _ = generate(client, files, files["image"], files["mask"], num=1)
+    assert len(images) == 1
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_uploads_over_the_limit_are_refused(live_app, tmp_path):  # noqa: F811
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(UPLOAD_LIMIT + 1024))
+    client = Client(live_app.url, verbose=False)
+    with pytest.raises(Exception, match="(?i)size|large|413"):  # the client checks the limit itself
+        client.predict(handle_file(str(big)), handle_file(str(big)), api_name="/generate")
+    with big.open("rb") as fh:  # and the server refuses it too
+        response = httpx.post(live_app.url.rstrip("/") + "/gradio_api/upload", files={"files": fh}, timeout=30)
+    assert response.status_code == 413
+    assert client.predict(api_name="/status")  # still up
+
+
+def test_file_route_serves_nothing_outside_its_folders(live_app, files):  # noqa: F811
+    base = live_app.url.rstrip("/") + "/gradio_api/file="
+    store_files = [p for p in live_app.data_dir.rglob("*.png")]
+    assert store_files, "the flow tests should have left samples in the store"
+    session_files = sorted(Path(tempfile.gettempdir()).glob("anomaly_studio_*/sessions/*/gen*/candidate_00.png"))
+    assert session_files, "the flow tests should have left session files"
+    for target in ["/etc/passwd", "../../../../etc/passwd", "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+                   str(Path(files["image"])), str(store_files[0]), str(live_app.data_dir / "index.sqlite"),
+                   str(session_files[-1]), str(Path(__file__).resolve().parent.parent / "app.py")]:
+        assert _status(base + urllib.parse.quote(target, safe="/%")) in (403, 404), target
+    served = _status(base + urllib.parse.quote(str(Path(__file__).resolve().parent.parent / "README.md")))
+    assert served in (403, 404)
