@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # CPU build of torch that lies on this machine's disk; on a GPU machine set TORCH_SPEC=torch.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test bench fuzz install browser clean
+.PHONY: run test bench fuzz soak install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 # Nightly-size fuzzing of the image/mask loader (10,000 cases).
 fuzz: $(STAMP)
 	FUZZ_CASES=5000 $(PY) -m pytest -q tests/test_fuzz_imaging.py
+
+# Full soak: 8 concurrent clients x 25 rounds against a live classic studio.
+soak: $(STAMP)
+	SOAK_ROUNDS=25 $(PY) -m pytest -q -s tests/test_soak_live.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
 
 import cv2
 import numpy as np
@@ -290,14 +289,3 @@ def test_progress_and_metadata(surface: np.ndarray, blob_mask: np.ndarray) -> No
     for key in ("engine", "weights", "generator", "seed", "params", "sha256", "version", "created_at"):
         assert key in meta, key
     assert meta["params"]["steps"] == 20 and meta["sha256"]["image"]
-
-
-def test_speed_budget() -> None:
-    """Loose guard here; bench/bench_classic.py measures the 0.15 s target properly."""
-    root = str(config.REPO_ROOT)
-    if root not in sys.path:  # plain `pytest` does not put the repository root on the path
-        sys.path.insert(0, root)
-    from bench.bench_classic import seconds_per_candidate
-
-    timings = seconds_per_candidate(repeats=1)
-    assert timings["overall"] < 0.5, timings
