@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from studio.engines import Engine
 from studio.engines.anomalycontrol import pipeline as pipeline_module
