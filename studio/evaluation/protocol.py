@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
@@ -37,12 +37,10 @@ EXAMPLES_PER_CATEGORY = 4
 
 
 @dataclass
-class EvalSettings:
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float = 1e-3
+class EvalSettings(TrainConfig):
+    """The segmenter's training settings plus the resolution images are scored at; device "auto" picks CUDA."""
+
     resolution: int = 256
-    seed: int = 0
     device: str = "auto"
 
     def validate(self) -> "EvalSettings":
@@ -110,7 +108,7 @@ def _evaluate_category(train_cat: data.Category, test_cat: data.Category, settin
     side = settings.resolution
     train_samples = data.training_samples(train_cat)
     images, masks = data.load_samples(train_samples, side)
-    config = TrainConfig(settings.epochs, settings.batch_size, settings.lr, settings.seed, str(device))
+    config = replace(settings, device=str(device))
     t0 = time.perf_counter()
     with _stage(progress, f"train {test_cat.name}") as report:
         trained = train_segmenter(images, masks, config, report)
