@@ -180,21 +180,20 @@ def _show(path: Path) -> str:
 def locate(root: Path, *, use_hub_cache: bool) -> tuple[Path | None, Path | None, Path | None, list[_Piece]]:
     """Find (sd folder, blip folder, sga file) under ``root`` (or the hub cache); also the missing pieces."""
     pieces: list[_Piece] = []
-    sd_dir, blip_dir = root / SD_DIR, root / BLIP_DIR
-    sd_missing = _missing_files(sd_dir, SD_REQUIRED)
-    sd: Path | None = sd_dir
-    if sd_missing:
-        sd = _cached_snapshot(SD_REPO, SD_REQUIRED) if use_hub_cache else None
-        if sd is None:
-            pieces.append(_Piece("Stable Diffusion 1.5 inpainting (9-channel UNet, VAE, CLIP text encoder)",
-                                 sd_dir, SD_REPO, sd_missing, _fetch_sd(sd_dir)))
-    blip_missing = _missing_files(blip_dir, BLIP_REQUIRED)
-    blip: Path | None = blip_dir
-    if blip_missing:
-        blip = _cached_snapshot(BLIP_REPO, BLIP_REQUIRED) if use_hub_cache else None
-        if blip is None:
-            pieces.append(_Piece("BLIP-2 image-text matching model (ViT-g + Q-Former)",
-                                 blip_dir, BLIP_REPO, blip_missing, _fetch_blip(blip_dir)))
+    found: list[Path | None] = []
+    for folder, repo, required, title, fetch in (
+        (root / SD_DIR, SD_REPO, SD_REQUIRED,
+         "Stable Diffusion 1.5 inpainting (9-channel UNet, VAE, CLIP text encoder)", _fetch_sd),
+        (root / BLIP_DIR, BLIP_REPO, BLIP_REQUIRED, "BLIP-2 image-text matching model (ViT-g + Q-Former)", _fetch_blip),
+    ):
+        missing = _missing_files(folder, required)
+        location: Path | None = folder
+        if missing:
+            location = _cached_snapshot(repo, required) if use_hub_cache else None
+            if location is None:
+                pieces.append(_Piece(title, folder, repo, missing, fetch(folder)))
+        found.append(location)
+    sd, blip = found
     sga = root / SGA_FILE
     return sd, blip, (sga if sga.is_file() else None), pieces
 
