@@ -19,13 +19,42 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) 
 
 
 def mask_overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 80)) -> np.ndarray:
-    """Tint the masked pixels and draw the mask's outline, so a label is visible on any surface."""
-    binary = (np.asarray(mask) > 0).astype(np.uint8)
+    """Tint the masked pixels and draw the mask's outline, so a label is visible on any surface.
+
+    A mask of another size is resized (nearest) to the image."""
+    binary = _binary(mask, image.shape[:2])
     out = image.copy()
     tint = np.array(colour, dtype=np.float32)
     sel = binary.astype(bool)
     out[sel] = np.rint(out[sel].astype(np.float32) * 0.6 + tint * 0.4).astype(np.uint8)
-    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    thickness = max(1, round(min(image.shape[:2]) / 300))
-    cv2.drawContours(out, contours, -1, colour, thickness)
+    _draw_outline(out, binary, colour, _line_width(image, 300))
     return out
+
+
+def mask_outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 255, 255),
+                 thickness: int | None = None) -> np.ndarray:
+    """Draw only the outline of ``mask`` (resized to the image if needed) on a copy of ``image``.
+
+    ``thickness`` defaults to about 1/250 of the image's shorter side (at least 1 pixel)."""
+    out = image.copy()
+    _draw_outline(out, _binary(mask, out.shape[:2]), colour, thickness or _line_width(out, 250))
+    return out
+
+
+def _binary(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask > 0`` as uint8 0/1 of ``shape`` = (height, width), resized nearest when it differs."""
+    binary = (np.asarray(mask) > 0).astype(np.uint8)
+    if binary.shape != tuple(shape):
+        binary = cv2.resize(binary, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return binary
+
+
+def _line_width(image: np.ndarray, per: float) -> int:
+    """One pixel of line per ``per`` pixels of the image's shorter side (at least 1)."""
+    return max(1, round(min(image.shape[:2]) / per))
+
+
+def _draw_outline(out: np.ndarray, binary: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
+    """Draw the outer contours of a 0/1 mask on ``out`` in place."""
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, colour, thickness)

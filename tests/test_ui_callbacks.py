@@ -15,8 +15,9 @@ from studio.engines.classic import ClassicEngine
 from studio.types import AttentionStep, AttentionTrace
 from studio.ui import editor as ed
 from studio.ui.assets import Assets, NormalSample, ReferenceExample, load_assets, parse_manifest
-from studio.ui.callbacks import Studio, resolve_seed
+from studio.ui.callbacks import Studio
 from studio.ui.context import build_context
+from studio.ui.inputs import resolve_seed
 
 
 class FakeCSMEngine:

@@ -1,6 +1,7 @@
 """The studio page: eight numbered steps on one page, plus the plain-file API endpoints.
 
 Only Gradio blocks and their wiring live here; what each button does is in
+:mod:`studio.ui.page` (the page) and :mod:`studio.ui.api` (the API), joined in
 :mod:`studio.ui.callbacks`.
 """
 from __future__ import annotations
@@ -11,9 +12,10 @@ from studio.export import EXPORT_FORMATS
 from studio.types import PARAM_SPECS
 from studio.ui import session as ss
 from studio.ui.assets import Assets, load_assets
-from studio.ui.callbacks import VIEWS, Studio
+from studio.ui.callbacks import Studio
 from studio.ui.context import StudioContext
 from studio.ui.editor import SHAPES, STROKE_ALPHA, STROKE_RGB
+from studio.ui.views import VIEWS
 
 #: Brush colour and opacity (as the server tints its presets): the surface stays visible under it.
 BRUSH = ("#{:02x}{:02x}{:02x}".format(*STROKE_RGB), STROKE_ALPHA)

@@ -1,0 +1,66 @@
+"""Reading widget and API values: text, labels, whole numbers, seeds and engine parameters.
+
+Every check raises :class:`~studio.errors.InputError` with one sentence the user can act on.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from studio.errors import InputError
+from studio.types import PARAM_SPECS, SEED_MAX, clean_text
+
+#: Longest defect type or category accepted into the curated set.
+LABEL_MAX = 200
+#: The page's and the API's limit on candidates per request.
+CANDIDATES_MAX = 8
+
+
+def as_text(value: Any) -> str:
+    """A widget/API value as text (None = "")."""
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def label_text(value: Any, what: str) -> str:
+    """A short cleaned label (defect type, category)."""
+    text = clean_text(as_text(value), what)
+    if len(text) > LABEL_MAX:
+        raise InputError(f"The {what} is {len(text)} characters long; keep it under {LABEL_MAX}.")
+    return text
+
+
+def whole_number(value: Any, lo: int, hi: int) -> int | None:
+    """``value`` as an int when it is a whole number from ``lo`` to ``hi``, else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(number) or number != int(number) or not lo <= number <= hi:
+        return None
+    return int(number)
+
+
+def resolve_seed(seed: Any, randomise: bool = False) -> int:
+    """A fixed seed, or a fresh random one when ``randomise`` or ``seed`` is -1 / empty."""
+    if randomise or seed is None or (isinstance(seed, str) and not seed.strip()):
+        return random.SystemRandom().randint(0, SEED_MAX)
+    value = whole_number(seed, -1, SEED_MAX)
+    if value is None:
+        raise InputError(f"The seed must be a whole number from 0 to {SEED_MAX}, or -1 for random; got {seed!r}.")
+    return random.SystemRandom().randint(0, SEED_MAX) if value == -1 else value
+
+
+def candidate_count(value: Any) -> int:
+    """Number of candidates: a whole number from 1 to 8."""
+    number = whole_number(value, 1, CANDIDATES_MAX)
+    if number is None:
+        raise InputError(f"The number of candidates must be a whole number from 1 to {CANDIDATES_MAX}, "
+                         f"got {value!r}.")
+    return number
+
+
+def params_dict(values: dict[str, Any]) -> dict[str, Any]:
+    """Engine parameters from widget/API values (None or "" = the engine's default)."""
+    return {k: v for k, v in values.items() if k in PARAM_SPECS and v is not None and v != ""}
