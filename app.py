@@ -34,8 +34,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+    from PIL import Image
+
     from studio import config
     from studio.ui import CSS, build_context, build_demo
+
+    # Gradio decodes the page's editor images itself: hold Pillow to the studio's pixel limit too
+    # (it raises above twice this), not its default of ~179 MP.
+    Image.MAX_IMAGE_PIXELS = config.MAX_PIXELS
 
     ctx = build_context(args.data_dir, args.engine, args.weights)
     demo = build_demo(ctx)
