@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio.batch import load_spec, run_batch
 from studio.engines.classic import ClassicEngine
 from studio.types import AttentionStep, AttentionTrace
 from studio.ui import editor as ed
@@ -18,6 +19,7 @@ from studio.ui.assets import Assets, NormalSample, ReferenceExample, load_assets
 from studio.ui.callbacks import Studio
 from studio.ui.context import build_context
 from studio.ui.inputs import resolve_seed
+from test_batch import make_spec
 
 
 class FakeCSMEngine:
@@ -206,6 +208,45 @@ def test_accepting_twice_keeps_one_sample(studio, sketched):
     first = studio.api_accept(0, "stain", "", "", state)[0]
     second = studio.api_accept(0, "stain", "", "", state)[0]
     assert first["id"] == second["id"] and not second["new"] and second["stats"]["total"] == 1
+
+
+def test_batch_review_job_opens_in_the_gallery_and_accepts_once(studio, sketched, tmp_path):
+    spec = load_spec(make_spec(tmp_path / "spec", jobs=1, count=2))  # classic engine, defect "scratch"
+    run_batch(spec, studio.ctx.store.root, review=True, show_progress=False)
+    job_id = spec.jobs[0].job_id
+    listed = studio.ui_review_jobs(None)
+    assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 2 candidate(s) · a scratch", job_id)]
+    assert studio.api_review_jobs()["jobs"][0]["candidates"] == 2
+
+    state, gallery, selected, _, message, defect, category = studio.ui_open_review(None, job_id, "image")
+    assert len(gallery) == 2 and selected is None and job_id in message
+    assert defect["value"] == "scratch" and category == "bottle"
+    folder = studio.ctx.store.root / "review" / job_id
+    assert np.array_equal(pixels(gallery[1]), np.asarray(Image.open(folder / "candidate_01.png").convert("RGB")))
+    assert not np.array_equal(pixels(studio.ui_view(state, "overlay")[1]), pixels(gallery[1]))
+
+    index, _ = studio.ui_select_candidate(state, select(1))
+    state, gallery, _, counts, ids, text, _ = studio.ui_accept(state, index, "crack", "bottle", "kept", "image", "")
+    assert ids == [f"{job_id}-01"] and "accepted" in gallery[1][1] and "| crack | 1 |" in counts
+    record = studio.ctx.store.get(f"{job_id}-01")
+    assert record.defect_type == "crack" and record.note == "kept" and record.reference_path is not None
+    assert record.metadata["batch_job"] == job_id
+    info, other = studio.api_open_review(job_id)  # another session accepts the same candidate: no duplicate
+    assert [c["index"] for c in info["candidates"]] == [0, 1] and info["defect_type"] == "scratch"
+    again = studio.api_accept(1, "crack", "bottle", "", other)[0]
+    assert again["id"] == f"{job_id}-01" and not again["new"] and again["stats"]["total"] == 1
+    assert studio.api_reject(0, other)[0]["remaining"] == [1]
+
+    state = studio.ui_generate(state, *flow_inputs(studio, sketched, num=1)[1:], progress=None)[0]
+    fresh = studio.api_accept(0, "stain", "", "", state)[0]  # a new generation is no longer the review job
+    assert fresh["new"] and not fresh["id"].startswith(job_id) and fresh["stats"]["total"] == 2
+
+    (studio.ctx.store.root / "review" / "half").mkdir()  # not a review job: no job.json
+    for bad in ("", "nope", "half", f"../review/{job_id}", f"{job_id}/..", str(folder), "../../etc"):
+        with pytest.raises(gr.Error, match="batch review job"):
+            studio.ui_open_review(None, bad, "image")
+        with pytest.raises(gr.Error, match="batch review job"):
+            studio.api_open_review(bad)
 
 
 def test_attention_preview_classic_explains_and_csm_engine_maps(studio, sketched):

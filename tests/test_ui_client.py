@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio.batch import load_spec, run_batch
+from test_batch import make_spec
 from ui_server import UPLOAD_LIMIT, live_app  # noqa: F401 - fixture
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -119,6 +121,26 @@ def test_flow_generate_accept_export(live_app, files, tmp_path):  # noqa: F811
     assert removed["stats"]["total"] == before
     with pytest.raises(AppError, match="No sample"):
         client.predict(accepted["id"], api_name="/remove")
+
+
+def test_batch_review_job_round_trip(live_app, tmp_path):  # noqa: F811
+    spec = load_spec(make_spec(tmp_path / "spec", jobs=1, count=2))
+    run_batch(spec, live_app.data_dir, review=True, show_progress=False)
+    job_id = spec.jobs[0].job_id
+    client = Client(live_app.url, verbose=False)
+    jobs = client.predict(api_name="/review_jobs")["jobs"]
+    assert [(j["job_id"], j["candidates"], j["defect_type"]) for j in jobs] == [(job_id, 2, "scratch")]
+    info = client.predict(job_id, api_name="/open_review")
+    assert [c["index"] for c in info["candidates"]] == [0, 1] and info["category"] == "bottle"
+    accepted = client.predict(0, "scratch", "bottle", "", api_name="/accept")
+    assert accepted["id"] == f"{job_id}-00" and accepted["new"]
+    other = Client(live_app.url, verbose=False)
+    other.predict(job_id, api_name="/open_review")
+    again = other.predict(0, "scratch", "bottle", "", api_name="/accept")
+    assert again["id"] == accepted["id"] and not again["new"]
+    assert again["stats"]["total"] == accepted["stats"]["total"]
+    with pytest.raises(AppError, match="no batch review job"):
+        client.predict("../../etc", api_name="/open_review")
 
 
 def test_four_concurrent_clients_see_only_their_candidates(live_app, files):  # noqa: F811

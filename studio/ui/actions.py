@@ -1,4 +1,5 @@
-"""What the page and the API both do: generate, explain, accept, reject, remove and export.
+"""What the page and the API both do: generate, explain, open batch review jobs, accept, reject,
+remove and export.
 
 :class:`Actions` holds one studio process's shared :class:`StudioContext` and shipped assets;
 the page's callbacks (:mod:`studio.ui.page`) and the documented API (:mod:`studio.ui.api`)
@@ -6,12 +7,15 @@ build on it. It only calls the engine, store and export APIs.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from studio.batch import JOB_FILE, ReviewJob, accept_review, list_review_jobs, load_review_job
 from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
 from studio.imaging import check_mask
@@ -38,6 +42,7 @@ class Actions:
         register_engines(ctx.engines)
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._review_lock = threading.Lock()  # one review accept at a time: check-then-add stays atomic
 
     # ------------------------------------------------------------------ model work
     def _generate(
@@ -100,6 +105,38 @@ class Actions:
         self.ctx.prune("attention", ss.SESSION_TTL_S)
         return attention_items(trace, reference, reference_mask, self.ctx.temp_root / "attention")
 
+    # ------------------------------------------------------------------ batch review jobs
+    def _review_jobs(self) -> list[dict[str, Any]]:
+        """The review jobs waiting in the data folder (oldest first): id, prompt, counts, labels."""
+        jobs = []
+        for folder in list_review_jobs(self.ctx.store.root):
+            try:
+                info = json.loads((folder / JOB_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            jobs.append({"job_id": folder.name, "prompt": str(info.get("prompt", "")),
+                         "candidates": int(info.get("candidates", 0)), "category": str(info.get("category", "")),
+                         "defect_type": str(info.get("defect_type", "")), "written_at": info.get("written_at")})
+        return jobs
+
+    def _review_folder(self, job_id: Any) -> Path:
+        """The review folder of ``job_id``, which must be one of those listed (never a path from user text)."""
+        wanted = as_text(job_id).strip()
+        if not wanted:
+            raise InputError("Choose a batch review job first (refresh the list after a batch run).")
+        for folder in list_review_jobs(self.ctx.store.root):
+            if folder.name == wanted:
+                return folder
+        raise InputError(f"There is no batch review job {wanted[:40]!r} in this data folder; "
+                         "choose one from the list.")
+
+    def _open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
+        """Load a review job's candidates into the (new or given) session; returns (session, job)."""
+        job = load_review_job(self._review_folder(job_id))
+        session = ss.ensure_session(state, self.ctx.temp_root)
+        self.ctx.prune("sessions", ss.SESSION_TTL_S)
+        return ss.record_review(session, job), job
+
     # ------------------------------------------------------------------ curating
     def _accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any,
                 note: Any) -> tuple[str, bool]:
@@ -108,23 +145,37 @@ class Actions:
         with self._session_lock(state):
             if record["status"] == "accepted" and record.get("sample_id"):
                 return record["sample_id"], False
-            return self._store_candidate(state, record, defect_type, category, note), True
+            return self._store_candidate(state, record, defect_type, category, note)
 
     def _session_lock(self, state: ss.Session | None) -> threading.Lock:
         with self._locks_guard:
             return self._session_locks.setdefault((state or {}).get("id", ""), threading.Lock())
 
     def _store_candidate(self, state: ss.Session, record: dict[str, Any], defect_type: Any, category: Any,
-                         note: Any) -> str:
+                         note: Any) -> tuple[str, bool]:
         defect = label_text(defect_type, "defect type")
         cat = label_text(category, "category")
         text = clean_text(as_text(note), "note")
-        candidate = ss.load_candidate(record)
-        inputs = ss.load_inputs(state)
-        sample_id = self.ctx.store.add(candidate, category=cat, defect_type=defect, note=text, **inputs)
+        if state.get("review"):
+            sample_id, new = self._accept_reviewed(state["review"], record["index"], defect, cat, text)
+        else:
+            candidate = ss.load_candidate(record)
+            inputs = ss.load_inputs(state)
+            sample_id, new = str(self.ctx.store.add(candidate, category=cat, defect_type=defect, note=text,
+                                                    **inputs)), True
         record["status"] = "accepted"
-        record["sample_id"] = str(sample_id)
-        return str(sample_id)
+        record["sample_id"] = sample_id
+        return sample_id, new
+
+    def _accept_reviewed(self, job_id: str, index: int, defect_type: str, category: str,
+                         note: str) -> tuple[str, bool]:
+        """Accept candidate ``index`` of a review job with these labels; the id is ``<job-id>-NN``
+        and a candidate already in the store (from any session or the CLI) is not added again."""
+        job = load_review_job(self._review_folder(job_id))
+        job = dataclasses.replace(job, defect_type=defect_type, category=category, note=note)
+        with self._review_lock:
+            added = accept_review(self.ctx.store, job, [index])
+        return f"{job.job_id}-{index:02d}", bool(added)
 
     def _reject(self, state: ss.Session | None, index: Any) -> None:
         """Mark candidate ``index`` rejected (an accepted one must be removed from the curated set)."""

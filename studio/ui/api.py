@@ -1,9 +1,12 @@
 """The documented ``gradio_client`` endpoints: plain files, numbers and text in; files and JSON out.
 
 Wired in :func:`studio.ui.layout._api_endpoints` under the api_names ``generate``,
-``preview_attention``, ``accept``, ``reject``, ``curated``, ``remove``, ``export`` and ``status``.
+``preview_attention``, ``review_jobs``, ``open_review``, ``accept``, ``reject``, ``curated``, ``remove``,
+``export`` and ``status``.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import gradio as gr
 
@@ -14,6 +17,12 @@ from studio.ui.actions import NO_REFERENCE, Actions
 from studio.ui.feedback import friendly
 from studio.ui.inputs import as_text, candidate_count, params_dict, resolve_seed
 from studio.ui.views import candidate_caption
+
+
+def candidates_info(state: ss.Session) -> dict[str, Any]:
+    """The JSON describing a session's candidates: ``{"candidates": [{"index", "seed", "metadata"}]}``."""
+    return {"candidates": [{"index": r["index"], "seed": r["seed"], "metadata": r["metadata"]}
+                           for r in state["candidates"]]}
 
 
 class ApiEndpoints(Actions):
@@ -69,8 +78,7 @@ class ApiEndpoints(Actions):
         records = state["candidates"]
         images = [(r["image"], candidate_caption(r)) for r in records]
         masks = [(r["mask"], f"#{r['index'] + 1} label mask") for r in records]
-        info = {"candidates": [{"index": r["index"], "seed": r["seed"], "metadata": r["metadata"]} for r in records]}
-        return images, masks, info, state
+        return images, masks, candidates_info(state), state
 
     @friendly
     def api_preview_attention(
@@ -100,6 +108,22 @@ class ApiEndpoints(Actions):
         info = {"engine": engine_obj.name, "weights": engine_obj.profile, "skipped": trace.skipped, "note": trace.note,
                 "inmask_fraction": [round(float(f), 4) for f in trace.inmask_fractions]}
         return self._attention_maps(trace, ref, ref_mask), info
+
+    @friendly
+    def api_review_jobs(self):
+        """The batch review jobs waiting in the data folder (``anomaly-studio batch --review``),
+        oldest first: ``{"jobs": [{"job_id", "prompt", "candidates", "category", "defect_type",
+        "written_at"}]}``."""
+        return {"jobs": self._review_jobs()}
+
+    @friendly
+    def api_open_review(self, job_id: str, state: ss.Session | None = None):
+        """Load the candidates of review job ``job_id`` into this client session, as ``generate``
+        does; ``accept`` then stores candidate ``index`` as ``<job-id>-NN`` (once). Returns
+        ``{"job_id", "prompt", "category", "defect_type", "candidates": [{"index", "seed", "metadata"}]}``."""
+        state, job = self._open_review(state, job_id)
+        return {"job_id": job.job_id, "prompt": state["request"]["prompt"], "category": job.category,
+                "defect_type": job.defect_type, **candidates_info(state)}, state
 
     @friendly
     def api_accept(self, index: float, defect_type: str = "", category: str = "", note: str = "",

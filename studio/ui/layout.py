@@ -193,6 +193,16 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                 with gr.Row():
                     accept_btn = gr.Button("Accept", variant="primary", elem_id="accept")
                     reject_btn = gr.Button("Reject", variant="stop", elem_id="reject")
+                with gr.Accordion("Batch review", open=False, elem_id="batch-review"):
+                    gr.Markdown("Candidates written by `anomaly-studio batch --review` into this data folder: "
+                                "load a job, then accept or reject its candidates as above.",
+                                elem_classes=["hint"])
+                    review_job = gr.Dropdown(choices=[], value=None, label="Batch review jobs",
+                                             elem_id="review-job")
+                    with gr.Row():
+                        review_refresh_btn = gr.Button("Refresh list", size="sm", elem_id="review-refresh")
+                        review_open_btn = gr.Button("Load for review", size="sm", variant="primary",
+                                                    elem_id="review-open")
             with gr.Column(scale=3, min_width=400):
                 with gr.Row():
                     defect_filter = gr.Textbox(label="Show only defect type", placeholder="all", max_lines=1,
@@ -259,6 +269,11 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         view.change(studio.ui_view, [session, view], candidates, api_name="ui_view", **QUIET)
         candidates.select(studio.ui_select_candidate, session, [selected, selection],
                           api_name="ui_select_candidate", **QUIET)
+        for trigger in (demo.load, review_refresh_btn.click):
+            trigger(studio.ui_review_jobs, review_job, review_job, api_name="ui_review_jobs", **QUIET)
+        review_open_btn.click(studio.ui_open_review, [session, review_job, view],
+                              [session, candidates, selected, selection, message, defect_type, category],
+                              api_name="ui_open_review", show_progress_on=candidates, **UI)
         accept_btn.click(studio.ui_accept, [session, selected, defect_type, category, note, view, defect_filter],
                          [session, candidates, curated, counts, curated_ids, selection, defect_type],
                          api_name="ui_accept", show_progress_on=curated, **UI)
@@ -303,6 +318,7 @@ def _api_endpoints(studio: Studio, session: gr.State) -> None:
         category = gr.Textbox(value="", label="category")
         note = gr.Textbox(value="", label="note")
         sample_id = gr.Textbox(value="", label="sample_id")
+        job_id = gr.Textbox(value="", label="job_id")
         fmt = gr.Textbox(value="mvtec", label="fmt")
         file_out = gr.File(label="zip")
         status_out = gr.Textbox(label="status")
@@ -314,6 +330,8 @@ def _api_endpoints(studio: Studio, session: gr.State) -> None:
     trigger.click(studio.api_preview_attention,
                   [reference, reference_mask, reference_text, prompt, params[4], engine],
                   [heatmaps_out, info_out], api_name="preview_attention", **MODEL_CONCURRENCY)
+    trigger.click(studio.api_review_jobs, None, info_out, api_name="review_jobs")
+    trigger.click(studio.api_open_review, [job_id, session], [info_out, session], api_name="open_review")
     trigger.click(studio.api_accept, [index, defect_type, category, note, session], [info_out, session],
                   api_name="accept")
     trigger.click(studio.api_reject, [index, session], [info_out, session], api_name="reject")

@@ -217,6 +217,27 @@ class PageCallbacks(Actions):
         status = f" (already accepted as `{record['sample_id']}`)" if record["status"] == "accepted" else ""
         return record["index"], f"Selected candidate **#{record['index'] + 1}** (seed {record['seed']}){status}."
 
+    # ------------------------------------------------------------------ step 7: batch review jobs
+    @friendly
+    def ui_review_jobs(self, current: str | None = None):
+        """The batch review jobs of the data folder as dropdown choices (keeping the chosen one)."""
+        jobs = self._review_jobs()
+        choices = [(f"{j['job_id'][:8]}… · {j['candidates']} candidate(s) · {j['prompt'][:48] or 'no prompt'}",
+                    j["job_id"]) for j in jobs]
+        ids = [j["job_id"] for j in jobs]
+        value = current if current in ids else (ids[0] if ids else None)
+        return gr.update(choices=choices, value=value, label=f"Batch review jobs ({len(jobs)})")
+
+    @friendly
+    def ui_open_review(self, state, job_id: str | None, view: str):
+        """Load a batch review job's candidates into the gallery, its labels into the curate fields.
+        Returns (session, candidates, selected, selection, message, defect type, category)."""
+        state, job = self._open_review(state, job_id)
+        message = (f"{len(job.candidates)} candidate(s) of batch review job `{job.job_id}` "
+                   f"({as_text(job.info.get('prompt')) or 'no prompt'}). Select one, then accept or reject it.")
+        return (state, candidate_gallery(state, view), None, "Click a candidate to select it.", message,
+                gr.update(value=job.defect_type or None), job.category)
+
     # ------------------------------------------------------------------ steps 7-8: curate and export
     @staticmethod
     def _need_selection(selected: Any) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from studio.batch import ReviewJob
 from studio.errors import InputError
 from studio.imaging import load_image, load_mask
 from studio.types import Candidate, SynthesisRequest, array_sha256
@@ -31,7 +32,8 @@ def new_session(temp_root: Path) -> Session:
     sid = uuid.uuid4().hex
     folder = temp_root / "sessions" / sid
     folder.mkdir(parents=True, exist_ok=True)
-    return {"id": sid, "dir": str(folder), "generation": 0, "inputs": {}, "candidates": [], "request": {}}
+    return {"id": sid, "dir": str(folder), "generation": 0, "inputs": {}, "candidates": [], "request": {},
+            "review": None}
 
 
 def ensure_session(state: Session | None, temp_root: Path) -> Session:
@@ -67,16 +69,32 @@ def write_png_once(folder: Path, array: np.ndarray) -> str:
 
 def record_generation(state: Session, request: SynthesisRequest, candidates: list[Candidate]) -> Session:
     """Store a request's inputs and candidates in the session (replacing the previous generation)."""
+    asked = {"prompt": request.prompt, "reference_text": request.reference_text, "seed": request.seed}
+    return record_candidates(state, request.image, request.reference, request.reference_mask, candidates, asked)
+
+
+def record_review(state: Session, job: ReviewJob) -> Session:
+    """Put a batch review job's candidates in the session as if just generated; accepting them
+    then goes through :func:`studio.batch.accept_review` (ids ``<job-id>-NN``)."""
+    asked = {"prompt": str(job.info.get("prompt", "")), "reference_text": str(job.info.get("reference_text", "")),
+             "seed": job.info.get("seed")}
+    return record_candidates(state, job.normal_image, job.reference, job.reference_mask, job.candidates, asked,
+                             review=job.job_id)
+
+
+def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray | None,
+                      reference_mask: np.ndarray | None, candidates: list[Candidate], request: dict[str, Any],
+                      review: str | None = None) -> Session:
+    """Write the inputs and candidates into a new generation folder of the session (the previous
+    one is removed); ``review`` is the batch review job they came from, if any."""
     old = Path(state["dir"]) / f"gen{state['generation']:04d}"
     state["generation"] += 1
     folder = Path(state["dir"]) / f"gen{state['generation']:04d}"
     folder.mkdir(parents=True, exist_ok=True)
-    inputs: dict[str, str | None] = {"normal": write_png(folder / "normal.png", request.image)}
-    inputs["reference"] = write_png(folder / "reference.png", request.reference) if request.reference is not None else None
+    inputs: dict[str, str | None] = {"normal": write_png(folder / "normal.png", image)}
+    inputs["reference"] = write_png(folder / "reference.png", reference) if reference is not None else None
     inputs["reference_mask"] = (
-        write_png(folder / "reference_mask.png", request.reference_mask.astype(np.uint8) * 255)
-        if request.reference_mask is not None
-        else None
+        write_png(folder / "reference_mask.png", _mask_u8(reference_mask)) if reference_mask is not None else None
     )
     records = []
     for i, cand in enumerate(candidates):
@@ -91,7 +109,8 @@ def record_generation(state: Session, request: SynthesisRequest, candidates: lis
         })
     state["inputs"] = inputs
     state["candidates"] = records
-    state["request"] = {"prompt": request.prompt, "reference_text": request.reference_text, "seed": request.seed}
+    state["request"] = request
+    state["review"] = review
     shutil.rmtree(old, ignore_errors=True)
     return state
 
