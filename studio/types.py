@@ -21,18 +21,36 @@ ProgressFn = Callable[[int, int, str], None]
 
 SEED_MAX = 2**32 - 1
 
-#: Engine parameters every engine accepts (engines ignore the ones they do not use,
-#: but record all of them in metadata). Values are (default, min, max).
+@dataclass(frozen=True)
+class EngineParameter:
+    """One tunable request parameter: what an engine's ``parameters()`` lists and the UI/CLI show."""
+
+    name: str
+    label: str
+    default: float
+    minimum: float
+    maximum: float
+    step: float
+    integer: bool = False
+    help: str = ""
+
+
+#: Every request parameter (engines ignore the ones they do not use, but record all of them
+#: in metadata); an engine's ``parameters()`` names the ones it uses.
+PARAMETERS: dict[str, EngineParameter] = {p.name: p for p in (
+    EngineParameter("steps", "denoising steps", 50, 1, 200, 1, True, "Scheduler steps (the model runs strength x steps)."),
+    EngineParameter("strength", "strength", 0.7, 0.05, 1.0, 0.05, help="How far the region is noised before denoising."),
+    EngineParameter("guidance", "guidance scale", 7.0, 0.0, 30.0, 0.5, help="Classifier-free guidance of the prompt."),
+    EngineParameter("sga_scale", "SGA scale (λ)", 1.0, 0.0, 5.0, 0.1, help="Weight of the reference's semantic tokens; 0 = plain inpainting."),
+    EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True, "Guidance optimisation steps on the reference's attention."),
+    EngineParameter("asea_lr", "ASEA learning rate", 0.1, 1e-4, 10.0, 0.01, help="Adam step size of the ASEA guidance variable."),
+    EngineParameter("blur_sigma", "composite blur σ (px)", 5.0, 0.0, 50.0, 0.5, help="Feather of the mask the result is composited through."),
+)}
+#: (default, min, max) of every parameter, for validation.
 PARAM_SPECS: dict[str, tuple[float, float, float]] = {
-    "steps": (50, 1, 200),
-    "strength": (0.7, 0.05, 1.0),
-    "guidance": (7.0, 0.0, 30.0),
-    "sga_scale": (1.0, 0.0, 5.0),
-    "asea_steps": (5, 0, 50),
-    "asea_lr": (0.1, 1e-4, 10.0),
-    "blur_sigma": (5.0, 0.0, 50.0),
+    name: (p.default, p.minimum, p.maximum) for name, p in PARAMETERS.items()
 }
-INT_PARAMS = frozenset({"steps", "asea_steps"})
+INT_PARAMS = frozenset(name for name, p in PARAMETERS.items() if p.integer)
 
 
 def clean_text(text: str | None, what: str) -> str:
@@ -181,6 +199,12 @@ class Candidate:
     mask: np.ndarray
     seed: int
     metadata: dict[str, Any]
+
+    @property
+    def score(self) -> float | None:
+        """The engine's quality score (higher is better), from ``metadata["score"]["value"]``."""
+        value = (self.metadata.get("score") or {}).get("value")
+        return None if value is None else float(value)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import threading
 from typing import Protocol, runtime_checkable
 
 from studio.errors import InputError
-from studio.types import AttentionTrace, Candidate, ProgressFn, SynthesisRequest
+from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
 ENGINE_NAMES = ("classic", "anomalycontrol")
 
@@ -19,13 +19,27 @@ ENGINE_NAMES = ("classic", "anomalycontrol")
 class Engine(Protocol):
     """What every engine provides."""
 
-    #: Registry name, e.g. "classic".
+    #: Registry name, e.g. "classic" (for the CLI and metadata; the UI never compares it).
     name: str
+    #: Human label for menus, e.g. "classic (weight-free)" or "anomalycontrol · sd15".
+    label: str
     #: Weight profile actually loaded, e.g. "none", "tiny", "sd15-random", "sd15" or a path.
     profile: str
+    #: Whether :meth:`explain` returns real attention maps (ASEA) for a request with a reference.
+    can_explain: bool
+    #: One line telling the user how to get more out of the studio ("" when nothing to add),
+    #: e.g. where the full model's weights go when only the weight-free engine runs.
+    hint: str
+
+    def parameters(self) -> tuple[EngineParameter, ...]:
+        """The request parameters this engine uses (ranges and defaults), for the UI and CLI help."""
 
     def generate(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> list[Candidate]:
-        """Synthesise ``request.num`` candidates (one batched call where the engine can)."""
+        """Synthesise ``request.num`` candidates (one batched call where the engine can).
+
+        Every candidate's metadata carries ``score``: ``{"value": float, "method": str}``, a quality
+        score where higher is better, and a sentence saying how it was computed.
+        """
 
     def explain(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> AttentionTrace:
         """The ASEA attention maps for the request's reference, or a trace saying why there are none."""

@@ -24,7 +24,7 @@ from studio.engines.reference_fit import (
     Fit, PreparedReference, fill_holes, fit_reference, match_colour, naive_paste, prepare_reference,
 )
 from studio.imaging import dilate, mask_bbox
-from studio.types import AttentionTrace, Candidate, ProgressFn, SynthesisRequest
+from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
 #: A pixel counts as changed (and is labelled) when one channel moved by more than this.
 LABEL_THRESHOLD = 4
@@ -53,7 +53,15 @@ class ClassicEngine:
     """Poisson-blended reference transplants and keyword-chosen procedural defects."""
 
     name = "classic"
+    label = "classic (weight-free)"
     profile = "none"
+    can_explain = False
+    hint = ("For the full AnomalyControl model put the weights under `weights/` "
+            "(see `weights/README.md`) and start with `--engine anomalycontrol`.")
+
+    def parameters(self) -> tuple[EngineParameter, ...]:
+        """None of the diffusion parameters apply to the weight-free engine."""
+        return ()
 
     def generate(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> list[Candidate]:
         prepared = None

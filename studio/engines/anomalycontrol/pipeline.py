@@ -27,7 +27,7 @@ from studio.engines.anomalycontrol.csm import CrossModalSemantics
 from studio.engines.anomalycontrol.weights import ModelBundle, load_bundle, quiet_libraries
 from studio.errors import InputError
 from studio.imaging import composite, mask_bbox
-from studio.types import AttentionTrace, Candidate, ProgressFn, SynthesisRequest, array_sha256
+from studio.types import PARAMETERS, AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest, array_sha256
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, lowres, cartoon, drawing, painting, text, watermark, deformed, oversaturated"
@@ -113,6 +113,7 @@ class AnomalyControlEngine:
     """The paper's method behind the studio's engine protocol (one instance per process, locked)."""
 
     name = "anomalycontrol"
+    can_explain = True
 
     def __init__(self, bundle: ModelBundle, *, compile_unet: bool | None = None):
         self.bundle = bundle
@@ -141,6 +142,18 @@ class AnomalyControlEngine:
         return cls(load_bundle(weights, **kwargs), compile_unet=compile_unet)
 
     # ------------------------------------------------------------------ protocol
+
+    @property
+    def label(self) -> str:
+        return f"anomalycontrol · {self.profile}"
+
+    @property
+    def hint(self) -> str:
+        return "" if self.bundle.sga_trained else "SGA is off: train or fetch an adapter (see weights/README.md)."
+
+    def parameters(self) -> tuple[EngineParameter, ...]:
+        """Every request parameter drives the diffusion pipeline."""
+        return tuple(PARAMETERS.values())
 
     def status(self) -> str:
         b = self.bundle
