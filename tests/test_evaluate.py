@@ -18,7 +18,7 @@ from PIL import Image
 from studio.cli import main
 from studio.engines import get_engine
 from studio.errors import InputError
-from studio.evaluation import data
+from studio.datasets import mvtec as data
 from studio.types import SynthesisRequest
 
 SIDE = 64

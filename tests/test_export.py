@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import export as export_mod
+from studio.datasets import sink as sink_mod
 from studio.cli import main
 from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
@@ -208,7 +208,7 @@ def test_destination_rules(filled, tmp_path):
 @pytest.mark.parametrize("make_zip", [False, True])
 def test_failed_export_leaves_nothing(filled, tmp_path, monkeypatch, fmt, make_zip):
     calls = {"n": 0}
-    sink_class = export_mod._ZipSink if make_zip else export_mod._FolderSink
+    sink_class = sink_mod.ZipSink if make_zip else sink_mod.FolderSink
     real_copy = sink_class.copy
 
     def flaky_copy(self, src, rel):

@@ -1,8 +1,8 @@
 """Downstream evaluation: does synthetic data make a better defect detector?
 
-``metrics`` (pixel AUROC / AP / F1-max, image AUROC, AUPRO), ``data`` (MVTec-layout
-folders), ``segmenter`` (the small U-Net), ``report`` (JSON + PNG) and ``protocol``
-(the whole run, behind ``anomaly-studio evaluate``). Importing the package is cheap:
+``metrics`` (pixel AUROC / AP / F1-max, image AUROC, AUPRO), ``segmenter`` (the small U-Net),
+``report`` (JSON + PNG) and ``protocol`` (the whole run, behind ``anomaly-studio evaluate``);
+MVTec-layout folders are read by :mod:`studio.datasets.mvtec`. Importing the package is cheap:
 torch loads only with ``segmenter`` / ``protocol``.
 """
 from __future__ import annotations

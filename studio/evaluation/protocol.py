@@ -23,7 +23,7 @@ import torch
 
 from studio import __version__
 from studio.errors import InputError
-from studio.evaluation import data
+from studio.datasets import mvtec as data
 from studio.evaluation.metrics import AUPRO_FPR_LIMIT, MetricAccumulator, downsample_curve
 from studio.evaluation.report import CategoryResult, Example, report_dict, write_json, write_png
 from studio.evaluation.segmenter import LEVELS, TrainConfig, predict_logits, resolve_device, train_segmenter

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from studio.errors import InputError, StudioError
-from studio.evaluation.data import Sample, find_categories, load_sample
+from studio.datasets.mvtec import Sample, find_categories, load_sample
 from studio.imaging import load_image, load_mask
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Reading MVTec-layout folders (the layout ``anomaly-studio`` exports write) for evaluation.
+"""The MVTec (anomalib) layout: the reader (evaluation, training) and the writer (exports).
 
 A category folder holds::
 
@@ -9,18 +9,25 @@ A category folder holds::
 
 A *root* holds one such folder per category. Either may be given wherever a folder is asked for.
 Every file is decoded through the studio's validating loader and resized to a square side.
+The writer names folders from user text through :mod:`studio.naming` and numbers files ``NNN``.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from studio.errors import InputError
 from studio.imaging import load_image, load_mask
+from studio.naming import NameAllocator
+from studio.store import DEFAULT_CATEGORY, DEFAULT_DEFECT_TYPE, SampleRecord
+
+if TYPE_CHECKING:
+    from studio.datasets.sink import Progress, Sink
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GOOD = "good"
@@ -160,3 +167,36 @@ def _mask_for(category: Path, defect: str, image: Path) -> Path:
         f"The anomalous image {str(image)!r} has no mask: expected "
         f"{str(folder / (image.stem + '_mask.png'))!r}."
     )
+
+
+def write_mvtec(records: list[SampleRecord], sink: "Sink", progress: "Progress", *,
+                reserved: Sequence[str] = ()) -> dict[str, Any]:
+    """Write ``records`` per category as train/good (their normals), test/<defect>, ground_truth/<defect>.
+
+    ``reserved`` are top-level names the category folders must not take (the export's manifest).
+    """
+    categories = NameAllocator(DEFAULT_CATEGORY, reserved=tuple(reserved))
+    by_category: dict[str, list[SampleRecord]] = defaultdict(list)
+    for rec in records:
+        by_category[rec.category].append(rec)
+    files: list[dict[str, Any]] = []
+    for category, recs in by_category.items():
+        cdir = categories(category)
+        defects = NameAllocator(DEFAULT_DEFECT_TYPE, reserved=(GOOD,))  # test/good means "normal"
+        train = f"{cdir}/train/{GOOD}"
+        normals: dict[Path, str] = {}
+        counters: dict[str, int] = defaultdict(int)
+        for rec in recs:
+            if rec.normal_path not in normals:
+                normals[rec.normal_path] = f"{train}/{len(normals):03d}.png"
+                sink.copy(rec.normal_path, normals[rec.normal_path])
+            folder = defects(rec.defect_type)
+            n = counters[folder]
+            counters[folder] += 1
+            image, mask = f"{cdir}/test/{folder}/{n:03d}.png", f"{cdir}/ground_truth/{folder}/{n:03d}_mask.png"
+            sink.copy(rec.image_path, image)
+            sink.copy(rec.mask_path, mask)
+            files.append({"id": rec.id, "category": rec.category, "defect_type": rec.defect_type,
+                          "image": image, "mask": mask, "normal": normals[rec.normal_path]})
+            progress.step(rec.id)
+    return {"samples": files}
