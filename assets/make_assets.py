@@ -19,7 +19,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from studio.engines.procedural import fractal  # noqa: E402  (Perlin noise, seeded)
+from studio.engines.classic.noise import fractal  # noqa: E402  (Perlin noise, seeded)
 
 SIZE = 512
 REF_SIZE = 256

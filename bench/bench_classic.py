@@ -24,8 +24,8 @@ import numpy as np
 
 from studio import config
 from studio.engines.classic import ClassicEngine, naive_candidate
-from studio.engines.procedural import GENERATORS
-from studio.engines.reference_fit import seam_ratio
+from studio.engines.classic.keywords import GENERATORS
+from studio.engines.classic.measures import seam_ratio
 from studio.imaging import load_image, load_mask
 from studio.types import SynthesisRequest
 

@@ -14,8 +14,9 @@ import pytest
 from studio import config
 from studio.engines import Engine, get_engine
 from studio.engines.classic import ClassicEngine, naive_candidate
-from studio.engines.procedural import GENERATORS, KEYWORDS, pick_generator
-from studio.engines.reference_fit import estimate_anomaly_mask, seam_ratio
+from studio.engines.classic.keywords import GENERATORS, KEYWORDS, pick_generator
+from studio.engines.classic.measures import seam_ratio
+from studio.engines.classic.reference import estimate_anomaly_mask
 from studio.imaging import dilate, load_image, load_mask, to_png_bytes
 from studio.types import SynthesisRequest
 
@@ -289,3 +290,7 @@ def test_progress_and_metadata(surface: np.ndarray, blob_mask: np.ndarray) -> No
     for key in ("engine", "weights", "generator", "seed", "params", "sha256", "version", "created_at"):
         assert key in meta, key
     assert meta["params"]["steps"] == 20 and meta["sha256"]["image"]
+    for cand in candidates:
+        score = cand.metadata["score"]
+        assert isinstance(score["value"], float) and score["method"] and cand.score == score["value"]
+        assert score["value"] <= 1.0 and score["seam_ratio"] > 0

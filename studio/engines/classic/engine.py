@@ -12,35 +12,33 @@ image. Guarantees, for every candidate:
 - the output has the input's size; the same seed gives byte-identical pixels.
 """
 from __future__ import annotations
+from __future__ import annotations
 
 import math
 
 import cv2
 import numpy as np
 
-from studio.engines import procedural
-from studio.engines.procedural import Context, blur, erode
-from studio.engines.reference_fit import (
-    Fit, PreparedReference, fill_holes, fit_reference, match_colour, naive_paste, prepare_reference,
+from studio.engines.classic.defects import REGISTRY, Context
+from studio.engines.classic.geometry import fill_holes
+from studio.engines.classic.keywords import pick_generator
+from studio.engines.classic.measures import seam_ratio
+from studio.engines.classic.photometry import luminance
+from studio.engines.classic.reference import (
+    PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
 )
 from studio.imaging import dilate, mask_bbox
 from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
+
 #: A pixel counts as changed (and is labelled) when one channel moved by more than this.
 LABEL_THRESHOLD = 4
-#: Mean |Δ| (0..255, channel mean) the transplanted anomaly must reach inside itself.
-MIN_CONTRAST = 22.0
+
 #: Mean |Δ| (0..255, channel mean) every candidate's changed pixels must reach.
 MIN_VISIBLE = 14.0
+
 #: Most pixels the change may spread beyond the sketched region.
 MAX_GROW = 3
-#: Width (px) of the surroundings cloned with a reference anomaly (inside the crop margin),
-#: counting the 3 px OpenCV's seamlessClone erodes from its mask.
-RING = 6
-#: Largest side (px) the Poisson equation is solved at (larger crops solve a smooth correction small).
-POISSON_SIDE = 160
-#: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
-FEATHER = 1.5
 
 
 def grow_radius(shape: tuple[int, ...]) -> int:
@@ -90,9 +88,6 @@ class ClassicEngine:
                 "weights/ (see weights/README.md).")
 
 
-# --------------------------------------------------------------------------- one candidate
-
-
 def crop_box(request: SynthesisRequest) -> tuple[int, int, int, int]:
     """The part of the image a candidate may touch, plus the margin the blend needs: (x0, y0, x1, y1)."""
     return mask_bbox(request.mask, grow_radius(request.image.shape) + 8)
@@ -113,9 +108,9 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
             prepared = prepare_reference(request.reference, request.reference_mask)
         out_f, extra = transplant(crop, region, prepared, rng)
     else:
-        generator, word = procedural.pick_generator(request.prompt)
+        generator, word = pick_generator(request.prompt)
         ctx = Context(crop=crop_f, region=region, rng=rng, prompt=request.prompt)
-        out_f = procedural.REGISTRY[generator](ctx)
+        out_f = REGISTRY[generator](ctx)
         extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
     out_crop, label_crop, gain = finalise(crop, out_f, region, grow, rng)
     out = image.copy()
@@ -124,8 +119,27 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     label[y0:y1, x0:x1] = label_crop
     extra.update({"crop_box": [x0, y0, x1, y1], "grow_px": grow, "label_threshold": LABEL_THRESHOLD,
                   "visibility_gain": round(gain, 3),
-                  "label_pixels": int((label_crop > 0).sum())})
+                  "label_pixels": int((label_crop > 0).sum()),
+                  "score": candidate_score(crop, out_crop, label_crop)})
     return out, label, extra
+
+
+#: Mean |Δ| over the label at which a candidate counts as fully visible.
+FULL_VISIBILITY = 40.0
+SCORE_METHOD = ("visibility minus seam: min(mean |Δ| over the label / 40, 1) − 0.5 × max(seam ratio − 1, 0), "
+                "where the seam ratio is the boundary band's gradient relative to the untouched image's")
+
+
+def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> dict:
+    """Quality score (higher is better): a clearly visible change with a seamless boundary."""
+    inside = label > 0
+    if not inside.any():
+        return {"value": 0.0, "method": SCORE_METHOD, "seam_ratio": None, "visibility": 0.0}
+    strength = float(np.abs(out.astype(np.float32) - crop.astype(np.float32)).mean(axis=2)[inside].mean())
+    seam = seam_ratio(crop, out, label)
+    value = min(strength / FULL_VISIBILITY, 1.0) - 0.5 * max(seam - 1.0, 0.0)
+    return {"value": round(value, 4), "method": SCORE_METHOD, "seam_ratio": round(seam, 4),
+            "visibility": round(strength, 3)}
 
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
@@ -149,7 +163,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
         gain *= step
     if not label.any():  # nothing visible at all (a region of a pixel or two): mark it plainly
         factor = float(rng.uniform(0.35, 0.6))
-        dark = float(procedural.luminance(base[region]).mean()) > 100
+        dark = float(luminance(base[region]).mean()) > 100
         spot = base * factor if dark else base + (255.0 - base) * (1.0 - factor)
         marked = crop.copy()
         marked[region] = np.clip(np.rint(spot[region]), 0, 255).astype(np.uint8)
@@ -175,75 +189,6 @@ def fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
     small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] <= max_area) + 1
     return mask | np.isin(labels, small)
-
-
-def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference,
-               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Fit the reference anomaly into the region, match its colour, Poisson-blend it, feather it."""
-    fit = fit_reference(ref, region, rng)
-    if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
-        fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True})
-    coloured, colour_info = match_colour(fit, ref, crop.astype(np.float32), region)
-    blended, poisson_scale = poisson(crop, coloured, fit.mask)
-    crop_f = crop.astype(np.float32)
-    # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
-    contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
-    boost = 1.0
-    if contrast < MIN_CONTRAST:
-        boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)
-        blended = crop_f + (blended - crop_f) * boost
-    # feather: the anomaly (and a pixel around it) fades into the untouched surface
-    core = fit.mask & erode(region, 1) if (fit.mask & erode(region, 1)).any() else fit.mask
-    alpha = blur(dilate(core, 1).astype(np.float32), FEATHER)[..., None]
-    out = crop_f * (1.0 - alpha) + blended * alpha
-    extra = {
-        "generator": "reference",
-        "reference_mask_estimated": ref.estimated,
-        "fit": fit.params,
-        "colour_transfer": colour_info,
-        "poisson": poisson_scale is not None,
-        "poisson_scale": poisson_scale,
-        "contrast_boost": round(boost, 3),
-    }
-    return out, extra
-
-
-def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """``cv2.seamlessClone`` of ``source`` into ``crop`` over the anomaly plus a ring of its
-    surroundings: the anomaly keeps its own gradients, its level follows the target around it,
-    and the boundary (where the solution must equal the target) lies in the ring, not on the
-    anomaly, so a narrow anomaly is not washed out. The caller's feathered composite keeps only
-    the anomaly and a pixel or two around it.
-
-    Large crops are solved at ``POISSON_SIDE`` px: the Poisson solution is the source plus a
-    harmonic (smooth) correction, so the correction is solved small, upsampled and added to the
-    full-resolution source; the anomaly's detail is never resampled. Returns the blend and the
-    scale it was solved at (None when the region was too small to solve)."""
-    h, w = crop.shape[:2]
-    scale = min(1.0, POISSON_SIDE / max(h, w))
-    src = np.clip(np.rint(source), 0, 255).astype(np.uint8)
-    if scale < 1.0:
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        small_src = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
-        small_dst = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-        small_anomaly = cv2.resize(anomaly.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-    else:
-        small_src, small_dst, small_anomaly = src, crop, anomaly
-    # OpenCV erodes the clone mask by 3 px internally: grow by that plus the ring we want kept
-    clone = dilate(small_anomaly, 3 + max(3, round(RING * scale)))
-    if erode(clone, 3).sum() < 4:
-        return source, None
-    pad = 4
-    dst_p = cv2.copyMakeBorder(small_dst, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    src_p = cv2.copyMakeBorder(small_src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    mask_p = np.pad(clone.astype(np.uint8) * 255, pad)
-    x, y, bw, bh = cv2.boundingRect(mask_p)
-    result = cv2.seamlessClone(src_p, dst_p, mask_p, (x + bw // 2, y + bh // 2), cv2.NORMAL_CLONE)
-    result = result[pad:-pad, pad:-pad].astype(np.float32)
-    if scale == 1.0:
-        return result, 1.0
-    correction = cv2.resize(result - small_src.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    return source + correction, round(scale, 4)
 
 
 def naive_candidate(request: SynthesisRequest, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
 """Reference anomalies for the ``classic`` engine: estimate their region, fit them into the
-sketched target region, match their colour to the target surface; plus the seam measure.
+sketched target region, match their colour to the target surface, and transplant them (Poisson blend + feather).
 
 Fitting maps the reference anomaly's principal frame (centre, major axis, extents) onto the
 target region's frame: a rotation to the region's orientation, an anisotropic scale to its
@@ -14,10 +14,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.engines.procedural import Frame, erode, perlin, region_frame
+from studio.engines.classic.blend import poisson
+from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
+from studio.engines.classic.noise import perlin
+from studio.engines.classic.photometry import from_lab, to_lab
+from studio.imaging import blur, dilate, erode
+
 
 #: Largest side the reference is analysed at when its anomaly region is estimated.
 ESTIMATE_SIDE = 160
+#: Mean |Δ| (0..255, channel mean) the transplanted anomaly must reach inside itself.
+MIN_CONTRAST = 22.0
+
+#: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
+FEATHER = 1.5
 
 
 @dataclass
@@ -68,14 +78,6 @@ def estimate_anomaly_mask(reference: np.ndarray) -> np.ndarray:
     return mask
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with every region enclosed by it filled."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    flood = padded.copy()
-    cv2.floodFill(flood, None, (0, 0), 1)
-    return (padded | (1 - flood)).astype(bool)[1:-1, 1:-1]
-
-
 def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) -> PreparedReference:
     """Estimate the anomaly region when no mask is given, cut the anomaly with some context, and
     measure the reference surface's colour statistics around it."""
@@ -89,31 +91,14 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
     x1, y1 = min(int(xs.max()) + 1 + margin, w), min(int(ys.max()) + 1 + margin, h)
     image = reference[y0:y1, x0:x1].astype(np.float32)
     crop_mask = mask[y0:y1, x0:x1]
-    ring = _ring(crop_mask, inner=2, outer=max(4, margin))
-    if ring.sum() < 16:
-        ring = ~crop_mask if (~crop_mask).sum() >= 16 else np.ones_like(crop_mask)
+    surround = ring(crop_mask, inner=2, outer=max(4, margin))
+    if surround.sum() < 16:
+        surround = ~crop_mask if (~crop_mask).sum() >= 16 else np.ones_like(crop_mask)
     lab = to_lab(image)
     return PreparedReference(
         image=image, mask=crop_mask, frame=region_frame(crop_mask),
-        lab_mean=lab[ring].mean(axis=0), lab_std=lab[ring].std(axis=0), estimated=estimated,
+        lab_mean=lab[surround].mean(axis=0), lab_std=lab[surround].std(axis=0), estimated=estimated,
     )
-
-
-def _ring(mask: np.ndarray, inner: int, outer: int) -> np.ndarray:
-    def grow(m: np.ndarray, r: int) -> np.ndarray:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        return cv2.dilate(m.astype(np.uint8), kernel).astype(bool)
-
-    return grow(mask, outer) & ~grow(mask, inner)
-
-
-def to_lab(image: np.ndarray) -> np.ndarray:
-    """RGB float 0..255 -> Lab float (L 0..100)."""
-    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-
-
-def from_lab(lab: np.ndarray) -> np.ndarray:
-    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0, 0, 255)
 
 
 @dataclass
@@ -166,7 +151,7 @@ def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Gen
                 (inverse[1, 0] * px + inverse[1, 1] * py + src.cy).astype(np.float32))
 
     shrink = 1.0
-    rim = _ring(region, inner=0, outer=1)  # the pixels just outside the region
+    rim = ring(region, inner=0, outer=1)  # the pixels just outside the region
     for attempt in range(6):
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
@@ -220,20 +205,32 @@ def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
     return out
 
 
-def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, width: int = 2) -> float:
-    """Mean gradient magnitude on the label mask's boundary band in ``output``, relative to the same
-    band in ``original`` (1.0 = the boundary is as smooth as the untouched surface)."""
-    lab = label > 0
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
-    band = cv2.dilate(lab.astype(np.uint8), kernel).astype(bool) & ~erode(lab, width)
-    if not band.any():
-        return 1.0
-
-    def grad(image: np.ndarray) -> np.ndarray:
-        grey = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-        return np.sqrt(gx * gx + gy * gy)
-
-    before = float(grad(original)[band].mean())
-    return float(grad(output)[band].mean()) / max(before, 1e-6)
+def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference,
+               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Fit the reference anomaly into the region, match its colour, Poisson-blend it, feather it."""
+    fit = fit_reference(ref, region, rng)
+    if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
+        fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True})
+    coloured, colour_info = match_colour(fit, ref, crop.astype(np.float32), region)
+    blended, poisson_scale = poisson(crop, coloured, fit.mask)
+    crop_f = crop.astype(np.float32)
+    # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
+    contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
+    boost = 1.0
+    if contrast < MIN_CONTRAST:
+        boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)
+        blended = crop_f + (blended - crop_f) * boost
+    # feather: the anomaly (and a pixel around it) fades into the untouched surface
+    core = fit.mask & erode(region, 1) if (fit.mask & erode(region, 1)).any() else fit.mask
+    alpha = blur(dilate(core, 1).astype(np.float32), FEATHER)[..., None]
+    out = crop_f * (1.0 - alpha) + blended * alpha
+    extra = {
+        "generator": "reference",
+        "reference_mask_estimated": ref.estimated,
+        "fit": fit.params,
+        "colour_transfer": colour_info,
+        "poisson": poisson_scale is not None,
+        "poisson_scale": poisson_scale,
+        "contrast_boost": round(boost, 3),
+    }
+    return out, extra

@@ -1,0 +1,53 @@
+"""Poisson blending of a source into a crop (solved small for large crops)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.imaging import dilate, erode
+
+
+#: Width (px) of the surroundings cloned with a reference anomaly (inside the crop margin),
+#: counting the 3 px OpenCV's seamlessClone erodes from its mask.
+RING = 6
+
+#: Largest side (px) the Poisson equation is solved at (larger crops solve a smooth correction small).
+POISSON_SIDE = 160
+
+
+def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """``cv2.seamlessClone`` of ``source`` into ``crop`` over the anomaly plus a ring of its
+    surroundings: the anomaly keeps its own gradients, its level follows the target around it,
+    and the boundary (where the solution must equal the target) lies in the ring, not on the
+    anomaly, so a narrow anomaly is not washed out. The caller's feathered composite keeps only
+    the anomaly and a pixel or two around it.
+
+    Large crops are solved at ``POISSON_SIDE`` px: the Poisson solution is the source plus a
+    harmonic (smooth) correction, so the correction is solved small, upsampled and added to the
+    full-resolution source; the anomaly's detail is never resampled. Returns the blend and the
+    scale it was solved at (None when the region was too small to solve)."""
+    h, w = crop.shape[:2]
+    scale = min(1.0, POISSON_SIDE / max(h, w))
+    src = np.clip(np.rint(source), 0, 255).astype(np.uint8)
+    if scale < 1.0:
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        small_src = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+        small_dst = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        small_anomaly = cv2.resize(anomaly.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    else:
+        small_src, small_dst, small_anomaly = src, crop, anomaly
+    # OpenCV erodes the clone mask by 3 px internally: grow by that plus the ring we want kept
+    clone = dilate(small_anomaly, 3 + max(3, round(RING * scale)))
+    if erode(clone, 3).sum() < 4:
+        return source, None
+    pad = 4
+    dst_p = cv2.copyMakeBorder(small_dst, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    src_p = cv2.copyMakeBorder(small_src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    mask_p = np.pad(clone.astype(np.uint8) * 255, pad)
+    x, y, bw, bh = cv2.boundingRect(mask_p)
+    result = cv2.seamlessClone(src_p, dst_p, mask_p, (x + bw // 2, y + bh // 2), cv2.NORMAL_CLONE)
+    result = result[pad:-pad, pad:-pad].astype(np.float32)
+    if scale == 1.0:
+        return result, 1.0
+    correction = cv2.resize(result - small_src.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return source + correction, round(scale, 4)

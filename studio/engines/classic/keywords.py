@@ -1,0 +1,49 @@
+"""Which defect family a prompt asks for, and which colour it names."""
+from __future__ import annotations
+
+import re
+
+
+#: Generator name -> word stems that select it (a prompt word selects it when it starts with a stem).
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "scratch": ("scratch", "scrape", "scuff", "abrasion", "abraded", "graze", "score", "cut"),
+    "crack": ("crack", "fractur", "fissure", "split", "craz"),
+    "hole": ("hole", "pit", "puncture", "perforat", "pinhole", "pore"),
+    "stain": ("stain", "contamina", "spot", "smudge", "dirt", "oil", "residue", "splash", "splatter",
+              "blot", "glue", "grease", "rust", "corros", "drop", "smear", "paint", "ink", "liquid"),
+    "dent": ("dent", "deform", "bump", "bent", "bend", "dint", "ding", "warp", "crush", "squash",
+             "indent", "dimple", "bulge"),
+    "missing": ("missing", "broken", "break", "broke", "chip", "torn", "tear", "fragment", "absent", "gap"),
+    "discoloration": ("discolo", "fade", "faded", "bleach", "yellowing", "burn", "scorch", "oxid",
+                      "tarnish", "tint", "colour", "color"),
+}
+GENERATORS = (*KEYWORDS, "perlin")
+
+#: Colour words a prompt may use to tint stains and discolorations (RGB).
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (175, 28, 30), "brown": (105, 66, 32), "rust": (160, 78, 30), "orange": (210, 110, 30),
+    "yellow": (205, 175, 40), "green": (45, 125, 50), "blue": (40, 70, 170), "purple": (110, 45, 130),
+    "black": (22, 22, 24), "dark": (35, 33, 30), "oil": (30, 28, 24), "grey": (120, 120, 120),
+    "gray": (120, 120, 120), "white": (240, 238, 232), "bright": (235, 235, 230),
+}
+
+
+def prompt_words(prompt: str) -> list[str]:
+    return re.findall(r"[a-z]+", prompt.lower())
+
+
+def pick_generator(prompt: str) -> tuple[str, str | None]:
+    """(generator, the word that chose it): the earliest prompt word matching a keyword, else Perlin."""
+    for word in prompt_words(prompt):
+        for name, stems in KEYWORDS.items():
+            if any(word.startswith(stem) for stem in stems):
+                return name, word
+    return "perlin", None
+
+
+def prompt_colour(prompt: str) -> tuple[str, tuple[int, int, int]] | None:
+    """The first colour word in the prompt and its RGB, if any."""
+    for word in prompt_words(prompt):
+        if word in COLOURS:
+            return word, COLOURS[word]
+    return None
