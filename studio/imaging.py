@@ -126,6 +126,22 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
+def erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary erosion with a disc of ``radius`` pixels."""
+    if radius <= 0:
+        return mask.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with edges reflected (kernel truncated at 3 sigma); ``sigma`` <= 0 returns the input."""
+    if sigma <= 0:
+        return image
+    k = 2 * int(np.ceil(3 * sigma)) + 1
+    return cv2.GaussianBlur(image, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+
+
 def soft_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-blurred mask in [0, 1] (float32) with compact support (kernel truncated at 3 sigma)."""
     soft = mask.astype(np.float32)
