@@ -1,0 +1,206 @@
+"""Batch review folders: ``<data-dir>/review/<job-id>/``, the one module that writes, lists, reads,
+accepts and cleans them.
+
+A folder holds the candidates (:mod:`studio.candidates` files), ``normal.png``, optionally
+``reference.png`` and ``reference_mask.png``, and ``job.json`` (labels, prompt, engine, counts).
+It is written in a hidden ``.<job-id>.partial-<hex>`` sibling and renamed, so a folder that
+exists is complete; :func:`remove_partial_folders` clears what an interrupted writer left.
+Accepting candidate ``i`` stores it as ``<job-id>-NN`` exactly once, whoever accepts it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from studio.atomic import remove_path, staged_dir, write_new
+from studio.candidates import read_candidates, write_candidates
+from studio.errors import InputError
+from studio.imaging import label_mask, load_image, load_mask, to_png_bytes
+from studio.jsonfile import dumps
+from studio.store import NewSample, Store, now_iso
+from studio.types import Candidate
+
+REVIEW_DIR = "review"
+JOB_FILE = "job.json"
+_PARTIAL = ".partial-"
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """What a list of review jobs shows, from ``job.json`` alone (no pixels decoded)."""
+
+    folder: Path
+    job_id: str
+    prompt: str
+    reference_text: str
+    candidates: int
+    category: str
+    defect_type: str
+    note: str
+    seed: int | None
+    written_at: str | None
+    info: dict[str, Any]
+
+
+@dataclass
+class ReviewJob:
+    """A batch job's candidates waiting in ``<data-dir>/review/<job-id>/`` for a person to accept."""
+
+    folder: Path
+    job_id: str
+    category: str
+    defect_type: str
+    note: str
+    candidates: list[Candidate]
+    normal_image: np.ndarray
+    reference: np.ndarray | None
+    reference_mask: np.ndarray | None
+    info: dict[str, Any]
+
+    def relabelled(self, *, category: str, defect_type: str, note: str) -> "ReviewJob":
+        """The same job with the labels a reviewer chose."""
+        return replace(self, category=category, defect_type=defect_type, note=note)
+
+
+def review_root(data_dir: str | os.PathLike) -> Path:
+    """``<data-dir>/review``."""
+    return Path(data_dir) / REVIEW_DIR
+
+
+def write_review_job(root: Path, job_id: str, candidates: list[Candidate], image: np.ndarray,
+                     reference: np.ndarray | None, reference_mask: np.ndarray | None,
+                     info: dict[str, Any]) -> Path:
+    """Write one job's review folder under ``root`` (once: an existing complete folder is kept).
+
+    ``info`` goes into ``job.json`` with ``job_id``, ``candidates`` and ``written_at`` added;
+    it should carry the labels (category, defect_type, note) and the prompt.
+    """
+    final = root / job_id
+    if final.is_dir():
+        return final
+    with staged_dir(final, if_exists="keep") as staging:
+        write_candidates(staging, candidates)
+        write_new(staging / "normal.png", to_png_bytes(image))
+        if reference is not None:
+            write_new(staging / "reference.png", to_png_bytes(reference))
+        if reference_mask is not None:
+            write_new(staging / "reference_mask.png", to_png_bytes(label_mask(reference_mask)))
+        document = {**info, "job_id": job_id, "candidates": len(candidates), "written_at": now_iso()}
+        write_new(staging / JOB_FILE, dumps(document).encode("utf-8"))
+    return final
+
+
+def list_review_jobs(data_dir: str | os.PathLike) -> list[Path]:
+    """Complete review folders under ``<data-dir>/review`` (oldest first)."""
+    root = review_root(data_dir)
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / JOB_FILE).is_file()]
+    return sorted(folders, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def review_summary(folder: str | os.PathLike) -> ReviewSummary:
+    """Parse a review folder's ``job.json`` (the only place it is parsed); InputError if unreadable."""
+    folder = Path(folder)
+    try:
+        info = json.loads((folder / JOB_FILE).read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError("not a mapping")
+    except (OSError, ValueError):
+        raise InputError(f"{folder} is not a batch review folder (no readable {JOB_FILE}).") from None
+    seed = info.get("seed")
+    return ReviewSummary(
+        folder=folder, job_id=str(info.get("job_id", folder.name)), prompt=str(info.get("prompt", "")),
+        reference_text=str(info.get("reference_text", "")), candidates=int(info.get("candidates", 0)),
+        category=str(info.get("category", "")), defect_type=str(info.get("defect_type", "")),
+        note=str(info.get("note", "")), seed=seed if isinstance(seed, int) else None,
+        written_at=info.get("written_at"), info=info,
+    )
+
+
+def review_summaries(data_dir: str | os.PathLike) -> list[ReviewSummary]:
+    """The summaries of every complete review folder (oldest first); unreadable ones are left out."""
+    out = []
+    for folder in list_review_jobs(data_dir):
+        try:
+            out.append(review_summary(folder))
+        except InputError:
+            continue
+    return out
+
+
+def find_review_job(data_dir: str | os.PathLike, job_id: str) -> Path:
+    """The folder of review job ``job_id``, which must be one of those listed (never a path from user text)."""
+    wanted = str(job_id).strip()
+    if not wanted:
+        raise InputError("Choose a batch review job first (refresh the list after a batch run).")
+    for folder in list_review_jobs(data_dir):
+        if folder.name == wanted:
+            return folder
+    raise InputError(f"There is no batch review job {wanted[:40]!r} in this data folder; choose one from the list.")
+
+
+def load_review_job(folder: str | os.PathLike) -> ReviewJob:
+    """Read a review folder back: candidates (image, 0/255 mask, seed, metadata), normal image, reference."""
+    summary = review_summary(folder)
+    folder = summary.folder
+    normal = load_image(folder / "normal.png", what="normal image")
+    candidates = read_candidates(folder, summary.candidates)
+    for cand in candidates:  # candidates are the normal image's size
+        if cand.image.shape != normal.shape:
+            raise InputError(f"A candidate in {folder} does not match its normal image's size.")
+    reference = load_image(folder / "reference.png") if (folder / "reference.png").is_file() else None
+    ref_mask = None
+    if reference is not None and (folder / "reference_mask.png").is_file():
+        ref_mask = load_mask(folder / "reference_mask.png", (reference.shape[1], reference.shape[0]))
+    return ReviewJob(folder, summary.job_id, summary.category, summary.defect_type, summary.note, candidates,
+                     normal, reference, ref_mask, summary.info)
+
+
+def review_sample_id(job_id: str, index: int) -> str:
+    """The store id candidate ``index`` of review job ``job_id`` gets: ``<job-id>-NN``."""
+    return f"{job_id}-{index:02d}"
+
+
+def accept_review(store: Store, job: ReviewJob, indices: Iterable[int] | None = None) -> list[str]:
+    """Accept some (default: all) candidates of a review job; returns the ids newly added.
+
+    Ids are ``<job-id>-NN``; a candidate already in the store (accepted before, from any
+    session or the CLI) is not added again, so accepting is idempotent.
+    """
+    chosen = range(len(job.candidates)) if indices is None else list(indices)
+    samples = []
+    for i in chosen:
+        if not 0 <= i < len(job.candidates):
+            raise InputError(f"Candidate {i} does not exist in review job {job.job_id}.")
+        sid = review_sample_id(job.job_id, i)
+        if sid in store:
+            continue
+        samples.append(NewSample(job.candidates[i], job.normal_image, job.reference, job.reference_mask,
+                                 job.category, job.defect_type, job.note, sample_id=sid))
+    return store.add_many(samples) if samples else []
+
+
+def remove_partial_folders(data_dir: str | os.PathLike, older_than: float = float("inf")) -> int:
+    """Delete review folders an interrupted writer left half-written (modified before ``older_than``)."""
+    root = review_root(data_dir)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for entry in root.iterdir():
+        if entry.name.startswith(".") and _PARTIAL in entry.name and _mtime(entry) < older_than:
+            remove_path(entry)
+            removed += 1
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0

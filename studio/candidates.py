@@ -1,0 +1,54 @@
+"""Candidate files: ``candidate_NN.png`` (composited image), ``candidate_NN_mask.png`` (0/255 label)
+and ``candidate_NN.json`` (seed and metadata), written by ``anomaly-studio generate`` and batch
+review folders, read back by review and the studio.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from studio.errors import InputError
+from studio.imaging import label_mask, load_image, load_mask, write_png
+from studio.jsonfile import write_json
+from studio.types import Candidate
+
+
+def candidate_stem(folder: Path, index: int) -> Path:
+    """``<folder>/candidate_NN`` (the three files add ``.png``, ``_mask.png`` and ``.json``)."""
+    return folder / f"candidate_{index:02d}"
+
+
+def write_candidates(folder: str | os.PathLike, candidates: list[Candidate]) -> list[Path]:
+    """Write each candidate's three files (each atomically) into ``folder``; returns the image paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, cand in enumerate(candidates):
+        stem = candidate_stem(out, i)
+        write_png(f"{stem}.png", cand.image)
+        write_png(f"{stem}_mask.png", label_mask(cand.mask))
+        write_json(f"{stem}.json", {"seed": int(cand.seed), **cand.metadata})
+        written.append(Path(f"{stem}.png"))
+    return written
+
+
+def read_candidates(folder: str | os.PathLike, count: int | None = None) -> list[Candidate]:
+    """Read candidates 0..count-1 (default: every consecutive ``candidate_NN.json``) back from ``folder``."""
+    folder = Path(folder)
+    if count is None:
+        count = 0
+        while Path(f"{candidate_stem(folder, count)}.json").is_file():
+            count += 1
+    candidates = []
+    for i in range(count):
+        stem = candidate_stem(folder, i)
+        try:
+            meta = json.loads(Path(f"{stem}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError(f"Candidate {i} in {folder} has no readable {stem.name}.json.") from None
+        image = load_image(Path(f"{stem}.png"), what=f"candidate {i} image")
+        mask = load_mask(Path(f"{stem}_mask.png"), (image.shape[1], image.shape[0]), what=f"candidate {i} mask")
+        candidates.append(Candidate(image=image, mask=label_mask(mask), seed=int(meta.get("seed", 0)), metadata=meta))
+    return candidates
+
