@@ -37,14 +37,17 @@ def main(argv: list[str] | None = None) -> None:
     from PIL import Image
 
     from studio import config
-    from studio.ui import CSS, build_context, build_demo
+    from studio.ui import CSS, build_context, build_demo, space
 
     # Gradio decodes the page's editor images itself: hold Pillow to the studio's pixel limit too
     # (it raises above twice this), not its default of ~179 MP.
     Image.MAX_IMAGE_PIXELS = config.MAX_PIXELS
 
-    ctx = build_context(args.data_dir, args.engine, args.weights)
+    deferred = space.defer_engine(args.engine)  # on a Space: serve now, fetch and switch in the background
+    ctx = build_context(args.data_dir, "classic" if deferred else args.engine, args.weights)
     demo = build_demo(ctx)
+    if deferred:
+        space.start(ctx, args.weights)
     demo.queue(max_size=64, default_concurrency_limit=8)
     logging.getLogger("studio").info("studio built in %.1f s; data folder %s", time.perf_counter() - START,
                                      ctx.data_dir.resolve())

@@ -10,7 +10,7 @@ from studio import __version__
 from studio.errors import StudioError
 
 #: Sub-command modules under ``studio.cli``; each defines ``register(subparsers)``.
-COMMAND_MODULES = ("generate", "evaluate", "store_cmd", "export_cmd", "batch_cmd", "train")
+COMMAND_MODULES = ("generate", "evaluate", "store_cmd", "export_cmd", "batch_cmd", "train", "fetch")
 
 
 def build_parser() -> argparse.ArgumentParser:
