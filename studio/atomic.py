@@ -26,8 +26,8 @@ _TAKEN = frozenset({errno.EEXIST, errno.ENOTEMPTY, errno.EACCES, errno.EPERM})
 IfExists = Literal["error", "keep", "unique"]
 
 
-class DiskFullError(StudioError):
-    """A write ran out of disk space; nothing half-written was left visible."""
+class DiskFullError(StudioError, OSError):
+    """A write ran out of disk space (errno ENOSPC); nothing half-written was left visible."""
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -109,23 +109,31 @@ def staging_path(final: Path, staging_root: Path | None = None) -> Path:
     return (staging_root or final.parent) / f".{final.name[:100]}.partial-{secrets.token_hex(4)}"
 
 
-@contextlib.contextmanager
-def staged_dir(final: str | os.PathLike, *, staging_root: str | os.PathLike | None = None,
-               if_exists: IfExists = "error") -> Iterator[Path]:
-    """Yield a hidden staging folder; on success it is synced and renamed to ``final``, on failure removed.
+class staged_dir:  # noqa: N801 - used like contextlib's context managers
+    """``with staged_dir(final) as folder:`` yields a hidden staging folder; on success it is synced and
+    renamed to ``final``, on failure removed. ``.final`` is where it landed (see :func:`place`).
 
     ``if_exists`` is :func:`place`'s; ``staging_root`` (same file system) defaults to ``final``'s folder.
     """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_path(final, Path(staging_root) if staging_root is not None else None)
-    staging.mkdir()
-    try:
-        yield staging
-        sync_tree(staging)
-        place(staging, final, if_exists=if_exists)
-    finally:
-        remove_path(staging)
+
+    def __init__(self, final: str | os.PathLike, *, staging_root: str | os.PathLike | None = None,
+                 if_exists: IfExists = "error") -> None:
+        self.final = Path(final)
+        self.if_exists = if_exists
+        self.path = staging_path(self.final, Path(staging_root) if staging_root is not None else None)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir()
+        return self.path
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                sync_tree(self.path)
+                self.final = place(self.path, self.final, if_exists=self.if_exists)
+        finally:
+            remove_path(self.path)
 
 
 def remove_path(path: Path) -> None:
@@ -139,30 +147,42 @@ def remove_path(path: Path) -> None:
         log.warning("could not remove %s: %s", path, exc)
 
 
+def mtime(path: Path) -> float:
+    """``path``'s own modification time (not a link target's); 0 when it is gone."""
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` is an OSError meaning the disk (or quota) is full."""
     return isinstance(exc, OSError) and exc.errno in NO_SPACE
 
 
-def disk_full_error(action: str, folder: str | os.PathLike) -> DiskFullError:
+def disk_full_error(action: str, folder: str | os.PathLike, what: str = "the data folder") -> DiskFullError:
     """The sentence for a write that ran out of space: what failed, where, how much is free."""
     try:
         free = shutil.disk_usage(folder).free
         room = f"{_size(free)} free"
     except OSError:
         room = "free space unknown"
-    return DiskFullError(f"{action} failed because the disk holding {folder} is full ({room}); "
-                         "nothing was half-written: free some space and try again.")
+    error = DiskFullError(f"{action} failed: the disk holding {what} {folder} is full ({room}); "
+                          "nothing was half-written. Free some space and try again.")
+    error.errno = errno.ENOSPC
+    return error
 
 
 @contextlib.contextmanager
-def disk_space_guard(action: str, folder: str | os.PathLike) -> Iterator[None]:
+def disk_space_guard(action: str, folder: str | os.PathLike, what: str = "the data folder") -> Iterator[None]:
     """Turn an out-of-space OSError inside the block into :func:`disk_full_error`."""
     try:
         yield
+    except DiskFullError:
+        raise
     except OSError as exc:
         if is_disk_full(exc):
-            raise disk_full_error(action, folder) from None
+            raise disk_full_error(action, folder, what) from None
         raise
 
 

@@ -20,22 +20,22 @@ Each export also holds ``export.json``: format, time, and which sample id became
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import secrets
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from studio import __version__
+from studio.atomic import disk_space_guard, place, remove_path, staging_path
 from studio.datasets.coco import write_coco
 from studio.datasets.imagefolder import write_imagefolder
 from studio.datasets.mvtec import write_mvtec
 from studio.datasets.sink import FolderSink, Progress, Sink, ZipSink
 from studio.errors import InputError
-from studio.store import SampleRecord, Store, fsync_dir
+from studio.jsonfile import dumps
+from studio.store import SampleRecord, Store
 from studio.types import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -64,22 +64,22 @@ def export_dataset(store: Store, fmt: str, out: str | os.PathLike, *, make_zip: 
     if not records:
         raise InputError(f"The store at {store.root} has no samples yet; accept some before exporting.")
     final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.parent / f".{final.name[:100]}.partial-{secrets.token_hex(4)}{'.zip' if make_zip else ''}"
-    sink: Sink = ZipSink(partial, final.stem) if make_zip else FolderSink(partial)
-    try:
-        tracker = Progress(progress, len(records), fmt)
-        manifest = _WRITERS[fmt](records, sink, tracker)
-        manifest.update({
-            "format": fmt, "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "store": str(store.root), "anomaly_studio_version": __version__,
-        })
-        sink.write(MANIFEST_FILE, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-        sink.finish()  # everything flushed to disk before the rename makes it visible
-        _replace(partial, final, overwrite)
-    except BaseException:
-        sink.abort()
-        raise
-    fsync_dir(final.parent)
+    partial = staging_path(final)
+    partial = partial.with_name(partial.name + ".zip") if make_zip else partial
+    with disk_space_guard(f"Exporting to {final}", final.parent, "the export folder"):
+        sink: Sink = ZipSink(partial, final.stem) if make_zip else FolderSink(partial)
+        try:
+            manifest = _WRITERS[fmt](records, sink, Progress(progress, len(records), fmt))
+            manifest.update({
+                "format": fmt, "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "store": str(store.root), "anomaly_studio_version": __version__,
+            })
+            sink.write(MANIFEST_FILE, dumps(manifest).encode("utf-8"))
+            sink.finish()  # everything flushed to disk before the rename makes it visible
+            _replace(partial, final, overwrite)
+        except BaseException:
+            sink.abort()
+            raise
     return final
 
 
@@ -114,13 +114,13 @@ def _replace(src: Path, final: Path, overwrite: bool) -> None:
                 raise InputError(f"{final} appeared during the export; nothing was replaced.")
             old = final.with_name(f".{final.name[:100]}.old-{secrets.token_hex(4)}")
             os.rename(final, old)
-            os.rename(src, final)
-            shutil.rmtree(old, ignore_errors=True)
+            place(src, final)
+            remove_path(old)
             return
         final.rmdir()
     elif final.exists() and not overwrite:
         raise InputError(f"{final} appeared during the export; nothing was replaced.")
-    os.replace(src, final)
+    place(src, final)  # a previous .zip is replaced by the rename
 
 
 def _present(rec: SampleRecord) -> bool:

@@ -5,28 +5,49 @@ import cv2
 import numpy as np
 
 
-def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a [0, 1] heat map (any size, resized bilinearly) over an RGB image as a JET colour map."""
+#: The label colour: brush strokes, tinted regions and mask overlays (the page's brush uses it too).
+STROKE_RGB = (255, 0, 80)
+STROKE_ALPHA = 0.55
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5, *,
+                    normalise: bool = True) -> np.ndarray:
+    """Blend a heat map (any size, resized bilinearly) over an RGB image as a JET colour map.
+
+    ``normalise`` stretches the map's own range to [0, 1] (attention); otherwise values are
+    read on an absolute [0, 1] scale (probabilities) and clipped.
+    """
     h, w = image.shape[:2]
     heat = np.asarray(heatmap, dtype=np.float32)
     if heat.shape != (h, w):
         heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
-    span = float(heat.max() - heat.min())
-    heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
+    if normalise:
+        span = float(heat.max() - heat.min())
+        heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
+    else:
+        heat = np.clip(heat, 0.0, 1.0)
     colour = cv2.applyColorMap(np.uint8(np.rint(heat * 255)), cv2.COLORMAP_JET)[..., ::-1]
     out = image.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * alpha
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def mask_overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 80)) -> np.ndarray:
+def tint(image: np.ndarray, mask: np.ndarray | None, colour: tuple[int, int, int] = STROKE_RGB,
+         alpha: float = STROKE_ALPHA) -> np.ndarray:
+    """A copy of ``image`` with ``mask`` painted over it like a brush stroke (display only)."""
+    if mask is None or not np.asarray(mask).any():
+        return image.copy()
+    out = image.astype(np.float32)
+    sel = np.asarray(mask).astype(bool)
+    out[sel] = out[sel] * (1 - alpha) + np.array(colour, np.float32) * alpha
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def mask_overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = STROKE_RGB) -> np.ndarray:
     """Tint the masked pixels and draw the mask's outline, so a label is visible on any surface.
 
     A mask of another size is resized (nearest) to the image."""
     binary = _binary(mask, image.shape[:2])
-    out = image.copy()
-    tint = np.array(colour, dtype=np.float32)
-    sel = binary.astype(bool)
-    out[sel] = np.rint(out[sel].astype(np.float32) * 0.6 + tint * 0.4).astype(np.uint8)
+    out = tint(image, binary, colour, 0.4)
     _draw_outline(out, binary, colour, _line_width(image, 300))
     return out
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from studio.atomic import remove_path, staged_dir, write_new
+from studio.atomic import mtime, remove_path, staged_dir, write_new
 from studio.candidates import read_candidates, write_candidates
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask, to_png_bytes
@@ -193,14 +193,8 @@ def remove_partial_folders(data_dir: str | os.PathLike, older_than: float = floa
         return 0
     removed = 0
     for entry in root.iterdir():
-        if entry.name.startswith(".") and _PARTIAL in entry.name and _mtime(entry) < older_than:
+        if entry.name.startswith(".") and _PARTIAL in entry.name and mtime(entry) < older_than:
             remove_path(entry)
             removed += 1
     return removed
 
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.lstat().st_mtime
-    except OSError:
-        return 0.0

@@ -1,16 +1,16 @@
-"""Helpers shared by CLI commands: engine options, tqdm progress, writing candidates to disk."""
+"""Helpers shared by CLI commands: engine options, tqdm progress, attention maps on disk."""
 from __future__ import annotations
 
 import argparse
-import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from contextlib import contextmanager
 from tqdm import tqdm
 
-from studio.imaging import to_png_bytes
-from studio.types import PARAM_SPECS, AttentionTrace, Candidate, ProgressFn
+from studio.imaging import write_png
+from studio.jsonfile import write_json
+from studio.types import PARAM_SPECS, AttentionTrace, ProgressFn
 from studio.visualize import heatmap_overlay
 
 ENGINE_PARAM_FLAGS = {name: "--" + name.replace("_", "-") for name in PARAM_SPECS}
@@ -59,29 +59,11 @@ def tqdm_progress(desc: str) -> Iterator[ProgressFn]:
             bar.close()
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Pretty, deterministic JSON."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def write_candidates(out: Path, candidates: list[Candidate]) -> list[Path]:
-    """candidate_NN.png, candidate_NN_mask.png and candidate_NN.json for each candidate."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, cand in enumerate(candidates):
-        stem = out / f"candidate_{i:02d}"
-        Path(f"{stem}.png").write_bytes(to_png_bytes(cand.image))
-        Path(f"{stem}_mask.png").write_bytes(to_png_bytes(cand.mask))
-        write_json(Path(f"{stem}.json"), cand.metadata)
-        written.append(Path(f"{stem}.png"))
-    return written
-
-
 def write_attention(out: Path, reference: Any, trace: AttentionTrace) -> None:
     """attention_step_NN.png heat maps over the reference and attention.json with in-mask fractions."""
     out.mkdir(parents=True, exist_ok=True)
     for i, step in enumerate(trace.steps):
-        (out / f"attention_step_{i:02d}.png").write_bytes(to_png_bytes(heatmap_overlay(reference, step.heatmap)))
+        write_png(out / f"attention_step_{i:02d}.png", heatmap_overlay(reference, step.heatmap))
     write_json(out / "attention.json", {
         "inmask_fraction": trace.inmask_fractions,
         "loss": [s.loss for s in trace.steps],

@@ -5,10 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention, write_candidates
+from studio.candidates import write_candidates
+from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention
 from studio.engines import get_engine
 from studio.errors import InputError
-from studio.imaging import check_mask, load_image, load_mask
+from studio.requests import build_request
 from studio.types import SynthesisRequest
 
 
@@ -27,26 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_request(args: argparse.Namespace) -> SynthesisRequest:
+def request_from_args(args: argparse.Namespace) -> SynthesisRequest:
     """Load and validate every input named on the command line."""
-    image = load_image(args.image, what="normal image")
-    size = (image.shape[1], image.shape[0])
-    mask = check_mask(load_mask(args.mask, size))
-    reference = load_image(args.ref, what="reference image") if args.ref else None
-    ref_mask = None
-    if args.ref_mask:
-        if reference is None:
-            raise InputError("--ref-mask needs --ref (the reference image it marks).")
-        ref_mask = check_mask(load_mask(args.ref_mask, (reference.shape[1], reference.shape[0]),
-                                        what="reference mask"), "reference mask")
-    return SynthesisRequest.create(
-        image, mask, args.prompt, reference=reference, reference_mask=ref_mask,
-        reference_text=args.ref_text, num=args.num, seed=args.seed, params=params_from_args(args),
+    if args.ref_mask and not args.ref:
+        raise InputError("--ref-mask needs --ref (the reference image it marks).")
+    return build_request(
+        args.image, args.mask, reference=args.ref or None, reference_mask=args.ref_mask or None,
+        prompt=args.prompt, reference_text=args.ref_text, num=args.num, seed=args.seed,
+        params=params_from_args(args),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    request = build_request(args)
+    request = request_from_args(args)
     engine = get_engine(args.engine, args.weights)
     out = Path(args.out)
     if request.reference is not None and request.reference_mask is not None:

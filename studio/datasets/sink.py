@@ -7,6 +7,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from studio.atomic import remove_path, sync_tree
 from studio.types import ProgressFn
 
 
@@ -60,11 +61,10 @@ class FolderSink(Sink):
         self._target(rel).write_bytes(data)
 
     def finish(self) -> None:
-        if hasattr(os, "sync"):
-            os.sync()
+        sync_tree(self.root)
 
     def abort(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_path(self.root)
 
 
 class ZipSink(Sink):
@@ -89,4 +89,4 @@ class ZipSink(Sink):
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # a broken archive is deleted anyway
             self.zf.close()
-        self.path.unlink(missing_ok=True)
+        remove_path(self.path)

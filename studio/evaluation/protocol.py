@@ -25,7 +25,7 @@ from studio import __version__
 from studio.errors import InputError
 from studio.datasets import mvtec as data
 from studio.evaluation.metrics import AUPRO_FPR_LIMIT, MetricAccumulator, downsample_curve
-from studio.evaluation.report import CategoryResult, Example, report_dict, write_json, write_png
+from studio.evaluation.report import CategoryResult, Example, report_dict, write_report
 from studio.evaluation.segmenter import LEVELS, TrainConfig, predict_logits, resolve_device, train_segmenter
 from studio.types import ProgressFn
 
@@ -86,8 +86,7 @@ def evaluate(train_dir: str | Path, test_dir: str | Path, out_dir: str | Path, s
     })
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", document)
-    write_png(out / "report.png", results)
+    write_report(out, document, results)
     return document
 
 

@@ -4,7 +4,6 @@ Drawn with PIL and OpenCV only, so the report needs no plotting library.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from studio.imaging import to_png_bytes
-from studio.visualize import mask_overlay
+from studio.imaging import write_png
+from studio.jsonfile import json_safe, write_json
+from studio.visualize import heatmap_overlay, mask_outline, mask_overlay
 
 METRIC_NAMES = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "image_auroc", "aupro")
 METRIC_LABELS = {"pixel_auroc": "P-AUROC", "pixel_ap": "P-AP", "pixel_f1_max": "P-F1max",
@@ -59,7 +59,7 @@ def mean_metrics(results: Sequence[CategoryResult]) -> dict[str, float]:
 
 def report_dict(results: Sequence[CategoryResult], settings: dict[str, Any]) -> dict[str, Any]:
     """The JSON document: settings, per-category metrics, counts, losses, curves, and the mean."""
-    return _json_safe({
+    return json_safe({
         "protocol": "train a U-Net on the --train folder (normal + synthesised anomalies with masks), "
                     "test on the --test folder's test/ split",
         "settings": settings,
@@ -74,16 +74,14 @@ def report_dict(results: Sequence[CategoryResult], settings: dict[str, Any]) -> 
             }
             for r in results
         },
-    })
+    }, array_limit=None, digits=7)
 
 
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    """Pretty JSON; NaN (undefined metrics) must already be None."""
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-
-
-def write_png(path: Path, results: Sequence[CategoryResult], max_examples: int = 8) -> None:
-    path.write_bytes(to_png_bytes(render(results, max_examples)))
+def write_report(out: Path, document: dict[str, Any], results: Sequence[CategoryResult],
+                 max_examples: int = 8) -> None:
+    """``metrics.json`` (the :func:`report_dict` document) and ``report.png`` in ``out``, each atomically."""
+    write_json(out / "metrics.json", document)
+    write_png(out / "report.png", render(results, max_examples))
 
 
 def render(results: Sequence[CategoryResult], max_examples: int = 8) -> np.ndarray:
@@ -200,30 +198,9 @@ def _tile(image: np.ndarray, size: int) -> np.ndarray:
 
 def _heat(image: np.ndarray, probability: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Absolute-scale JET heat map (0 blue, 1 red) over the image, ground-truth outline in white."""
-    heat = np.uint8(np.rint(np.clip(probability, 0.0, 1.0) * 255))
-    colour = cv2.applyColorMap(heat, cv2.COLORMAP_JET)[..., ::-1]
-    out = np.clip(np.rint(image.astype(np.float32) * 0.4 + colour.astype(np.float32) * 0.6), 0, 255).astype(np.uint8)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
-    return out
+    return mask_outline(heatmap_overlay(image, probability, alpha=0.6, normalise=False), mask, thickness=1)
 
 
 def _fmt(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
 
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return None if math.isnan(v) or math.isinf(v) else float(f"{v:.7g}")
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
