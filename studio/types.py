@@ -45,6 +45,7 @@ PARAMETERS: dict[str, EngineParameter] = {p.name: p for p in (
     EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True, "Guidance optimisation steps on the reference's attention."),
     EngineParameter("asea_lr", "ASEA learning rate", 0.1, 1e-4, 10.0, 0.01, help="Adam step size of the ASEA guidance variable."),
     EngineParameter("blur_sigma", "composite blur σ (px)", 5.0, 0.0, 50.0, 0.5, help="Feather of the mask the result is composited through."),
+    EngineParameter("label_threshold", "label: changed-pixel threshold", 0, 0, 255, 1, True, "0 = the label is the sketched mask (as in the paper); above 0 = the sketched pixels that changed by more than this many grey levels, cleaned."),
 )}
 #: (default, min, max) of every parameter, for validation.
 PARAM_SPECS: dict[str, tuple[float, float, float]] = {

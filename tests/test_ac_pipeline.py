@@ -9,7 +9,8 @@ import pytest
 
 from studio.engines import Engine
 from studio.engines.anomalycontrol import pipeline as pipeline_module
-from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine, work_region
+from studio.engines.anomalycontrol.inpainting import work_region
+from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
 from studio.errors import InputError
 from studio.imaging import soft_mask
 from studio.types import SynthesisRequest
@@ -83,14 +84,15 @@ def test_large_input_is_inpainted_in_a_crop_and_keeps_its_resolution(engine):
 def test_work_region_contains_the_blurred_mask():
     mask = np.zeros((768, 1024), bool)
     mask[0:30, 990:1024] = True  # at the corner
-    region = work_region(mask, 512, 64, 5.0)
+    region = work_region(mask, 512, 5.0)
     x0, y0, x1, y1 = region.box
     support = soft_mask(mask, 5.0) > 0
     ys, xs = np.nonzero(support)
     assert x0 <= xs.min() and xs.max() < x1 and y0 <= ys.min() and ys.max() < y1
-    assert region.size == (512, 512)
-    small = work_region(np.ones((100, 300), bool), 512, 64, 5.0)
-    assert small.box == (0, 0, 300, 100) and small.size == (512, 192)
+    assert region.size == 512 and region.side == 512  # a small defect on a large image: its own pixel scale
+    # A wide image smaller than the model: one square over the long side, the short one reflected in (never stretched).
+    small = work_region(np.ones((100, 300), bool), 512, 5.0)
+    assert small.box == (0, -100, 300, 200) and small.size == 512
 
 
 def test_same_seed_same_candidates_and_seeds_are_per_candidate(engine, surface, blob_mask, reference):

@@ -72,13 +72,16 @@ def test_scale_zero_is_the_base_unet_and_positive_scale_is_not(base_unet, sga_un
 
 
 @torch.no_grad()
-def test_zero_tokens_add_nothing_even_at_positive_scale(base_unet, sga_unet):
-    """The unconditional CFG branch gets zero SGA tokens: its output must be the base UNet's."""
-    unet, adapter = sga_unet
-    x, t, text, _ = _inputs()
-    plain = base_unet(x, t, encoder_hidden_states=text).sample
-    zero = adapter.zero_tokens(2)
-    assert (_run(unet, adapter, 1.0, x, t, text, zero) - plain).abs().max().item() <= 1e-6
+def test_dropped_images_get_the_unconditional_tokens(sga_unet):
+    """Training's image dropout and CFG's unconditional branch share the tokens of no image (a zero embedding)."""
+    _, adapter = sga_unet
+    _, _, _, feature = _inputs()
+    drop = torch.tensor([True, False])
+    tokens = adapter.tokens(feature, drop)
+    unconditional = adapter.unconditional_tokens(1)
+    assert unconditional.shape == (1, 4, 32)
+    assert torch.equal(tokens[0], unconditional[0])
+    assert torch.equal(tokens[1], adapter.tokens(feature)[1]) and not torch.equal(tokens[1], unconditional[0])
 
 
 def test_adapter_holds_exactly_the_trainable_parameters(base_unet):
@@ -89,7 +92,8 @@ def test_adapter_holds_exactly_the_trainable_parameters(base_unet):
     assert len(layers) == len(adapter.to_k_sg) == len(adapter.to_v_sg) > 0
     assert set(unet.state_dict()) == keys_before  # processors are not submodules of the UNet
     params = adapter.trainable_parameters()
-    assert len(params) == 4 + 2 * len(layers)  # projection (linear + LayerNorm) + to_k_sg/to_v_sg per layer
+    # 768 -> 1024 linear, IP-Adapter's projection (linear + LayerNorm), to_k_sg/to_v_sg per layer (no bias)
+    assert len(params) == 2 + 4 + 2 * len(layers)
     unet_ids = {id(p) for p in unet.parameters()}
     assert not any(id(p) in unet_ids for p in params)
     # to_k_sg / to_v_sg start as the layer's own to_k / to_v
@@ -97,7 +101,8 @@ def test_adapter_holds_exactly_the_trainable_parameters(base_unet):
     key = name.removesuffix(".processor").replace(".", "_")
     assert torch.equal(adapter.to_k_sg[key].weight, attn.to_k.weight)
     assert torch.equal(adapter.to_v_sg[key].weight, attn.to_v.weight)
-    assert isinstance(adapter.projection.norm, torch.nn.LayerNorm)
+    assert isinstance(adapter.projection.image_proj.norm, torch.nn.LayerNorm)
+    assert adapter.projection.to_embed.out_features == adapter.projection.image_proj.proj.in_features == 1024
 
 
 @torch.no_grad()
@@ -132,7 +137,7 @@ def test_wrong_shape_checkpoint_is_a_clear_error(base_unet, sga_unet, tmp_path):
     other = attach_sga(copy.deepcopy(base_unet), FEATURE_DIM * 2)  # a BLIP-2 with another width
     with pytest.raises(WeightsError, match="does not fit the loaded models") as err:
         load_adapter(other, path)
-    assert "projection.proj.weight" in str(err.value) and "[128, 32]" in str(err.value)
+    assert "projection.to_embed.weight" in str(err.value) and "[1024, 32]" in str(err.value)
     fewer_tokens = attach_sga(copy.deepcopy(base_unet), FEATURE_DIM, num_tokens=2)
     with pytest.raises(WeightsError, match="does not fit"):
         load_adapter(fewer_tokens, path)

@@ -164,7 +164,7 @@ def test_unknown_profile_is_a_clear_error():
 
 
 def test_shipped_full_size_configs_describe_sd15_inpainting_and_blip2_itm():
-    root = weights.CONFIGS_DIR
+    root = weights.configs_dir()
     unet = json.loads((root / "stable-diffusion-inpainting/unet/config.json").read_text())
     assert unet["in_channels"] == 9 and unet["cross_attention_dim"] == 768 and unet["sample_size"] == 64
     blip = json.loads((root / "blip2-itm-vit-g/config.json").read_text())

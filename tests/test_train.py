@@ -14,19 +14,18 @@ from bench.train_gpu import write_synthetic_anomalies as write_dataset
 from studio.cli import main
 from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
 from studio.engines.anomalycontrol.sga import SGAdapter
-from studio.engines.anomalycontrol.train import (
-    TrainSettings, check_frozen, fresh_adapter, resolve_checkpoint, save_checkpoint, train,
-)
-from studio.engines.anomalycontrol.train_data import (
+from studio.engines.anomalycontrol.training.checkpoints import resolve_checkpoint, save_checkpoint
+from studio.engines.anomalycontrol.training.data import (
     StreamBatches, read_training_set, sample_position, template_caption,
 )
+from studio.engines.anomalycontrol.training.train import TrainSettings, check_frozen, fresh_adapter, train
 from studio.engines.anomalycontrol.weights import load_bundle, save_bundle
 from studio.errors import InputError
 from studio.types import SynthesisRequest
 
 STEPS = 40
 #: Over-fitting a tiny set: a high rate, small batches accumulated twice (the paper's accumulation).
-FAST = dict(batch_size=4, grad_accum=2, lr=5e-2, seed=0, workers=0)
+FAST = dict(batch_size=4, grad_accum=2, lr=5e-2, seed=0, workers=0, lr_warmup=0)
 
 
 
@@ -106,7 +105,7 @@ def test_resume_from_step_20_reaches_the_uninterrupted_weights(trained, dataset,
         "train", "--data", str(dataset), "--weights", "tiny", "--out", str(out), "--steps", str(STEPS),
         "--resume", str(checkpoints), "--log", str(log), "--checkpoint-every", "0", "--workers", "1",
         "--batch-size", str(FAST["batch_size"]), "--grad-accum", str(FAST["grad_accum"]), "--lr", str(FAST["lr"]),
-        "--seed", str(FAST["seed"]),
+        "--seed", str(FAST["seed"]), "--no-cache-features", "--lr-warmup", "0",
     ])
     assert code == 0, capsys.readouterr().err
     assert "step 40" in capsys.readouterr().err
@@ -188,16 +187,25 @@ def test_captions_templates_and_non_matching_references(dataset, tmp_path):
     assert by_name["plate/test/scratch/000.png"].caption == "a thin bright scratch"
     assert by_name["widget/test/hole/000.png"].caption == template_caption("widget", "hole") \
         == "a widget with a hole defect"
-    for i, anomaly in enumerate(data.anomalies):
+    for i, anomaly in enumerate(data.anomalies):  # default: the same defect type within the same category
         pool = data.references[i]
         assert i not in pool and pool
-        assert all(data.anomalies[j].defect == anomaly.defect for j in pool)
-    scratch_pool = {data.anomalies[j].category for j in data.references[list(by_name).index("plate/test/scratch/000.png")]}
-    assert scratch_pool == {"plate", "widget"}  # other categories of the same defect type are references too
+        assert all((data.anomalies[j].category, data.anomalies[j].defect) == (anomaly.category, anomaly.defect)
+                   for j in pool)
+    plate_scratch = list(by_name).index("plate/test/scratch/000.png")
+    assert {data.anomalies[j].category for j in data.references[plate_scratch]} == {"plate"}
+    across = read_training_set(dataset, pairing="same-defect")  # the old pooling: a defect name in any category
+    assert {across.anomalies[j].category for j in across.references[plate_scratch]} == {"plate", "widget"}
+    assert read_training_set(dataset, pairing="self").references[plate_scratch] == (plate_scratch,)
+    with pytest.raises(InputError, match="--pairing must be one of"):
+        read_training_set(dataset, pairing="random")
 
-    lonely = read_training_set(write_dataset(tmp_path / "lonely", {"widget": {"hole": 2, "crack": 1}}))
-    crack = next(i for i, a in enumerate(lonely.anomalies) if a.defect == "crack")
-    assert sorted(lonely.references[crack]) == [i for i in range(3) if i != crack]
+    lonely_root = write_dataset(tmp_path / "lonely", {"widget": {"hole": 2, "crack": 1}, "plate": {"crack": 2}})
+    lonely = read_training_set(lonely_root)
+    crack = next(i for i, a in enumerate(lonely.anomalies) if (a.category, a.defect) == ("widget", "crack"))
+    # alone in its type: the other anomalies of its category, not plate's (differently meant) cracks
+    assert sorted(lonely.anomalies[j].image.parent.name for j in lonely.references[crack]) == ["hole", "hole"]
+    assert {lonely.anomalies[j].category for j in lonely.references[crack]} == {"widget"}
 
 
 def test_sample_stream_is_a_seeded_permutation_per_epoch_and_shards_across_processes():

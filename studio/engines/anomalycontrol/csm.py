@@ -8,10 +8,18 @@ patch grid are what ASEA steers and the studio previews.
 
 Everything here is frozen and runs without gradients except through ``image_embeds`` (the
 ViT tokens plus ASEA's guidance variable), so ASEA can differentiate through the Q-Former.
+
+Images reach the ViT through transformers' BLIP image processor built from the checkpoint's
+own ``preprocessor_config.json`` (PIL bicubic, which antialiases when shrinking; without a
+config: PIL bicubic at the ViT's size with CLIP statistics). The attention hooks exist only
+for the length of one Q-Former call, so engines sharing one BLIP-2 never see each other's maps.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -33,30 +41,22 @@ class CSMOutput:
 class CrossModalSemantics:
     """Frozen BLIP-2 wrapper: ``encode_image`` once, then ``qformer`` as often as ASEA needs."""
 
-    def __init__(self, blip2, tokenizer, *, image_size: int | None = None,
-                 mean: tuple[float, ...] = CLIP_MEAN, std: tuple[float, ...] = CLIP_STD, max_text_tokens: int = 35):
+    def __init__(self, blip2, tokenizer, image_config: dict[str, Any] | None = None, *, max_text_tokens: int = 35):
         self.model = blip2.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         vision = blip2.config.vision_config
-        self.image_size = int(image_size or vision.image_size)
+        self.processor = image_processor(image_config or {}, int(vision.image_size))
+        self.image_size = int(self.processor.size["height"])
         self.patch_size = int(vision.patch_size)
         self.grid = self.image_size // self.patch_size
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
         self.max_text_tokens = max_text_tokens
         # Cross-attention weights only come back from the eager path; the ViT keeps SDPA.
         self.model.qformer.set_attn_implementation("eager")
-        self._captured: list[torch.Tensor] = []
-        self._hooks = [
-            layer.crossattention.attention.register_forward_hook(self._capture)
-            for layer in self.model.qformer.encoder.layer if layer.has_cross_attention
-        ]
 
-    def close(self) -> None:
-        """Remove the attention hooks from the shared BLIP-2 model."""
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks = []
+    @classmethod
+    def from_bundle(cls, bundle) -> "CrossModalSemantics":
+        """The CSM of a loaded :class:`~studio.engines.anomalycontrol.weights.ModelBundle`."""
+        return cls(bundle.blip2, bundle.blip_tokenizer, bundle.blip_image_config)
 
     @property
     def device(self) -> torch.device:
@@ -66,14 +66,20 @@ class CrossModalSemantics:
     def feature_dim(self) -> int:
         return int(self.model.config.qformer_config.hidden_size)
 
-    def _capture(self, module, inputs, output) -> None:
-        self._captured.append(output[1])
+    @contextmanager
+    def _attention_hooks(self, captured: list[torch.Tensor]) -> Iterator[None]:
+        hooks = [layer.crossattention.attention.register_forward_hook(lambda m, i, out: captured.append(out[1]))
+                 for layer in self.model.qformer.encoder.layer if layer.has_cross_attention]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
 
-    def pixel_values(self, image: np.ndarray) -> torch.Tensor:
-        """RGB uint8 (H, W, 3) -> normalised (1, 3, S, S) on the ViT's device and dtype (bicubic resize)."""
-        resized = cv2.resize(image, (self.image_size, self.image_size), interpolation=cv2.INTER_CUBIC)
-        array = (resized.astype(np.float32) / 255.0 - self.mean) / self.std
-        tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+    def pixel_values(self, images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        """RGB uint8 (H, W, 3) image(s) -> normalised (B, 3, S, S) on the ViT's device and dtype."""
+        batch = images if isinstance(images, list) else [images]
+        tensor = self.processor(images=batch, return_tensors="pt")["pixel_values"]
         weight = self.model.vision_model.embeddings.patch_embedding.weight
         return tensor.to(device=weight.device, dtype=weight.dtype)
 
@@ -84,8 +90,8 @@ class CrossModalSemantics:
         return torch.from_numpy(np.clip(grid, 0.0, 1.0).reshape(-1)).to(self.device)
 
     @torch.no_grad()
-    def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        """The frozen ViT tokens (1, 1 + patches, D_vision), in the Q-Former's dtype (fp32)."""
+    def encode_image(self, image: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        """The frozen ViT tokens (B, 1 + patches, D_vision), in the Q-Former's dtype (fp32)."""
         out = self.model.vision_model(pixel_values=self.pixel_values(image)).last_hidden_state
         return out.to(self.model.query_tokens.dtype)
 
@@ -99,17 +105,26 @@ class CrossModalSemantics:
         """Run the Q-Former's queries with the text over ``image_embeds``; differentiable w.r.t. ``image_embeds``."""
         input_ids, text_mask = text
         model = self.model
-        queries = model.query_tokens.expand(image_embeds.shape[0], -1, -1)
-        embeds = model.embeddings(input_ids=input_ids, query_embeds=queries)
+        batch = image_embeds.shape[0]
+        queries = model.query_tokens.expand(batch, -1, -1)
+        embeds = model.embeddings(input_ids=input_ids.expand(batch, -1), query_embeds=queries)
         attention_mask = torch.cat([torch.ones(queries.shape[:2], dtype=text_mask.dtype, device=text_mask.device),
-                                    text_mask], dim=1)
-        self._captured = []
-        out = model.qformer(query_embeds=embeds, query_length=queries.shape[1], attention_mask=attention_mask,
-                            encoder_hidden_states=image_embeds)
-        captured, self._captured = self._captured, []
+                                    text_mask.expand(batch, -1)], dim=1)
+        captured: list[torch.Tensor] = []
+        with self._attention_hooks(captured):
+            out = model.qformer(query_embeds=embeds, query_length=queries.shape[1], attention_mask=attention_mask,
+                                encoder_hidden_states=image_embeds)
         if not captured or any(a is None for a in captured):
             raise RuntimeError("BLIP-2's Q-Former returned no cross-attention weights (eager attention is required).")
         return CSMOutput(features=out.last_hidden_state[:, : queries.shape[1]], cross_attentions=captured)
+
+    @torch.no_grad()
+    def match(self, images: list[np.ndarray], text: str) -> torch.Tensor:
+        """BLIP-2 image-text matching: probability (B,) that each image shows ``text`` (the ITM head, as BLIP-2)."""
+        features = self.qformer(self.encode_image(images), self.encode_text(text)).features
+        head = self.model.itm_head
+        logits = head(features.to(head.weight.dtype)).mean(dim=1)
+        return logits.float().softmax(dim=-1)[:, 1]
 
     @staticmethod
     def patch_attention(cross_attentions: list[torch.Tensor]) -> torch.Tensor:
@@ -121,3 +136,18 @@ class CrossModalSemantics:
     def __call__(self, image: np.ndarray, text: str) -> CSMOutput:
         """Plain CSM (no ASEA): features and cross-attention maps of ``image`` with ``text``."""
         return self.qformer(self.encode_image(image), self.encode_text(text))
+
+
+def image_processor(config: dict[str, Any], image_size: int):
+    """transformers' BLIP image processor with the checkpoint's settings; default PIL bicubic at ``image_size``."""
+    try:
+        from transformers import BlipImageProcessorPil as Processor  # transformers >= 5: the PIL implementation
+    except ImportError:  # pragma: no cover - older transformers: BlipImageProcessor is the PIL one
+        from transformers import BlipImageProcessor as Processor
+    settings = {"size": {"height": image_size, "width": image_size}, "resample": 3,
+                "image_mean": list(CLIP_MEAN), "image_std": list(CLIP_STD)}
+    settings.update({k: v for k, v in config.items() if not k.startswith("_") and k not in
+                     ("image_processor_type", "processor_class")})
+    if isinstance(settings["size"], int):  # older configs give one side
+        settings["size"] = {"height": settings["size"], "width": settings["size"]}
+    return Processor(**settings)

@@ -3,10 +3,12 @@
 One request runs, in order: CSM/ASEA on the reference (cached, so a preview followed by a
 generate optimises once), the text encoder once for prompt + negative prompt, one VAE
 encode of the work region, and ONE batched denoising call for all candidates (per-candidate
-CPU generators, so candidate *i* depends only on its own seed). Images larger than the
-model's resolution are inpainted in a crop around the mask and pasted back; the result is
-composited into the original through a Gaussian-blurred mask, so pixels outside the blur's
-support are exactly the input's. The label mask is the sketched mask.
+CPU generators, so candidate *i* depends only on its own seed). The model redraws a square work
+region around the mask at its own resolution (:mod:`inpainting`, the same crop training uses),
+pasted back and composited into the original through a Gaussian-blurred mask, so pixels outside
+the blur's support are exactly the input's. The label is the sketched mask, or with
+``label_threshold`` > 0 the sketched pixels that changed (:mod:`labels`). Each candidate is
+scored by BLIP-2 image-text matching of its defect region against the prompt (:mod:`scoring`).
 """
 from __future__ import annotations
 
@@ -14,19 +16,20 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from studio.engines.anomalycontrol.asea import run_asea
 from studio.engines.anomalycontrol.csm import CrossModalSemantics
+from studio.engines.anomalycontrol.inpainting import WorkRegion, encode_inpainting_inputs, work_region
+from studio.engines.anomalycontrol.labels import candidate_label
+from studio.engines.anomalycontrol.scoring import SCORE_METHOD, region_match
 from studio.engines.anomalycontrol.weights import ModelBundle, load_bundle, quiet_libraries
 from studio.errors import InputError
-from studio.imaging import composite, mask_bbox
+from studio.imaging import composite
 from studio.types import PARAMETERS, AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest, array_sha256
 
 DEFAULT_NEGATIVE_PROMPT = (
@@ -53,62 +56,6 @@ class InpaintPipeline(StableDiffusionInpaintPipeline):
         return {}
 
 
-@dataclass
-class InpaintingInputs:
-    """What the 9-channel UNet reads besides the noisy latents (all scaled latents, mask at latent size)."""
-
-    image_latents: torch.Tensor
-    mask: torch.Tensor
-    masked_image_latents: torch.Tensor
-
-
-def encode_inpainting_inputs(vae, image: torch.Tensor, mask: torch.Tensor, *, sample: bool = False,
-                             generator: torch.Generator | None = None) -> InpaintingInputs:
-    """Encode image (B, 3, H, W) in [-1, 1] and its masked version in ONE VAE call; mask is (B, 1, H, W) in {0, 1}.
-
-    Inference uses the latent mean (``sample=False``): no noise is drawn, so candidates
-    depend only on their seeds. Training may sample (``sample=True``) as diffusers does.
-    """
-    batch = image.shape[0]
-    masked = image * (mask < 0.5)
-    dist = vae.encode(torch.cat([image, masked]).to(vae.dtype)).latent_dist
-    latents = (dist.sample(generator) if sample else dist.mode()) * vae.config.scaling_factor
-    mask_latent = F.interpolate(mask.float(), size=latents.shape[-2:]).to(latents.dtype)
-    return InpaintingInputs(latents[:batch], mask_latent, latents[batch:])
-
-
-@dataclass
-class WorkRegion:
-    """The part of the image the model redraws (x0, y0, x1, y1; end-exclusive) and the size it works at (w, h)."""
-
-    box: tuple[int, int, int, int]
-    size: tuple[int, int]
-
-
-def work_region(mask: np.ndarray, resolution: int, multiple: int, blur_sigma: float) -> WorkRegion:
-    """Whole image when it fits the model's resolution, else a crop around the mask (with room for the blur)."""
-    height, width = mask.shape
-    if width <= resolution and height <= resolution:
-        box = (0, 0, width, height)
-    else:
-        x0, y0, x1, y1 = mask_bbox(mask)
-        margin = int(math.ceil(3 * blur_sigma)) + max(8, max(x1 - x0, y1 - y0) // 4)
-        side = max(resolution, x1 - x0 + 2 * margin, y1 - y0 + 2 * margin)
-        crop_w, crop_h = min(side, width), min(side, height)
-        left = int(np.clip(round((x0 + x1 - crop_w) / 2), 0, width - crop_w))
-        top = int(np.clip(round((y0 + y1 - crop_h) / 2), 0, height - crop_h))
-        box = (left, top, left + crop_w, top + crop_h)
-    crop_w, crop_h = box[2] - box[0], box[3] - box[1]
-    scale = resolution / max(crop_w, crop_h)
-    size = tuple(max(multiple, int(round(d * scale / multiple)) * multiple) for d in (crop_w, crop_h))
-    return WorkRegion(box=box, size=size)  # type: ignore[arg-type]
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-
-
 class AnomalyControlEngine:
     """The paper's method behind the studio's engine protocol (one instance per process, locked)."""
 
@@ -125,8 +72,7 @@ class AnomalyControlEngine:
             scheduler=bundle.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
         self.pipe.set_progress_bar_config(disable=True)
-        self.csm = CrossModalSemantics(bundle.blip2, bundle.blip_tokenizer, image_size=bundle.blip_image_size,
-                                       mean=bundle.blip_mean, std=bundle.blip_std)
+        self.csm = CrossModalSemantics.from_bundle(bundle)
         self._lock = threading.Lock()
         self._asea_cache: OrderedDict[tuple, tuple[torch.Tensor, AttentionTrace]] = OrderedDict()
         if compile_unet is None:
@@ -231,24 +177,21 @@ class AnomalyControlEngine:
                   progress: ProgressFn | None) -> list[Candidate]:
         b, params = self.bundle, request.params
         sigma = float(params["blur_sigma"])
-        region = work_region(request.mask, b.resolution, b.size_multiple, sigma)
-        x0, y0, x1, y1 = region.box
-        crop = _resize(request.image[y0:y1, x0:x1], region.size)
-        crop_mask = cv2.resize(request.mask[y0:y1, x0:x1].astype(np.float32), region.size,
-                               interpolation=cv2.INTER_AREA) > 0
+        region = work_region(request.mask, b.resolution, sigma)
+        crop, crop_mask = region.crop(request.image), region.crop_mask(request.mask)
         device, dtype = b.device, b.dtype
 
         image_t = torch.from_numpy(crop).permute(2, 0, 1)[None].to(device=device, dtype=dtype) / 127.5 - 1.0
-        mask_cpu = torch.from_numpy(crop_mask.astype(np.float32))[None, None]
-        mask_t = mask_cpu.to(device=device, dtype=dtype)
+        mask_t = torch.from_numpy(crop_mask.astype(np.float32))[None, None].to(device=device, dtype=dtype)
         inputs = encode_inpainting_inputs(b.vae, image_t, mask_t)
 
         scale, sga_reason = self._sga_scale(request, features)
         text, negative = self._text_embeddings(request.prompt)
-        zero = self.adapter.zero_tokens().to(text.dtype)
-        sg_tokens = self.adapter.tokens(features).to(text.dtype) if scale > 0 else zero
+        # CFG's unconditional branch gets the tokens of no image, as IP-Adapter and training's image dropout.
+        unconditional = self.adapter.unconditional_tokens().to(text.dtype)
+        sg_tokens = self.adapter.tokens(features).to(text.dtype) if scale > 0 else unconditional
         prompt_embeds = torch.cat([text, sg_tokens], dim=1)
-        negative_embeds = torch.cat([negative, zero], dim=1)   # CFG: the unconditional branch sees no SGA
+        negative_embeds = torch.cat([negative, unconditional], dim=1)
 
         seeds = request.candidate_seeds()
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
@@ -265,24 +208,25 @@ class AnomalyControlEngine:
             b.vae.disable_slicing()
         with self.adapter.scaled(scale):
             images = self.pipe(
-                image=inputs.image_latents, mask_image=mask_cpu,
+                image=inputs.image_latents, mask_image=inputs.pixel_mask,
                 masked_image_latents=inputs.masked_image_latents, prompt_embeds=prompt_embeds,
-                negative_prompt_embeds=negative_embeds, height=region.size[1], width=region.size[0],
+                negative_prompt_embeds=negative_embeds, height=region.size, width=region.size,
                 num_images_per_prompt=request.num, generator=generators, strength=float(params["strength"]),
                 num_inference_steps=int(params["steps"]), guidance_scale=float(params["guidance"]),
                 output_type="pt", callback_on_step_end=on_step,
             ).images
         pixels = (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
-        label = request.mask.astype(np.uint8) * 255
         extra = self._metadata(request, region, scale, sga_reason, trace, total)
+        outputs = [composite(request.image, region.paste(request.image, generated), request.mask, sigma)
+                   for generated in pixels]
+        scores = region_match(self.csm, outputs, request.mask, request.prompt or request.reference_text)
         candidates = []
-        for seed, generated in zip(seeds, pixels):
-            full = request.image.copy()
-            full[y0:y1, x0:x1] = _resize(generated, (x1 - x0, y1 - y0))
-            out = composite(request.image, full, request.mask, sigma)
-            candidates.append(Candidate(image=out, mask=label.copy(), seed=seed,
-                                        metadata=request.metadata(self.name, self.profile, seed, **extra)))
+        for seed, out, score in zip(seeds, outputs, scores):
+            label, label_meta = candidate_label(request.image, out, request.mask, float(params["label_threshold"]))
+            metadata = request.metadata(self.name, self.profile, seed, **extra, label=label_meta,
+                                        score={"value": score, "method": SCORE_METHOD})
+            candidates.append(Candidate(image=out, mask=label, seed=seed, metadata=metadata))
         return candidates
 
     def _metadata(self, request: SynthesisRequest, region: WorkRegion, scale: float, sga_reason: str | None,
@@ -293,7 +237,7 @@ class AnomalyControlEngine:
             "scheduler": SCHEDULER_NAME,
             "denoising_steps": total,
             "model_resolution": b.resolution,
-            "work_region": {"box": list(region.box), "size": list(region.size)},
+            "work_region": {"box": list(region.box), "size": [region.size, region.size], "scale": round(region.scale, 6)},
             "device": b.device.type,
             "dtype": str(b.dtype).removeprefix("torch."),
             "sga": {
@@ -309,11 +253,3 @@ class AnomalyControlEngine:
             "warnings": list(b.warnings),
             "compiled_unet": self.compiled,
         }
-
-    # ------------------------------------------------------------------ helpers for benchmarks and training
-
-    def plain_pipeline(self) -> InpaintPipeline:
-        """A pipeline sharing these models, for plain-inpainting comparisons (wrap calls in ``sga.plain_attention``)."""
-        pipe = InpaintPipeline(**{k: v for k, v in self.pipe.components.items()})
-        pipe.set_progress_bar_config(disable=True)
-        return pipe

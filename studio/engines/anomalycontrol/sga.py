@@ -1,7 +1,10 @@
 """SGA — Semantic Guided Adapter: decoupled cross-attention for the CSM feature.
 
-The query-averaged CSM feature is projected to ``num_tokens`` (N=4) tokens of the UNet's
-cross-attention width; every UNet cross-attention layer then computes
+The query-averaged CSM feature (768 for BLIP-2) is projected as the authors do: a linear map to
+a 1024-d embedding (the width of the CLIP image embedding IP-Adapter reads), then IP-Adapter's
+own image projection (linear to ``num_tokens`` (N=4) x cross-attention width, LayerNorm), so
+IP-Adapter's released SD-1.5 weights can initialise it (:mod:`ip_adapter`). Every UNet
+cross-attention layer then computes
 
     softmax(Q K_textᵀ) V_text  +  λ · softmax(Q K_sgᵀ) V_sg
 
@@ -27,24 +30,42 @@ from torch import nn
 from studio.errors import WeightsError
 
 FORMAT_NAME = "anomalycontrol-sga"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 DEFAULT_NUM_TOKENS = 4
+#: The embedding between the two projections: IP-Adapter SD-1.5's CLIP image-embedding width.
+EMBED_DIM = 1024
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
-class SemanticProjection(nn.Module):
-    """CSM feature (B, feature_dim) -> N SGA tokens (B, N, cross_attention_dim), LayerNorm last."""
+class ImageProjection(nn.Module):
+    """IP-Adapter's image projection: embedding (B, embed_dim) -> N tokens (B, N, cross_attention_dim), LayerNorm."""
 
-    def __init__(self, feature_dim: int, cross_attention_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS):
+    def __init__(self, embed_dim: int, cross_attention_dim: int, num_tokens: int):
         super().__init__()
         self.num_tokens = num_tokens
         self.cross_attention_dim = cross_attention_dim
-        self.proj = nn.Linear(feature_dim, num_tokens * cross_attention_dim)
+        self.proj = nn.Linear(embed_dim, num_tokens * cross_attention_dim)
         self.norm = nn.LayerNorm(cross_attention_dim)
 
-    def forward(self, feature: torch.Tensor) -> torch.Tensor:
-        tokens = self.proj(feature).reshape(-1, self.num_tokens, self.cross_attention_dim)
-        return self.norm(tokens)
+    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(embeds).reshape(-1, self.num_tokens, self.cross_attention_dim))
+
+
+class SemanticProjection(nn.Module):
+    """CSM feature (B, feature_dim) -> embedding (B, embed_dim) -> N SGA tokens, as the authors structure it."""
+
+    def __init__(self, feature_dim: int, cross_attention_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS,
+                 embed_dim: int = EMBED_DIM):
+        super().__init__()
+        self.to_embed = nn.Linear(feature_dim, embed_dim)
+        self.image_proj = ImageProjection(embed_dim, cross_attention_dim, num_tokens)
+
+    def forward(self, feature: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        """``drop`` (B,) bool zeroes those samples' embeddings: IP-Adapter's dropped (or absent) image."""
+        embeds = self.to_embed(feature)
+        if drop is not None:
+            embeds = embeds * (~drop.to(embeds.device))[:, None].to(embeds.dtype)
+        return self.image_proj(embeds)
 
 
 class SGAttnProcessor:
@@ -109,29 +130,34 @@ class SGAdapter(nn.Module):
     """The trainable part of SGA: the projection and every layer's ``to_k_sg`` / ``to_v_sg``."""
 
     def __init__(self, feature_dim: int, cross_attention_dim: int, layers: dict[str, tuple[int, bool]],
-                 num_tokens: int = DEFAULT_NUM_TOKENS):
-        """``layers`` maps a layer key to (inner width, whether its ``to_k``/``to_v`` have a bias)."""
+                 num_tokens: int = DEFAULT_NUM_TOKENS, embed_dim: int = EMBED_DIM):
+        """``layers`` maps a layer key to (inner width, whether its ``to_k``/``to_v`` have a bias), in the
+        UNet's processor order (the order IP-Adapter numbers its layers in)."""
         super().__init__()
         self.feature_dim = feature_dim
         self.cross_attention_dim = cross_attention_dim
         self.num_tokens = num_tokens
-        self.projection = SemanticProjection(feature_dim, cross_attention_dim, num_tokens)
+        self.embed_dim = embed_dim
+        self.projection = SemanticProjection(feature_dim, cross_attention_dim, num_tokens, embed_dim)
         self.to_k_sg = nn.ModuleDict({k: nn.Linear(cross_attention_dim, w, bias=b) for k, (w, b) in layers.items()})
         self.to_v_sg = nn.ModuleDict({k: nn.Linear(cross_attention_dim, w, bias=b) for k, (w, b) in layers.items()})
         #: λ, read by every processor at call time.
         self.scale: float = 1.0
 
-    def tokens(self, feature: torch.Tensor) -> torch.Tensor:
-        """SGA tokens (B, N, cross_dim) from CSM features: (B, Q, D) query features or (B, D) already averaged."""
+    def tokens(self, feature: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        """SGA tokens (B, N, cross_dim) from CSM features: (B, Q, D) query features or (B, D) already averaged.
+
+        ``drop`` (B,) bool gives those samples the tokens of no image (training's condition dropout).
+        """
         if feature.ndim == 3:
             feature = feature.mean(dim=1)
-        param = self.projection.proj.weight
-        return self.projection(feature.to(device=param.device, dtype=param.dtype))
+        param = self.projection.to_embed.weight
+        return self.projection(feature.to(device=param.device, dtype=param.dtype), drop)
 
-    def zero_tokens(self, batch: int = 1) -> torch.Tensor:
-        """The unconditional SGA tokens: zeros, whose SGA term is exactly zero (``to_v_sg`` maps 0 to 0 without bias)."""
-        param = self.projection.proj.weight
-        return torch.zeros(batch, self.num_tokens, self.cross_attention_dim, device=param.device, dtype=param.dtype)
+    def unconditional_tokens(self, batch: int = 1) -> torch.Tensor:
+        """The tokens of no image (a zero embedding, as IP-Adapter): CFG's unconditional branch, dropout's target."""
+        param = self.projection.to_embed.weight
+        return self.projection.image_proj(torch.zeros(batch, self.embed_dim, device=param.device, dtype=param.dtype))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """What training updates: the projection and all ``to_k_sg`` / ``to_v_sg``."""
@@ -161,7 +187,7 @@ def cross_attention_layers(unet) -> dict[str, object]:
     return found
 
 
-def attach_sga(unet, feature_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS) -> SGAdapter:
+def attach_sga(unet, feature_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS, embed_dim: int = EMBED_DIM) -> SGAdapter:
     """Install SGA processors on every cross-attention layer of ``unet``; returns the adapter.
 
     ``to_k_sg`` / ``to_v_sg`` start as copies of each layer's ``to_k`` / ``to_v``; the adapter
@@ -173,7 +199,7 @@ def attach_sga(unet, feature_dim: int, num_tokens: int = DEFAULT_NUM_TOKENS) -> 
     spec = {_layer_key(n): (a.to_k.out_features, a.to_k.bias is not None) for n, a in layers.items()}
     cross_dim = next(iter(layers.values())).to_k.in_features
     param = next(unet.parameters())
-    adapter = SGAdapter(feature_dim, cross_dim, spec, num_tokens).to(device=param.device, dtype=param.dtype)
+    adapter = SGAdapter(feature_dim, cross_dim, spec, num_tokens, embed_dim).to(device=param.device, dtype=param.dtype)
     with torch.no_grad():
         for name, attn in layers.items():
             key = _layer_key(name)
@@ -211,6 +237,7 @@ def save_adapter(adapter: SGAdapter, path: str | Path) -> Path:
     metadata = {
         "format": FORMAT_NAME, "version": FORMAT_VERSION, "num_tokens": str(adapter.num_tokens),
         "feature_dim": str(adapter.feature_dim), "cross_attention_dim": str(adapter.cross_attention_dim),
+        "embed_dim": str(adapter.embed_dim),
         "shapes": json.dumps(adapter.shapes(), sort_keys=True),
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -223,27 +250,40 @@ def read_adapter_header(path: str | Path) -> dict[str, str]:
     """The checkpoint's metadata; refuses pickles and unreadable or truncated files with a :class:`WeightsError`."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"The SGA checkpoint {str(path)!r} does not exist.")
-    with path.open("rb") as fh:
-        head = fh.read(9)
-    if path.suffix.lower() in _PICKLE_SUFFIXES or head[:2] == b"PK" or head[:1] == b"\x80":
-        raise WeightsError(
-            f"The SGA checkpoint {str(path)!r} is a pickle/torch.save file; only .safetensors checkpoints "
-            "are loaded (pickle files can run code). Convert it with safetensors.torch.save_file."
-        )
+    path = refuse_pickles(path, "SGA checkpoint")
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for bad headers
         raise WeightsError(
-            f"The SGA checkpoint {str(path)!r} is not a readable safetensors file ({_short(exc)}); "
+            f"The SGA checkpoint {str(path)!r} is not a readable safetensors file ({short_reason(exc)}); "
             "it may be truncated: copy or train it again."
         ) from None
     if metadata.get("format") != FORMAT_NAME:
         raise WeightsError(f"The file {str(path)!r} is not an AnomalyControl SGA checkpoint (no '{FORMAT_NAME}' header).")
+    if metadata.get("version") != FORMAT_VERSION:
+        raise WeightsError(
+            f"The SGA checkpoint {str(path)!r} is format version {metadata.get('version', '?')}; this release reads "
+            f"version {FORMAT_VERSION} (the projection now has IP-Adapter's structure, 768 -> 1024 -> tokens). "
+            "Train it again, e.g. starting from IP-Adapter: anomaly-studio train --init-ip-adapter ip-adapter_sd15.safetensors ..."
+        )
     return metadata
+
+
+def refuse_pickles(path: str | Path, what: str) -> Path:
+    """``path`` if it is an existing file that is not a pickle; else a :class:`WeightsError` (pickles can run code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"The {what} {str(path)!r} does not exist.")
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    safetensors = head[8:9] == b"{"  # an 8-byte header length, then the JSON header
+    if path.suffix.lower() in _PICKLE_SUFFIXES or (not safetensors and (head[:2] == b"PK" or head[:1] == b"\x80")):
+        raise WeightsError(
+            f"The {what} {str(path)!r} is a pickle/torch.save file; only .safetensors files "
+            "are loaded (pickle files can run code). Convert it with safetensors.torch.save_file."
+        )
+    return path
 
 
 def load_adapter(adapter: SGAdapter, path: str | Path) -> SGAdapter:
@@ -265,7 +305,7 @@ def load_adapter(adapter: SGAdapter, path: str | Path) -> SGAdapter:
                 tensors[name] = fh.get_tensor(name)
     except Exception as exc:
         raise WeightsError(
-            f"The SGA checkpoint {str(path)!r} could not be read ({_short(exc)}); it may be truncated: copy or train it again."
+            f"The SGA checkpoint {str(path)!r} could not be read ({short_reason(exc)}); it may be truncated: copy or train it again."
         ) from None
     if {k: list(v.shape) for k, v in tensors.items()} != expected:
         raise WeightsError(_mismatch_message(path, {k: list(v.shape) for k, v in tensors.items()}, expected))
@@ -287,6 +327,6 @@ def _mismatch_message(path, stored: dict, expected: dict) -> str:
     )
 
 
-def _short(exc: BaseException) -> str:
+def short_reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]

@@ -39,7 +39,6 @@ BLIP_DIR = "blip2-itm-vit-g"
 SGA_FILE = "sga/adapter.safetensors"
 SD_REPO = "stable-diffusion-v1-5/stable-diffusion-inpainting"
 BLIP_REPO = "Salesforce/blip2-itm-vit-g"
-CONFIGS_DIR = config.REPO_ROOT / "weights" / "configs"
 TINY_NOTE = "tiny random model: the maps show the mechanism only"
 RANDOM_NOTE = "random weights (sd15-random): the maps show the mechanism only"
 
@@ -51,7 +50,8 @@ SD_REQUIRED: tuple[tuple[str, ...], ...] = (
     ("vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"),
     ("text_encoder/config.json",),
     ("text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors"),
-    ("tokenizer/vocab.json", "tokenizer/tokenizer.json"),
+    ("tokenizer/vocab.json", "tokenizer/tokenizer.json"),   # the slow CLIP tokenizer needs vocab AND merges,
+    ("tokenizer/merges.txt", "tokenizer/tokenizer.json"),  # the fast one tokenizer.json alone
     ("scheduler/scheduler_config.json",),
 )
 BLIP_REQUIRED: tuple[tuple[str, ...], ...] = (
@@ -82,9 +82,8 @@ class ModelBundle:
     adapter: Any
     #: Where the SGA weights came from; None when no checkpoint was found (SGA forced off).
     sga_source: str | None
-    blip_image_size: int
-    blip_mean: tuple[float, ...]
-    blip_std: tuple[float, ...]
+    #: The BLIP-2 checkpoint's ``preprocessor_config.json`` ({} when it has none: PIL bicubic defaults).
+    blip_image_config: dict[str, Any]
     note: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -162,15 +161,15 @@ def _cached_snapshot(repo: str, required: tuple[tuple[str, ...], ...]) -> Path |
     return snapshot
 
 
-def _fetch_sd(folder: Path) -> str:
-    return f"hf download {SD_REPO} {_SD_FETCH_FILES} --local-dir {_show(folder)}"
+def fetch_sd_command(folder: Path) -> str:
+    return f"hf download {SD_REPO} {_SD_FETCH_FILES} --local-dir {show_path(folder)}"
 
 
-def _fetch_blip(folder: Path) -> str:
-    return f'hf download {BLIP_REPO} --exclude "*.bin" --local-dir {_show(folder)}'
+def fetch_blip_command(folder: Path) -> str:
+    return f'hf download {BLIP_REPO} --exclude "*.bin" --local-dir {show_path(folder)}'
 
 
-def _show(path: Path) -> str:
+def show_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -183,8 +182,8 @@ def locate(root: Path, *, use_hub_cache: bool) -> tuple[Path | None, Path | None
     found: list[Path | None] = []
     for folder, repo, required, title, fetch in (
         (root / SD_DIR, SD_REPO, SD_REQUIRED,
-         "Stable Diffusion 1.5 inpainting (9-channel UNet, VAE, CLIP text encoder)", _fetch_sd),
-        (root / BLIP_DIR, BLIP_REPO, BLIP_REQUIRED, "BLIP-2 image-text matching model (ViT-g + Q-Former)", _fetch_blip),
+         "Stable Diffusion 1.5 inpainting (9-channel UNet, VAE, CLIP text encoder)", fetch_sd_command),
+        (root / BLIP_DIR, BLIP_REPO, BLIP_REQUIRED, "BLIP-2 image-text matching model (ViT-g + Q-Former)", fetch_blip_command),
     ):
         missing = _missing_files(folder, required)
         location: Path | None = folder
@@ -200,14 +199,14 @@ def locate(root: Path, *, use_hub_cache: bool) -> tuple[Path | None, Path | None
 
 def missing_message(pieces: list[_Piece], root: Path, *, hub_cache: bool, sga_missing: bool) -> str:
     """The one message for missing weights: each piece, where it goes, how to fetch it."""
-    where = f"{_show(root)}" + (" and the Hugging Face cache" if hub_cache else "")
+    where = f"{show_path(root)}" + (" and the Hugging Face cache" if hub_cache else "")
     lines = [f"The anomalycontrol engine's weights are incomplete (looked in {where}):"]
     for p in pieces:
         shown = ", ".join(p.missing[:3]) + (f" and {len(p.missing) - 3} more" if len(p.missing) > 3 else "")
-        lines.append(f"  - missing: {p.title}: put it in {_show(p.folder)}/ (missing {shown}); "
+        lines.append(f"  - missing: {p.title}: put it in {show_path(p.folder)}/ (missing {shown}); "
                      f"on a connected machine run: {p.fetch}")
     if sga_missing:
-        lines.append(f"  - optional: SGA checkpoint {_show(root / SGA_FILE)} (train it with `anomaly-studio "
+        lines.append(f"  - optional: SGA checkpoint {show_path(root / SGA_FILE)} (train it with `anomaly-studio "
                      "train`; without it the engine runs with sga_scale=0)")
     lines.append("See weights/README.md. For an offline demo of the mechanism use --weights tiny (random weights).")
     return "\n".join(lines)
@@ -225,48 +224,37 @@ def sd15_available(root: str | os.PathLike[str] | None = None) -> bool:
 # --------------------------------------------------------------------------- building and loading
 
 
+def configs_dir() -> Path:
+    """The shipped full-size model configs: ``configs/`` in the (``ANOMALY_STUDIO_WEIGHTS``-overridable) weights folder."""
+    return config.WEIGHTS_DIR / "configs"
+
+
 def load_bundle(weights: str | None = None, *, device: str | None = None, dtype=None) -> ModelBundle:
     """Load a profile (``tiny``, ``sd15-random``, ``sd15``; None or ``auto`` = ``sd15``) or a folder."""
+    from studio.engines.anomalycontrol import models
+
     name = (weights or "auto").strip()
     if name in ("auto", ""):
         name = "sd15"
-    target_device, target_dtype = _device_dtype(device, dtype)
+    target_device, target_dtype = models.device_dtype(device, dtype)
     if name == "tiny":
         from studio.engines.anomalycontrol.tiny import build_tiny_components
 
-        return _finish(build_tiny_components(), "tiny", None, target_device, target_dtype,
-                       random_adapter=True, note=TINY_NOTE)
+        return models.finish_bundle(build_tiny_components(), "tiny", None, target_device, target_dtype,
+                                    random_adapter=True, note=TINY_NOTE)
     if name == "sd15-random":
-        return build_random_bundle(CONFIGS_DIR, target_device, target_dtype)
+        return models.build_random_bundle(configs_dir(), target_device, target_dtype)
     if name == "sd15":
-        return _load_root(config.WEIGHTS_DIR, "sd15", target_device, target_dtype, use_hub_cache=True)
+        return models.load_root(config.WEIGHTS_DIR, "sd15", target_device, target_dtype, use_hub_cache=True)
     path = Path(name).expanduser()
     if path.is_dir():
-        return _load_root(path, str(path), target_device, target_dtype, use_hub_cache=False)
+        return models.load_root(path, str(path), target_device, target_dtype, use_hub_cache=False)
     if os.sep in name or "/" in name or path.exists():
         raise WeightsError(f"The weights folder {name!r} does not exist (or is not a folder); see weights/README.md.")
     raise WeightsError(
         f"Unknown weights {weights!r}: use tiny, sd15-random, sd15 or a folder laid out like weights/ "
         "(see weights/README.md)."
     )
-
-
-def _device_dtype(device: str | None, dtype):
-    import torch
-
-    name = device or os.environ.get("ANOMALY_STUDIO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    target = torch.device(name)
-    if dtype is None:
-        dtype = torch.float16 if target.type == "cuda" else torch.float32
-    return target, dtype
-
-
-def _load_root(root: Path, profile: str, device, dtype, *, use_hub_cache: bool) -> ModelBundle:
-    sd, blip, sga, pieces = locate(root, use_hub_cache=use_hub_cache)
-    if pieces:
-        raise WeightsError(missing_message(pieces, root, hub_cache=use_hub_cache, sga_missing=sga is None))
-    components = {**_load_sd(sd, dtype), **_load_blip(blip, dtype)}
-    return _finish(components, profile, sga, device, dtype, random_adapter=False, sga_expected=root / SGA_FILE)
 
 
 @contextlib.contextmanager
@@ -286,180 +274,9 @@ def quiet_libraries() -> Iterator[None]:
         diffusers.logging.set_verbosity(d_level)
 
 
-def _loading(what: str, folder: Path, fetch: str):
-    """Turn any library error while loading ``what`` into one actionable WeightsError."""
-
-    @contextlib.contextmanager
-    def guard() -> Iterator[None]:
-        try:
-            yield
-        except WeightsError:
-            raise
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(
-                f"The {what} in {_show(folder)} could not be loaded ({reason}). The files may be truncated or "
-                f"belong to another model: fetch them again with: {fetch}"
-            ) from None
-
-    return guard()
-
-
-def make_scheduler(scheduler_config: dict):
-    """The denoising scheduler: Euler on the σ-ODE, which is DDIM (η = 0) re-parametrised.
-
-    Chosen because its step keeps σ on the host and never reads a device value, so the
-    denoising loop runs without host-device syncs.
-    """
-    from diffusers import EulerDiscreteScheduler
-
-    cfg = {k: v for k, v in scheduler_config.items() if not k.startswith("_")}
-    cfg.update(timestep_spacing="leading", steps_offset=cfg.get("steps_offset", 1))
-    return EulerDiscreteScheduler.from_config(cfg)
-
-
-def _load_sd(folder: Path, dtype) -> dict:
-    with quiet_libraries():
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from transformers import CLIPTextModel, CLIPTokenizer
-
-        fetch = _fetch_sd(folder)
-        common = dict(use_safetensors=True, local_files_only=True)
-        with _loading("Stable Diffusion inpainting UNet", folder / "unet", fetch):
-            unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dtype,
-                                                        variant=_variant(folder / "unet"), **common)
-        if unet.config.in_channels != 9:
-            raise WeightsError(
-                f"The UNet in {_show(folder / 'unet')} has {unet.config.in_channels} input channels; the engine needs "
-                f"the 9-channel inpainting UNet ({SD_REPO}): {fetch}"
-            )
-        with _loading("Stable Diffusion VAE", folder / "vae", fetch):
-            vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dtype,
-                                                variant=_variant(folder / "vae"), **common)
-        with _loading("CLIP text encoder", folder / "text_encoder", fetch):
-            text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", dtype=dtype,
-                                                         variant=_variant(folder / "text_encoder"), **common)
-        with _loading("CLIP tokenizer", folder / "tokenizer", fetch):
-            tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
-        with _loading("scheduler config", folder / "scheduler", fetch):
-            scheduler = make_scheduler(json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
-    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
-
-
-def _variant(folder: Path) -> str | None:
-    """``fp16`` when only the half-precision weights file is present."""
-    files = [p.name for p in folder.glob("*.safetensors")]
-    if any(not name.endswith(".fp16.safetensors") for name in files):
-        return None
-    return "fp16" if files else None
-
-
-def _load_blip(folder: Path, dtype) -> dict:
-    with quiet_libraries():
-        from transformers import AutoTokenizer, Blip2ForImageTextRetrieval
-
-        fetch = _fetch_blip(folder)
-        with _loading("BLIP-2 model", folder, fetch):
-            blip2 = Blip2ForImageTextRetrieval.from_pretrained(folder, dtype=dtype, use_safetensors=True,
-                                                               local_files_only=True)
-        with _loading("BLIP-2 tokenizer", folder, fetch):
-            blip_tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    image_cfg = _read_json(folder / "preprocessor_config.json")
-    return {"blip2": blip2, "blip_tokenizer": blip_tokenizer, "image_cfg": image_cfg}
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def build_random_bundle(configs: Path = CONFIGS_DIR, device=None, dtype=None, seed: int = 0) -> ModelBundle:
-    """``sd15-random``: full-size models from the shipped configs, random weights, built on ``device``."""
-    import torch
-
-    device, dtype = _device_dtype(str(device) if device else None, dtype)
-    with quiet_libraries():
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from transformers import Blip2Config, Blip2ForImageTextRetrieval, CLIPTextConfig, CLIPTextModel
-
-        from studio.engines.anomalycontrol.tiny import bert_tokenizer, clip_tokenizer
-
-        sd = configs / SD_DIR
-        if not (sd / "unet" / "config.json").is_file() or not (configs / BLIP_DIR / "config.json").is_file():
-            raise WeightsError(f"The shipped model configs are missing from {_show(configs)}; restore weights/configs/ from git.")
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.device(device):
-            torch.manual_seed(seed)
-            unet = UNet2DConditionModel.from_config(_read_json(sd / "unet" / "config.json"))
-            vae = AutoencoderKL.from_config(_read_json(sd / "vae" / "config.json"))
-            text_encoder = CLIPTextModel(CLIPTextConfig.from_json_file(str(sd / "text_encoder" / "config.json")))
-            blip2 = Blip2ForImageTextRetrieval(Blip2Config.from_json_file(str(configs / BLIP_DIR / "config.json")))
-            with torch.no_grad():
-                blip2.query_tokens.normal_(0.0, 1.0)
-        components = {
-            "unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": clip_tokenizer(),
-            "scheduler": make_scheduler(_read_json(sd / "scheduler" / "scheduler_config.json")),
-            "blip2": blip2, "blip_tokenizer": bert_tokenizer(),
-            "image_cfg": _read_json(configs / BLIP_DIR / "preprocessor_config.json"),
-        }
-    return _finish(components, "sd15-random", None, device, dtype, random_adapter=True, note=RANDOM_NOTE)
-
-
-def _finish(components: dict, profile: str, sga: Path | None, device, dtype, *, random_adapter: bool,
-            note: str = "", sga_expected: Path | None = None) -> ModelBundle:
-    """Place every model, freeze it, attach SGA (loading the checkpoint when there is one)."""
-    import torch
-
-    from studio.engines.anomalycontrol.csm import CLIP_MEAN, CLIP_STD
-    from studio.engines.anomalycontrol.sga import attach_sga, load_adapter
-
-    unet, vae, text_encoder, blip2 = (components[k] for k in ("unet", "vae", "text_encoder", "blip2"))
-    with quiet_libraries():  # diffusers warns about `.to(dtype)` even when nothing must stay fp32
-        for model in (unet, vae, text_encoder):
-            model.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    # BLIP-2: the ViT in the working dtype; Q-Former, query tokens and text embeddings stay fp32 (as transformers keeps them).
-    blip2.to(device=device).eval().requires_grad_(False)
-    blip2.vision_model.to(dtype=dtype)
-    for part in (blip2.qformer, blip2.embeddings):
-        part.to(dtype=torch.float32)
-    blip2.query_tokens.data = blip2.query_tokens.data.float()
-    if device.type == "cuda":
-        unet.to(memory_format=torch.channels_last)
-
-    feature_dim = int(blip2.config.qformer_config.hidden_size)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        adapter = attach_sga(unet, feature_dim)
-    warnings: list[str] = []
-    if sga is not None:
-        load_adapter(adapter, sga)
-        source: str | None = str(sga)
-    elif random_adapter:
-        source = f"random init ({profile})"
-    else:
-        source = None
-        warnings.append(
-            f"No SGA checkpoint at {_show(sga_expected or Path(SGA_FILE))}: "
-            "generating with sga_scale=0 (reference-image guidance off; ASEA preview still works). "
-            "Train one with `anomaly-studio train` (README: Train on your own defects)."
-        )
-        log.warning(warnings[-1])
-    adapter.requires_grad_(False)
-    image_cfg = components.get("image_cfg") or {}
-    size = image_cfg.get("size")
-    image_size = (size.get("height") if isinstance(size, dict) else size) or blip2.config.vision_config.image_size
-    return ModelBundle(
-        profile=profile, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=components["tokenizer"],
-        scheduler=components["scheduler"], blip2=blip2, blip_tokenizer=components["blip_tokenizer"],
-        adapter=adapter, sga_source=source, blip_image_size=int(image_size),
-        blip_mean=tuple(image_cfg.get("image_mean") or CLIP_MEAN), blip_std=tuple(image_cfg.get("image_std") or CLIP_STD),
-        note=note, warnings=warnings,
-    )
-
-
 def save_bundle(bundle: ModelBundle, folder: str | os.PathLike[str], *, with_sga: bool = True) -> Path:
     """Write ``bundle`` in the folder layout :func:`load_bundle` reads (``save_pretrained`` for every model)."""
+    from studio.engines.anomalycontrol.csm import image_processor
     from studio.engines.anomalycontrol.sga import save_adapter
 
     root = Path(folder)
@@ -479,12 +296,7 @@ def save_bundle(bundle: ModelBundle, folder: str | os.PathLike[str], *, with_sga
     blip = root / BLIP_DIR
     bundle.blip2.save_pretrained(blip)
     bundle.blip_tokenizer.save_pretrained(blip)
-    (blip / "preprocessor_config.json").write_text(json.dumps({
-        "image_processor_type": "BlipImageProcessor", "size": {"height": bundle.blip_image_size,
-                                                               "width": bundle.blip_image_size},
-        "image_mean": list(bundle.blip_mean), "image_std": list(bundle.blip_std), "resample": 3,
-        "do_normalize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_resize": True,
-    }, indent=2))
+    image_processor(bundle.blip_image_config, int(bundle.blip2.config.vision_config.image_size)).save_pretrained(blip)
     if with_sga:
         save_adapter(bundle.adapter, root / SGA_FILE)
     return root

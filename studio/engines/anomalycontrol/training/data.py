@@ -6,10 +6,16 @@ curated samples can train the adapter. Each anomaly's caption comes from a JSON 
 -> text; paths absolute or relative to the data root or to the JSON file) or from a template
 built from category and defect type.
 
-Each anomaly is paired with a *non-matching* reference (as in the paper): another anomaly image of
-the same defect type, from any category; a defect type with a single image borrows from the other
-anomalies. The sample order and the reference drawn at every position of the sample stream depend
-only on the seed, so a resumed run sees exactly the batches an uninterrupted one would.
+Each anomaly is paired with a reference (:data:`PAIRINGS`). By default (``same-category``, as the
+authors pair) it is a *non-matching* one: another image of the same defect type *within the same
+category* (MVTec's ``combined``, ``color`` or ``cut`` mean different things in different
+categories), else another anomaly of that category, else any other anomaly. ``same-defect`` pools a
+defect name across categories; ``self`` takes the image itself (a matching pair).
+
+Every sample is cut with the engine's own :func:`~studio.engines.anomalycontrol.inpainting.work_region`
+(a square around the mask at the model's resolution), so training sees each anomaly at the scale
+and aspect inference will. The sample order and the reference drawn at every position of the sample
+stream depend only on the seed, so a resumed run sees exactly the batches an uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -24,11 +30,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from studio.datasets.mvtec import Sample, find_categories
+from studio.engines.anomalycontrol.inpainting import work_region
 from studio.errors import InputError, StudioError
-from studio.datasets.mvtec import Sample, find_categories, load_sample
 from studio.imaging import load_image, load_mask
 
 log = logging.getLogger(__name__)
+
+#: How each anomaly's reference is chosen (``--pairing``); the first is the default.
+PAIRINGS = ("same-category", "same-defect", "self")
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,10 @@ def template_caption(category: str, defect: str) -> str:
     return f"a {words(category)} with a {words(defect)} defect"
 
 
-def read_training_set(root: str | Path, captions: str | Path | None = None) -> TrainingSet:
+def read_training_set(root: str | Path, captions: str | Path | None = None, pairing: str = PAIRINGS[0]) -> TrainingSet:
     """List the anomalies under ``root`` with captions and reference pools; raises InputError on bad data."""
+    if pairing not in PAIRINGS:
+        raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)} (got {pairing!r}).")
     categories = find_categories(root, what="training data folder")
     found: list[tuple[str, Sample]] = [(c.name, s) for c in categories for s in c.test_anomalous]
     if not found:
@@ -85,7 +97,7 @@ def read_training_set(root: str | Path, captions: str | Path | None = None) -> T
             f"The training data folder {str(root)!r} has no anomaly images: expected "
             "<category>/test/<defect>/*.png with masks in <category>/ground_truth/<defect>/*_mask.png."
         )
-    if len(found) < 2:
+    if len(found) < 2 and pairing != "self":
         raise InputError(
             f"The training data folder {str(root)!r} has a single anomaly image; each anomaly needs another "
             "one as its (non-matching) reference: add at least one more."
@@ -100,7 +112,7 @@ def read_training_set(root: str | Path, captions: str | Path | None = None) -> T
     if texts:
         log.warning("%d caption(s) in %s name no anomaly image of the data folder (e.g. %s); they are ignored.",
                     len(texts), captions, next(iter(texts)))
-    return TrainingSet(root, tuple(anomalies), reference_pools(anomalies))
+    return TrainingSet(root, tuple(anomalies), reference_pools(anomalies, pairing))
 
 
 def load_captions(path: str | Path, root: Path) -> dict[Path, str]:
@@ -124,21 +136,30 @@ def load_captions(path: str | Path, root: Path) -> dict[Path, str]:
     return captions
 
 
-def reference_pools(anomalies: list[Anomaly]) -> tuple[tuple[int, ...], ...]:
-    """For each anomaly, the others of its defect type (any category); all others when it is alone in its type."""
-    by_defect: dict[str, list[int]] = defaultdict(list)
+def reference_pools(anomalies: list[Anomaly], pairing: str = PAIRINGS[0]) -> tuple[tuple[int, ...], ...]:
+    """For each anomaly, the anomalies it may take as its reference under ``pairing`` (see :data:`PAIRINGS`)."""
+    if pairing == "self":
+        return tuple((i,) for i in range(len(anomalies)))
+    keys = [(lambda a: a.defect)] if pairing == "same-defect" else [(lambda a: (a.category, a.defect)),
+                                                                     (lambda a: a.category)]
+    groups = [_group(anomalies, key) for key in keys]
+    pools, widened = [], set()
     for i, a in enumerate(anomalies):
-        by_defect[a.defect].append(i)
-    pools, lonely = [], set()
-    for i, a in enumerate(anomalies):
-        pool = tuple(j for j in by_defect[a.defect] if j != i)
-        if not pool:
-            lonely.add(a.defect)
-            pool = tuple(j for j in range(len(anomalies)) if j != i)
+        candidates = [tuple(j for j in group[key(a)] if j != i) for key, group in zip(keys, groups)]
+        pool = next((c for c in candidates if c), tuple(j for j in range(len(anomalies)) if j != i))
+        if not candidates[0]:
+            widened.add(f"{a.category}/{a.defect}" if pairing == PAIRINGS[0] else a.defect)
         pools.append(pool)
-    if lonely:
-        log.warning("Defect type(s) with a single image take references of other types: %s.", ", ".join(sorted(lonely)))
+    if widened:
+        log.warning("Defect type(s) with a single image take their references more widely (same category, else any): %s.", ", ".join(sorted(widened)))
     return tuple(pools)
+
+
+def _group(anomalies: list[Anomaly], key) -> dict:
+    groups: dict = defaultdict(list)
+    for i, a in enumerate(anomalies):
+        groups[key(a)].append(i)
+    return groups
 
 
 def sample_position(position: int, size: int, seed: int) -> int:
@@ -154,7 +175,7 @@ def reference_choice(pool: tuple[int, ...], position: int, seed: int) -> int:
 
 
 class AnomalyPairs(torch.utils.data.Dataset):
-    """Position in the sample stream -> the anomaly (image in [-1, 1], mask in {0, 1}), caption and reference index.
+    """Position in the sample stream -> the anomaly's work region (image in [-1, 1], mask in {0, 1}), caption, reference.
 
     Decoding errors come back as an ``error`` entry (a DataLoader worker would bury the one-sentence
     message under a traceback); :func:`check_batch` raises them in the main process.
@@ -172,10 +193,11 @@ class AnomalyPairs(torch.utils.data.Dataset):
         index = sample_position(position, len(self.data), self.seed)
         anomaly = self.data.anomalies[index]
         try:
-            image, mask = load_sample(Sample(anomaly.image, anomaly.mask, anomaly.defect), self.resolution)
+            image, mask = load_anomaly(anomaly)
             if not mask.any():
-                raise InputError(f"The mask {str(anomaly.mask)!r} is empty (at {self.resolution} px): "
-                                 "mark the defect or remove the image.")
+                raise InputError(f"The mask {str(anomaly.mask)!r} is empty: mark the defect or remove the image.")
+            region = work_region(mask, self.resolution)
+            image, mask = region.crop(image), region.crop_mask(mask)
         except StudioError as exc:
             return {"error": str(exc)}
         return {
@@ -220,8 +242,8 @@ class StreamBatches(torch.utils.data.Sampler):
             yield list(range(first, first + self.batch_size))
 
 
-def load_reference(anomaly: Anomaly) -> tuple[np.ndarray, np.ndarray]:
-    """A reference anomaly at its own size: RGB uint8 image and bool mask (for CSM / ASEA)."""
+def load_anomaly(anomaly: Anomaly) -> tuple[np.ndarray, np.ndarray]:
+    """An anomaly at its own size: RGB uint8 image and bool mask (for CSM / ASEA, and cropped for training)."""
     image = load_image(anomaly.image, what=f"reference image {anomaly.image}")
     mask = load_mask(anomaly.mask, (image.shape[1], image.shape[0]), what=f"mask {anomaly.mask}")
     return image, mask

@@ -1,16 +1,19 @@
 """Training the Semantic Guided Adapter — the only part of AnomalyControl that learns — on ``accelerate``.
 
 For every anomaly image ``x`` with mask ``M`` and caption ``T`` (the targeted prompt), and its
-non-matching reference ``(I_a, M_a, T_a)`` (see :mod:`train_data`):
+reference ``(I_a, M_a, T_a)`` (see :mod:`.data`), all cut to the engine's work region:
 
     f      = CSM/ASEA features of (I_a, T_a, M_a)             frozen BLIP-2, the engine's own csm/asea code
     z0     = VAE(x),  z_m = VAE(x · (1 - M)),  m = M at latent size
     z_t    = sqrt(ᾱ_t) z0 + sqrt(1 - ᾱ_t) ε,   t ~ U[0, T)
     loss   = || ε - UNet([z_t, m, z_m], t, [CLIP(T); SGA(f)]) ||²
 
-Only the SGA projection and every layer's ``to_k_sg`` / ``to_v_sg`` receive gradients (the UNet,
+with the authors' condition dropout (:mod:`.conditioning`). Only the SGA projection and every layer's ``to_k_sg`` / ``to_v_sg`` receive gradients (the UNet,
 VAE, text encoder and BLIP-2 are frozen; :func:`check_frozen` verifies it before the first step).
-``to_k_sg`` / ``to_v_sg`` start as copies of the UNet's own ``to_k`` / ``to_v``.
+``to_k_sg`` / ``to_v_sg`` start as copies of the UNet's own ``to_k`` / ``to_v``, or, with
+``init_ip_adapter``, adapter and image projection start from IP-Adapter's SD-1.5 weights as the
+authors' do (:mod:`..ip_adapter`). ``gradient_checkpointing`` recomputes the frozen UNet's
+activations in the backward pass (much less memory at batch 8, 512², for ~30% more time).
 
 Runs on one CPU, one GPU or several (``accelerate launch``). Every random draw of optimiser step
 ``s`` (data order, reference choice, VAE sample, noise, timesteps) depends only on the seed and
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from studio.engines.anomalycontrol.asea import run_asea
 from studio.engines.anomalycontrol.csm import CrossModalSemantics
-from studio.engines.anomalycontrol.pipeline import encode_inpainting_inputs
+from studio.engines.anomalycontrol.inpainting import encode_inpainting_inputs
+from studio.engines.anomalycontrol.ip_adapter import load_ip_adapter
 from studio.engines.anomalycontrol.sga import SGAdapter, attach_sga, load_adapter, save_adapter
-from studio.engines.anomalycontrol.train_data import (
-    AnomalyPairs, StreamBatches, TrainingSet, check_batch, load_reference, read_training_set,
+from studio.engines.anomalycontrol.training.checkpoints import (
+    checkpoint_root, load_checkpoint, resolve_checkpoint, save_checkpoint,
+)
+from studio.engines.anomalycontrol.training.conditioning import DROPOUT_RATE, ReferenceFeatures, condition_dropout
+from studio.engines.anomalycontrol.training.data import (
+    PAIRINGS, AnomalyPairs, StreamBatches, TrainingSet, check_batch, read_training_set,
 )
 from studio.engines.anomalycontrol.weights import ModelBundle, load_bundle, quiet_libraries
 from studio.errors import InputError, WeightsError
@@ -44,23 +50,20 @@ from studio.types import ProgressFn
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "training_state.pt"
-ADAPTER_FILE = "adapter.safetensors"
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
-#: Settings that decide which batches and draws each step sees (compared on resume).
-ORDER_SETTINGS = ("seed", "batch_size", "grad_accum", "resolution", "processes")
 
 
 @dataclass
 class TrainSettings:
-    """Hyper-parameters; the defaults follow the authors' training scripts (AdamW 1e-4, wd 1e-2, batch 8, accum 2)."""
+    """Hyper-parameters: the authors' (AdamW 1e-4, wd 1e-2, batch 8, accum 2, dropout 5%, features cached) and
+    a length for a run from IP-Adapter on one GPU (README: Train on your own defects)."""
 
-    steps: int = 1000
+    steps: int = 10000
     batch_size: int = 8
     grad_accum: int = 2
     lr: float = 1e-4
     weight_decay: float = 1e-2
-    lr_warmup: int = 0
+    lr_warmup: int = 500
     #: Square training side in pixels; None = the model's own (512 for SD-1.5, 64 for tiny).
     resolution: int | None = None
     #: auto = fp16 on a GPU, no (fp32) on a CPU.
@@ -69,7 +72,13 @@ class TrainSettings:
     asea_steps: int = 5
     asea_lr: float = 0.1
     #: Encode each reference (CSM + ASEA) once and keep its features.
-    cache_features: bool = False
+    cache_features: bool = True
+    #: Probability of each condition-dropout case (image, caption, both) per sample.
+    condition_dropout: float = DROPOUT_RATE
+    #: How references are paired with the anomalies (see training.data.PAIRINGS).
+    pairing: str = PAIRINGS[0]
+    #: Recompute the frozen UNet's activations in the backward pass (less memory, more time).
+    gradient_checkpointing: bool = False
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     workers: int = 2
@@ -85,6 +94,10 @@ class TrainSettings:
         if min(self.weight_decay, self.lr_warmup, self.asea_steps, self.checkpoint_every, self.workers) < 0:
             raise InputError("--weight-decay, --lr-warmup, --asea-steps, --checkpoint-every and --workers "
                              "cannot be negative.")
+        if not 0 <= self.condition_dropout <= 1 / 3:
+            raise InputError(f"--condition-dropout must lie between 0 and 1/3 (got {self.condition_dropout:g}).")
+        if self.pairing not in PAIRINGS:
+            raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)} (got {self.pairing!r}).")
         if self.keep_checkpoints < 1:
             raise InputError(f"--keep-checkpoints must be at least 1 (got {self.keep_checkpoints}).")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -114,42 +127,14 @@ class AdapterStep(nn.Module):
         self.adapter = adapter
 
     def forward(self, unet, model_input: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor,
-                features: torch.Tensor) -> torch.Tensor:
-        tokens = self.adapter.tokens(features).to(text.dtype)
+                features: torch.Tensor, drop_image: torch.Tensor | None = None) -> torch.Tensor:
+        tokens = self.adapter.tokens(features, drop_image).to(text.dtype)
         return unet(model_input, timesteps, encoder_hidden_states=torch.cat([text, tokens], dim=1)).sample
-
-
-class ReferenceFeatures:
-    """CSM/ASEA features of reference anomalies with the engine's own code; optionally cached per reference."""
-
-    def __init__(self, csm: CrossModalSemantics, data: TrainingSet, *, asea_steps: int, asea_lr: float, cache: bool):
-        self.csm, self.data = csm, data
-        self.asea_steps, self.asea_lr = asea_steps, asea_lr
-        self.cache: dict[int, torch.Tensor] | None = {} if cache else None
-        self.encoded = 0
-
-    def __call__(self, indices: list[int]) -> torch.Tensor:
-        """Query features (B, Q, D) of the references ``indices``."""
-        return torch.cat([self.one(i) for i in indices])
-
-    def one(self, index: int) -> torch.Tensor:
-        if self.cache is not None and index in self.cache:
-            return self.cache[index]
-        anomaly = self.data.anomalies[index]
-        image, mask = load_reference(anomaly)
-        if self.asea_steps > 0 and mask.any():
-            features = run_asea(self.csm, image, mask, anomaly.caption, steps=self.asea_steps, lr=self.asea_lr).features
-        else:
-            features = self.csm(image, anomaly.caption).features
-        self.encoded += 1
-        if self.cache is not None:
-            self.cache[index] = features
-        return features
 
 
 def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, settings: TrainSettings | None = None, *,
           captions: str | Path | None = None, resume: str | Path | None = None, init_adapter: str | Path | None = None,
-          log_file: str | Path | None = None, progress: ProgressFn | None = None,
+          init_ip_adapter: str | Path | None = None, log_file: str | Path | None = None, progress: ProgressFn | None = None,
           bundle: ModelBundle | None = None) -> TrainResult:
     """Train SGA on the anomalies under ``data`` (a folder or a listed set) and save it to ``out`` (``.safetensors``).
 
@@ -163,8 +148,10 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     out = Path(out)
     if out.suffix != ".safetensors":
         raise InputError(f"--out must name a .safetensors file (got {str(out)!r}).")
+    if init_adapter and init_ip_adapter:
+        raise InputError("Give --init-adapter or --init-ip-adapter, not both.")
     # Bad data fails before any model loads.
-    dataset = data if isinstance(data, TrainingSet) else read_training_set(data, captions)
+    dataset = data if isinstance(data, TrainingSet) else read_training_set(data, captions, settings.pairing)
     resume_dir = resolve_checkpoint(resume) if resume else None
     precision = _mixed_precision(settings)
     try:
@@ -184,6 +171,10 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     adapter = fresh_adapter(bundle, settings.seed)
     if init_adapter and not resume_dir:
         load_adapter(adapter, init_adapter)
+    if init_ip_adapter and not resume_dir:
+        untouched = load_ip_adapter(adapter, init_ip_adapter)
+        log.info("Initialised SGA from IP-Adapter %s; %s keep their fresh initialisation.", init_ip_adapter,
+                 ", ".join(untouched) or "no tensors")
     optimizer = torch.optim.AdamW(adapter.trainable_parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     warmup = settings.lr_warmup
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
@@ -198,8 +189,7 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
             raise InputError(f"The checkpoint {str(resume_dir)!r} is at step {start}; "
                              f"--steps must be larger than that to continue (got {settings.steps}).")
 
-    csm = CrossModalSemantics(bundle.blip2, bundle.blip_tokenizer, image_size=bundle.blip_image_size,
-                              mean=bundle.blip_mean, std=bundle.blip_std)
+    csm = CrossModalSemantics.from_bundle(bundle)
     references = ReferenceFeatures(csm, dataset, asea_steps=settings.asea_steps, asea_lr=settings.asea_lr,
                                    cache=settings.cache_features)
     with quiet_libraries():
@@ -215,6 +205,8 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     result = TrainResult(out=out, step=start)
     main = accelerator.is_main_process
     log_fh = open(log_file, "a", encoding="utf-8") if (log_file and main) else None
+    if settings.gradient_checkpointing:
+        bundle.unet.enable_gradient_checkpointing()
     try:
         stream = iter(batches)
         for step in range(start + 1, settings.steps + 1):
@@ -225,7 +217,7 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
                                            accelerator.process_index)
                 with accelerator.accumulate(module):
                     loss = micro_loss(module, bundle, noise_schedule, batch, references(batch["reference"]),
-                                      generator)
+                                      generator, settings.condition_dropout)
                     accelerator.backward(loss)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -249,7 +241,8 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     finally:
         if log_fh is not None:
             log_fh.close()
-        csm.close()
+        if settings.gradient_checkpointing:
+            bundle.unet.disable_gradient_checkpointing()
     result.references_encoded = references.encoded
     accelerator.wait_for_everyone()
     if main:
@@ -259,21 +252,23 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
 
 
 def micro_loss(module: nn.Module, bundle: ModelBundle, noise_schedule, batch: dict, features: torch.Tensor,
-               generator: torch.Generator) -> torch.Tensor:
+               generator: torch.Generator, dropout: float = DROPOUT_RATE) -> torch.Tensor:
     """ε-prediction MSE of one micro-batch on SD-inpainting inputs (noisy latents + mask + masked-image latents)."""
     device, dtype = bundle.device, bundle.dtype
     image = batch["image"].to(device=device, dtype=dtype)
     mask = batch["mask"].to(device=device, dtype=dtype)
+    drop_image, drop_text = condition_dropout(image.shape[0], generator, dropout)
+    captions = ["" if drop else caption for caption, drop in zip(batch["caption"], drop_text.tolist())]
     with torch.no_grad():
         inputs = encode_inpainting_inputs(bundle.vae, image, mask, sample=True, generator=generator)
-        text = caption_embeddings(bundle, batch["caption"])
+        text = caption_embeddings(bundle, captions)
     latents = inputs.image_latents
     noise = torch.randn(latents.shape, generator=generator).to(device=device, dtype=latents.dtype)
     timesteps = torch.randint(0, noise_schedule.config.num_train_timesteps, (latents.shape[0],),
                               generator=generator).to(device)
     noisy = noise_schedule.add_noise(latents, noise, timesteps)
     model_input = torch.cat([noisy, inputs.mask, inputs.masked_image_latents], dim=1)
-    prediction = module(bundle.unet, model_input, timesteps, text, features)
+    prediction = module(bundle.unet, model_input, timesteps, text, features, drop_image)
     return F.mse_loss(prediction.float(), noise.float())
 
 
@@ -290,7 +285,7 @@ def fresh_adapter(bundle: ModelBundle, seed: int) -> SGAdapter:
     feature_dim = int(bundle.blip2.config.qformer_config.hidden_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        adapter = attach_sga(bundle.unet, feature_dim, bundle.adapter.num_tokens)
+        adapter = attach_sga(bundle.unet, feature_dim, bundle.adapter.num_tokens, bundle.adapter.embed_dim)
     adapter.float().requires_grad_(True)
     adapter.scale = 1.0
     return adapter
@@ -328,64 +323,3 @@ def _mixed_precision(settings: TrainSettings) -> str:
 def _order_meta(settings: TrainSettings, resolution: int, processes: int, dataset: TrainingSet) -> dict[str, Any]:
     return {"seed": settings.seed, "batch_size": settings.batch_size, "grad_accum": settings.grad_accum,
             "resolution": resolution, "processes": processes, "data": dataset.fingerprint()}
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_root(out: Path) -> Path:
-    """Checkpoints of a run writing ``adapter.safetensors`` go to ``adapter-checkpoints/step-NNNNNN/``."""
-    return out.with_name(out.stem + "-checkpoints")
-
-
-def save_checkpoint(root: Path, step: int, adapter: SGAdapter, optimizer, lr_schedule, scaler, meta: dict,
-                    *, keep: int) -> Path:
-    """Adapter (engine-loadable safetensors) + optimiser/schedule/scaler state, written atomically; prune old ones."""
-    final = root / f"step-{step:06d}"
-    partial = root / f".step-{step:06d}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_adapter(adapter, partial / ADAPTER_FILE)
-    torch.save({
-        "step": step, "optimizer": optimizer.state_dict(), "lr_schedule": lr_schedule.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None, "meta": meta,
-    }, partial / STATE_FILE)
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A ``step-NNNNNN`` folder, or a checkpoints folder (its latest step)."""
-    path = Path(path)
-    if (path / STATE_FILE).is_file() and (path / ADAPTER_FILE).is_file():
-        return path
-    steps = sorted(p for p in path.glob("step-*") if (p / STATE_FILE).is_file()) if path.is_dir() else []
-    if not steps:
-        raise InputError(f"{str(path)!r} is not a training checkpoint: expected {STATE_FILE} and {ADAPTER_FILE} "
-                         "in it (or step-NNNNNN folders holding them).")
-    return steps[-1]
-
-
-def load_checkpoint(folder: Path, adapter: SGAdapter, optimizer, lr_schedule, scaler, meta: dict) -> int:
-    """Restore adapter and training state from ``folder``; returns its step (warns if the data order will differ)."""
-    load_adapter(adapter, folder / ADAPTER_FILE)
-    try:
-        state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        lr_schedule.load_state_dict(state["lr_schedule"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        step = int(state["step"])
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise InputError(f"The training state in {str(folder)!r} could not be restored "
-                         f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
-    saved = state.get("meta") or {}
-    changed = [k for k in (*ORDER_SETTINGS, "data") if saved.get(k) != meta.get(k)]
-    if changed:
-        log.warning("Resuming with different %s than the checkpoint: the batches will differ from an "
-                    "uninterrupted run.", ", ".join(changed))
-    return step
-
