@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -68,12 +67,9 @@ def scrub(text: str) -> str:
     return _TOKEN.sub("hf_***", text)
 
 
-def command_line() -> str:
-    """The command that is running, as a user would type it, with tokens scrubbed."""
-    args = [Path(sys.argv[0]).name or "anomaly-studio", *sys.argv[1:]]
-    if args[0] in ("__main__.py", "-m"):
-        args[0] = "anomaly-studio"
-    return scrub(shlex.join(args))
+def command_line(argv: list[str]) -> str:
+    """``argv`` as a shell command, with tokens scrubbed (for a card's "how it was made")."""
+    return scrub(shlex.join(argv))
 
 
 @contextlib.contextmanager
@@ -196,8 +192,16 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-def push_dataset(folder: str | os.PathLike, repo: str, *, license: str = "unknown", private: bool = False,
-                 command: str | None = None) -> str:
+def check_push(repo: str, fmt: str, make_zip: bool) -> None:
+    """Refuse a dataset push that cannot work, before anything is exported (imagefolder folders only)."""
+    check_repo_id(repo, "dataset")
+    if fmt != "imagefolder" or make_zip:
+        raise InputError("--push-to-hub pushes an imagefolder export: use --format imagefolder without --zip.")
+    require_online("uploaded")
+
+
+def push_dataset(folder: str | os.PathLike, repo: str, *, command: list[str], license: str = "unknown",
+                 private: bool = False) -> str:
     """Push an imagefolder export to the dataset repo ``repo`` with its card; returns the dataset's URL.
 
     The card goes first, then ``datasets.push_to_hub`` writes the parquet shards and merges its
@@ -209,7 +213,7 @@ def push_dataset(folder: str | os.PathLike, repo: str, *, license: str = "unknow
     folder = Path(folder)
     summary = dataset_summary(folder)
     require_online("uploaded")
-    card = dataset_card(summary, license=license, repo=repo, command=command or command_line())
+    card = dataset_card(summary, license=license, repo=repo, command=command_line(command))
     try:
         import datasets
     except ImportError:

@@ -147,8 +147,9 @@ def _handler(hub: HubDouble):
             for verb, pattern, name in _ROUTES:
                 match = pattern.match(path)
                 if verb == method and match:
-                    groups = {k: v for k, v in match.groupdict().items()}
-                    groups["type"] = groups.get("type") or "model"
+                    groups = match.groupdict()
+                    if "type" in groups:
+                        groups["type"] = groups["type"] or "model"
                     with hub._lock if name != "resolve" else contextlib.nullcontext():
                         return getattr(self, name)(method, **groups)
             self._json({"error": f"no route {method} {path}"}, 404)

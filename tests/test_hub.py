@@ -46,9 +46,10 @@ def hub(tiny_folder, tmp_path, monkeypatch):
             double.add_file(SD_REPO if "/" in decoy else BLIP_REPO, decoy, b"not for the engine")
         for name, value in {"HF_ENDPOINT": double.url, "HF_HUB_CACHE": str(tmp_path / "cache"),
                             "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"), "HF_TOKEN": TOKEN,
-                            "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+                            "HF_HUB_DISABLE_XET": "1"}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
         monkeypatch.delenv("ANOMALY_STUDIO_SGA", raising=False)
         # A process started with HF_ENDPOINT set reads it at import: patch what was read then.
         monkeypatch.setattr(constants, "ENDPOINT", double.url)
@@ -58,6 +59,12 @@ def hub(tiny_folder, tmp_path, monkeypatch):
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
         monkeypatch.setattr(datasets.config, "HF_ENDPOINT", double.url)
         yield double
+
+
+def _error_lines(captured) -> list[str]:
+    """The ``error:`` lines among stderr (huggingface_hub's tqdm bars share it); no traceback anywhere."""
+    assert "Traceback" not in captured.err
+    return [line for line in captured.err.splitlines() if line.startswith("error:")]
 
 
 def _files(folder: Path) -> set[str]:
@@ -91,9 +98,9 @@ def test_an_interrupted_fetch_resumes_without_downloading_finished_files_again(h
     out = tmp_path / "weights"
     hub.fail[("model", SD_REPO, VAE_FILE)] = 500          # the server breaks off in the middle of the fetch
     assert main(["fetch", "--local-dir", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "run the same command again" in err[0] and "Traceback" not in err[0]
-    finished = {r.path.split("/resolve/main/")[-1] for r in hub.gets() if VAE_FILE not in r.path}
+    err = _error_lines(capsys.readouterr())
+    assert len(err) == 1 and "run the same command again" in err[0]
+    finished = {r.path.split("/resolve/")[1].split("/", 1)[1] for r in hub.gets() if VAE_FILE not in r.path}
     assert UNET_FILE in finished
 
     del hub.fail[("model", SD_REPO, VAE_FILE)]
@@ -107,14 +114,17 @@ def test_an_interrupted_fetch_resumes_without_downloading_finished_files_again(h
 
 
 def test_a_transfer_that_breaks_mid_file_continues_with_a_range_request(hub, tmp_path):
-    from studio.engines.anomalycontrol.hub import fetch_weights
+    from huggingface_hub import constants
 
-    data = hub.repo(SD_REPO).files[UNET_FILE]
-    hub.drop_after[("model", SD_REPO, UNET_FILE)] = len(data) // 3
-    fetched = fetch_weights(tmp_path / "w")
-    ranges = [r.range for r in hub.gets(UNET_FILE)]
-    assert ranges == [None, f"bytes={len(data) // 3}-"]
-    assert (fetched.sd / UNET_FILE).read_bytes() == data
+    from studio.engines.anomalycontrol.hub import resolve_adapter
+
+    chunk = constants.DOWNLOAD_CHUNK_SIZE  # what huggingface_hub has written when the connection drops
+    data = torch.randint(0, 256, (chunk + chunk // 2,), dtype=torch.uint8).numpy().tobytes()
+    hub.add_file("someone/big", ADAPTER_FILE, data)
+    hub.drop_after[("model", "someone/big", ADAPTER_FILE)] = chunk + 1000
+    path = resolve_adapter("someone/big")
+    assert [r.range for r in hub.gets(ADAPTER_FILE)] == [None, f"bytes={chunk}-"]
+    assert path.read_bytes() == data
 
 
 def _tiny_adapter(path: Path, fill: float) -> Path:
@@ -161,7 +171,7 @@ def test_fetch_with_an_adapter_puts_it_where_the_folder_profile_loads_it(hub, tm
 def test_push_adapter_sends_the_file_and_a_model_card(hub, tmp_path):
     adapter = _tiny_adapter(tmp_path / "adapter.safetensors", 0.5)
     card = adapter_card(repo="me/widget-sga", base="sd15", data_summary="8 anomalies: widget/scratch 3, ...",
-                        steps=1200, final_loss=0.0421, command=f"anomaly-studio train --data d --token {TOKEN}")
+                        steps=1200, final_loss=0.0421, command=["anomaly-studio", "train", "--data", "d", "--token", TOKEN])
     url = push_adapter(adapter, "me/widget-sga", card=card)
     assert url.endswith("/me/widget-sga")
     repo = hub.repo("me/widget-sga")
@@ -176,7 +186,7 @@ def test_push_adapter_sends_the_file_and_a_model_card(hub, tmp_path):
 def test_offline_fetch_sends_nothing_and_says_so_once(hub, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["fetch"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _error_lines(capsys.readouterr())
     assert len(err) == 1 and "HF_HUB_OFFLINE" in err[0] and "nothing was fetched" in err[0]
     assert hub.requests == []
 
@@ -188,7 +198,7 @@ def test_an_unreachable_hub_gives_one_message_and_exit_2(hub, monkeypatch, capsy
     monkeypatch.setenv("HF_ENDPOINT", dead)
     monkeypatch.setattr(constants, "ENDPOINT", dead)
     assert main(["fetch"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _error_lines(capsys.readouterr())
     assert len(err) == 1 and "cannot be reached" in err[0] and "nothing was fetched" in err[0]
 
 
@@ -209,7 +219,7 @@ def test_the_fetch_patterns_cover_every_file_the_engine_checks():
 
 def test_no_token_in_logs_while_pushing(hub, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    card = adapter_card(repo="me/a", base="tiny", data_summary="d", steps=1, final_loss=None, command="x")
+    card = adapter_card(repo="me/a", base="tiny", data_summary="d", steps=1, final_loss=None, command=["x"])
     push_adapter(_tiny_adapter(tmp_path / "a.safetensors", 0.0), "me/a", card=card)
     assert TOKEN not in caplog.text
     assert json.dumps([r.path for r in hub.requests]).count(TOKEN) == 0

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. Exit 0 on success, 2 with one ``error:`` line for anything the user can fix."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
+    args.argv = ["anomaly-studio", *(sys.argv[1:] if argv is None else argv)]  # as typed, for hub cards
     try:
         return int(args.func(args) or 0)
     except StudioError as exc:

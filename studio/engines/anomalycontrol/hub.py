@@ -194,7 +194,7 @@ def adapter_override() -> Path | None:
 
 
 def adapter_card(*, repo: str, base: str, data_summary: str, steps: int, final_loss: float | None,
-                 command: str | None = None, license: str = "openrail"):
+                 command: list[str], license: str = "openrail"):
     """The model card of a trained SGA adapter: base models, training data, steps, final loss, the command."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -227,10 +227,24 @@ ANOMALY_STUDIO_SGA={repo} anomaly-studio generate --engine anomalycontrol ...
 ## Training command
 
 ```bash
-{command or command_line()}
+{command_line(command)}
 ```
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{scrub(body)}")
+
+
+def check_adapter_push(repo: str) -> None:
+    """Refuse a push that cannot work (bad repo id, offline) before anything is trained."""
+    check_repo_id(repo, "model")
+    require_online("uploaded")
+
+
+def push_trained_adapter(adapter: str | os.PathLike, repo: str, *, weights: str | None, data_summary: str,
+                         steps: int, final_loss: float | None, command: list[str]) -> str:
+    """``anomaly-studio train --push-to-hub``: the adapter and its card (with the training command)."""
+    card = adapter_card(repo=repo, base=weights or "sd15", data_summary=data_summary, steps=steps,
+                        final_loss=final_loss, command=command)
+    return push_adapter(adapter, repo, card=card)
 
 
 def push_adapter(adapter: str | os.PathLike, repo: str, *, card, private: bool = False) -> str:
