@@ -18,7 +18,7 @@ from PIL import Image
 from studio.cli import main
 from studio.engines import get_engine
 from studio.errors import InputError
-from studio.datasets import mvtec as data
+from studio.datasets import mvtec
 from studio.types import SynthesisRequest
 
 SIDE = 64
@@ -137,13 +137,13 @@ def test_reads_root_or_category_folder_and_both_mask_names(tmp_path: Path) -> No
     plain = category / "ground_truth" / "drawn" / "001_mask.png"
     plain.rename(plain.with_name("001.png"))  # VisA-style mask name
     _save(category / "train" / "good" / "000.jpg", _surface(np.random.default_rng(0)))
-    from_root = data.find_categories(tmp_path / "root")
-    from_category = data.find_categories(category)
+    from_root = mvtec.find_categories(tmp_path / "root")
+    from_category = mvtec.find_categories(category)
     assert [c.name for c in from_root] == [c.name for c in from_category] == ["widget"]
     cat = from_root[0]
     assert cat.counts() == {"train_good": 1, "test_good": 2, "test_anomalous": 2}
     assert [s.mask.name for s in cat.test_anomalous] == ["000_mask.png", "001.png"]
-    images, masks = data.load_samples(cat.test, 32)
+    images, masks = mvtec.load_samples(cat.test, 32)
     assert images.shape == (4, 32, 32, 3) and masks.shape == (4, 32, 32)
     for sample, mask in zip(cat.test, masks):
         assert mask.any() == sample.anomalous
@@ -151,21 +151,21 @@ def test_reads_root_or_category_folder_and_both_mask_names(tmp_path: Path) -> No
 
 def test_layout_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="MVTec layout"):
-        data.find_categories(tmp_path)
+        mvtec.find_categories(tmp_path)
     with pytest.raises(InputError, match="does not exist"):
-        data.find_categories(tmp_path / "nope")
+        mvtec.find_categories(tmp_path / "nope")
     category = tmp_path / "c"
     make_drawn_test(category, seed=1, good=1, anomalies=1)
     (category / "ground_truth" / "drawn" / "000_mask.png").unlink()
     with pytest.raises(InputError, match="has no mask"):
-        data.find_categories(category)
+        mvtec.find_categories(category)
     a, b = tmp_path / "a", tmp_path / "b"
     for name in ("x", "y"):
         make_drawn_test(a / name, seed=1, good=1, anomalies=1)
     make_drawn_test(b / "z", seed=1, good=1, anomalies=1)
     make_drawn_test(b / "w", seed=1, good=1, anomalies=1)
     with pytest.raises(InputError, match="share no category"):
-        data.pair_categories(data.find_categories(a), data.find_categories(b))
+        mvtec.pair_categories(mvtec.find_categories(a), mvtec.find_categories(b))
 
 
 def test_cli_errors_exit_2_with_one_line(tmp_path: Path, capsys) -> None:

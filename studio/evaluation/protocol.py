@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from studio import __version__
+from studio.datasets import mvtec
 from studio.errors import InputError
-from studio.datasets import mvtec as data
 from studio.evaluation.metrics import AUPRO_FPR_LIMIT, MetricAccumulator, downsample_curve
 from studio.evaluation.report import CategoryResult, Example, report_dict, write_report
 from studio.evaluation.segmenter import LEVELS, TrainConfig, predict_logits, resolve_device, train_segmenter
@@ -63,8 +63,8 @@ def evaluate(train_dir: str | Path, test_dir: str | Path, out_dir: str | Path, s
     """Run the protocol; writes ``metrics.json`` and ``report.png`` into ``out_dir`` and returns the JSON."""
     settings.validate()
     device = resolve_device(settings.device)
-    pairs = data.pair_categories(data.find_categories(train_dir, "training folder"),
-                                 data.find_categories(test_dir, "test folder"))
+    pairs = mvtec.pair_categories(mvtec.find_categories(train_dir, "training folder"),
+                                 mvtec.find_categories(test_dir, "test folder"))
     for train_cat, test_cat in pairs:  # fail fast, before any training
         _check_pair(train_cat, test_cat)
     if device.type == "cuda":
@@ -90,8 +90,8 @@ def evaluate(train_dir: str | Path, test_dir: str | Path, out_dir: str | Path, s
     return document
 
 
-def _check_pair(train_cat: data.Category, test_cat: data.Category) -> None:
-    train = data.training_samples(train_cat)
+def _check_pair(train_cat: mvtec.Category, test_cat: mvtec.Category) -> None:
+    train = mvtec.training_samples(train_cat)
     if not any(s.anomalous for s in train):
         raise InputError(
             f"The training folder {str(train_cat.root)!r} has no anomalous images: put synthesised "
@@ -102,11 +102,11 @@ def _check_pair(train_cat: data.Category, test_cat: data.Category) -> None:
             "localisation metrics need real defects with masks.")
 
 
-def _evaluate_category(train_cat: data.Category, test_cat: data.Category, settings: EvalSettings,
+def _evaluate_category(train_cat: mvtec.Category, test_cat: mvtec.Category, settings: EvalSettings,
                        device: torch.device, progress: ProgressFactory | None) -> CategoryResult:
     side = settings.resolution
-    train_samples = data.training_samples(train_cat)
-    images, masks = data.load_samples(train_samples, side)
+    train_samples = mvtec.training_samples(train_cat)
+    images, masks = mvtec.load_samples(train_samples, side)
     config = replace(settings, device=str(device))
     t0 = time.perf_counter()
     with _stage(progress, f"train {test_cat.name}") as report:
@@ -122,7 +122,7 @@ def _evaluate_category(train_cat: data.Category, test_cat: data.Category, settin
     with _stage(progress, f"test {test_cat.name}") as report:
         for start in range(0, len(test), settings.batch_size):
             batch = test[start:start + settings.batch_size]
-            images, masks = data.load_samples(batch, side)
+            images, masks = mvtec.load_samples(batch, side)
             logits = predict_logits(trained.model, images, settings.batch_size)
             accumulator.update(logits, masks)
             for offset, sample in enumerate(batch):
@@ -162,7 +162,7 @@ def _curves(accumulator: MetricAccumulator) -> dict[str, dict[str, list[float]]]
     return out
 
 
-def _example_indices(test: list[data.Sample]) -> set[int]:
+def _example_indices(test: list[mvtec.Sample]) -> set[int]:
     """The first image of each defect type (up to the budget), then one good image."""
     chosen: list[int] = []
     seen: set[str] = set()
