@@ -1,0 +1,78 @@
+"""The Space start-up path: ``SPACE_ID`` set, the hub double serving tiny models, a live ``python app.py``.
+
+The page answers at once on the weight-free engine, the status line shows the background fetch,
+the default engine becomes ``anomalycontrol`` without a restart, and a ``gradio_client`` session
+opened before the switch keeps working after it.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, SD_REPO
+from tests.hub_double import HubDouble
+from tests.test_hub import tiny_folder  # noqa: F401 - fixture
+from tests.test_ui_client import files, generate  # noqa: F401 - fixture
+from tests.ui_server import start_app, stop_app
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _poll(client: Client, done, timeout: float) -> list[str]:
+    """Status lines seen until ``done(line)`` (or the time is up)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.append(client.predict(api_name="/status"))
+        if done(seen[-1]):
+            return seen
+        time.sleep(0.25)
+    raise AssertionError(f"status never settled; last lines: {seen[-3:]}")
+
+
+def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_folder, files, tmp_path):  # noqa: F811
+    with HubDouble() as hub:
+        hub.add_folder(SD_REPO, tiny_folder / SD_DIR)
+        hub.add_folder(BLIP_REPO, tiny_folder / BLIP_DIR)
+        hub.delay_s = 1.5  # each file takes a while, so the progress is there to be seen
+        env = {"SPACE_ID": "me/anomaly-studio", "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache"),
+               "HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_HUB_DISABLE_XET": "1",
+               "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights"), "ANOMALY_STUDIO_SGA": ""}
+        app = start_app(tmp_path / "data", tmp_path / "app.log", env_extra=env, timeout=60)
+        try:
+            assert app.startup_s < 15, app.startup_s
+            client = Client(app.url, verbose=False)
+            first = client.predict(api_name="/status")
+            assert "classic" in first
+            _, _, info = generate(client, files, files["image"], files["mask"], num=1)
+            assert info["candidates"][0]["metadata"]["engine"] == "classic"
+
+            seen = _poll(client, lambda line: line.startswith("anomalycontrol"), timeout=180)
+            fetching = [line for line in seen if "Fetching" in line]
+            assert any("files" in line for line in fetching), seen
+            assert "Fetching" not in seen[-1] and "tiny" not in seen[-1].split("\n")[0]
+
+            _, _, info = generate(client, files, files["image"], files["mask"], num=1)   # same session
+            assert info["candidates"][0]["metadata"]["engine"] == "anomalycontrol"
+            accepted = client.predict(0, "crack", "widget", "", api_name="/accept")
+            assert accepted["new"] and accepted["id"]
+            assert hub.gets("unet/diffusion_pytorch_model.safetensors")
+        finally:
+            stop_app(app.process)
+        assert "Traceback" not in app.log(), app.log()[-3000:]
+
+
+def test_space_offline_keeps_the_weight_free_engine_and_says_so(tmp_path):
+    env = {"SPACE_ID": "me/anomaly-studio", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache"),
+           "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights")}
+    app = start_app(tmp_path / "data", tmp_path / "app.log", env_extra=env, timeout=60)
+    try:
+        client = Client(app.url, verbose=False)
+        lines = _poll(client, lambda line: "HF_HUB_OFFLINE" in line, timeout=30)
+        assert lines[-1].count("HF_HUB_OFFLINE is set") == 1 and "classic" in lines[-1]
+    finally:
+        stop_app(app.process)
