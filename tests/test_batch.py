@@ -19,8 +19,8 @@ import yaml
 from PIL import Image
 
 from studio.batch import (
-    accept_review, distributed_env, generate_mask, job_id_for, list_review_jobs, load_review_job, load_spec,
-    run_batch, shard,
+    accept_review, distributed_env, find_review_job, generate_mask, job_id_for, list_review_jobs, load_review_job,
+    load_spec, review_summaries, review_summary, run_batch, shard,
 )
 from studio.cli import main
 from studio.errors import InputError
@@ -295,6 +295,30 @@ def test_review_mode(tmp_path):
     shutil.rmtree(data / "review")
     assert main(["batch", "--spec", str(spec_path), "--data-dir", str(data), "--review", "--no-progress"]) == 0
     assert list_review_jobs(data) == []  # finished jobs stay finished, even after the folders were cleared
+
+
+def test_review_summary_find_and_partial_cleanup(tmp_path):
+    spec_path = make_spec(tmp_path, jobs=2, count=2)
+    data = tmp_path / "data"
+    run_batch(load_spec(spec_path), data, review=True, show_progress=False)
+    jobs = load_spec(spec_path).jobs
+    summaries = review_summaries(data)
+    assert sorted(s.job_id for s in summaries) == sorted(j.job_id for j in jobs)
+    first = next(s for s in summaries if s.job_id == jobs[0].job_id)
+    assert (first.candidates, first.defect_type, first.prompt) == (2, "scratch", jobs[0].prompt)
+    assert find_review_job(data, jobs[0].job_id) == first.folder
+    with pytest.raises(InputError, match="no batch review job"):
+        find_review_job(data, "../../etc")
+    (first.folder / "job.json").write_text("{not json")
+    with pytest.raises(InputError, match="not a batch review folder"):
+        review_summary(first.folder)
+    assert [s.job_id for s in review_summaries(data)] == [jobs[1].job_id]  # the unreadable one is left out
+    partial = data / "review" / f".{jobs[0].job_id}.partial-0000"
+    partial.mkdir()
+    (partial / "candidate_00.png").write_bytes(b"half")
+    with Store(data) as store:  # opening with no other process recovers: the partial folder goes
+        assert store.last_recovery.temp_entries >= 1
+    assert not partial.exists() and list_review_jobs(data)
 
 
 def test_bad_shard_flag(tmp_path, capsys):
