@@ -1,6 +1,7 @@
 """CSM and ASEA on the tiny BLIP-2: shapes, attention steering, frozen weights, only e_g trains."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -95,3 +96,58 @@ def test_asea_zero_steps_shows_the_plain_csm_map(csm):
     assert len(result.trace.steps) == 1
     plain = csm(reference, "stain").features
     assert torch.allclose(result.features, plain, atol=1e-6)
+
+
+def _fine_texture(size: int = 1024) -> np.ndarray:
+    """A 1-2 px texture (checker + noise): where a non-antialiased resize aliases."""
+    yy, xx = np.mgrid[:size, :size]
+    checker = ((xx + yy) % 2) * 160 + 40
+    noise = np.random.default_rng(0).integers(-20, 20, (size, size))
+    return np.clip(checker + noise, 0, 255).astype(np.uint8)[..., None].repeat(3, axis=-1)
+
+
+def _normalise(resized: np.ndarray, mean, std) -> np.ndarray:
+    return ((resized.astype(np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).transpose(2, 0, 1)
+
+
+def test_csm_input_of_a_fine_texture_is_pil_bicubic_not_aliased(csm):
+    from PIL import Image
+
+    from studio.engines.anomalycontrol.csm import CLIP_MEAN, CLIP_STD
+
+    texture = _fine_texture()
+    size = csm.image_size
+    ours = csm.pixel_values(texture)[0].numpy()
+    pil = _normalise(np.asarray(Image.fromarray(texture).resize((size, size), Image.BICUBIC)), CLIP_MEAN, CLIP_STD)
+    aliased = _normalise(cv2.resize(texture, (size, size), interpolation=cv2.INTER_CUBIC), CLIP_MEAN, CLIP_STD)
+    assert np.abs(ours - pil).max() < 1e-4
+    # The old cv2 cubic input kept a large share of the checker's contrast (aliasing); PIL averages it away.
+    assert ours.std(axis=(1, 2)).mean() < 0.25 * aliased.std(axis=(1, 2)).mean()
+
+
+def test_csm_reads_the_checkpoints_own_preprocessor_settings():
+    parts = build_tiny_components()
+    config = {"size": {"height": 32, "width": 32}, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25],
+              "resample": 3, "image_processor_type": "BlipImageProcessor"}
+    csm = CrossModalSemantics(parts["blip2"], parts["blip_tokenizer"], config)
+    image = _reference(4)
+    from PIL import Image
+
+    expected = _normalise(np.asarray(Image.fromarray(image).resize((32, 32), Image.BICUBIC)), [0.5] * 3, [0.25] * 3)
+    assert csm.image_size == 32 and csm.grid == 32 // csm.patch_size
+    assert np.abs(csm.pixel_values(image)[0].numpy() - expected).max() < 1e-4
+
+
+def test_attention_hooks_do_not_accumulate_across_engines():
+    """Two CSMs on one shared BLIP-2 (two engines): no hook outlives a call, each call sees its own maps."""
+    parts = build_tiny_components()
+    first = CrossModalSemantics(parts["blip2"], parts["blip_tokenizer"])
+    second = CrossModalSemantics(parts["blip2"], parts["blip_tokenizer"])
+    layers = [layer.crossattention.attention for layer in parts["blip2"].qformer.encoder.layer
+              if layer.has_cross_attention]
+    for _ in range(3):
+        out = first(_reference(1), "a scratch")
+        assert len(out.cross_attentions) == len(layers)
+    assert len(second(_reference(2), "a hole").cross_attentions) == len(layers)
+    assert all(not layer._forward_hooks for layer in layers)
+    assert not any(isinstance(v, list) and v for v in vars(second).values())  # nothing captured lying around
