@@ -40,15 +40,16 @@ def read_candidates(folder: str | os.PathLike, count: int | None = None) -> list
         count = 0
         while Path(f"{candidate_stem(folder, count)}.json").is_file():
             count += 1
-    candidates = []
-    for i in range(count):
-        stem = candidate_stem(folder, i)
-        try:
-            meta = json.loads(Path(f"{stem}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise InputError(f"Candidate {i} in {folder} has no readable {stem.name}.json.") from None
-        image = load_image(Path(f"{stem}.png"), what=f"candidate {i} image")
-        mask = load_mask(Path(f"{stem}_mask.png"), (image.shape[1], image.shape[0]), what=f"candidate {i} mask")
-        candidates.append(Candidate(image=image, mask=label_mask(mask), seed=int(meta.get("seed", 0)), metadata=meta))
-    return candidates
+    return [read_candidate(folder, i) for i in range(count)]
 
+
+def read_candidate(folder: str | os.PathLike, index: int) -> Candidate:
+    """Read candidate ``index`` (image, 0/255 mask, seed, metadata) back from ``folder``."""
+    stem = candidate_stem(Path(folder), index)
+    try:
+        meta = json.loads(Path(f"{stem}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(f"Candidate {index} in {folder} has no readable {stem.name}.json.") from None
+    image = load_image(Path(f"{stem}.png"), what=f"candidate {index} image")
+    mask = load_mask(Path(f"{stem}_mask.png"), (image.shape[1], image.shape[0]), what=f"candidate {index} mask")
+    return Candidate(image=image, mask=label_mask(mask), seed=int(meta.get("seed", 0)), metadata=meta)

@@ -321,6 +321,25 @@ def test_review_summary_find_and_partial_cleanup(tmp_path):
     assert not partial.exists() and list_review_jobs(data)
 
 
+def test_accepting_one_reviewed_candidate_reads_only_that_one(tmp_path):
+    spec_path = make_spec(tmp_path, jobs=1, count=3)
+    data = tmp_path / "data"
+    run_batch(load_spec(spec_path), data, review=True, show_progress=False)
+    folder = list_review_jobs(data)[0]
+    for name in ("candidate_01.png", "candidate_02_mask.png"):  # the others may even be unreadable
+        (folder / name).write_bytes(b"not a png")
+    job = load_review_job(folder).relabelled(category="cap", defect_type="dent", note="checked")
+    with Store(data) as store:
+        assert accept_review(store, job, [0]) == [f"{job.job_id}-00"]
+        rec = store.get(f"{job.job_id}-00")
+        assert (rec.category, rec.defect_type, rec.note) == ("cap", "dent", "checked")
+        with pytest.raises(InputError, match="candidate 1 image"):
+            accept_review(store, job, [1])
+        with pytest.raises(InputError, match="does not exist"):
+            accept_review(store, job, [3])
+        assert len(store) == 1
+
+
 def test_bad_shard_flag(tmp_path, capsys):
     spec_path = make_spec(tmp_path, jobs=1)
     assert main(["batch", "--spec", str(spec_path), "--data-dir", str(tmp_path / "d"), "--shard", "2/2"]) == 2

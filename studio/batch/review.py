@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from studio.atomic import mtime, remove_path, staged_dir, write_new
-from studio.candidates import read_candidates, write_candidates
+from studio.candidates import read_candidate, write_candidates
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask, to_png_bytes
 from studio.jsonfile import dumps
@@ -49,18 +49,39 @@ class ReviewSummary:
 
 @dataclass
 class ReviewJob:
-    """A batch job's candidates waiting in ``<data-dir>/review/<job-id>/`` for a person to accept."""
+    """A batch job's candidates waiting in ``<data-dir>/review/<job-id>/`` for a person to accept.
+
+    The normal image and reference are decoded when the job is loaded; a candidate only when
+    it is asked for (:meth:`candidate`), so accepting one candidate decodes one.
+    """
 
     folder: Path
     job_id: str
     category: str
     defect_type: str
     note: str
-    candidates: list[Candidate]
+    count: int
     normal_image: np.ndarray
     reference: np.ndarray | None
     reference_mask: np.ndarray | None
     info: dict[str, Any]
+    _loaded: dict[int, Candidate] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def candidate(self, index: int) -> Candidate:
+        """Candidate ``index``, decoded on first use; InputError for an index the job does not have."""
+        if not 0 <= index < self.count:
+            raise InputError(f"Candidate {index} does not exist in review job {self.job_id}.")
+        if index not in self._loaded:
+            cand = read_candidate(self.folder, index)
+            if cand.image.shape != self.normal_image.shape:
+                raise InputError(f"Candidate {index} in {self.folder} does not match its normal image's size.")
+            self._loaded[index] = cand
+        return self._loaded[index]
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        """Every candidate, in order."""
+        return [self.candidate(i) for i in range(self.count)]
 
     def relabelled(self, *, category: str, defect_type: str, note: str) -> "ReviewJob":
         """The same job with the labels a reviewer chose."""
@@ -146,20 +167,16 @@ def find_review_job(data_dir: str | os.PathLike, job_id: str) -> Path:
 
 
 def load_review_job(folder: str | os.PathLike) -> ReviewJob:
-    """Read a review folder back: candidates (image, 0/255 mask, seed, metadata), normal image, reference."""
+    """Open a review folder: its labels, normal image and reference; candidates decode on demand."""
     summary = review_summary(folder)
     folder = summary.folder
     normal = load_image(folder / "normal.png", what="normal image")
-    candidates = read_candidates(folder, summary.candidates)
-    for cand in candidates:  # candidates are the normal image's size
-        if cand.image.shape != normal.shape:
-            raise InputError(f"A candidate in {folder} does not match its normal image's size.")
     reference = load_image(folder / "reference.png") if (folder / "reference.png").is_file() else None
     ref_mask = None
     if reference is not None and (folder / "reference_mask.png").is_file():
         ref_mask = load_mask(folder / "reference_mask.png", (reference.shape[1], reference.shape[0]))
-    return ReviewJob(folder, summary.job_id, summary.category, summary.defect_type, summary.note, candidates,
-                     normal, reference, ref_mask, summary.info)
+    return ReviewJob(folder, summary.job_id, summary.category, summary.defect_type, summary.note,
+                     summary.candidates, normal, reference, ref_mask, summary.info)
 
 
 def review_sample_id(job_id: str, index: int) -> str:
@@ -173,15 +190,15 @@ def accept_review(store: Store, job: ReviewJob, indices: Iterable[int] | None = 
     Ids are ``<job-id>-NN``; a candidate already in the store (accepted before, from any
     session or the CLI) is not added again, so accepting is idempotent.
     """
-    chosen = range(len(job.candidates)) if indices is None else list(indices)
+    chosen = range(job.count) if indices is None else list(indices)
     samples = []
     for i in chosen:
-        if not 0 <= i < len(job.candidates):
+        if not 0 <= i < job.count:
             raise InputError(f"Candidate {i} does not exist in review job {job.job_id}.")
         sid = review_sample_id(job.job_id, i)
         if sid in store:
             continue
-        samples.append(NewSample(job.candidates[i], job.normal_image, job.reference, job.reference_mask,
+        samples.append(NewSample(job.candidate(i), job.normal_image, job.reference, job.reference_mask,
                                  job.category, job.defect_type, job.note, sample_id=sid))
     return store.add_many(samples) if samples else []
 
