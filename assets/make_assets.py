@@ -2,12 +2,15 @@
 reference anomalies with their masks and texts. Deterministic: the same files every run.
 
     .venv/bin/python assets/make_assets.py          # rewrites assets/normal, masks, references, manifest.json
+    .venv/bin/python assets/make_assets.py --photos DIR/skimage/data   # also re-imports the photographs
 
-Everything here is drawn procedurally with numpy and OpenCV (no photographs, no downloads),
-and dedicated to the public domain (CC0-1.0); see assets/LICENSES.md.
+The rendered assets are drawn procedurally with numpy and OpenCV and dedicated to the public domain
+(CC0-1.0); the photographs (brick, grass, gravel) are CC0 photos shipped in scikit-image's data
+folder, committed here downscaled (no download at build time); see assets/LICENSES.md.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -216,6 +219,24 @@ SAMPLE_MASKS = {
     "pcb_board": ellipse_mask((300, 200), (48, 34), 0),
     "wood_plank": ellipse_mask((256, 300), (110, 12), 0),
     "ceramic_tile": ellipse_mask((200, 330), (50, 38), 30),
+    "brick_wall": ellipse_mask((250, 260), (85, 20), -75),
+    "grass_lawn": ellipse_mask((256, 256), (62, 48), 10),
+    "gravel_bed": ellipse_mask((260, 250), (64, 44), -20),
+}
+
+#: Category of every normal image (the dataset category an export files it under).
+CATEGORIES = {"metal_disc": "metal", "fabric_weave": "textile", "pcb_board": "electronics", "wood_plank": "wood",
+              "ceramic_tile": "ceramic", "brick_wall": "masonry", "grass_lawn": "vegetation", "gravel_bed": "aggregate"}
+
+#: Real photographs shipped as normal images: name -> (file in scikit-image's ``skimage/data``, title,
+#: suggested prompt, licence, source). They are committed; ``--photos DIR`` re-imports them.
+PHOTOS = {
+    "brick_wall": ("brick.png", "a brick wall (real photograph, greyscale)", "a crack", "CC0-1.0",
+                   "scikit-image `skimage/data/brick.png`, from CC0Textures Bricks25"),
+    "grass_lawn": ("grass.png", "grass (real photograph, greyscale)", "discoloration", "CC0-1.0",
+                   "scikit-image `skimage/data/grass.png`, from DeviantArt linolafett Grass-01"),
+    "gravel_bed": ("gravel.png", "gravel (real photograph, greyscale)", "an oil stain", "CC0-1.0",
+                   "scikit-image `skimage/data/gravel.png`, from CC0Textures Gravel04"),
 }
 
 
@@ -329,13 +350,40 @@ def save_png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path, format="PNG", optimize=True)
 
 
-def main() -> None:
+def import_photo(source: Path, target: Path) -> None:
+    """Copy a photograph as an 8-bit PNG of at most SIZE px on its longer side (area-downscaled)."""
+    image = Image.open(source)
+    image = image.convert("L" if image.mode in ("L", "I;16", "I") else "RGB")
+    scale = SIZE / max(image.size)
+    if scale < 1.0:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BOX)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.save(target, format="PNG", optimize=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Render the sample assets (and import the photographs).")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="scikit-image's skimage/data folder to (re)import the photographs from")
+    args = parser.parse_args(argv)
     manifest: dict = {"licence": "CC0-1.0", "generator": "assets/make_assets.py", "normal": [], "references": []}
     for name, (render, title, prompt) in NORMALS.items():
         save_png(ROOT / "normal" / f"{name}.png", render())
         save_png(ROOT / "masks" / f"{name}_mask.png", SAMPLE_MASKS[name])
         manifest["normal"].append({"name": name, "image": f"normal/{name}.png", "mask": f"masks/{name}_mask.png",
-                                   "title": title, "prompt": prompt, "licence": "CC0-1.0"})
+                                   "title": title, "prompt": prompt, "category": CATEGORIES[name],
+                                   "kind": "rendered", "licence": "CC0-1.0"})
+    for name, (filename, title, prompt, licence, source) in PHOTOS.items():
+        target = ROOT / "normal" / f"{name}.png"
+        if args.photos is not None:
+            import_photo(args.photos / filename, target)
+        if not target.is_file():
+            print(f"skipping {name}: {target} is missing (pass --photos DIR to import it)", file=sys.stderr)
+            continue
+        save_png(ROOT / "masks" / f"{name}_mask.png", SAMPLE_MASKS[name])
+        manifest["normal"].append({"name": name, "image": f"normal/{name}.png", "mask": f"masks/{name}_mask.png",
+                                   "title": title, "prompt": prompt, "category": CATEGORIES[name],
+                                   "kind": "photograph", "licence": licence, "source": source})
     for name, (render, text, defect) in REFERENCES.items():
         image, mask = render()
         save_png(ROOT / "references" / f"{name}.png", image)

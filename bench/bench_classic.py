@@ -24,17 +24,12 @@ import numpy as np
 
 from studio import config
 from studio.engines.classic import ClassicEngine, naive_candidate
-from studio.engines.classic.keywords import GENERATORS
+from studio.engines.classic.keywords import EXAMPLE_PROMPTS, GENERATORS
 from studio.engines.classic.measures import seam_ratio
 from studio.imaging import load_image, load_mask
 from studio.types import SynthesisRequest
 
 SIZE = 512
-PROMPTS = {
-    "scratch": "a long scratch", "crack": "a crack", "hole": "a hole", "stain": "an oil stain",
-    "dent": "a dent", "missing": "a broken piece missing", "discoloration": "discoloration",
-    "perlin": "an odd texture anomaly",
-}
 
 
 def _manifest() -> dict[str, Any]:
@@ -66,7 +61,7 @@ def workloads(large: bool = False) -> list[tuple[str, SynthesisRequest]]:
         entry = normals[i % len(normals)]
         image = cv2.resize(_asset(entry["image"]), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
         mask = region(entry)
-        jobs.append((generator, SynthesisRequest.create(image, mask, PROMPTS[generator], num=4, seed=11)))
+        jobs.append((generator, SynthesisRequest.create(image, mask, EXAMPLE_PROMPTS[generator], num=4, seed=11)))
     for i, ref in enumerate(manifest["references"]):
         entry = normals[i % len(normals)]
         image = cv2.resize(_asset(entry["image"]), (SIZE, SIZE), interpolation=cv2.INTER_AREA)

@@ -26,7 +26,8 @@ ENGINE = ClassicEngine()
 #: One prompt per generator (the keyword is not the first word, to exercise matching).
 PROMPTS = {
     "scratch": "a long dark scratch", "crack": "a fine crack", "hole": "a small hole",
-    "stain": "a brown contamination stain", "dent": "a shallow dent", "missing": "a broken piece missing",
+    "oil": "an oily smear", "rust": "a patch of rust", "contamination": "some dust contamination",
+    "stain": "a brown stain", "dent": "a shallow dent", "missing": "a broken piece missing",
     "discoloration": "yellow discoloration", "perlin": "something odd",
 }
 

@@ -11,11 +11,14 @@ from studio.imaging import dilate, erode
 #: counting the 3 px OpenCV's seamlessClone erodes from its mask.
 RING = 6
 
+#: Poisson blending modes: the source's own gradients, or the stronger of source and target per pixel.
+MODES = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
 #: Largest side (px) the Poisson equation is solved at (larger crops solve a smooth correction small).
 POISSON_SIDE = 160
 
 
-def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, float | None]:
+def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray,
+            mode: str = "normal") -> tuple[np.ndarray, float | None]:
     """``cv2.seamlessClone`` of ``source`` into ``crop`` over the anomaly plus a ring of its
     surroundings: the anomaly keeps its own gradients, its level follows the target around it,
     and the boundary (where the solution must equal the target) lies in the ring, not on the
@@ -45,7 +48,7 @@ def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray) -> tuple[
     src_p = cv2.copyMakeBorder(small_src, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     mask_p = np.pad(clone.astype(np.uint8) * 255, pad)
     x, y, bw, bh = cv2.boundingRect(mask_p)
-    result = cv2.seamlessClone(src_p, dst_p, mask_p, (x + bw // 2, y + bh // 2), cv2.NORMAL_CLONE)
+    result = cv2.seamlessClone(src_p, dst_p, mask_p, (x + bw // 2, y + bh // 2), MODES[mode])
     result = result[pad:-pad, pad:-pad].astype(np.float32)
     if scale == 1.0:
         return result, 1.0

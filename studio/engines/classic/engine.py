@@ -20,14 +20,14 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects import REGISTRY, Context
-from studio.engines.classic.geometry import fill_holes
+from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.keywords import pick_generator
 from studio.engines.classic.measures import seam_ratio
-from studio.engines.classic.photometry import luminance
+from studio.engines.classic.photometry import Photometry, luminance, measure
 from studio.engines.classic.reference import (
     PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
 )
-from studio.imaging import dilate, mask_bbox
+from studio.imaging import blur, dilate, mask_bbox
 from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
 
@@ -66,10 +66,11 @@ class ClassicEngine:
         if request.reference is not None:
             prepared = prepare_reference(request.reference, request.reference_mask)
         box = crop_box(request)
+        photo = surroundings(request, box)
         seeds = request.candidate_seeds()
         candidates = []
         for i, seed in enumerate(seeds):
-            image, label, extra = synthesise(request, seed, prepared, box)
+            image, label, extra = synthesise(request, seed, prepared, box, photo)
             candidates.append(Candidate(image=image, mask=label, seed=seed,
                                         metadata=request.metadata(self.name, self.profile, seed, **extra)))
             if progress is not None:
@@ -93,25 +94,34 @@ def crop_box(request: SynthesisRequest) -> tuple[int, int, int, int]:
     return mask_bbox(request.mask, grow_radius(request.image.shape) + 8)
 
 
+def surroundings(request: SynthesisRequest, box: tuple[int, int, int, int]) -> Photometry:
+    """Noise, blur and light of the surface around the sketched region (measured once per request)."""
+    x0, y0, x1, y1 = box
+    region = request.mask[y0:y1, x0:x1]
+    return measure(request.image[y0:y1, x0:x1].astype(np.float32), region, ring(region, 2, 8))
+
+
 def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference | None = None,
-               box: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+               box: tuple[int, int, int, int] | None = None,
+               photo: Photometry | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """One candidate: (image, label mask 0/255, metadata extras)."""
     image, mask = request.image, request.mask
     grow = grow_radius(image.shape)
-    x0, y0, x1, y1 = box or crop_box(request)
+    x0, y0, x1, y1 = box = box or crop_box(request)
     crop = image[y0:y1, x0:x1]
     region = mask[y0:y1, x0:x1]
     rng = np.random.default_rng([seed, 0xC1A551C])
-    crop_f = crop.astype(np.float32)
+    photo = photo or surroundings(request, box)
     if request.reference is not None:
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
-        out_f, extra = transplant(crop, region, prepared, rng)
+        out_f, extra = transplant(crop, region, prepared, rng, photo)
     else:
         generator, word = pick_generator(request.prompt)
-        ctx = Context(crop=crop_f, region=region, rng=rng, prompt=request.prompt)
-        out_f = REGISTRY[generator](ctx)
+        ctx = Context(crop=crop.astype(np.float32), region=region, rng=rng, prompt=request.prompt, photo=photo)
+        out_f = ctx.render(REGISTRY[generator](ctx))
         extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
+    extra["photometry"] = photo.record()
     out_crop, label_crop, gain = finalise(crop, out_f, region, grow, rng)
     out = image.copy()
     out[y0:y1, x0:x1] = out_crop
@@ -150,17 +160,19 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
     allowed = dilate(region, grow)
     base = crop.astype(np.float32)
     diff = (out_f - base) * allowed[..., None]
+    # a faint change is strengthened through its smooth part only: scaling the fine part too would
+    # scale the surface's own texture and noise inside the defect with it
+    fine = diff - blur(diff, 1.5)
+    smooth = diff - fine
     gain = 1.0
     for attempt in range(4):
-        out, label = _label(crop, np.clip(np.rint(base + diff), 0, 255).astype(np.uint8), allowed)
+        out, label = _label(crop, np.clip(np.rint(base + smooth * gain + fine), 0, 255).astype(np.uint8), allowed)
         if not label.any() or attempt == 3:
             break
         strength = float(np.abs(out.astype(np.float32) - base).mean(axis=2)[label].mean())
         if strength >= MIN_VISIBLE:
             break
-        step = min(1.15 * MIN_VISIBLE / max(strength, 1.0), 4.0)
-        diff *= step
-        gain *= step
+        gain *= min(1.15 * MIN_VISIBLE / max(strength, 1.0), 4.0)
     if not label.any():  # nothing visible at all (a region of a pixel or two): mark it plainly
         factor = float(rng.uniform(0.35, 0.6))
         dark = float(luminance(base[region]).mean()) > 100

@@ -8,15 +8,27 @@ import re
 KEYWORDS: dict[str, tuple[str, ...]] = {
     "scratch": ("scratch", "scrape", "scuff", "abrasion", "abraded", "graze", "score", "cut"),
     "crack": ("crack", "fractur", "fissure", "split", "craz"),
-    "hole": ("hole", "pit", "puncture", "perforat", "pinhole", "pore"),
-    "stain": ("stain", "contamina", "spot", "smudge", "dirt", "oil", "residue", "splash", "splatter",
-              "blot", "glue", "grease", "rust", "corros", "drop", "smear", "paint", "ink", "liquid"),
+    "hole": ("hole", "puncture", "perforat", "pinhole", "pore"),
+    "oil": ("oil", "grease", "lubric", "greasy", "fingerprint"),
+    "rust": ("rust", "corros", "pitting", "pitted"),
+    "contamination": ("contamina", "dirt", "dust", "particle", "debris", "speck", "residue", "soot", "grime"),
+    "stain": ("stain", "spot", "smudge", "splash", "splatter", "blot", "glue", "drop", "smear", "paint",
+              "ink", "liquid", "coffee", "water", "spill"),
     "dent": ("dent", "deform", "bump", "bent", "bend", "dint", "ding", "warp", "crush", "squash",
              "indent", "dimple", "bulge"),
     "missing": ("missing", "broken", "break", "broke", "chip", "torn", "tear", "fragment", "absent", "gap"),
     "discoloration": ("discolo", "fade", "faded", "bleach", "yellowing", "burn", "scorch", "oxid",
                       "tarnish", "tint", "colour", "color"),
 }
+#: One example prompt per family, as a user would type it (benchmarks, contact sheet, help).
+EXAMPLE_PROMPTS: dict[str, str] = {
+    "scratch": "a long scratch", "crack": "a crack", "hole": "a hole", "oil": "an oil stain",
+    "rust": "a rust spot", "contamination": "dirt contamination", "stain": "a coffee stain",
+    "dent": "a dent", "missing": "a broken piece missing", "discoloration": "discoloration",
+    "perlin": "an odd texture anomaly",
+}
+#: Word stems saying the surface is a textile (a hole then shows what lies behind, with frayed threads).
+FABRIC_WORDS = ("fabric", "cloth", "textile", "woven", "weave", "knit", "thread", "garment", "denim", "cotton")
 GENERATORS = (*KEYWORDS, "perlin")
 
 #: Colour words a prompt may use to tint stains and discolorations (RGB).
@@ -47,3 +59,8 @@ def prompt_colour(prompt: str) -> tuple[str, tuple[int, int, int]] | None:
         if word in COLOURS:
             return word, COLOURS[word]
     return None
+
+
+def mentions(prompt: str, stems: tuple[str, ...]) -> bool:
+    """Whether any prompt word starts with one of ``stems``."""
+    return any(word.startswith(stem) for word in prompt_words(prompt) for stem in stems)

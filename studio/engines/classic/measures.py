@@ -1,10 +1,12 @@
-"""Quality measures of a candidate: the seam measure."""
+"""Quality measures of a candidate: seams, noise match, texture kept, variation of the change, overlap."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from studio.imaging import erode
+from studio.engines.classic.geometry import ring
+from studio.engines.classic.photometry import immerkaer_sigma, luminance, residual_noise
+from studio.imaging import blur, erode
 
 
 def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, width: int = 2) -> float:
@@ -24,3 +26,52 @@ def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, widt
 
     before = float(grad(original)[band].mean())
     return float(grad(output)[band].mean()) / max(before, 1e-6)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return luminance(image.astype(np.float32)).astype(np.float32)
+
+
+def label_ring(label: np.ndarray, inner: int = 2, outer: int = 8) -> np.ndarray:
+    """The band of untouched surface around the label mask."""
+    return ring(label > 0, inner, outer)
+
+
+def noise_ratio(output: np.ndarray, label: np.ndarray) -> float:
+    """Noise inside the label over that of the ring around it, both measured on the output with
+    :func:`residual_noise` tuned to the ring's noise (1.0 = the changed pixels are as noisy as their
+    surroundings)."""
+    grey = _grey(output)
+    around = label_ring(label)
+    level = immerkaer_sigma(grey, around)
+    return residual_noise(grey, label > 0, level) / max(residual_noise(grey, around, level), 1e-3)
+
+
+def texture_correlation(original: np.ndarray, output: np.ndarray, label: np.ndarray, erosion: int = 2) -> float:
+    """Correlation of the high-pass (grey minus a sigma-2 blur) of output and input inside the eroded
+    label: 1.0 = the surface's texture shows through the change unchanged in shape."""
+    core = erode(label > 0, erosion)
+    if core.sum() < 16:
+        core = label > 0
+    a, b = _grey(original), _grey(output)
+    ha, hb = (a - blur(a, 2.0))[core], (b - blur(b, 2.0))[core]
+    ha, hb = ha - ha.mean(), hb - hb.mean()
+    return float((ha * hb).sum() / max(float(np.sqrt((ha * ha).sum() * (hb * hb).sum())), 1e-6))
+
+
+def texture_level(image: np.ndarray, where: np.ndarray) -> float:
+    """Mean absolute high-pass (grey levels) of ``image`` over ``where``: how textured the surface is."""
+    grey = _grey(image)
+    return float(np.abs(grey - blur(grey, 2.0))[where].mean())
+
+
+def change_variation(original: np.ndarray, output: np.ndarray, label: np.ndarray) -> float:
+    """Coefficient of variation of |output - input| (channel mean) inside the label: ~0 for a flat patch."""
+    delta = np.abs(output.astype(np.float32) - original.astype(np.float32)).mean(axis=2)[label > 0]
+    return float(delta.std() / max(float(delta.mean()), 1e-6))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 0, b > 0
+    union = int((a | b).sum())
+    return float((a & b).sum() / union) if union else 1.0

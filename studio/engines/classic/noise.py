@@ -1,6 +1,10 @@
 """Seeded gradient (Perlin) and fractal noise for the classic engine and the asset renderer."""
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
+import cv2
 import numpy as np
 
 
@@ -38,3 +42,29 @@ def fractal(shape: tuple[int, int], periods: float, rng: np.random.Generator, oc
         total += amp
         amp *= 0.5
     return out / total
+
+
+#: Side (px) of the cached fractal noise base every candidate samples its noise from.
+BASE_SIDE = 512
+#: Pixels per noise cell of the base's coarsest octave.
+BASE_CELL = 64.0
+
+
+@lru_cache(maxsize=1)
+def noise_base() -> np.ndarray:
+    """A fixed 512x512 four-octave fractal noise, computed once per process and shared."""
+    return fractal((BASE_SIDE, BASE_SIDE), BASE_SIDE / BASE_CELL, np.random.default_rng(0x0B15E), 4)
+
+
+def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float) -> np.ndarray:
+    """Fractal noise of ``shape`` with features about ``cell`` px across (values ~[-1, 1]): a seeded,
+    rotated, scaled window into :func:`noise_base` (one affine resample, no noise synthesis)."""
+    h, w = shape
+    zoom = BASE_CELL / max(cell, 0.5)
+    angle = float(rng.uniform(0.0, 2.0 * math.pi))
+    c, s = math.cos(angle) * zoom, math.sin(angle) * zoom
+    ox, oy = rng.uniform(0.0, BASE_SIDE, 2)
+    # output (x, y) -> base (c*x - s*y + ox, s*x + c*y + oy)
+    matrix = np.array([[c, -s, ox], [s, c, oy]], np.float32)
+    return cv2.warpAffine(noise_base(), matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT_101)

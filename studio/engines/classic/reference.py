@@ -17,7 +17,7 @@ import numpy as np
 from studio.engines.classic.blend import poisson
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
-from studio.engines.classic.photometry import from_lab, to_lab
+from studio.engines.classic.photometry import Photometry, blur_sigma, from_lab, luminance, noise_sigma, to_lab
 from studio.imaging import blur, dilate, erode
 
 
@@ -27,7 +27,7 @@ ESTIMATE_SIDE = 160
 MIN_CONTRAST = 22.0
 
 #: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
-FEATHER = 1.5
+FEATHER = 2.0
 
 
 @dataclass
@@ -117,13 +117,13 @@ def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Gen
     edge survives: an anomaly cut off by the region's edge would be faded there by the blend."""
     target = region_frame(region)
     src = ref.frame
-    jitter = rng.normal(0.0, math.radians(8.0)) + (math.pi if rng.random() < 0.5 else 0.0)
+    jitter = rng.normal(0.0, math.radians(15.0)) + (math.pi if rng.random() < 0.5 else 0.0)
     mirror = bool(rng.random() < 0.5)
     fill = rng.uniform(0.8, 1.0, 2)
     sx = target.a / max(src.a, 1.0) * fill[0]
     sy = target.b / max(src.b, 1.0) * fill[1]
-    # follow the region's shape, but distort the anomaly's own proportions by at most 2:1
-    sy = min(max(sy, sx / 2.0), sx * 2.0)
+    # keep the anomaly's own aspect (within 15%): scale by the tighter of the two extents
+    sx, sy = min(sx, sy * 1.15), min(sy, sx * 1.15)
     shift = rng.uniform(-0.08, 0.08, 2) * np.array([target.a, target.b])
     h, w = region.shape
     # a gentle smooth displacement so no two candidates share a shape exactly (drawn coarse, upsampled)
@@ -205,15 +205,18 @@ def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
     return out
 
 
-def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference,
-               rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Fit the reference anomaly into the region, match its colour, Poisson-blend it, feather it."""
+def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng: np.random.Generator,
+               photo: Photometry) -> tuple[np.ndarray, dict]:
+    """Fit the reference anomaly into the region, match its colour, noise and blur to the target,
+    Poisson-blend it (normal or mixed gradients, by the target's texture), feather it."""
     fit = fit_reference(ref, region, rng)
     if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
         fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True})
-    coloured, colour_info = match_colour(fit, ref, crop.astype(np.float32), region)
-    blended, poisson_scale = poisson(crop, coloured, fit.mask)
     crop_f = crop.astype(np.float32)
+    coloured, colour_info = match_colour(fit, ref, crop_f, region)
+    coloured, camera_info = match_camera(coloured, fit.mask, photo, rng)
+    mode, texture = blend_mode(crop_f, coloured, fit.mask, region)
+    blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
     contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
     boost = 1.0
@@ -229,8 +232,45 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference,
         "reference_mask_estimated": ref.estimated,
         "fit": fit.params,
         "colour_transfer": colour_info,
+        "camera_match": camera_info,
         "poisson": poisson_scale is not None,
+        "poisson_mode": mode,
         "poisson_scale": poisson_scale,
+        "texture": texture,
         "contrast_boost": round(boost, 3),
     }
     return out, extra
+
+
+def match_camera(image: np.ndarray, anomaly: np.ndarray, photo: Photometry,
+                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Give the warped reference the target's sharpness and noise: measure both on the reference
+    around and over its anomaly, blur it by what the target is softer by, add the noise it lacks."""
+    where = dilate(anomaly, 4)
+    grey = luminance(image).astype(np.float32)
+    own_blur = blur_sigma(grey, where)
+    extra_blur = math.sqrt(max(photo.blur**2 - own_blur**2, 0.0))
+    if extra_blur > 0.2:
+        image = blur(image, extra_blur)
+        grey = luminance(image).astype(np.float32)
+    own_noise = noise_sigma(grey, where)
+    extra_noise = math.sqrt(max(photo.noise**2 - own_noise**2, 0.0))
+    if extra_noise > 0.3:
+        image = image + (rng.standard_normal(anomaly.shape, dtype=np.float32) * extra_noise)[..., None]
+    return image, {"reference_blur": round(own_blur, 3), "added_blur": round(extra_blur, 3),
+                   "reference_noise": round(own_noise, 3), "added_noise": round(extra_noise, 3)}
+
+
+def blend_mode(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray, region: np.ndarray) -> tuple[str, dict]:
+    """``mixed`` gradients when the target is textured and the anomaly is a translucent change of
+    tone (its interior smoother than the target's texture, its level near the target's), so the
+    texture continues through it; ``normal`` (the anomaly's own gradients) otherwise."""
+    def detail(image: np.ndarray, where: np.ndarray) -> float:
+        grey = luminance(image).astype(np.float32)
+        return float(np.abs(grey - blur(grey, 2.0))[where].mean()) if where.any() else 0.0
+
+    target, own = detail(crop, region), detail(source, anomaly)
+    step = abs(float(luminance(source[anomaly].mean(axis=0)[None, :])[0] - luminance(crop[region].mean(axis=0)[None, :])[0]))
+    mixed = target >= 6.0 and own < 0.5 * target and step < 25.0
+    return ("mixed" if mixed else "normal"), {"target_detail": round(target, 3), "anomaly_detail": round(own, 3),
+                                              "tone_step": round(step, 3)}

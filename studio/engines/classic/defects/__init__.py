@@ -1,37 +1,41 @@
-"""Procedural defect generators for the weight-free ``classic`` engine.
+"""Procedural defect families for the weight-free ``classic`` engine.
 
-Each generator draws one kind of defect into a crop of the normal image, inside the
-sketched region, and returns the new crop (float32, 0..255) plus the parameters it drew.
-The target prompt picks the generator by keyword (:func:`pick_generator`); words it does
-not know fall back to DRAEM-style Perlin-noise texture anomalies. Every random choice
-comes from the ``numpy`` generator handed in, so a seed reproduces a candidate exactly.
+Each family turns a :class:`Context` (the crop around the sketched region, the region, a seeded rng,
+the prompt and the photometry measured around the region) into :class:`~studio.engines.classic.
+shading.Maps` (height, albedo, gloss, cover), which the engine renders with the image's own light,
+noise and blur. The target prompt picks the family by keyword; words it does not know fall back to
+DRAEM-style texture anomalies. Every random choice comes from the rng, so a seed reproduces a
+candidate exactly.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
 from studio.engines.classic.defects.base import Context
-from studio.engines.classic.defects.scratch import scratch
 from studio.engines.classic.defects.crack import crack
-from studio.engines.classic.defects.hole import hole
-from studio.engines.classic.defects.stain import stain
 from studio.engines.classic.defects.dent import dent
+from studio.engines.classic.defects.hole import hole
+from studio.engines.classic.defects.liquid import oil, stain
 from studio.engines.classic.defects.missing import missing
-from studio.engines.classic.defects.discoloration import discoloration
+from studio.engines.classic.defects.scratch import scratch
+from studio.engines.classic.defects.surface import contamination, discoloration, rust
 from studio.engines.classic.defects.texture import perlin_texture
+from studio.engines.classic.shading import Maps
 
-
-REGISTRY: dict[str, Callable[[Context], np.ndarray]] = {
+REGISTRY: dict[str, Callable[[Context], Maps]] = {
     "scratch": scratch,
     "crack": crack,
     "hole": hole,
+    "oil": oil,
+    "rust": rust,
+    "contamination": contamination,
     "stain": stain,
     "dent": dent,
     "missing": missing,
     "discoloration": discoloration,
     "perlin": perlin_texture,
 }
+#: The families whose change is an albedo (colour) change: the surface's texture must show through.
+ALBEDO_FAMILIES = ("stain", "oil", "rust", "discoloration", "contamination")
 
-__all__ = ["REGISTRY", "Context"]
+__all__ = ["ALBEDO_FAMILIES", "REGISTRY", "Context"]

@@ -1,41 +1,46 @@
-"""A jagged dark fracture along the region with a few tapering branches."""
+"""Cracks: a jagged fracture that tapers to its tips, with thinner tapering branches; a dark
+opening whose lips catch or lose the light."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, line_tone
-from studio.engines.classic.geometry import centreline, draw_polyline, jagged_path, region_frame, resample
+from studio.engines.classic.defects.base import Context, curve_distance, smooth_curve
+from studio.engines.classic.geometry import jagged_path, resample
+from studio.engines.classic.photometry import luminance
+from studio.engines.classic.shading import Maps
 
 
-def crack(ctx: Context) -> np.ndarray:
-    """A jagged dark fracture along the region with a few tapering branches."""
-    rng, frame = ctx.rng, region_frame(ctx.region)
-    points, half = centreline(ctx.region, frame)
-    base = resample(points, 5)
-    main = jagged_path(base, rng, float(rng.uniform(0.1, 0.18)), 5)
-    hw = float(np.median(half))
-    thickness = int(rng.choice([1, 2, 2])) if hw > 3 else 1
-    # the opening narrows towards the crack's tips
-    u = np.linspace(-1.0, 1.0, len(main))
-    coverage = np.zeros(ctx.shape, np.float32)
-    for width, level in ((thickness, 1.0), (thickness + 1, 0.35)):
-        inner = np.abs(u) < (0.55 if width > thickness else 1.0)
-        if inner.sum() >= 2:
-            coverage = np.maximum(coverage, draw_polyline(ctx.shape, main[inner], width) * level)
+def crack(ctx: Context) -> Maps:
+    rng, frame = ctx.rng, ctx.frame
+    main = jagged_path(resample(smooth_curve(ctx, float(rng.uniform(0.05, 0.3))), 5), rng,
+                       float(rng.uniform(0.1, 0.2)), 5)
+    half = max(1.0, min(frame.b, 10.0))
+    w0 = float(rng.uniform(0.7, 1.0 if half < 4 else 2.0))
+    paths = [(main, w0)]
     branches = int(rng.integers(1, 5))
     for _ in range(branches):
         i = int(rng.integers(len(main) // 5, max(len(main) * 4 // 5, len(main) // 5 + 1)))
-        start = main[i]
         direction = main[min(i + 1, len(main) - 1)] - main[max(i - 1, 0)]
-        ang = math.atan2(direction[1], direction[0]) + rng.choice([-1, 1]) * rng.uniform(0.35, 1.0)
-        length = rng.uniform(0.3, 0.7) * frame.a
-        end = start + length * np.array([math.cos(ang), math.sin(ang)])
-        branch = jagged_path(np.stack([start, end]), rng, 0.15, 4)
-        coverage = np.maximum(coverage, draw_polyline(ctx.shape, branch, 1) * 0.8)
-    coverage *= ctx.region
-    depth = float(rng.uniform(0.6, 0.85))
-    out = line_tone(ctx, True, depth, coverage)
-    ctx.record(thickness=thickness, branches=branches, depth=depth)
-    return out
+        angle = math.atan2(direction[1], direction[0]) + rng.choice([-1, 1]) * rng.uniform(0.35, 1.0)
+        length = rng.uniform(0.2, 0.6) * frame.a
+        end = main[i] + length * np.array([math.cos(angle), math.sin(angle)])
+        paths.append((jagged_path(np.stack([main[i], end]), rng, 0.15, 4), w0 * float(rng.uniform(0.4, 0.7))))
+    opening = np.zeros(ctx.shape, np.float32)
+    lips = np.zeros(ctx.shape, np.float32)
+    for k, (points, width) in enumerate(paths):
+        distance, position = curve_distance(ctx.shape, points)
+        # the main crack narrows towards both tips, a branch from its root to its tip
+        taper = np.sqrt(np.clip(1.0 - (2.0 * position - 1.0) ** 2, 0.0, 1.0)) if k == 0 else 1.0 - position
+        local = np.maximum(width * taper, 0.35)
+        opening = np.maximum(opening, np.clip(1.2 - distance / local, 0.0, 1.0))
+        lips = np.maximum(lips, np.exp(-distance / (1.5 * local + 0.5)) * (taper > 0.05))
+    opening *= ctx.region
+    lips *= ctx.region
+    level = float(luminance(ctx.crop[ctx.region].mean(axis=0)[None, :])[0])
+    dark = float(rng.uniform(0.08, 0.25)) * level
+    paint = np.broadcast_to(ctx.base * (dark / max(level, 1.0)), ctx.crop.shape)
+    height = -lips * float(rng.uniform(0.3, 0.7))
+    ctx.record(branches=branches, width_px=w0, interior=dark)
+    return Maps(height=height, cover=np.clip(opening, 0.0, 1.0), paint=paint, relief=1.2)

@@ -1,47 +1,71 @@
-"""A dark hole: a lit inner wall on the side away from the light, a shadowed near wall,"""
+"""Holes: an organic opening with a dark interior that deepens away from the rim, a lit inner wall on
+the side away from the light, a raised rim; in textiles the background shows through and frayed
+thread ends reach into the opening."""
 from __future__ import annotations
 
-
+import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context
-from studio.engines.classic.geometry import inside_distance, region_frame
-from studio.engines.classic.photometry import luminance, surface_mean
-from studio.imaging import blur, erode
+from studio.engines.classic.defects.base import Context, organic_blob
+from studio.engines.classic.geometry import inside_distance
+from studio.engines.classic.keywords import FABRIC_WORDS, mentions
+from studio.engines.classic.shading import Maps
+from studio.imaging import blur, dilate
 
 
-def hole(ctx: Context) -> np.ndarray:
-    """A dark hole: a lit inner wall on the side away from the light, a shadowed near wall,
-    a thin bright lip where the rim faces the light."""
-    rng, frame = ctx.rng, region_frame(ctx.region)
-    yy, xx = np.mgrid[: ctx.shape[0], : ctx.shape[1]].astype(np.float32)
-    t, s = frame.to_local(xx, yy)
-    k = float(rng.uniform(0.5, 0.85))
-    ct, cs = rng.uniform(-0.12, 0.12) * frame.a, rng.uniform(-0.12, 0.12) * frame.b
-    a = max(frame.a * k, 1.5)
-    b = max(min(frame.b * k * rng.uniform(0.85, 1.1), a), 1.5)
-    theta = np.arctan2((s - cs) / b, (t - ct) / a)
-    wobble = 1.0 + 0.1 * rng.uniform(0, 1) * np.sin(3 * theta + rng.uniform(0, 6.3))
-    r = np.sqrt(((t - ct) / a) ** 2 + ((s - cs) / b) ** 2) / wobble
-    inside = (r <= 1.0) & ctx.region
-    if inside.sum() < 4:
-        inside = erode(ctx.region, 1) if erode(ctx.region, 1).any() else ctx.region
-        r = 1.0 - inside_distance(inside) / max(float(inside_distance(inside).max()), 1.0)
-    light = float(rng.uniform(0, 2 * np.pi))
-    # direction of each pixel from the hole's centre, in image coordinates
-    phi = theta + frame.angle
-    towards = np.cos(phi - light)  # +1 on the side of the hole nearer the light
-    surface = surface_mean(ctx.crop, ctx.region)
-    core = float(rng.uniform(6, 30))
-    wall_width = float(rng.uniform(0.25, 0.45))
-    wall = np.clip((r - (1.0 - wall_width)) / wall_width, 0.0, 1.0)  # 0 deep inside .. 1 at the rim
-    lit = np.clip(-towards, 0.0, 1.0) ** 1.5  # far wall catches the light
-    level = core + wall**1.5 * (0.15 + 0.6 * lit) * (float(luminance(surface[None, :])[0]) - core + 20.0)
-    colour = level[..., None] * (0.5 * surface / max(float(surface.mean()), 1.0) + 0.5)
-    alpha = (blur(inside.astype(np.float32), 0.7) * ctx.region)[..., None]
-    out = ctx.crop * (1 - alpha) + colour * alpha
-    rim = np.clip(blur(inside.astype(np.float32), 1.2) * 2.0 - 2.0 * inside, 0, 1) * ctx.region
-    lip = np.clip(towards, 0, 1) * rim
-    out = out + (255.0 - out) * 0.45 * lip[..., None] - out * 0.35 * (rim * np.clip(-towards, 0, 1))[..., None]
-    ctx.record(size=k, light_angle=light, core=core, wall=wall_width)
-    return out
+def largest(mask: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def threads(ctx: Context, opening: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Frayed thread ends: short thin strands from the rim towards the middle of the opening."""
+    canvas = np.zeros(ctx.shape, np.uint8)
+    ys, xs = np.nonzero(opening & (depth <= 1.0))
+    if ys.size == 0:
+        return canvas.astype(bool)
+    ty, tx = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    reach = float(depth.max())
+    for _ in range(int(ctx.rng.integers(6, 16))):
+        i = int(ctx.rng.integers(ys.size))
+        direction = np.array([tx - xs[i], ty - ys[i]], np.float64)
+        direction /= max(float(np.linalg.norm(direction)), 1e-6)
+        bend = ctx.rng.normal(0.0, 0.35)
+        c, s = np.cos(bend), np.sin(bend)
+        direction = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
+        end = np.array([xs[i], ys[i]]) + direction * reach * ctx.rng.uniform(0.25, 0.8)
+        cv2.line(canvas, (int(xs[i]), int(ys[i])), (int(end[0]), int(end[1])), 1, 1, cv2.LINE_8)
+    return canvas.astype(bool) & opening
+
+
+def hole(ctx: Context) -> Maps:
+    rng = ctx.rng
+    size = float(np.sqrt(ctx.region.sum()))
+    blob, _ = organic_blob(ctx, (0.3, 0.7), float(rng.uniform(0.15, 0.3)), max(4.0, size / 2))
+    opening = largest(blob)
+    depth = inside_distance(opening)
+    peak = max(float(depth.max()), 1.0)
+    r = np.clip(depth / peak, 0.0, 1.0)
+    level = ctx.base[opening].mean(axis=0) if opening.any() else ctx.base.reshape(-1, 3).mean(axis=0)
+    fabric = mentions(ctx.prompt, FABRIC_WORDS)
+    rim = dilate(opening, 2) & ~opening & ctx.region
+    if fabric:
+        # what lies behind the cloth: a darker, differently coloured surface with its own grain
+        behind = level * rng.uniform(0.2, 0.45) * rng.uniform(0.8, 1.2, 3)
+        paint = np.broadcast_to(behind, ctx.crop.shape) * (1.0 + 0.15 * ctx.noise(3.0))[..., None]
+        strands = threads(ctx, opening, depth)
+        cover = (opening & ~strands).astype(np.float32)
+        height = -0.6 * blur(opening.astype(np.float32), 1.0) + 0.8 * blur(strands.astype(np.float32), 0.7)
+    else:
+        # the interior darkens with depth; the wall near the rim stays lit by the shading below
+        core = float(rng.uniform(0.06, 0.2))
+        tone = core + (1.0 - core) * (1.0 - np.sqrt(r)) ** 2 * 0.6
+        paint = ctx.base * tone[..., None]
+        cover = np.clip(r * 3.0, 0.0, 1.0) * opening
+        height = -np.clip(peak * 0.6 * np.sqrt(r), 0.0, 6.0) * opening + 0.8 * blur(rim.astype(np.float32), 1.0)
+        strands = None
+    ctx.record(style="fabric" if fabric else "solid", opening_px=int(opening.sum()),
+               threads=int(strands.sum()) if strands is not None else 0)
+    return Maps(height=height.astype(np.float32), cover=cover, paint=paint, relief=1.0)

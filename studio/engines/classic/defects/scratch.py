@@ -1,55 +1,49 @@
-"""One to three thin, nearly straight strokes along the region, dark or specular, tapered."""
+"""Scratches: smooth random grooves with varying width and depth, occasional interruptions, a thin
+highlight on the wall facing the light and a faint burr beside them."""
 from __future__ import annotations
-
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, line_tone
-from studio.engines.classic.geometry import centreline, draw_polyline, region_frame, resample
+from studio.engines.classic.defects.base import Context, curve_distance, smooth_curve
 from studio.engines.classic.keywords import prompt_words
-from studio.engines.classic.noise import perlin
+from studio.engines.classic.shading import Maps
 
 
-def scratch(ctx: Context) -> np.ndarray:
-    """One to three thin, nearly straight strokes along the region, dark or specular, tapered."""
-    rng, frame = ctx.rng, region_frame(ctx.region)
-    points, half = centreline(ctx.region, frame)
-    n = int(rng.choice([1, 1, 2, 3]))
+def along(rng: np.random.Generator, position: np.ndarray, knots: int, spread: float) -> np.ndarray:
+    """A smooth seeded profile over the arc position (0..1): 1 ± ``spread``."""
+    values = 1.0 + rng.uniform(-spread, spread, knots)
+    return np.interp(position, np.linspace(0.0, 1.0, knots), values).astype(np.float32)
+
+
+def scratch(ctx: Context) -> Maps:
+    rng = ctx.rng
     words = set(prompt_words(ctx.prompt))
-    if words & {"dark", "black", "deep"}:
-        dark = True
-    elif words & {"bright", "white", "light", "shiny"}:
-        dark = False
+    count = int(rng.choice([1, 1, 2, 3]))
+    half = max(1.0, min(ctx.frame.b, 8.0))
+    height = np.zeros(ctx.shape, np.float32)
+    groove = np.zeros(ctx.shape, np.float32)
+    widths = []
+    for _ in range(count):
+        points = smooth_curve(ctx, float(rng.uniform(0.05, 0.35)))
+        distance, position = curve_distance(ctx.shape, points)
+        width = float(rng.uniform(0.6, 1.0 if half < 4 else 1.8)) * along(rng, position, 6, 0.45)
+        taper = np.clip(np.sin(np.pi * position) * 3.0, 0.0, 1.0)
+        gaps = along(rng, position, int(rng.integers(4, 12)), 1.0) > float(rng.uniform(0.1, 0.45))
+        depth = float(rng.uniform(0.6, 1.6)) * along(rng, position, 5, 0.5) * taper * gaps
+        x = distance / np.maximum(width, 0.5)
+        profile = np.clip(1.0 - x * x, 0.0, 1.0)
+        burr = 0.25 * np.exp(-((x - 1.8) ** 2) * 2.0)
+        height += (burr - profile) * depth
+        groove = np.maximum(groove, profile * (depth > 0))
+        widths.append(round(float(width.mean()), 2))
+    height *= ctx.region
+    groove *= ctx.region
+    if words & {"bright", "white", "light", "shiny"}:
+        exposed = float(rng.uniform(1.2, 1.45))
+    elif words & {"dark", "black", "deep"}:
+        exposed = float(rng.uniform(0.45, 0.7))
     else:
-        dark = bool(rng.random() < 0.7)
-    depth = float(rng.uniform(0.45, 0.7))
-    coverage = np.zeros(ctx.shape, np.float32)
-    normal = np.array([-frame.uy, frame.ux], np.float32)
-    hw = float(np.median(half))
-    along = ctx.along(frame)
-    thicknesses = []
-    for i in range(n):
-        pts = resample(points, 32)
-        u = np.linspace(-1.0, 1.0, len(pts))
-        keep = float(rng.uniform(0.7, 1.0))
-        start = float(rng.uniform(-1.0, 1.0 - 2.0 * keep)) if keep < 1.0 else -1.0
-        sel = (u >= start) & (u <= start + 2.0 * keep)
-        pts, u = pts[sel], u[sel]
-        offset = rng.uniform(-0.5, 0.5) * hw if n > 1 else rng.uniform(-0.2, 0.2) * hw
-        bow = rng.uniform(-0.25, 0.25) * min(hw, 6.0)
-        wobble = perlin((1, len(pts)), (1, 2), rng)[0] * min(0.1 * hw, 1.0)
-        pts = pts + normal[None, :] * (offset + bow * (1 - u**2) + wobble)[:, None]
-        thickness = int(rng.choice([1, 1, 2])) if hw > 4 else 1
-        thicknesses.append(thickness)
-        line = draw_polyline(ctx.shape, pts, thickness)
-        # taper: strongest in the middle of the stroke, fading at its ends
-        mid = float(u.mean())
-        taper = np.clip(1.0 - ((along - mid) / max(keep, 0.1)) ** 4, 0.2, 1.0)
-        coverage = np.maximum(coverage, line * taper * rng.uniform(0.85, 1.0))
-    coverage *= ctx.region
-    out = line_tone(ctx, dark, depth, coverage)
-    # a faint highlight along one flank reads as a groove edge
-    shifted = np.roll(coverage, shift=(int(round(normal[1])), int(round(normal[0]))), axis=(0, 1)) * ctx.region
-    out = out + (255.0 - out) * 0.25 * np.clip(shifted - coverage, 0, 1)[..., None]
-    ctx.record(strokes=n, dark=dark, depth=depth, thickness=thicknesses)
-    return out
+        exposed = float(rng.choice([rng.uniform(0.5, 0.75), rng.uniform(1.15, 1.4)]))
+    albedo = 1.0 + groove[..., None] * (exposed - 1.0)
+    ctx.record(strokes=count, width_px=widths, exposed=exposed)
+    return Maps(height=height, albedo=albedo, gloss=groove * 0.35, relief=1.0)

@@ -1,0 +1,78 @@
+"""Surface (albedo) defects: rust, contamination and discoloration; the texture always shows through."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.engines.classic.defects.base import Context, organic_blob
+from studio.engines.classic.keywords import prompt_colour
+from studio.engines.classic.shading import Maps
+from studio.imaging import blur
+
+#: Rust palette from fresh orange to dark brown (RGB).
+RUST_LIGHT = np.array([196, 104, 44], np.float32)
+RUST_DARK = np.array([82, 42, 22], np.float32)
+#: Discoloration kinds -> albedo factor (RGB multipliers; > 1 brightens).
+TINTS = {
+    "yellowing": (1.02, 0.9, 0.55), "bleaching": (1.18, 1.18, 1.15), "heat tint": (0.78, 0.62, 0.95),
+    "darkening": (0.62, 0.6, 0.58), "browning": (0.8, 0.62, 0.42),
+}
+
+
+def rust(ctx: Context) -> Maps:
+    """Corrosion: a granular crust (orange to dark brown) with pitting, fading into an orange bloom;
+    the crust is opaque-ish rust coloured by the palette and carries the surface's own relief."""
+    rng = ctx.rng
+    size = float(np.sqrt(ctx.region.sum()))
+    blob, lift = organic_blob(ctx, (0.4, 0.85), float(rng.uniform(0.3, 0.55)), max(3.0, size / 4))
+    grain = np.clip(0.5 + 0.5 * (0.6 * ctx.noise(max(2.0, size / 10)) + 0.4 * ctx.noise(1.5)) * 1.6, 0.0, 1.0)
+    palette = RUST_LIGHT * (1.0 - grain[..., None]) + RUST_DARK * grain[..., None]
+    crust = np.clip(np.sqrt(lift) * 1.4, 0.0, 1.0) * blob
+    bloom = np.clip(blur(blob.astype(np.float32), max(1.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
+    strength = float(rng.uniform(0.55, 0.8))
+    cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
+    tint = 1.0 - (0.35 * crust + 0.25 * bloom)[..., None] * (1.0 - RUST_LIGHT / 255.0)
+    pits = (ctx.noise(1.2) > float(rng.uniform(0.45, 0.6))) & blob
+    height = -blur(pits.astype(np.float32), 0.7) * float(rng.uniform(1.0, 2.0))
+    ctx.record(strength=strength, pits=int(pits.sum()))
+    return Maps(albedo=tint, height=height, cover=cover, paint=palette, carry_detail=True)
+
+
+def contamination(ctx: Context) -> Maps:
+    """Dirt: a faint grimy film with clustered specks of foreign particles of varied size and tone."""
+    rng = ctx.rng
+    size = float(np.sqrt(ctx.region.sum()))
+    blob, lift = organic_blob(ctx, (0.45, 0.9), float(rng.uniform(0.3, 0.5)), max(4.0, size / 3))
+    film = blur(blob.astype(np.float32), 1.0) * (0.6 + 0.4 * np.sqrt(lift))
+    score = ctx.noise(float(rng.uniform(1.2, 2.2))) + 0.8 * ctx.noise(max(3.0, size / 6))
+    values = score[blob]
+    share = float(rng.uniform(0.05, 0.14))
+    specks = (score > float(np.quantile(values, 1.0 - share))) & blob if values.size else blob
+    count, labels = cv2.connectedComponents(specks.astype(np.uint8), connectivity=8)
+    shades = rng.uniform(0.2, 0.6, count).astype(np.float32)
+    shades[0] = 1.0
+    speck_albedo = blur(shades[labels], 0.5)
+    haze = float(rng.uniform(0.06, 0.16))
+    tone = np.array([0.95, 0.9, 0.82], np.float32)
+    albedo = (1.0 - film[..., None] * haze * (2.0 - tone)) * speck_albedo[..., None]
+    ctx.record(haze=haze, specks=int(count - 1))
+    return Maps(albedo=albedo)
+
+
+def discoloration(ctx: Context) -> Maps:
+    """A soft-edged change of colour or brightness (yellowing, bleaching, heat tint, darkening, or the
+    prompt's colour), uneven inside."""
+    rng = ctx.rng
+    size = float(np.sqrt(ctx.region.sum()))
+    blob, lift = organic_blob(ctx, (0.3, 0.9), float(rng.uniform(0.15, 0.3)), max(6.0, size / 2))
+    weight = blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.75 + 0.25 * ctx.noise(max(4.0, size / 4)))
+    weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
+    named = prompt_colour(ctx.prompt)
+    if named is not None:
+        kind, factor = named[0], np.clip(np.array(named[1], np.float32) / 160.0, 0.25, 1.5)
+    else:
+        kind = list(TINTS)[int(rng.integers(len(TINTS)))]
+        factor = np.array(TINTS[kind], np.float32)
+    albedo = 1.0 + weight[..., None] * (factor - 1.0)
+    ctx.record(kind=kind, factor=factor)
+    return Maps(albedo=albedo)

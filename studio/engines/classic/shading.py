@@ -1,0 +1,111 @@
+"""Render a defect's maps with the image's own light, noise and sharpness.
+
+A defect is a few maps over the crop: a height field (px; negative = into the surface), a
+multiplicative albedo (RGB, 1 = unchanged), a gloss change, and a cover (0..1) where new material
+(a hole's interior, a void, a foreign texture) replaces the surface. :func:`render` shades the height
+field's normals with the light estimated from the image (Lambert plus a Blinn-Phong highlight,
+relative to the flat surface, so untouched pixels stay exact), blurs the synthetic maps to the
+image's sharpness, applies the albedo to the image's smooth base and (more gently) to its detail so
+the surface's texture and noise show through, and gives covered pixels the image's noise.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.engines.classic.photometry import Photometry
+from studio.imaging import blur
+
+#: Elevation of the light above the surface plane (radians from the normal).
+SLANT = math.radians(55.0)
+#: Blinn-Phong exponent of the highlight.
+SHININESS = 24.0
+#: How much of an albedo change reaches the image's fine detail (its texture and noise).
+DETAIL_SHARE = 0.35
+
+
+@dataclass
+class Maps:
+    """The appearance of one defect over the crop; ``None`` means "no change of this kind"."""
+
+    height: np.ndarray | None = None  # (H, W) px
+    albedo: np.ndarray | None = None  # (H, W, 3) or (H, W, 1) multiplicative
+    gloss: np.ndarray | None = None  # (H, W) highlight strength added (0..1)
+    cover: np.ndarray | None = None  # (H, W) 0..1, fraction replaced by ``paint``
+    paint: np.ndarray | None = None  # (H, W, 3) 0..255, the replacing material (before noise)
+    relief: float = 1.0  # shading gain of the height field
+    source: np.ndarray | None = None  # (H, W, 3) the surface to shade instead of the crop (a dent's pull)
+    grain: bool = True  # give ``paint`` the image's noise (off when the paint carries the surface's own)
+    carry_detail: bool = False  # add the surface's own detail (texture, noise) to ``paint``
+
+
+def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
+            gloss: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(diffuse factor, highlight) of ``height`` lit from ``light``: both relative to a flat surface
+    (factor 1, highlight 0 where the height field is flat)."""
+    gy, gx = np.gradient(height.astype(np.float32))
+    gx, gy = gx * relief, gy * relief
+    inv = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
+    lx, ly = light[0] * math.sin(SLANT), light[1] * math.sin(SLANT)
+    lz = math.cos(SLANT)
+    diffuse = np.maximum((-gx * lx - gy * ly + lz) * inv, 0.0) / lz
+    hx, hy, hz = lx, ly, lz + 1.0
+    hn = math.sqrt(hx * hx + hy * hy + hz * hz)
+    hx, hy, hz = hx / hn, hy / hn, hz / hn
+    n_dot_h = np.maximum((-gx * hx - gy * hy + hz) * inv, 0.0)
+    highlight = (n_dot_h**SHININESS - hz**SHININESS) * gloss
+    return diffuse.astype(np.float32), highlight.astype(np.float32)
+
+
+def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
+           rng: np.random.Generator) -> np.ndarray:
+    """The crop (float32 RGB) with the defect's maps applied; ``base`` is the smooth part of the
+    surface being shaded (``maps.source`` or the crop)."""
+    surface = crop if maps.source is None else maps.source
+    detail = surface - base
+    soft = photo.blur
+    factor = None
+    if maps.albedo is not None:
+        factor = blur(maps.albedo.astype(np.float32), soft)
+        if factor.ndim == 2:
+            factor = factor[..., None]
+    shade = highlight = None
+    if maps.height is not None:
+        diffuse, highlight = shading(blur(maps.height, soft), photo.light, maps.relief,
+                                     0.0 if maps.gloss is None else maps.gloss)
+        shade = diffuse[..., None]
+    elif maps.gloss is not None:
+        highlight = blur(maps.gloss.astype(np.float32), soft)
+    if factor is None and shade is None:
+        out = surface.copy()
+    else:
+        total = (factor if factor is not None else 1.0) * (shade if shade is not None else 1.0)
+        gentle = 1.0 + (total - 1.0) * DETAIL_SHARE
+        out = base * total + detail * gentle
+    if highlight is not None:
+        out = out + (255.0 - out) * np.clip(highlight, -1.0, 1.0)[..., None]
+    if maps.cover is not None and maps.paint is not None:
+        cover = np.clip(blur(maps.cover.astype(np.float32), soft), 0.0, 1.0)
+        paint = blur(maps.paint.astype(np.float32), soft)
+        if shade is not None:
+            paint = paint * shade
+        if maps.carry_detail:
+            paint = paint + detail
+        elif maps.grain:
+            # covered pixels keep (1 - c) of the surface's noise: top it up to the full level
+            lift = np.sqrt(np.clip(1.0 - (1.0 - cover) ** 2, 0.0, 1.0)) / np.maximum(cover, 1e-3)
+            grain = rng.standard_normal(cover.shape, dtype=np.float32) * (photo.noise * lift)
+            paint = paint + grain[..., None]
+        out = out * (1.0 - cover[..., None]) + paint * cover[..., None]
+    return soft_limit(out)
+
+
+def soft_limit(image: np.ndarray, knee: float = 16.0) -> np.ndarray:
+    """Compress values within ``knee`` of 0 and 255 smoothly instead of clipping them, so brightened
+    or darkened pixels keep (compressed) texture and noise rather than turning flat."""
+    top, bottom = 255.0 - knee, knee
+    high = top + knee * np.tanh((image - top) / knee)
+    low = bottom - knee * np.tanh((bottom - image) / knee)
+    return np.where(image > top, high, np.where(image < bottom, low, image))
