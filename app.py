@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     from PIL import Image
 
     from studio import config
-    from studio.ui import CSS, build_context, build_demo, space
+    from studio.ui import CSS, build_context, build_demo, head_html, space
 
     # Gradio decodes the page's editor images itself: hold Pillow to the studio's pixel limit too
     # (it raises above twice this), not its default of ~179 MP.
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         show_error=False,
         ssr_mode=False,
         css=CSS,
+        head=head_html(),
     )
 
 

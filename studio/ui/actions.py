@@ -1,28 +1,31 @@
-"""What the page and the API both do: generate, explain, open batch review jobs, accept, reject,
-remove and export.
+"""What the page and the API both do: generate, explain, open batch review jobs, decide (accept,
+reject, undo), and curate the store (relabel, remove, export).
 
 :class:`Actions` holds one studio process's shared :class:`StudioContext` and shipped assets;
-the page's callbacks (:mod:`studio.ui.page`) and the documented API (:mod:`studio.ui.api`)
-build on it. It only calls the engine, store and export APIs.
+the page's callbacks (:mod:`studio.ui.page`, :mod:`studio.ui.review_page`, :mod:`studio.ui.curated_page`)
+and the documented API (:mod:`studio.ui.api`) build on it. It only calls the engine, store, batch
+review and export APIs, and reads engines through the context at call time.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from studio.batch import JOB_FILE, ReviewJob, accept_review, list_review_jobs, load_review_job
+from studio.batch.review import (ReviewJob, ReviewSummary, accept_review, find_review_job, load_review_job,
+                                 review_sample_id, review_summaries)
+from studio.engines import Engine
 from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
-from studio.imaging import check_mask
+from studio.requests import build_request
 from studio.types import AttentionTrace, SynthesisRequest, clean_text
+from studio.ui import review_queue as queue
 from studio.ui import session as ss
 from studio.ui.assets import Assets, load_assets
 from studio.ui.context import StudioContext
+from studio.ui.curated import Filters, FilteredStore, filtered
 from studio.ui.feedback import progress_fn
 from studio.ui.gpu import register_engines, run_explain, run_generate
 from studio.ui.inputs import as_text, label_text, params_dict
@@ -30,7 +33,15 @@ from studio.ui.views import GalleryItem, attention_items
 
 EXPORT_TTL_S = 3600
 
-NO_REFERENCE = "Add a reference anomaly first (step 3): pick an example or upload one, then mark its region."
+NO_REFERENCE = "Add a reference anomaly first (② Reference): pick an example or upload one, then mark its region."
+
+
+def required_label(value: Any, what: str, how: str) -> str:
+    """A label a decision stores; an empty one is refused (nothing is stored)."""
+    text = label_text(value, what)
+    if not text:
+        raise InputError(f"Not stored: the {what} is empty. {how}")
+    return text
 
 
 class Actions:
@@ -45,57 +56,34 @@ class Actions:
         self._review_lock = threading.Lock()  # one review accept at a time: check-then-add stays atomic
 
     # ------------------------------------------------------------------ model work
-    def _generate(
-        self,
-        state: ss.Session | None,
-        image: np.ndarray,
-        mask: np.ndarray,
-        prompt: Any,
-        reference: np.ndarray | None,
-        reference_mask: np.ndarray | None,
-        reference_text: Any,
-        num: Any,
-        seed: int,
-        params: dict[str, Any],
-        engine_name: Any,
-        progress: Any,
-    ) -> ss.Session:
+    def _generate(self, state: ss.Session | None, request: SynthesisRequest, engine_name: Any,
+                  progress: Any) -> ss.Session:
         """Run the engine on one request and record its candidates in the (new or given) session."""
-        check_mask(mask)
-        if reference_mask is not None:
-            reference_mask = check_mask(reference_mask, "marked reference region") if reference_mask.any() else None
         engine = self.ctx.engine(as_text(engine_name))
-        request = SynthesisRequest.create(
-            image, mask, as_text(prompt),
-            reference=reference, reference_mask=reference_mask, reference_text=as_text(reference_text),
-            num=num, seed=seed, params=params,
-        )
         callback = progress_fn(progress)
         if callback:
-            callback(0, request.num, f"{engine.name}: generating {request.num} candidate(s)")
+            callback(0, request.num, f"{engine.label}: generating {request.num} candidate(s)")
         candidates = run_generate(engine.name, request, callback)
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         return ss.record_generation(session, request, candidates)
 
-    def _explain(self, image: np.ndarray | None, mask: np.ndarray | None, reference: np.ndarray | None,
-                 reference_mask: np.ndarray | None, reference_text: Any, prompt: Any, asea_steps: Any,
-                 engine_name: Any, progress: Any) -> tuple[Any, AttentionTrace]:
+    def _explain(self, image: np.ndarray | None, mask: np.ndarray | None, reference: Any, reference_mask: Any,
+                 reference_text: Any, prompt: Any, asea_steps: Any, engine_name: Any,
+                 progress: Any) -> tuple[Engine, AttentionTrace]:
         """(engine, trace) of the ASEA preview over the marked reference (the normal side is optional)."""
+        # with no engine that can explain, the chosen one's trace says why there are no maps
+        engine = self.ctx.attention_engine(as_text(engine_name)) or self.ctx.engine(as_text(engine_name))
         if reference is None:
             raise InputError(NO_REFERENCE)
-        if reference_mask is None or not reference_mask.any():
-            raise InputError("Mark the anomaly on the reference image with the brush first (step 3).")
-        check_mask(reference_mask, "marked reference region")
+        if reference_mask is None or (isinstance(reference_mask, np.ndarray) and not reference_mask.any()):
+            raise InputError("Mark the anomaly on the reference image with the brush first (② Reference).")
         if image is None or mask is None or not mask.any():
             image, mask = reference, reference_mask  # the preview needs only the reference side
-        engine = self.ctx.attention_engine(as_text(engine_name))
-        request = SynthesisRequest.create(
-            image, mask, as_text(prompt), reference=reference, reference_mask=reference_mask,
-            reference_text=as_text(reference_text), num=1, seed=0, params=params_dict({"asea_steps": asea_steps}),
-        )
-        trace = run_explain(engine.name, request, progress_fn(progress))
-        return engine, trace
+        request = build_request(image, mask, reference=reference, reference_mask=reference_mask,
+                                prompt=as_text(prompt), reference_text=as_text(reference_text), num=1, seed=0,
+                                params=params_dict({"asea_steps": asea_steps}))
+        return engine, run_explain(engine.name, request, progress_fn(progress))
 
     def _attention_maps(self, trace: AttentionTrace, reference: np.ndarray,
                         reference_mask: np.ndarray) -> list[GalleryItem]:
@@ -106,84 +94,102 @@ class Actions:
         return attention_items(trace, reference, reference_mask, self.ctx.temp_root / "attention")
 
     # ------------------------------------------------------------------ batch review jobs
-    def _review_jobs(self) -> list[dict[str, Any]]:
-        """The review jobs waiting in the data folder (oldest first): id, prompt, counts, labels."""
-        jobs = []
-        for folder in list_review_jobs(self.ctx.store.root):
-            try:
-                info = json.loads((folder / JOB_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            jobs.append({"job_id": folder.name, "prompt": str(info.get("prompt", "")),
-                         "candidates": int(info.get("candidates", 0)), "category": str(info.get("category", "")),
-                         "defect_type": str(info.get("defect_type", "")), "written_at": info.get("written_at")})
-        return jobs
+    def _review_jobs(self) -> list[ReviewSummary]:
+        """The review jobs waiting in the data folder (oldest first)."""
+        return review_summaries(self.ctx.store.root)
 
-    def _review_folder(self, job_id: Any) -> Path:
-        """The review folder of ``job_id``, which must be one of those listed (never a path from user text)."""
-        wanted = as_text(job_id).strip()
-        if not wanted:
-            raise InputError("Choose a batch review job first (refresh the list after a batch run).")
-        for folder in list_review_jobs(self.ctx.store.root):
-            if folder.name == wanted:
-                return folder
-        raise InputError(f"There is no batch review job {wanted[:40]!r} in this data folder; "
-                         "choose one from the list.")
-
-    def _open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
+    def _open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, Any]:
         """Load a review job's candidates into the (new or given) session; returns (session, job)."""
-        job = load_review_job(self._review_folder(job_id))
+        job = load_review_job(find_review_job(self.ctx.store.root, as_text(job_id)))
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         return ss.record_review(session, job), job
 
-    # ------------------------------------------------------------------ curating
-    def _accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any,
-                note: Any) -> tuple[str, bool]:
-        """Accept candidate ``index`` into the store; returns (sample id, newly added)."""
-        record = ss.candidate_record(state, index)
-        with self._session_lock(state):
-            if record["status"] == "accepted" and record.get("sample_id"):
-                return record["sample_id"], False
-            return self._store_candidate(state, record, defect_type, category, note)
-
+    # ------------------------------------------------------------------ decisions
     def _session_lock(self, state: ss.Session | None) -> threading.Lock:
         with self._locks_guard:
-            return self._session_locks.setdefault((state or {}).get("id", ""), threading.Lock())
+            return self._session_locks.setdefault(state.id if isinstance(state, ss.Session) else "", threading.Lock())
 
-    def _store_candidate(self, state: ss.Session, record: dict[str, Any], defect_type: Any, category: Any,
-                         note: Any) -> tuple[str, bool]:
-        defect = label_text(defect_type, "defect type")
-        cat = label_text(category, "category")
+    def _accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any, note: Any,
+                *, strict_category: bool = True) -> tuple[str, bool]:
+        """Accept candidate ``index`` into the store; returns (sample id, newly added).
+
+        An empty defect type (and, with ``strict_category``, category) is refused before anything is stored."""
+        record = ss.candidate_record(state, index)
+        defect = required_label(defect_type, "defect type", "Type one (or press 1–9) and accept again.")
+        how = "Type the product's category and accept again."
+        cat = required_label(category, "category", how) if strict_category else label_text(category, "category")
         text = clean_text(as_text(note), "note")
-        if state.get("review"):
-            sample_id, new = self._accept_reviewed(state["review"], record["index"], defect, cat, text)
-        else:
-            candidate = ss.load_candidate(record)
-            inputs = ss.load_inputs(state)
-            sample_id, new = str(self.ctx.store.add(candidate, category=cat, defect_type=defect, note=text,
-                                                    **inputs)), True
-        record["status"] = "accepted"
-        record["sample_id"] = sample_id
+        with self._session_lock(state):
+            if record.status == ss.ACCEPTED and record.sample_id:
+                return record.sample_id, False
+            previous = record.status
+            if state.review:
+                sample_id, new = self._accept_reviewed(state, record.index, defect, cat, text)
+            else:
+                sample_id = str(self.ctx.store.add(ss.load_candidate(record), category=cat, defect_type=defect,
+                                                   note=text, **ss.load_inputs(state)))
+                new = True
+            record.status, record.sample_id = ss.ACCEPTED, sample_id
+            queue.remember(state, record, previous)
         return sample_id, new
 
-    def _accept_reviewed(self, job_id: str, index: int, defect_type: str, category: str,
+    def _accept_reviewed(self, state: ss.Session, index: int, defect_type: str, category: str,
                          note: str) -> tuple[str, bool]:
-        """Accept candidate ``index`` of a review job with these labels; the id is ``<job-id>-NN``
-        and a candidate already in the store (from any session or the CLI) is not added again."""
-        job = load_review_job(self._review_folder(job_id))
-        job = dataclasses.replace(job, defect_type=defect_type, category=category, note=note)
+        """Accept candidate ``index`` of the session's review job with these labels, from the session's
+        files (no other candidate is decoded); the id is ``<job-id>-NN`` and a candidate already in the
+        store (from any session or the CLI) is not added again."""
+        folder = find_review_job(self.ctx.store.root, state.review or "")
+        inputs = ss.load_inputs(state)
+        job = ReviewJob(folder, state.review or "", category, defect_type, note, ss.SessionCandidates(state),
+                        inputs["normal_image"], inputs["reference"], inputs["reference_mask"], {})
         with self._review_lock:
             added = accept_review(self.ctx.store, job, [index])
-        return f"{job.job_id}-{index:02d}", bool(added)
+        return review_sample_id(job.job_id, index), bool(added)
 
     def _reject(self, state: ss.Session | None, index: Any) -> None:
-        """Mark candidate ``index`` rejected (an accepted one must be removed from the curated set)."""
+        """Mark candidate ``index`` rejected (an accepted one must be undone or removed from the curated set)."""
         record = ss.candidate_record(state, index)
-        if record["status"] == "accepted":
-            raise InputError(f"Candidate {record['index']} is already accepted; "
-                             "remove it from the curated set instead.")
-        record["status"] = "rejected"
+        with self._session_lock(state):
+            if record.status == ss.ACCEPTED:
+                raise InputError(f"Candidate #{record.index + 1} is already accepted; press Z to undo that, "
+                                 "or remove it from the curated set.")
+            if record.status != ss.REJECTED:
+                queue.remember(state, record, record.status)
+                record.status = ss.REJECTED
+
+    def _undo(self, state: ss.Session | None) -> ss.CandidateRecord:
+        """Undo the session's last decision (an accept removes its sample again); returns that candidate."""
+        with self._session_lock(state):
+            decision = queue.last_decision(state)
+            record = state.candidates[decision.index]
+            if record.status == ss.ACCEPTED and record.sample_id and record.sample_id in self.ctx.store:
+                self.ctx.store.remove(record.sample_id)
+            record.status, record.sample_id = decision.previous, None
+            state.history.pop()
+            queue.select(state, record.index)
+        return record
+
+    def _decide_all(self, state: ss.Session | None, decision: str, defect_type: Any, category: Any,
+                    note: Any) -> int:
+        """Accept or reject every undecided candidate (labels checked once, before anything is stored)."""
+        undecided = [r.index for r in (state.candidates if state else []) if r.status == ss.UNDECIDED]
+        if not undecided:
+            raise InputError("There are no undecided candidates.")
+        for index in undecided:
+            if decision == ss.ACCEPTED:
+                self._accept(state, index, defect_type, category, note)
+            else:
+                self._reject(state, index)
+        return len(undecided)
+
+    # ------------------------------------------------------------------ the curated set
+    def _stats(self) -> dict[str, Any]:
+        return self.ctx.store.stats()
+
+    def _records(self, filters: Filters | None = None) -> list[Any]:
+        """The curated samples matching ``filters`` (oldest first)."""
+        return filtered(self.ctx.store, filters or Filters())
 
     def _remove(self, sample_id: Any) -> str:
         """Remove a curated sample by id; returns the id."""
@@ -193,20 +199,32 @@ class Actions:
         self.ctx.store.remove(sample_id)
         return sample_id
 
-    def _stats(self) -> dict[str, Any]:
-        return self.ctx.store.stats()
+    def _relabel(self, sample_ids: list[str], category: Any, defect_type: Any, note: Any) -> list[str]:
+        """Give these samples a new category / defect type / note (empty = leave as it is)."""
+        if not sample_ids:
+            raise InputError("Select one or more curated samples first.")
+        changes = {"category": label_text(category, "category") or None,
+                   "defect_type": label_text(defect_type, "defect type") or None,
+                   "note": clean_text(as_text(note), "note") or None}
+        if not any(changes.values()):
+            raise InputError("Type a new category, defect type or note to relabel with.")
+        for sample_id in sample_ids:
+            self.ctx.store.get(sample_id)  # an unknown id is refused before anything changes
+        for sample_id in sample_ids:
+            self.ctx.store.relabel(sample_id, **changes)
+        return sample_ids
 
-    def _records(self, defect_type: str = "") -> list[Any]:
-        return list(self.ctx.store.list(defect_type=defect_type or None))
-
-    def _export(self, fmt: Any, progress: Any) -> Path:
-        """The curated set exported as ``fmt`` into a fresh zip (old exports are pruned)."""
+    def _export(self, fmt: Any, progress: Any, filters: Filters | None = None) -> tuple[Path, int]:
+        """The curated set (or the samples matching ``filters``) exported as ``fmt`` into a fresh zip;
+        returns (zip, number of samples). Old exports are pruned."""
         fmt = as_text(fmt).strip().lower()
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
-        if self._stats().get("total", 0) == 0:
-            raise InputError("The curated set is empty: accept some candidates first (step 7).")
+        source = FilteredStore(self.ctx.store, filters) if filters and filters.active else self.ctx.store
+        count = len(source.list())
+        if count == 0:
+            raise InputError("Nothing to export: the curated set (or the current filter) has no samples yet.")
         self.ctx.prune("exports", EXPORT_TTL_S)
         out = self.ctx.new_dir("exports")
-        return Path(export_dataset(self.ctx.store, fmt, out / f"anomaly_studio_{fmt}", make_zip=True,
-                                   progress=progress_fn(progress)))
+        path = export_dataset(source, fmt, out / f"anomaly_studio_{fmt}", make_zip=True, progress=progress_fn(progress))
+        return Path(path), count

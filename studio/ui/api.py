@@ -1,8 +1,8 @@
 """The documented ``gradio_client`` endpoints: plain files, numbers and text in; files and JSON out.
 
-Wired in :func:`studio.ui.layout._api_endpoints` under the api_names ``generate``,
-``preview_attention``, ``review_jobs``, ``open_review``, ``accept``, ``reject``, ``curated``, ``remove``,
-``export`` and ``status``.
+Wired in :func:`studio.ui.api_layout.api_endpoints` under the api_names ``generate``,
+``preview_attention``, ``review_jobs``, ``open_review``, ``accept``, ``reject``, ``decide``, ``undo``,
+``curated``, ``relabel``, ``remove``, ``export`` and ``status``.
 """
 from __future__ import annotations
 
@@ -12,17 +12,36 @@ import gradio as gr
 
 from studio.errors import InputError
 from studio.imaging import load_image, load_mask
+from studio.requests import build_request
+from studio.ui import review_queue as queue
 from studio.ui import session as ss
 from studio.ui.actions import NO_REFERENCE, Actions
+from studio.ui.curated import Filters, page_of
 from studio.ui.feedback import friendly
 from studio.ui.inputs import as_text, candidate_count, params_dict, resolve_seed
-from studio.ui.views import candidate_caption
+from studio.ui.views import strip_caption
+
+DECISIONS = ("accept", "reject")
 
 
 def candidates_info(state: ss.Session) -> dict[str, Any]:
-    """The JSON describing a session's candidates: ``{"candidates": [{"index", "seed", "metadata"}]}``."""
-    return {"candidates": [{"index": r["index"], "seed": r["seed"], "metadata": r["metadata"]}
-                           for r in state["candidates"]]}
+    """The JSON describing a session's candidates (in generation order):
+    ``{"candidates": [{"index", "seed", "score", "status", "sample_id", "metadata"}]}``."""
+    return {"candidates": [{"index": r.index, "seed": r.seed, "score": r.score, "status": r.status,
+                            "sample_id": r.sample_id, "metadata": r.metadata} for r in state.candidates]}
+
+
+def sample_info(record: Any) -> dict[str, Any]:
+    """A curated sample as JSON: id, labels, note, engine, when it was accepted, size."""
+    return {"id": str(record.id), "category": record.category, "defect_type": record.defect_type,
+            "note": record.note, "engine": str((record.metadata or {}).get("engine") or ""),
+            "accepted_at": str(record.accepted_at), "width": record.width, "height": record.height}
+
+
+def id_list(value: Any) -> list[str]:
+    """Sample ids from a list or from text separated by commas, spaces or new lines."""
+    items = value if isinstance(value, (list, tuple)) else as_text(value).replace(",", " ").split()
+    return [as_text(v).strip() for v in items if as_text(v).strip()]
 
 
 class ApiEndpoints(Actions):
@@ -58,26 +77,16 @@ class ApiEndpoints(Actions):
         masks and a JSON list (index, seed, metadata); the candidates stay in this client
         session for ``accept``/``reject``.
         """
-        if not image:
-            raise InputError("The normal image file is missing.")
-        if not mask:
-            raise InputError("The defect mask file is missing: pass an image whose non-zero pixels mark the region.")
-        normal = load_image(image, what="normal image")
-        region = load_mask(mask, (normal.shape[1], normal.shape[0]))
-        ref = load_image(reference, what="reference image") if reference else None
-        ref_mask = None
-        if reference_mask:
-            if ref is None:
-                raise InputError("A reference mask was given without a reference image.")
-            ref_mask = load_mask(reference_mask, (ref.shape[1], ref.shape[0]), what="reference mask")
-        num_checked = candidate_count(num)
-        params = params_dict({"steps": steps, "strength": strength, "guidance": guidance,
-                              "sga_scale": sga_scale, "asea_steps": asea_steps})
-        state = self._generate(state, normal, region, prompt, ref, ref_mask, reference_text, num_checked,
-                               resolve_seed(seed), params, engine, progress)
-        records = state["candidates"]
-        images = [(r["image"], candidate_caption(r)) for r in records]
-        masks = [(r["mask"], f"#{r['index'] + 1} label mask") for r in records]
+        request = build_request(image or None, mask or None, reference=reference or None,
+                                reference_mask=reference_mask or None, prompt=as_text(prompt),
+                                reference_text=as_text(reference_text), num=candidate_count(num),
+                                seed=resolve_seed(seed),
+                                params=params_dict({"steps": steps, "strength": strength, "guidance": guidance,
+                                                    "sga_scale": sga_scale, "asea_steps": asea_steps}))
+        state = self._generate(state, request, engine, progress)
+        records = state.candidates
+        images = [(r.image, strip_caption(r)) for r in records]
+        masks = [(r.mask, f"#{r.index + 1} label mask") for r in records]
         return images, masks, candidates_info(state), state
 
     @friendly
@@ -105,7 +114,7 @@ class ApiEndpoints(Actions):
         ref_mask = load_mask(reference_mask, (ref.shape[1], ref.shape[0]), what="reference mask")
         engine_obj, trace = self._explain(None, None, ref, ref_mask, reference_text, prompt, asea_steps, engine,
                                           progress)
-        info = {"engine": engine_obj.name, "weights": engine_obj.profile, "skipped": trace.skipped, "note": trace.note,
+        info = {"engine": engine_obj.label, "weights": engine_obj.profile, "skipped": trace.skipped, "note": trace.note,
                 "inmask_fraction": [round(float(f), 4) for f in trace.inmask_fractions]}
         return self._attention_maps(trace, ref, ref_mask), info
 
@@ -114,7 +123,8 @@ class ApiEndpoints(Actions):
         """The batch review jobs waiting in the data folder (``anomaly-studio batch --review``),
         oldest first: ``{"jobs": [{"job_id", "prompt", "candidates", "category", "defect_type",
         "written_at"}]}``."""
-        return {"jobs": self._review_jobs()}
+        return {"jobs": [{"job_id": j.job_id, "prompt": j.prompt, "candidates": j.candidates, "category": j.category,
+                          "defect_type": j.defect_type, "written_at": j.written_at} for j in self._review_jobs()]}
 
     @friendly
     def api_open_review(self, job_id: str, state: ss.Session | None = None):
@@ -122,41 +132,89 @@ class ApiEndpoints(Actions):
         does; ``accept`` then stores candidate ``index`` as ``<job-id>-NN`` (once). Returns
         ``{"job_id", "prompt", "category", "defect_type", "candidates": [{"index", "seed", "metadata"}]}``."""
         state, job = self._open_review(state, job_id)
-        return {"job_id": job.job_id, "prompt": state["request"]["prompt"], "category": job.category,
+        return {"job_id": job.job_id, "prompt": state.prompt, "category": job.category,
                 "defect_type": job.defect_type, **candidates_info(state)}, state
 
     @friendly
     def api_accept(self, index: float, defect_type: str = "", category: str = "", note: str = "",
                    state: ss.Session | None = None):
         """Accept candidate ``index`` (0-based, from this session's last ``generate``) into the
-        curated set with an optional defect type, category and note. Returns
+        curated set with a defect type (required) and an optional category and note. Returns
         ``{"id", "new", "stats"}``; accepting the same candidate twice returns the same id."""
-        sample_id, new = self._accept(state, index, defect_type, category, note)
+        sample_id, new = self._accept(state, index, defect_type, category, note, strict_category=False)
         return {"id": sample_id, "new": new, "stats": self._stats()}, state
 
     @friendly
     def api_reject(self, index: float, state: ss.Session | None = None):
-        """Drop candidate ``index`` from this session's candidates; returns the indices left."""
+        """Reject candidate ``index`` of this session; returns the indices not rejected."""
         self._reject(state, index)
-        return {"remaining": [r["index"] for r in ss.visible_candidates(state)]}, state
+        return {"remaining": [r.index for r in state.candidates if r.status != ss.REJECTED]}, state
 
     @friendly
-    def api_curated(self, defect_type: str = ""):
-        """The curated set (optionally one defect type): a list of samples and the counts."""
-        records = self._records(as_text(defect_type).strip())
-        samples = [{"id": str(r.id), "defect_type": r.defect_type, "category": r.category, "note": r.note,
-                    "accepted_at": str(r.accepted_at)} for r in records]
-        return {"samples": samples, "stats": self._stats()}
+    def api_decide(self, index: float, decision: str, defect_type: str = "", category: str = "", note: str = "",
+                   state: ss.Session | None = None):
+        """Decide on candidate ``index``: ``decision`` is ``accept`` (defect type and category are
+        required) or ``reject``. Returns ``{"index", "status", "sample_id", "next", "counts"}`` where
+        ``next`` is the next undecided candidate (as the page's auto-advance picks it) or None."""
+        choice = as_text(decision).strip().lower()
+        if choice not in DECISIONS:
+            raise InputError(f"The decision must be one of: {', '.join(DECISIONS)}; got {decision!r}.")
+        if choice == "accept":
+            self._accept(state, index, defect_type, category, note)
+        else:
+            self._reject(state, index)
+        record = ss.candidate_record(state, index)
+        queue.select(state, record.index)
+        following = state.selected if queue.advance(state) else None
+        return {"index": record.index, "status": record.status, "sample_id": record.sample_id,
+                "next": following, "counts": queue.tally(state)}, state
+
+    @friendly
+    def api_undo(self, state: ss.Session | None = None):
+        """Undo this session's last decision (an accepted sample leaves the curated set again).
+        Returns ``{"index", "status", "counts"}`` of the candidate it restored."""
+        record = self._undo(state)
+        return {"index": record.index, "status": record.status, "counts": queue.tally(state)}, state
+
+    @friendly
+    def api_curated(self, defect_type: str = "", category: str = "", engine: str = "", date_from: str = "",
+                    date_to: str = "", page: float = 0, page_size: float = 0):
+        """The curated set, optionally filtered (defect type, category, engine, accepted from/to
+        ``YYYY-MM-DD``). With ``page`` >= 1 one page (newest first) of ``page_size`` (default 24),
+        else every match, oldest first. Returns ``{"samples", "total", "page", "pages", "stats"}``."""
+        records = self._records(Filters.of(category, defect_type, engine, date_from, date_to))
+        total, number, pages = len(records), 0, 1
+        if page and float(page) >= 1:
+            size = int(page_size) if page_size and float(page_size) >= 1 else 24
+            records, number, pages = page_of(records, page, min(size, 500))
+        return {"samples": [sample_info(r) for r in records], "total": total, "page": number, "pages": pages,
+                "stats": self._stats()}
+
+    @friendly
+    def api_relabel(self, sample_ids: str, category: str = "", defect_type: str = "", note: str = ""):
+        """Relabel curated samples (ids separated by commas or spaces): each non-empty field replaces
+        the old one. Returns ``{"relabelled": [ids], "samples": [...]}``."""
+        ids = self._relabel(id_list(sample_ids), category, defect_type, note)
+        return {"relabelled": ids, "samples": [sample_info(self.ctx.store.get(i)) for i in ids]}
 
     @friendly
     def api_remove(self, sample_id: str):
-        """Remove one sample from the curated set by id; returns the new counts."""
-        return {"removed": self._remove(sample_id), "stats": self._stats()}
+        """Remove curated samples by id (several separated by commas or spaces); returns the new counts."""
+        ids = id_list(sample_id)
+        if not ids:
+            raise InputError("Give the id of the curated sample to remove.")
+        for one in ids:
+            self.ctx.store.get(one)  # an unknown id is refused before anything is removed
+        removed = [self._remove(one) for one in ids]
+        return {"removed": removed[0] if len(removed) == 1 else removed, "stats": self._stats()}
 
     @friendly
-    def api_export(self, fmt: str = "mvtec", progress=gr.Progress()):
-        """Export the curated set as ``mvtec``, ``coco`` or ``imagefolder``; returns a zip file."""
-        return str(self._export(fmt, progress))
+    def api_export(self, fmt: str = "mvtec", defect_type: str = "", category: str = "", engine: str = "",
+                   date_from: str = "", date_to: str = "", progress=gr.Progress()):
+        """Export the curated set (or the samples matching the filters, as ``curated`` takes them)
+        as ``mvtec``, ``coco`` or ``imagefolder``; returns a zip file."""
+        path, _ = self._export(fmt, progress, Filters.of(category, defect_type, engine, date_from, date_to))
+        return str(path)
 
     @friendly
     def api_status(self):

@@ -17,6 +17,8 @@ from studio import config
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: Defect types offered before any are in use (and read from a sample's suggested description).
+COMMON_DEFECTS = ("scratch", "crack", "hole", "stain", "contamination", "dent", "broken")
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,6 @@ class NormalSample:
     name: str
     path: Path
     category: str = ""
-    title: str = ""
     #: A suggested defect region and description for this sample (optional).
     mask_path: Path | None = None
     prompt: str = ""
@@ -45,9 +46,30 @@ class ReferenceExample:
 
 
 @dataclass(frozen=True)
+class Example:
+    """One row of the examples: a sample with its suggested region and description, the reference
+    anomaly that fits it (if any) and the defect type that a decision would store."""
+
+    normal: NormalSample
+    reference: ReferenceExample | None
+    defect_type: str
+
+
+@dataclass(frozen=True)
 class Assets:
     normals: tuple[NormalSample, ...]
     references: tuple[ReferenceExample, ...]
+
+    def examples(self) -> tuple[Example, ...]:
+        """Every normal sample paired with the first reference whose defect type its description
+        names; the defect type is that reference's, else the first common one the description names."""
+        rows = []
+        for sample in self.normals:
+            words = sample.prompt.lower()
+            reference = next((r for r in self.references if r.defect_type and r.defect_type in words), None)
+            defect = reference.defect_type if reference else next((d for d in COMMON_DEFECTS if d in words), "")
+            rows.append(Example(sample, reference, defect))
+        return tuple(rows)
 
 
 def _first(entry: dict[str, Any], *keys: str, default: Any = None) -> Any:
@@ -90,7 +112,6 @@ def parse_manifest(manifest: dict[str, Any], root: Path) -> Assets:
         name = str(_first(entry, "name", "id", "title", default=path.stem))
         normals.append(NormalSample(
             name=name, path=path, category=str(_first(entry, "category", "name", "id", default="")),
-            title=str(_first(entry, "title", "description", default=name)),
             mask_path=_resolve(root, _first(entry, "mask", "mask_path")),
             prompt=str(_first(entry, "prompt", "description_prompt", default="")),
         ))

@@ -13,40 +13,31 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from studio import config
 from studio.errors import InputError, StudioError
+from studio.ui.gpu import register_engines
+
+if TYPE_CHECKING:
+    from studio.engines import Engine
+    from studio.store import Store
 
 log = logging.getLogger(__name__)
-
-#: Shown in the status line whenever the weight-free engine is the active one.
-FULL_MODEL_HINT = (
-    "For the full AnomalyControl model put the weights under `weights/` "
-    "(see `weights/README.md`) and start with `--engine anomalycontrol`."
-)
-
-
-def engine_label(engine: Any) -> str:
-    """Human label for an engine in the engine dropdown."""
-    if engine.name == "classic":
-        return "classic (weight-free)"
-    return f"{engine.name} · {engine.profile}"
-
 
 @dataclass
 class StudioContext:
     """Engines, store and folders shared by every session of one studio process."""
 
     data_dir: Path
-    engines: dict[str, Any]
+    engines: dict[str, Engine]
     default_engine: str
-    store: Any
+    store: Store
     temp_root: Path
     startup_note: str = ""
 
     # ----------------------------------------------------------------- engines
-    def engine(self, name: str | None) -> Any:
+    def engine(self, name: str | None) -> Engine:
         """The loaded engine called ``name`` (None or "" = the default one)."""
         key = (name or "").strip() or self.default_engine
         engine = self.engines.get(key)
@@ -58,21 +49,22 @@ class StudioContext:
     def engine_choices(self) -> list[tuple[str, str]]:
         """(label, value) pairs for the engine dropdown, default first."""
         names = [self.default_engine] + [n for n in self.engines if n != self.default_engine]
-        return [(engine_label(self.engines[n]), n) for n in names]
+        return [(self.engines[n].label, n) for n in names]
 
-    def attention_engine(self, preferred: str | None = None) -> Any:
-        """The engine that runs the ASEA preview: the chosen one if it has a CSM model, else any
-        loaded AnomalyControl engine, else the default (whose trace then says what to install)."""
+    def attention_engine(self, preferred: str | None = None) -> Engine | None:
+        """The engine that runs the ASEA preview: the chosen one if it can explain, else any loaded
+        engine that can, else None (the page then shows the default engine's hint instead)."""
         chosen = self.engines.get((preferred or "").strip() or self.default_engine)
-        if chosen is not None and chosen.name != "classic":
+        if chosen is not None and chosen.can_explain:
             return chosen
-        for engine in self.engines.values():
-            if engine.name != "classic":
-                return engine
-        return chosen or self.engine(None)
+        return next((e for e in self.engines.values() if e.can_explain), None)
+
+    def explain_hint(self) -> str:
+        """One line for where the attention preview would be: how to get an engine that explains."""
+        return self.engine(None).hint or "No loaded engine can show attention maps."
 
     def status_markdown(self) -> str:
-        """The status line: which engine and weights are loaded, and how to get the full model."""
+        """The status line: each loaded engine's own status (which says how to get more out of it)."""
         lines = []
         for _, name in self.engine_choices():
             engine = self.engines[name]
@@ -80,14 +72,19 @@ class StudioContext:
                 text = engine.status()
             except Exception:  # a status line must never break the page
                 log.exception("engine.status() failed")
-                text = f"{engine.name} ({engine.profile})"
+                text = engine.label
             lines.append(text if name == self.default_engine else f"Also loaded: {text}")
-        only_classic = self.default_engine == "classic" and not any(n != "classic" for n in self.engines)
-        if only_classic and "weights" not in " ".join(lines):
-            lines.append(FULL_MODEL_HINT)
         if self.startup_note:
             lines.append(self.startup_note)
         return "  \n".join(lines)
+
+    def add_engine(self, engine: Engine, *, default: bool = True) -> None:
+        """Load ``engine`` into the running studio (e.g. once a Space's background fetch is done);
+        with ``default`` the next call of every session uses it (callbacks read engines at call time)."""
+        register_engines({engine.name: engine})
+        self.engines[engine.name] = engine
+        if default:
+            self.default_engine = engine.name
 
     # ------------------------------------------------------------------ folders
     def new_dir(self, kind: str) -> Path:
@@ -120,7 +117,7 @@ def make_temp_root() -> Path:
     return root
 
 
-def load_engines(engine: str | None = "auto", weights: str | None = None) -> tuple[dict[str, Any], str, str]:
+def load_engines(engine: str | None = "auto", weights: str | None = None) -> tuple[dict[str, Engine], str, str]:
     """Load the start-up engine once (plus classic, always); returns (engines, default name, note).
 
     An engine that cannot load (missing weights, ...) does not stop the studio: it falls back
@@ -128,7 +125,7 @@ def load_engines(engine: str | None = "auto", weights: str | None = None) -> tup
     """
     from studio.engines import get_engine
 
-    engines: dict[str, Any] = {}
+    engines: dict[str, Engine] = {}
     note = ""
     requested = (engine or "auto").strip() or "auto"
     try:
@@ -141,8 +138,8 @@ def load_engines(engine: str | None = "auto", weights: str | None = None) -> tup
         log.exception("engine %s failed to load", requested)
         note = (f"The {requested} engine could not load ({type(exc).__name__}: {exc}). "
                 "Running the weight-free classic engine.")
-    if "classic" not in engines:
-        engines["classic"] = get_engine("classic")
+    fallback = get_engine("classic")
+    engines.setdefault(fallback.name, fallback)
     default = next(iter(engines))
     return engines, default, note
 
@@ -153,7 +150,7 @@ def build_context(
     weights: str | None = None,
     *,
     temp_root: Path | None = None,
-    engines: dict[str, Any] | None = None,
+    engines: dict[str, Engine] | None = None,
 ) -> StudioContext:
     """Everything the studio shares: engines loaded once, the store of ``data_dir``, a temp root."""
     from studio.store import Store

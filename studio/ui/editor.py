@@ -24,7 +24,7 @@ import numpy as np
 
 from studio.errors import InputError
 from studio.imaging import load_image, load_mask
-from studio.ui.session import write_png
+from studio.ui.files import write_png
 
 #: The brush's colour and opacity (the page uses the same); presets are tinted alike.
 STROKE_RGB = (255, 0, 80)
@@ -53,9 +53,14 @@ def editor_mask(value: Any, size: tuple[int, int], what: str) -> np.ndarray:
     return mask
 
 
+def has_image(source: Source | None) -> bool:
+    """Whether ``source`` names a clean image file that is still there."""
+    return isinstance(source, dict) and bool(source.get("image")) and Path(source["image"]).is_file()
+
+
 def matches(value: Any, source: Source | None) -> bool:
     """Whether ``source`` describes the image the editor shows (same size, file still there)."""
-    if not isinstance(source, dict) or not source.get("image") or not Path(source["image"]).is_file():
+    if not has_image(source):
         return False
     background = (value or {}).get("background") if isinstance(value, dict) else None
     if background is None:

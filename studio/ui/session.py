@@ -1,30 +1,86 @@
-"""Per-browser-session state: the last request's inputs and its candidates, kept on disk.
+"""Per-browser-session state: the last request's inputs, its candidates and the review decisions.
 
-The value held in ``gr.State`` is a small plain dict (deep-copyable, JSON-like); pixels live
+The value held in ``gr.State`` is a plain :class:`Session` dataclass (deep-copyable); pixels live
 as PNG files in a private folder per session under the app's temporary root, which is not
 served. A new generation replaces the previous one's files; the folder is removed when
 Gradio drops the session (tab closed or time-to-live) and at process exit.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from studio.batch import ReviewJob
 from studio.errors import InputError
 from studio.imaging import load_image, load_mask
-from studio.types import Candidate, SynthesisRequest, array_sha256
+from studio.types import Candidate, SynthesisRequest
+from studio.ui.files import mask_u8, write_png
+
+if TYPE_CHECKING:
+    from studio.batch.review import ReviewJob
 
 #: Seconds a session's state (and files) live after their last update.
 SESSION_TTL_S = 6 * 3600
 
-Session = dict[str, Any]
+UNDECIDED, ACCEPTED, REJECTED = "undecided", "accepted", "rejected"
+
+
+@dataclass
+class CandidateRecord:
+    """One candidate of the session's last generation (or review job), as files plus its decision."""
+
+    index: int
+    image: str
+    mask: str
+    seed: int
+    metadata: dict[str, Any]
+    status: str = UNDECIDED
+    sample_id: str | None = None
+
+    @property
+    def score(self) -> float | None:
+        """The engine's quality score (higher is better), None when the engine gave none."""
+        value = (self.metadata.get("score") or {}).get("value") if isinstance(self.metadata, dict) else None
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass
+class Decision:
+    """One accept or reject, remembered so that ``Z`` can undo it."""
+
+    index: int
+    previous: str
+    sample_id: str | None = None
+
+
+@dataclass
+class Session:
+    """What one browser tab (or ``gradio_client`` session) holds between calls."""
+
+    id: str
+    dir: str
+    generation: int = 0
+    normal: str | None = None
+    reference: str | None = None
+    reference_mask: str | None = None
+    prompt: str = ""
+    reference_text: str = ""
+    seed: int | None = None
+    candidates: list[CandidateRecord] = field(default_factory=list)
+    #: The batch review job the candidates came from (accepts then go through batch review).
+    review: str | None = None
+    #: The candidate under review (its ``index``), the order shown and the undo history.
+    selected: int | None = None
+    best_first: bool = False
+    history: list[Decision] = field(default_factory=list)
 
 
 def new_session(temp_root: Path) -> Session:
@@ -32,92 +88,67 @@ def new_session(temp_root: Path) -> Session:
     sid = uuid.uuid4().hex
     folder = temp_root / "sessions" / sid
     folder.mkdir(parents=True, exist_ok=True)
-    return {"id": sid, "dir": str(folder), "generation": 0, "inputs": {}, "candidates": [], "request": {},
-            "review": None}
+    return Session(id=sid, dir=str(folder))
 
 
 def ensure_session(state: Session | None, temp_root: Path) -> Session:
     """The session in ``state``, or a new one when there is none (or its folder is gone)."""
-    if isinstance(state, dict) and state.get("dir") and Path(state["dir"]).is_dir():
+    if isinstance(state, Session) and Path(state.dir).is_dir():
         return state
     return new_session(temp_root)
 
 
 def delete_session(state: Session | None) -> None:
     """Remove a session's files (``gr.State`` delete callback)."""
-    if isinstance(state, dict) and state.get("dir"):
-        shutil.rmtree(state["dir"], ignore_errors=True)
-
-
-def write_png(path: Path, array: np.ndarray) -> str:
-    """Fast lossless PNG for scratch files (RGB or greyscale uint8), written atomically."""
-    data = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    staging = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.png")
-    if not cv2.imwrite(str(staging), data, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        staging.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}")
-    os.replace(staging, path)
-    return str(path)
-
-
-def write_png_once(folder: Path, array: np.ndarray) -> str:
-    """A PNG named after its content in ``folder``: written the first time, reused after."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{array_sha256(array)}.png"
-    return str(path) if path.exists() else write_png(path, array)
+    if isinstance(state, Session):
+        shutil.rmtree(state.dir, ignore_errors=True)
 
 
 def record_generation(state: Session, request: SynthesisRequest, candidates: list[Candidate]) -> Session:
     """Store a request's inputs and candidates in the session (replacing the previous generation)."""
-    asked = {"prompt": request.prompt, "reference_text": request.reference_text, "seed": request.seed}
-    return record_candidates(state, request.image, request.reference, request.reference_mask, candidates, asked)
+    return record_candidates(state, request.image, request.reference, request.reference_mask, candidates,
+                             request.prompt, request.reference_text, request.seed)
 
 
 def record_review(state: Session, job: ReviewJob) -> Session:
     """Put a batch review job's candidates in the session as if just generated; accepting them
-    then goes through :func:`studio.batch.accept_review` (ids ``<job-id>-NN``)."""
-    asked = {"prompt": str(job.info.get("prompt", "")), "reference_text": str(job.info.get("reference_text", "")),
-             "seed": job.info.get("seed")}
-    return record_candidates(state, job.normal_image, job.reference, job.reference_mask, job.candidates, asked,
-                             review=job.job_id)
+    then goes through batch review's accept (ids ``<job-id>-NN``)."""
+    seed = job.info.get("seed")
+    return record_candidates(state, job.normal_image, job.reference, job.reference_mask, job.candidates,
+                             str(job.info.get("prompt", "")), str(job.info.get("reference_text", "")),
+                             seed if isinstance(seed, int) else None, review=job.job_id)
 
 
 def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray | None,
-                      reference_mask: np.ndarray | None, candidates: list[Candidate], request: dict[str, Any],
-                      review: str | None = None) -> Session:
+                      reference_mask: np.ndarray | None, candidates: list[Candidate], prompt: str,
+                      reference_text: str, seed: int | None, review: str | None = None) -> Session:
     """Write the inputs and candidates into a new generation folder of the session (the previous
     one is removed); ``review`` is the batch review job they came from, if any."""
-    old = Path(state["dir"]) / f"gen{state['generation']:04d}"
-    state["generation"] += 1
-    folder = Path(state["dir"]) / f"gen{state['generation']:04d}"
+    old = Path(state.dir) / f"gen{state.generation:04d}"
+    state.generation += 1
+    folder = Path(state.dir) / f"gen{state.generation:04d}"
     folder.mkdir(parents=True, exist_ok=True)
-    inputs: dict[str, str | None] = {"normal": write_png(folder / "normal.png", image)}
-    inputs["reference"] = write_png(folder / "reference.png", reference) if reference is not None else None
-    inputs["reference_mask"] = (
-        write_png(folder / "reference_mask.png", _mask_u8(reference_mask)) if reference_mask is not None else None
-    )
-    records = []
-    for i, cand in enumerate(candidates):
-        records.append({
-            "index": i,
-            "image": write_png(folder / f"candidate_{i:02d}.png", cand.image),
-            "mask": write_png(folder / f"candidate_{i:02d}_mask.png", _mask_u8(cand.mask)),
-            "seed": int(cand.seed),
-            "metadata": cand.metadata,
-            "status": "new",
-            "sample_id": None,
-        })
-    state["inputs"] = inputs
-    state["candidates"] = records
-    state["request"] = request
-    state["review"] = review
+    state.normal = write_png(folder / "normal.png", image)
+    state.reference = write_png(folder / "reference.png", reference) if reference is not None else None
+    state.reference_mask = (write_png(folder / "reference_mask.png", mask_u8(reference_mask))
+                            if reference is not None and reference_mask is not None else None)
+    state.candidates = [
+        CandidateRecord(index=i, image=write_png(folder / f"candidate_{i:03d}.png", cand.image),
+                        mask=write_png(folder / f"candidate_{i:03d}_mask.png", mask_u8(cand.mask)),
+                        seed=int(cand.seed), metadata=dict(cand.metadata))
+        for i, cand in enumerate(candidates)
+    ]
+    state.prompt, state.reference_text, state.seed = prompt, reference_text, seed
+    state.review = review
+    state.history = []
+    state.selected = None
     shutil.rmtree(old, ignore_errors=True)
     return state
 
 
-def candidate_record(state: Session | None, index: Any) -> dict[str, Any]:
+def candidate_record(state: Session | None, index: Any) -> CandidateRecord:
     """The candidate ``index`` (0-based, as returned by generate) of this session's last generation."""
-    records = (state or {}).get("candidates") or []
+    records = state.candidates if isinstance(state, Session) else []
     if not records:
         raise InputError("There are no candidates in this session yet: generate some first.")
     try:
@@ -129,31 +160,35 @@ def candidate_record(state: Session | None, index: Any) -> dict[str, Any]:
     return records[int(number)]
 
 
-def load_candidate(record: dict[str, Any]) -> Candidate:
+def load_candidate(record: CandidateRecord) -> Candidate:
     """Rebuild a :class:`Candidate` from its session files."""
-    image = load_image(record["image"], what="candidate image")
-    mask = load_mask(record["mask"], (image.shape[1], image.shape[0]), what="candidate mask")
-    return Candidate(image=image, mask=mask.astype(np.uint8) * 255, seed=record["seed"], metadata=record["metadata"])
+    image = load_image(record.image, what="candidate image")
+    mask = load_mask(record.mask, (image.shape[1], image.shape[0]), what="candidate mask")
+    return Candidate(image=image, mask=mask.astype(np.uint8) * 255, seed=record.seed, metadata=record.metadata)
+
+
+class SessionCandidates(Sequence[Candidate]):
+    """A session's candidates, each decoded from its files only when asked for."""
+
+    def __init__(self, state: Session):
+        self._records = state.candidates
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [load_candidate(r) for r in self._records[index]]
+        return load_candidate(self._records[index])
 
 
 def load_inputs(state: Session) -> dict[str, np.ndarray | None]:
     """The normal image, reference and reference mask of the session's last generation."""
-    inputs = state.get("inputs") or {}
-    normal = load_image(inputs["normal"], what="normal image")
-    reference = load_image(inputs["reference"], what="reference image") if inputs.get("reference") else None
+    if not state.normal:
+        raise InputError("There are no candidates in this session yet: generate some first.")
+    normal = load_image(state.normal, what="normal image")
+    reference = load_image(state.reference, what="reference image") if state.reference else None
     reference_mask = None
-    if reference is not None and inputs.get("reference_mask"):
-        reference_mask = load_mask(inputs["reference_mask"], (reference.shape[1], reference.shape[0]))
+    if reference is not None and state.reference_mask:
+        reference_mask = load_mask(state.reference_mask, (reference.shape[1], reference.shape[0]))
     return {"normal_image": normal, "reference": reference, "reference_mask": reference_mask}
-
-
-def visible_candidates(state: Session | None) -> list[dict[str, Any]]:
-    """The candidates still on show (not rejected), in generation order."""
-    return [r for r in (state or {}).get("candidates") or [] if r["status"] != "rejected"]
-
-
-def _mask_u8(mask: np.ndarray) -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.ndim == 3:
-        mask = mask[..., 0]
-    return ((mask > 0) * 255).astype(np.uint8)

@@ -1,8 +1,7 @@
-"""Pictures for the page's galleries: candidates in each view, curated thumbnails, attention maps.
+"""Pictures for the page: the viewer's views of a candidate, the strip's thumbnails (with their
+decision drawn on them), curated thumbnails and attention maps.
 
-Galleries get files, not arrays: Gradio copies a file into its cache once, atomically, but
-re-encodes an array and rewrites its cache file every time it is shown again. So every picture
-here is drawn once and written as a PNG next to its source (or under a given folder).
+Every picture is drawn once and written as a PNG next to its source (or under a given folder).
 """
 from __future__ import annotations
 
@@ -14,15 +13,18 @@ import numpy as np
 
 from studio.imaging import load_image, load_mask
 from studio.types import AttentionTrace
-from studio.ui import session as ss
+from studio.ui.files import write_png, write_png_once
+from studio.ui.session import ACCEPTED, REJECTED, CandidateRecord
 from studio.visualize import heatmap_overlay, mask_outline, mask_overlay
 
-#: How the candidates gallery can show a candidate.
-VIEWS = ("image", "overlay", "side by side")
-#: Longest side of images sent to galleries for display (accept always stores full size).
-DISPLAY_MAX = 1024
+#: How the viewer can show a candidate (``O`` cycles through them).
+VIEWS = ("image", "overlay", "before / after", "mask")
 THUMB_MAX = 256
+STRIP_MAX = 160
 ATTENTION_MAX = 512
+#: Frame colours of decided candidates on the strip.
+FRAMES = {ACCEPTED: (22, 163, 74), REJECTED: (220, 38, 38)}
+MARKS = {ACCEPTED: "✓", REJECTED: "✗"}
 
 GalleryItem = tuple[str, str]
 
@@ -37,45 +39,51 @@ def fit(image: np.ndarray, longest: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def view_image(image: np.ndarray, mask: np.ndarray, view: str) -> np.ndarray:
-    """A candidate as shown: plain, with its label overlay, or both side by side."""
-    image = fit(image, DISPLAY_MAX)
-    if view == "overlay":
-        return mask_overlay(image, mask)
-    if view == "side by side":
-        gap = np.full((image.shape[0], max(4, image.shape[1] // 64), 3), 255, np.uint8)
-        return np.hstack([image, gap, mask_overlay(image, mask)])
-    return image
+def next_view(view: str) -> str:
+    """The view after ``view`` (what ``O`` switches to)."""
+    return VIEWS[(VIEWS.index(view) + 1) % len(VIEWS)] if view in VIEWS else VIEWS[0]
 
 
-def candidate_caption(record: dict[str, Any]) -> str:
-    """``#n · seed s`` for a session candidate (numbered from 1)."""
-    return f"#{record['index'] + 1} · seed {record['seed']}"
-
-
-def candidate_gallery(state: ss.Session | None, view: str = "image") -> list[GalleryItem]:
-    """The session's visible candidates as gallery items (file, caption) in the chosen view."""
-    view = view if view in VIEWS else "image"
-    items = []
-    for record in ss.visible_candidates(state):
-        caption = candidate_caption(record)
-        if record["status"] == "accepted":
-            caption += f" · ✓ accepted ({record['sample_id']})"
-        items.append((candidate_file(record, view), caption))
-    return items
-
-
-def candidate_file(record: dict[str, Any], view: str) -> str:
-    """A candidate drawn for display in ``view``, made once per candidate and view."""
-    width, height = (record.get("metadata") or {}).get("image_size") or (DISPLAY_MAX + 1, 0)
-    if view == "image" and max(width, height) <= DISPLAY_MAX:
-        return record["image"]
-    path = Path(record["image"]).with_name(f"candidate_{record['index']:02d}_{view.replace(' ', '_')}.png")
+def _drawn(record: CandidateRecord, suffix: str, draw: Any) -> str:
+    """A picture of ``record`` drawn once by ``draw(image, mask)`` beside its image file."""
+    path = Path(record.image).with_name(f"{Path(record.image).stem}_{suffix}.png")
     if not path.exists():
-        image = load_image(record["image"], what="candidate image")
-        mask = load_mask(record["mask"], (image.shape[1], image.shape[0]))
-        ss.write_png(path, view_image(image, mask, view))
+        image = load_image(record.image, what="candidate image")
+        mask = load_mask(record.mask, (image.shape[1], image.shape[0]))
+        write_png(path, draw(image, mask))
     return str(path)
+
+
+def view_file(record: CandidateRecord, view: str) -> str:
+    """The candidate at full resolution as the viewer shows it in ``view`` (not before / after)."""
+    if view == "overlay":
+        return _drawn(record, "overlay", mask_overlay)
+    if view == "mask":
+        return record.mask
+    return record.image
+
+
+def strip_caption(record: CandidateRecord) -> str:
+    """``#n 0.82 ✓`` for a candidate on the strip: number, score (— for none) and decision."""
+    score = "—" if record.score is None else f"{record.score:.2f}"
+    return f"#{record.index + 1} {score} {MARKS.get(record.status, '')}".rstrip()
+
+
+def strip_file(record: CandidateRecord) -> str:
+    """The candidate's strip thumbnail; a decided one is framed (green accepted, red rejected) and a
+    rejected one dimmed, so the decision shows on the picture itself."""
+    status = record.status if record.status in FRAMES else "new"
+
+    def draw(image: np.ndarray, _mask: np.ndarray) -> np.ndarray:
+        thumb = fit(image, STRIP_MAX).copy()
+        if status == REJECTED:
+            thumb = (thumb.astype(np.float32) * 0.45 + 140).clip(0, 255).astype(np.uint8)
+        if status in FRAMES:
+            border = max(4, thumb.shape[1] // 18)
+            cv2.rectangle(thumb, (0, 0), (thumb.shape[1] - 1, thumb.shape[0] - 1), FRAMES[status], border * 2)
+        return thumb
+
+    return _drawn(record, f"strip_{status}", draw)
 
 
 def thumbnail_file(record: Any, folder: Path) -> str:
@@ -87,7 +95,7 @@ def thumbnail_file(record: Any, folder: Path) -> str:
         if record.mask_path and Path(record.mask_path).exists():
             image = mask_overlay(image, load_mask(record.mask_path, (image.shape[1], image.shape[0])))
         folder.mkdir(parents=True, exist_ok=True)
-        ss.write_png(path, image)
+        write_png(path, image)
     return str(path)
 
 
@@ -101,5 +109,5 @@ def attention_items(trace: AttentionTrace, reference: np.ndarray, reference_mask
     """One heat map per ASEA step over the reference, the marked region outlined in white,
     captioned with the share of attention inside it; files under ``folder`` (named by content)."""
     shown = fit(reference, ATTENTION_MAX)
-    return [(ss.write_png_once(folder, mask_outline(heatmap_overlay(shown, step.heatmap), reference_mask)),
+    return [(write_png_once(folder, mask_outline(heatmap_overlay(shown, step.heatmap), reference_mask)),
              f"step {k} · {percent(step.inmask_fraction)}") for k, step in enumerate(trace.steps)]

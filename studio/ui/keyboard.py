@@ -1,0 +1,87 @@
+"""The page's browser-side behaviour: review hotkeys and zoom/pan in the viewer (in ``<head>``).
+
+Keys act whenever focus is not in a text field: ``←``/``→`` previous/next candidate, ``A`` accept,
+``R`` reject, ``Z`` undo, ``1``–``9`` the n-th defect type, ``O`` the next view. Each key only
+clicks the button that does the same (so a key and a click can never disagree); the server's
+selection is the one truth. In the viewer the mouse wheel zooms, dragging pans and a double
+click resets; the zoom is kept from one candidate to the next, to compare the same spot.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+from studio.ui.style import OUTER_CSS
+
+#: key -> elem_id of the button it clicks.
+KEYS = {"ArrowLeft": "prev-btn", "ArrowRight": "next-btn", "a": "accept-btn", "r": "reject-btn", "z": "undo-btn"}
+
+KEYS_HELP = ("**Keys** (outside text fields): **A** accept · **R** reject · **Z** undo · **←/→** previous/next · "
+             "**1–9** defect type · **O** next view · wheel/drag zoom and pan, double-click resets")
+
+_SCRIPT = """
+<script>
+(() => {
+  const KEYS = %KEYS%;
+  // added from here: Gradio scopes <style> given to it, and this CSS is outside the app's content
+  document.head.appendChild(Object.assign(document.createElement('style'), { textContent: atob('%OUTER_CSS%') }));
+  const typing = (el) => el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  const click = (id) => {
+    const el = document.getElementById(id);
+    if (!el || el.disabled) return false;
+    (el.tagName === 'BUTTON' ? el : el.querySelector('button') || el).click();
+    return true;
+  };
+  const cycleView = () => {
+    const radios = [...document.querySelectorAll('#view input[type=radio]')];
+    const at = radios.findIndex((r) => r.checked);
+    if (radios.length) radios[(at + 1) % radios.length].click();
+  };
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || typing(e.target)) return;
+    if (!document.getElementById('candidate-strip')?.offsetParent) return;  // the Workstation tab is hidden
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    let done = false;
+    if (KEYS[key]) done = click(KEYS[key]);
+    else if (/^[1-9]$/.test(key)) done = click('type-key-' + key);
+    else if (key === 'o') { cycleView(); done = true; }
+    if (done) e.preventDefault();
+  }, true);
+
+  // zoom and pan: a transform on the viewer's <img>, kept in variables on the viewer block
+  const zoom = { z: 1, x: 0, y: 0 };
+  const apply = () => {
+    const box = document.getElementById('viewer-image');
+    if (!box) return;
+    box.style.setProperty('--zoom', zoom.z);
+    box.style.setProperty('--pan-x', zoom.x + 'px');
+    box.style.setProperty('--pan-y', zoom.y + 'px');
+  };
+  const inViewer = (e) => e.target.closest && e.target.closest('#viewer-image') && e.target.tagName === 'IMG';
+  document.addEventListener('wheel', (e) => {
+    if (!inViewer(e)) return;
+    e.preventDefault();
+    zoom.z = Math.min(16, Math.max(1, zoom.z * (e.deltaY < 0 ? 1.25 : 0.8)));
+    if (zoom.z === 1) { zoom.x = 0; zoom.y = 0; }
+    apply();
+  }, { passive: false });
+  let drag = null;
+  document.addEventListener('mousedown', (e) => {
+    if (inViewer(e) && zoom.z > 1) { drag = { x: e.clientX - zoom.x, y: e.clientY - zoom.y }; e.preventDefault(); }
+  });
+  document.addEventListener('mousemove', (e) => {
+    if (drag) { zoom.x = e.clientX - drag.x; zoom.y = e.clientY - drag.y; apply(); }
+  });
+  document.addEventListener('mouseup', () => { drag = null; });
+  document.addEventListener('dblclick', (e) => {
+    if (inViewer(e)) { zoom.z = 1; zoom.x = 0; zoom.y = 0; apply(); }
+  });
+})();
+</script>
+"""
+
+
+def head_html() -> str:
+    """What ``launch(head=...)`` adds to the page: this script and the CSS outside the app's content."""
+    outer = base64.b64encode(OUTER_CSS.encode()).decode()  # Gradio rewrites anything in <head> that looks like CSS
+    return _SCRIPT.replace("%KEYS%", json.dumps(KEYS)).replace("%OUTER_CSS%", outer)

@@ -1,0 +1,92 @@
+"""The review queue of a session: which candidate is under review, in which order, and undo.
+
+Pure bookkeeping on a :class:`~studio.ui.session.Session` (the store is :mod:`studio.ui.actions`'
+business). The session's ``selected`` candidate is the one truth: the strip highlights it and
+``A``/``R`` act on it, so what is highlighted is always what a decision stores.
+"""
+from __future__ import annotations
+
+from studio.errors import InputError
+from studio.ui.session import UNDECIDED, CandidateRecord, Decision, Session
+
+#: How many thumbnails the strip shows around the selected candidate (a 500-candidate job stays fast).
+STRIP_WINDOW = 12
+
+
+def order(state: Session) -> list[int]:
+    """Candidate indices in the order shown: generation order, or best score first (no score last)."""
+    indices = [r.index for r in state.candidates]
+    if not state.best_first:
+        return indices
+    scored = {r.index: r.score for r in state.candidates}
+    return sorted(indices, key=lambda i: (scored[i] is None, -(scored[i] or 0.0), i))
+
+
+def current(state: Session | None) -> CandidateRecord:
+    """The candidate under review (refuses when there is none)."""
+    if state is None or not state.candidates:
+        raise InputError("There are no candidates yet: generate some first (or load a batch review job).")
+    if state.selected is None:
+        state.selected = first_undecided(state)
+    return state.candidates[state.selected]
+
+
+def first_undecided(state: Session) -> int:
+    """The first undecided candidate in display order (the first one when all are decided)."""
+    shown = order(state)
+    return next((i for i in shown if state.candidates[i].status == UNDECIDED), shown[0])
+
+
+def select(state: Session, index: int) -> None:
+    """Put candidate ``index`` under review."""
+    if not 0 <= index < len(state.candidates):
+        raise InputError(f"There is no candidate #{index + 1}.")
+    state.selected = index
+
+
+def step(state: Session, delta: int) -> None:
+    """Move the selection ``delta`` places along the display order (stops at both ends)."""
+    shown = order(state)
+    here = shown.index(current(state).index)
+    state.selected = shown[min(max(here + delta, 0), len(shown) - 1)]
+
+
+def advance(state: Session) -> bool:
+    """Select the next undecided candidate after the current one (wrapping round); False when none is left."""
+    shown = order(state)
+    here = shown.index(current(state).index)
+    for index in shown[here + 1:] + shown[:here + 1]:
+        if state.candidates[index].status == UNDECIDED:
+            state.selected = index
+            return True
+    return False
+
+
+def remember(state: Session, record: CandidateRecord, previous: str) -> None:
+    """Note a decision on ``record`` (whose status was ``previous``) for undo."""
+    state.history.append(Decision(index=record.index, previous=previous, sample_id=record.sample_id))
+
+
+def last_decision(state: Session | None) -> Decision:
+    """The most recent decision still to undo (refuses when there is none)."""
+    if state is None or not state.history:
+        raise InputError("There is no decision to undo.")
+    return state.history[-1]
+
+
+def window(state: Session) -> list[int]:
+    """The candidate indices the strip shows: up to ``STRIP_WINDOW`` around the selected one."""
+    shown = order(state)
+    if len(shown) <= STRIP_WINDOW:
+        return shown
+    here = shown.index(current(state).index)
+    start = min(max(here - STRIP_WINDOW // 3, 0), len(shown) - STRIP_WINDOW)
+    return shown[start:start + STRIP_WINDOW]
+
+
+def tally(state: Session) -> dict[str, int]:
+    """How many candidates are undecided, accepted and rejected."""
+    counts = {"undecided": 0, "accepted": 0, "rejected": 0}
+    for record in state.candidates:
+        counts[record.status] += 1
+    return counts

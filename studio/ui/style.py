@@ -1,0 +1,40 @@
+"""The page's CSS: one working screen at 1440×900, a full-width viewer on a phone.
+
+``CSS`` goes to ``launch(css=...)`` (Gradio scopes it to the app's content); ``OUTER_CSS`` to the
+page's ``<head>`` (the padding around the app, which scoped CSS cannot reach).
+"""
+from __future__ import annotations
+
+OUTER_CSS = """
+.gradio-container .main.fillable { padding-top: 6px !important; }
+@media (max-width: 720px) {
+  .gradio-container .main.fillable { padding-left: 4px !important; padding-right: 4px !important; }
+}
+"""
+
+CSS = """
+#title h2 { margin: 0; font-size: 1.15em; }
+#status-line { font-size: 0.82em; padding: 3px 8px; border-radius: 6px; line-height: 1.35;
+               background: var(--block-background-fill); border: 1px solid var(--border-color-primary); }
+.hint, .hint p { color: var(--body-text-color-subdued); font-size: 0.85em; }
+#message { min-height: 1.6em; font-size: 0.9em; }
+#viewer-image img { object-fit: contain !important; width: 100%; height: 100%;
+                    transform: translate(var(--pan-x, 0), var(--pan-y, 0)) scale(var(--zoom, 1));
+                    transform-origin: center; cursor: zoom-in; }
+#viewer-image .image-container, #viewer-image .image-frame { overflow: hidden; }
+#candidate-strip .thumbnail-item { min-width: 64px; }
+#candidate-strip .thumbnail-item.selected { outline: 3px solid var(--color-accent); outline-offset: 1px; }
+#decision-panel button { min-width: 0; }
+#decision-panel { gap: 8px; }
+#details { font-size: 0.86em; line-height: 1.35; }
+#view .wrap { gap: 4px; }
+#view label { padding: 2px 8px !important; font-size: 0.85em; }
+.tight { gap: 6px; }
+.score { cursor: help; border-bottom: 1px dotted; }
+#will-store { font-size: 0.88em; }
+#keys-help { font-size: 0.8em; }
+@media (max-width: 720px) {
+  #candidate-viewer, #viewer-image { padding: 0 !important; border: none !important; }
+  #viewer-image { height: auto !important; }
+}
+"""
