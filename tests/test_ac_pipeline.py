@@ -176,3 +176,48 @@ def test_engine_imports_without_gradio():
     code = ("import sys; sys.modules['gradio'] = None; "
             "import studio.engines.anomalycontrol.pipeline, studio.engines.anomalycontrol.weights")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_candidates_are_scored_by_blip2_matching_of_their_region(engine, surface, blob_mask, reference):
+    from studio.engines.anomalycontrol.scoring import region_box
+
+    candidates = engine.generate(_request(surface, blob_mask, reference, num=2))
+    for cand in candidates:
+        score = cand.metadata["score"]
+        assert 0.0 <= score["value"] <= 1.0 and "BLIP-2 image-text matching" in score["method"]
+        assert cand.score == score["value"]
+    x0, y0, x1, y1 = region_box(blob_mask)
+    assert x0 <= 88 and x1 >= 168  # the blob (x 88..168) with a margin
+    crops = [c.image[y0:y1, x0:x1].copy() for c in candidates]
+    expected = engine.csm.match(crops, "a deep scratch").tolist()
+    assert [c.score for c in candidates] == pytest.approx(expected, abs=1e-5)
+
+
+def test_label_follows_the_changed_pixels_when_asked(engine, surface, blob_mask):
+    sketch = engine.generate(_request(surface, blob_mask))[0]
+    assert sketch.metadata["label"] == {"mode": "sketch", "threshold": 0}
+    assert np.array_equal(sketch.mask > 0, blob_mask)
+    changed = engine.generate(_request(surface, blob_mask, params={"label_threshold": 40}))[0]
+    assert np.array_equal(changed.image, sketch.image)  # the label never changes the pixels
+    label = changed.mask > 0
+    assert changed.metadata["label"]["mode"] == "changed" and changed.metadata["params"]["label_threshold"] == 40
+    assert label.any() and not (label & ~blob_mask).any() and label.sum() < blob_mask.sum()
+    diff = np.abs(changed.image.astype(int) - surface.astype(int)).max(axis=-1)
+    assert np.median(diff[label]) > np.median(diff[blob_mask & ~label])
+
+
+def test_changed_pixels_are_cleaned_and_stay_in_the_sketch():
+    from studio.engines.anomalycontrol.labels import candidate_label, changed_pixels
+
+    original = np.full((40, 40, 3), 100, np.uint8)
+    result = original.copy()
+    sketch = np.zeros((40, 40), bool)
+    sketch[5:30, 5:30] = True
+    result[10:20, 10:20] = 180      # the defect
+    result[25, 25] = 255            # one isolated pixel: noise, not a defect
+    result[35:38, 35:38] = 0        # changed but outside the sketch
+    cleaned = changed_pixels(original, result, sketch, 30)
+    assert cleaned[11:19, 11:19].all() and cleaned[10:20, 10:20].sum() >= 95  # (the opening rounds corners)
+    assert not cleaned[25, 25] and not cleaned[35:38, 35:38].any()
+    label, meta = candidate_label(original, original, sketch, 30)  # nothing changed: the sketch is kept
+    assert np.array_equal(label > 0, sketch) and meta["mode"] == "sketch" and "no sketched pixel" in meta["note"]

@@ -183,3 +183,22 @@ def test_sd15_available_needs_no_torch(tmp_path):
             "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_slow_tokenizer_without_merges_is_named_missing(saved, tmp_path, no_network):
+    """SD-1.5's tokenizer is vocab.json + merges.txt; vocab alone (no tokenizer.json) cannot load."""
+    folder = _copy(saved, tmp_path / "w")
+    tokenizer = folder / "stable-diffusion-inpainting" / "tokenizer"
+    (tokenizer / "tokenizer.json").unlink()
+    (tokenizer / "vocab.json").write_text("{}")
+    with pytest.raises(WeightsError) as err:
+        load_bundle(str(folder))
+    assert "stable-diffusion-inpainting/ (missing tokenizer/merges.txt)" in str(err.value)
+    assert not sd15_available(folder)
+
+
+def test_shipped_configs_follow_the_weights_folder_setting(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "WEIGHTS_DIR", tmp_path / "elsewhere")
+    assert weights.configs_dir() == tmp_path / "elsewhere" / "configs"
+    with pytest.raises(WeightsError, match="shipped model configs are missing"):
+        load_bundle("sd15-random", device="cpu")

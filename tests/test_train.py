@@ -15,6 +15,7 @@ from studio.cli import main
 from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
 from studio.engines.anomalycontrol.sga import SGAdapter
 from studio.engines.anomalycontrol.training.checkpoints import resolve_checkpoint, save_checkpoint
+from studio.engines.anomalycontrol.training.conditioning import condition_dropout
 from studio.engines.anomalycontrol.training.data import (
     StreamBatches, read_training_set, sample_position, template_caption,
 )
@@ -231,3 +232,82 @@ def test_checkpoints_keep_the_latest_and_resolve_to_it(tmp_path):
     assert resolve_checkpoint(tmp_path / "step-000020") == tmp_path / "step-000020"
     with pytest.raises(InputError, match="not a training checkpoint"):
         resolve_checkpoint(tmp_path / "nowhere")
+
+
+def test_condition_dropout_drops_image_caption_and_both_at_five_percent_each():
+    drop_image, drop_text = condition_dropout(200_000, torch.Generator().manual_seed(0))
+    rates = {"image only": (drop_image & ~drop_text), "caption only": (drop_text & ~drop_image),
+             "both": (drop_image & drop_text)}
+    for name, hits in rates.items():
+        assert hits.float().mean().item() == pytest.approx(0.05, abs=0.003), name
+    assert (~drop_image & ~drop_text).float().mean().item() == pytest.approx(0.85, abs=0.004)
+    none_image, none_text = condition_dropout(1000, torch.Generator().manual_seed(0), rate=0.0)
+    assert not none_image.any() and not none_text.any()
+
+
+def test_training_feeds_dropped_captions_empty_and_dropped_images_the_unconditional_tokens(dataset, monkeypatch):
+    from studio.engines.anomalycontrol.training import train as train_module
+
+    bundle = load_bundle("tiny", device="cpu")
+    seen: dict[str, list] = {"captions": [], "tokens": []}
+    real_embeddings, real_tokens = train_module.caption_embeddings, SGAdapter.tokens
+
+    def record_captions(b, captions):
+        seen["captions"] += captions
+        return real_embeddings(b, captions)
+
+    def record_tokens(self, feature, drop=None):
+        tokens = real_tokens(self, feature, drop)
+        if drop is not None:
+            unconditional = self.unconditional_tokens(1).detach()[0]  # at this step's weights
+            seen["tokens"] += [(bool(d), torch.allclose(t, unconditional, atol=1e-5)) for d, t in zip(drop, tokens.detach())]
+        return tokens
+
+    monkeypatch.setattr(train_module, "caption_embeddings", record_captions)
+    monkeypatch.setattr(SGAdapter, "tokens", record_tokens)
+    settings = TrainSettings(steps=6, checkpoint_every=0, asea_steps=0, condition_dropout=0.3,
+                             gradient_checkpointing=True, **FAST)
+    result = train(dataset, "tiny", Path(dataset.parent) / "dropout.safetensors", settings, bundle=bundle)
+    assert result.step == 6 and not bundle.unet.is_gradient_checkpointing  # switched off again for the engine
+    empty = sum(c == "" for c in seen["captions"]) / len(seen["captions"])
+    assert 0.3 < empty < 0.9  # 2 x 0.3 expected
+    # every dropped image got the tokens of no image (the same tokens CFG's unconditional branch uses), no other did
+    assert any(d for d, _ in seen["tokens"]) and all(d == same for d, same in seen["tokens"])
+
+
+def test_gradient_checkpointing_gives_the_same_gradients_and_recomputes(monkeypatch):
+    import torch.utils.checkpoint as checkpoint_module
+
+    bundle = load_bundle("tiny", device="cpu")
+    adapter = fresh_adapter(bundle, 0)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 9, 8, 8, generator=generator)
+    text = torch.randn(2, 77, 32, generator=generator)
+    features = torch.randn(2, 32, generator=generator)
+
+    def gradients() -> list[torch.Tensor]:
+        adapter.zero_grad(set_to_none=True)
+        tokens = adapter.tokens(features)
+        out = bundle.unet(x, torch.tensor([10, 500]), encoder_hidden_states=torch.cat([text, tokens], dim=1)).sample
+        out.square().mean().backward()
+        return [p.grad.clone() for p in adapter.trainable_parameters()]
+
+    plain = gradients()
+    calls = []
+    real = checkpoint_module.checkpoint
+    monkeypatch.setattr(checkpoint_module, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    bundle.unet.enable_gradient_checkpointing()
+    try:
+        checkpointed = gradients()
+    finally:
+        bundle.unet.disable_gradient_checkpointing()
+    assert calls, "no block was checkpointed"
+    for a, b in zip(plain, checkpointed):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_default_recipe_is_the_authors_not_a_thousand_steps():
+    defaults = TrainSettings()
+    assert defaults.steps * defaults.batch_size * defaults.grad_accum >= 160_000  # 10x the old 16k samples
+    assert defaults.cache_features and defaults.condition_dropout == 0.05 and defaults.pairing == "same-category"
+    assert defaults.lr_warmup > 0 and (defaults.lr, defaults.weight_decay) == (1e-4, 1e-2)
