@@ -1,7 +1,8 @@
 """Speed and memory of SGA training: ``anomaly-studio train``'s loop on the full-size architecture.
 
-    python -m bench.train_gpu [--weights sd15-random] [--steps 200] [--batch 4] [--resolution 512]
-                              [--mixed-precision fp16] [--grad-accum 1] [--images 16] [--no-cache] [--json PATH]
+    python -m bench.train_gpu [--weights sd15-random] [--steps 200] [--batch 8] [--resolution 512]
+                              [--mixed-precision fp16] [--grad-accum 1] [--images 16] [--no-cache]
+                              [--gradient-checkpointing] [--json PATH]
 
 Writes a synthetic MVTec-layout set (bright scratches and dark holes on a grey surface, two
 categories) to a temporary folder, trains the adapter on it with the library's ``train`` (the
@@ -52,11 +53,11 @@ def write_synthetic_anomalies(root: Path, layout: dict[str, dict[str, int]], siz
 
 
 def measure(weights: str, steps: int, batch: int, resolution: int, precision: str, grad_accum: int,
-            images: int, cache: bool, warmup: int) -> dict:
+            images: int, cache: bool, warmup: int, checkpointing: bool = False) -> dict:
     """Train ``steps`` steps on a synthetic set; timings exclude loading and the first ``warmup`` steps."""
     import torch
 
-    from studio.engines.anomalycontrol.train import TrainSettings, train
+    from studio.engines.anomalycontrol.training.train import TrainSettings, train
     from studio.engines.anomalycontrol.weights import load_bundle
 
     stamps: dict[int, float] = {}
@@ -78,7 +79,8 @@ def measure(weights: str, steps: int, batch: int, resolution: int, precision: st
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         settings = TrainSettings(steps=steps, batch_size=batch, grad_accum=grad_accum, resolution=resolution,
-                                 mixed_precision=precision, cache_features=cache, checkpoint_every=0, workers=2)
+                                 mixed_precision=precision, cache_features=cache, checkpoint_every=0, workers=2,
+                                 lr_warmup=0, gradient_checkpointing=checkpointing)
         begin = time.perf_counter()
         result = train(data, weights, Path(tmp) / "adapter.safetensors", settings, progress=progress, bundle=bundle)
         total_s = time.perf_counter() - begin
@@ -89,10 +91,12 @@ def measure(weights: str, steps: int, batch: int, resolution: int, precision: st
         "weights": weights, "device": str(bundle.device),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "steps": steps, "batch_size": batch, "grad_accum": grad_accum, "resolution": resolution,
-        "mixed_precision": precision, "cache_features": cache, "images": 4 * per_type,
+        "mixed_precision": precision, "cache_features": cache, "gradient_checkpointing": checkpointing,
+        "images": 4 * per_type,
         "load_s": round(load_s, 2), "train_s": round(total_s, 2),
         "first_step_s": round(stamps[1] - begin, 2),
         "steps_per_s": round(timed / steady_s, 3) if timed > 0 else None,
+        "hours_per_10k_steps": round(10_000 * steady_s / timed / 3600, 2) if timed > 0 else None,
         "images_per_s": round(timed * batch * grad_accum / steady_s, 2) if timed > 0 else None,
         "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / gib, 2) if torch.cuda.is_available() else None,
         "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / gib, 2) if torch.cuda.is_available() else None,
@@ -105,17 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="sd15-random")
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--mixed-precision", default="fp16", choices=("no", "fp16", "bf16"))
     parser.add_argument("--grad-accum", type=int, default=1)
     parser.add_argument("--images", type=int, default=16, help="anomaly images in the synthetic set")
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of the timing")
     parser.add_argument("--no-cache", action="store_true", help="run CSM + ASEA for every sample")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute the UNet's activations")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
     figures = measure(args.weights, args.steps, args.batch, args.resolution, args.mixed_precision,
-                      args.grad_accum, args.images, not args.no_cache, min(args.warmup, args.steps - 1))
+                      args.grad_accum, args.images, not args.no_cache, min(args.warmup, args.steps - 1),
+                      args.gradient_checkpointing)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:
