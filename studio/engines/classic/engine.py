@@ -136,18 +136,17 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
 
 #: Mean |Δ| over the label at which a candidate counts as fully visible.
 FULL_VISIBILITY = 40.0
-SCORE_METHOD = ("visibility minus seam: min(mean |Δ| over the label / 40, 1) − 0.5 × max(seam ratio − 1, 0), "
-                "where the seam ratio is the boundary band's gradient relative to the untouched image's")
+SCORE_METHOD = ("visibility minus seam: min(mean |Δ| over the label / 40, 1) − 0.25 × min(log2(max(seam ratio, 1)), 4), "
+                "where the seam ratio is the label boundary band's gradient relative to the untouched image's")
 
 
 def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> dict:
     """Quality score (higher is better): a clearly visible change with a seamless boundary."""
-    inside = label > 0
-    if not inside.any():
+    if not label.any():
         return {"value": 0.0, "method": SCORE_METHOD, "seam_ratio": None, "visibility": 0.0}
-    strength = float(np.abs(out.astype(np.float32) - crop.astype(np.float32)).mean(axis=2)[inside].mean())
+    strength = change_strength(crop, out, label > 0)
     seam = seam_ratio(crop, out, label)
-    value = min(strength / FULL_VISIBILITY, 1.0) - 0.5 * max(seam - 1.0, 0.0)
+    value = min(strength / FULL_VISIBILITY, 1.0) - 0.25 * min(math.log2(max(seam, 1.0)), 4.0)
     return {"value": round(value, 4), "method": SCORE_METHOD, "seam_ratio": round(seam, 4),
             "visibility": round(strength, 3)}
 
@@ -169,7 +168,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
         out, label = _label(crop, np.clip(np.rint(base + smooth * gain + fine), 0, 255).astype(np.uint8), allowed)
         if not label.any() or attempt == 3:
             break
-        strength = float(np.abs(out.astype(np.float32) - base).mean(axis=2)[label].mean())
+        strength = change_strength(crop, out, label)
         if strength >= MIN_VISIBLE:
             break
         gain *= min(1.15 * MIN_VISIBLE / max(strength, 1.0), 4.0)
@@ -183,10 +182,17 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
     return out, label.astype(np.uint8) * 255, gain
 
 
+def change_strength(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> float:
+    """Mean |Δ| (0..255, channel mean) of ``out`` against ``crop`` over the ``label`` pixels."""
+    mask = label.astype(np.uint8)
+    return float(np.mean(cv2.mean(cv2.absdiff(out, crop), mask=mask)[:3])) if mask.any() else 0.0
+
+
 def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    out[~allowed] = crop[~allowed]
-    changed = np.abs(out.astype(np.int16) - crop.astype(np.int16)).max(axis=2) > LABEL_THRESHOLD
-    out[~changed] = crop[~changed]
+    delta = cv2.absdiff(out, crop)
+    changed = np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2]) > LABEL_THRESHOLD
+    changed &= allowed
+    out = np.where(changed[..., None], out, crop)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     closed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     label = (fill_small_holes(closed, max(9, int(0.05 * changed.sum()))) & allowed) | changed

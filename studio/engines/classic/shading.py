@@ -106,6 +106,9 @@ def soft_limit(image: np.ndarray, knee: float = 16.0) -> np.ndarray:
     """Compress values within ``knee`` of 0 and 255 smoothly instead of clipping them, so brightened
     or darkened pixels keep (compressed) texture and noise rather than turning flat."""
     top, bottom = 255.0 - knee, knee
-    high = top + knee * np.tanh((image - top) / knee)
-    low = bottom - knee * np.tanh((bottom - image) / knee)
-    return np.where(image > top, high, np.where(image < bottom, low, image))
+    high, low = image > top, image < bottom
+    if high.any():
+        image[high] = top + knee * np.tanh((image[high] - top) / knee)
+    if low.any():
+        image[low] = bottom - knee * np.tanh((bottom - image[low]) / knee)
+    return image

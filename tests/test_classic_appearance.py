@@ -1,0 +1,143 @@
+"""Issue 13's measures on generated candidates: noise matched to the surroundings, texture kept under
+albedo defects, no flat patches, seed variety, and the photometric estimators the engine relies on."""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import pytest
+
+from studio import config
+from studio.engines.classic import ClassicEngine
+from studio.engines.classic.defects import ALBEDO_FAMILIES
+from studio.engines.classic.keywords import EXAMPLE_PROMPTS, GENERATORS
+from studio.engines.classic.measures import (
+    change_variation, iou, label_ring, noise_ratio, texture_correlation, texture_level,
+)
+from studio.engines.classic.photometry import blur_sigma, light_direction, noise_sigma
+from studio.imaging import load_image, load_mask
+from studio.types import SynthesisRequest
+
+MANIFEST = json.loads((config.ASSETS_DIR / "manifest.json").read_text(encoding="utf-8"))
+ENGINE = ClassicEngine()
+#: Ring texture (mean |high-pass|, grey levels) from which a surface counts as textured.
+TEXTURED = 5.0
+
+
+@lru_cache(maxsize=None)
+def sample(name: str) -> tuple[np.ndarray, np.ndarray]:
+    entry = next(e for e in MANIFEST["normal"] if e["name"] == name)
+    image = load_image(config.ASSETS_DIR / entry["image"])
+    return image, load_mask(config.ASSETS_DIR / entry["mask"], (image.shape[1], image.shape[0]))
+
+
+NAMES = [e["name"] for e in MANIFEST["normal"]]
+
+
+@lru_cache(maxsize=None)
+def candidates(family: str, name: str, num: int = 2) -> tuple:
+    image, mask = sample(name)
+    return tuple(ENGINE.generate(SynthesisRequest.create(image, mask, EXAMPLE_PROMPTS[family], num=num, seed=21)))
+
+
+def test_real_photographs_are_shipped() -> None:
+    photos = [e for e in MANIFEST["normal"] if e.get("kind") == "photograph"]
+    assert len(photos) >= 3
+    for entry in photos:
+        image, mask = sample(entry["name"])
+        assert max(image.shape[:2]) <= 512 and mask.any() and entry["licence"] and entry["category"]
+        assert entry["source"] in (config.ASSETS_DIR / "LICENSES.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("family", GENERATORS)
+def test_noise_matches_the_surroundings(family: str) -> None:
+    """Noise inside the label within ±35% of the ring around it, on every sample image."""
+    for name in NAMES:
+        for cand in candidates(family, name):
+            ratio = noise_ratio(cand.image, cand.mask)
+            assert 0.65 <= ratio <= 1.35, f"{family} on {name}: noise ratio {ratio:.2f}"
+
+
+@pytest.mark.parametrize("family", ALBEDO_FAMILIES)
+def test_albedo_defects_keep_the_texture_and_are_not_flat(family: str) -> None:
+    textured = 0
+    for name in NAMES:
+        image, _ = sample(name)
+        for cand in candidates(family, name):
+            variation = change_variation(image, cand.image, cand.mask)
+            assert variation >= 0.25, f"{family} on {name}: CoV of |Δ| {variation:.2f} (a flat patch)"
+            if texture_level(image, label_ring(cand.mask)) >= TEXTURED:
+                textured += 1
+                corr = texture_correlation(image, cand.image, cand.mask)
+                assert corr >= 0.6, f"{family} on {name}: texture correlation {corr:.2f}"
+    assert textured >= 8, "too few textured sample images to judge"
+
+
+@pytest.mark.parametrize("family", GENERATORS)
+def test_seeds_vary_the_shape(family: str) -> None:
+    """Six seeds of one request: median label IoU <= 0.8, no two candidates identical."""
+    image, mask = sample("pcb_board")
+    cands = ENGINE.generate(SynthesisRequest.create(image, mask, EXAMPLE_PROMPTS[family], num=6, seed=3))
+    overlaps = [iou(a.mask, b.mask) for i, a in enumerate(cands) for b in cands[i + 1:]]
+    assert statistics.median(overlaps) <= 0.8, f"{family}: median IoU {statistics.median(overlaps):.2f}"
+    assert len({c.image.tobytes() for c in cands}) == 6
+
+
+def test_geometry_is_shaded_by_the_estimated_light() -> None:
+    """A dent lit from the left is brighter on its left-facing slope's far side... i.e. its shading
+    flips when the image's light comes from the other side."""
+    yy, xx = np.mgrid[:160, :160].astype(np.float32)
+    rng = np.random.default_rng(0)
+    means = []
+    for direction in (1.0, -1.0):
+        ramp = 128 + direction * 0.25 * (xx - 80)  # brighter towards the light
+        image = np.clip(ramp[..., None] + rng.normal(0, 2, (160, 160, 3)), 0, 255).astype(np.uint8)
+        mask = (xx - 80) ** 2 + (yy - 80) ** 2 < 35**2
+        (cand,) = ENGINE.generate(SynthesisRequest.create(image, mask, "a dent", seed=4))
+        light = cand.metadata["photometry"]["light_direction"]
+        assert light[0] * direction > 0.9
+        delta = cand.image.astype(np.float32).mean(axis=2) - image.astype(np.float32).mean(axis=2)
+        means.append(float(delta[:, 80:][mask[:, 80:]].mean() - delta[:, :80][mask[:, :80]].mean()))
+    assert means[0] * means[1] < 0, f"shading did not follow the light: {means}"
+
+
+def test_photometric_estimators_recover_known_values() -> None:
+    rng = np.random.default_rng(1)
+    flat = np.full((120, 120), 120.0, np.float32)
+    everywhere = np.ones_like(flat, bool)
+    for sigma in (1.0, 3.0, 6.0):
+        noisy = flat + rng.normal(0, sigma, flat.shape).astype(np.float32)
+        assert noise_sigma(noisy, everywhere) == pytest.approx(sigma, rel=0.2)
+    steps = np.where((np.arange(120) // 15) % 2 == 0, 60.0, 190.0).astype(np.float32)[None, :].repeat(120, 0)
+    for sigma in (0.8, 1.5, 2.2):
+        soft = cv2.GaussianBlur(steps, (0, 0), sigma)
+        assert blur_sigma(soft, everywhere) == pytest.approx(sigma, abs=0.45)
+    yy, xx = np.mgrid[:120, :120].astype(np.float32)
+    angle = math.radians(30)
+    lit = 120 + 0.3 * (math.cos(angle) * xx + math.sin(angle) * yy)
+    (lx, ly), confidence = light_direction(lit.astype(np.float32), everywhere)
+    assert confidence > 0.5 and math.degrees(math.atan2(ly, lx)) == pytest.approx(30, abs=3)
+
+
+def test_reference_is_matched_to_a_soft_noisy_target() -> None:
+    """A sharp, clean reference blended into a blurred, noisy photo gets the photo's blur and noise."""
+    rng = np.random.default_rng(2)
+    target = cv2.GaussianBlur(np.full((200, 200, 3), 140, np.float32), (0, 0), 2.0)
+    target = np.clip(target + rng.normal(0, 5, target.shape), 0, 255).astype(np.uint8)
+    reference = np.full((100, 100, 3), 200, np.uint8)
+    cv2.circle(reference, (50, 50), 25, (40, 20, 20), -1)
+    ref_mask = np.zeros((100, 100), bool)
+    ref_mask[20:81, 20:81] = np.hypot(*np.mgrid[-30:31, -30:31]) <= 26
+    mask = np.zeros((200, 200), bool)
+    cv2.circle(mask.view(np.uint8), (100, 100), 40, 1, -1)
+    for cand in ENGINE.generate(SynthesisRequest.create(target, mask, "a spot", reference=reference,
+                                                        reference_mask=ref_mask, num=3, seed=8)):
+        match = cand.metadata["camera_match"]
+        assert match["added_noise"] > 2.0
+        assert cand.metadata["poisson_mode"] in ("normal", "mixed")
+        ratio = noise_ratio(cand.image, cand.mask)
+        assert 0.65 <= ratio <= 1.35, f"reference noise ratio {ratio:.2f}"
