@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from studio.atomic import disk_space_guard
 from studio.candidates import write_candidates
 from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention
 from studio.engines import get_engine
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             write_attention(out, request.reference, trace)
     with tqdm_progress(f"generate ({engine.name})") as progress:
         candidates = engine.generate(request, progress)
-    written = write_candidates(out, candidates)
+    with disk_space_guard("Writing the candidates", out, "the output folder"):
+        written = write_candidates(out, candidates)
     print(f"wrote {len(written)} candidate(s) to {out} with engine {engine.name} ({engine.profile})", file=sys.stderr)
     return 0
