@@ -50,7 +50,7 @@ def hub(tiny_folder, tmp_path, monkeypatch):
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-        monkeypatch.delenv("ANOMALY_STUDIO_SGA", raising=False)
+        monkeypatch.setenv("ANOMALY_STUDIO_SGA", "")  # restored (removed) afterwards, even if the CLI sets it
         # A process started with HF_ENDPOINT set reads it at import: patch what was read then.
         monkeypatch.setattr(constants, "ENDPOINT", double.url)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", double.url + "/{repo_id}/resolve/{revision}/{filename}")
@@ -223,3 +223,19 @@ def test_no_token_in_logs_while_pushing(hub, tmp_path, caplog):
     push_adapter(_tiny_adapter(tmp_path / "a.safetensors", 0.0), "me/a", card=card)
     assert TOKEN not in caplog.text
     assert json.dumps([r.path for r in hub.requests]).count(TOKEN) == 0
+
+
+def test_generate_takes_an_adapter_by_hub_id(hub, tmp_path, monkeypatch, surface, blob_mask):
+    from PIL import Image
+
+    monkeypatch.setenv("ANOMALY_STUDIO_SGA", "")  # restored after the CLI sets it
+    hub.add_file("someone/sga-tiny", ADAPTER_FILE, _tiny_adapter(tmp_path / "a.safetensors", 0.25).read_bytes())
+    assert main(["fetch", "--local-dir", str(tmp_path / "w")]) == 0
+    Image.fromarray(surface).save(tmp_path / "normal.png")
+    Image.fromarray(blob_mask.astype("uint8") * 255).save(tmp_path / "mask.png")
+    out = tmp_path / "out"
+    assert main(["generate", "--image", str(tmp_path / "normal.png"), "--mask", str(tmp_path / "mask.png"),
+                 "--prompt", "a scratch", "--out", str(out), "--engine", "anomalycontrol",
+                 "--weights", str(tmp_path / "w"), "--sga", "someone/sga-tiny", "--steps", "2"]) == 0
+    sga = json.loads((out / "candidate_00.json").read_text())["sga"]
+    assert sga["checkpoint"].startswith(str(tmp_path / "cache")) and sga["checkpoint"].endswith(ADAPTER_FILE)

@@ -20,6 +20,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     """--engine, --weights and one flag per engine parameter (recorded in metadata)."""
     parser.add_argument("--engine", default="auto", help="classic, anomalycontrol or auto (default)")
     parser.add_argument("--weights", default=None, help="weight profile (tiny, sd15-random, sd15) or a folder")
+    parser.add_argument("--sga", default=None, metavar="ADAPTER",
+                        help="SGA adapter: a .safetensors file or a hub id user/repo[/file] (default $ANOMALY_STUDIO_SGA)")
     for name, flag in ENGINE_PARAM_FLAGS.items():
         default, lo, hi = PARAM_SPECS[name]
         parser.add_argument(flag, dest=name, type=float, default=None,

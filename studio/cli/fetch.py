@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "are kept, so an interrupted fetch resumes) and optionally an SGA adapter, then check that the "
                     "engine finds them. Offline (HF_HUB_OFFLINE=1) nothing is fetched and the command exits 2.",
     )
-    p.add_argument("--sga", default=None, metavar="ADAPTER",
+    p.add_argument("--sga", dest="adapter", default=None, metavar="ADAPTER",
                    help="also fetch an SGA adapter: a hub id user/repo[/file.safetensors] (or a local file)")
     p.add_argument("--local-dir", default=None, metavar="DIR",
                    help="put the files in DIR laid out like weights/ (e.g. --local-dir weights); "
@@ -24,13 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.engines.anomalycontrol.hub import SGA_ENV, fetch_weights
 
-    fetched = fetch_weights(args.local_dir, sga=args.sga)
+    fetched = fetch_weights(args.local_dir, sga=args.adapter)
     print(f"fetched {fetched.sd} and {fetched.blip}", file=sys.stderr)
     use = f"anomaly-studio generate --engine anomalycontrol --weights {fetched.weights} ..."
     if fetched.adapter is not None:
         print(f"SGA adapter: {fetched.adapter}", file=sys.stderr)
         if fetched.root is None:
-            use = f"{SGA_ENV}={args.sga} {use}"
+            use = f"{SGA_ENV}={args.adapter} {use}"
     print(f"the engine's file check passes; use them with: {use}", file=sys.stderr)
     print(fetched.weights)
     return 0
