@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as the authors do")
     p.add_argument("--workers", type=int, default=2, help="image-decoding worker processes (default 2)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO",
+                   help="upload the trained adapter to the hub model repo REPO (user/name) with a model card")
     p.set_defaults(func=run)
 
 
@@ -78,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints, workers=args.workers, cpu=args.cpu,
     )
     settings.validate()
+    if args.push_to_hub:
+        from studio.engines.anomalycontrol.hub import check_adapter_push
+
+        check_adapter_push(args.push_to_hub)  # before hours of training, not after
     data = read_training_set(args.data, args.captions, args.pairing)
     print(f"training on {data.summary()}", file=sys.stderr)
     with tqdm_progress("train SGA") as progress:
@@ -85,6 +91,13 @@ def run(args: argparse.Namespace) -> int:
                        init_ip_adapter=args.init_ip_adapter, log_file=args.log, progress=progress)
     last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     print(f"wrote {result.out} (step {result.step}{last}); {load_hint(result.out)}", file=sys.stderr)
+    if args.push_to_hub:
+        from studio.engines.anomalycontrol.hub import push_trained_adapter
+
+        url = push_trained_adapter(result.out, args.push_to_hub, weights=args.weights, data_summary=data.summary(),
+                                   steps=result.step, final_loss=result.losses[-1] if result.losses else None,
+                                   command=args.argv)
+        print(f"pushed to {url}", file=sys.stderr)
     return 0
 
 
