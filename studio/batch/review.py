@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from studio.atomic import mtime, remove_path, staged_dir, write_new
+from studio.batch.spec import review_sample_id
 from studio.candidates import read_candidate, write_candidates
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask, to_png_bytes
@@ -177,11 +178,6 @@ def load_review_job(folder: str | os.PathLike) -> ReviewJob:
         ref_mask = load_mask(folder / "reference_mask.png", (reference.shape[1], reference.shape[0]))
     return ReviewJob(folder, summary.job_id, summary.category, summary.defect_type, summary.note,
                      summary.candidates, normal, reference, ref_mask, summary.info)
-
-
-def review_sample_id(job_id: str, index: int) -> str:
-    """The store id candidate ``index`` of review job ``job_id`` gets: ``<job-id>-NN``."""
-    return f"{job_id}-{index:02d}"
 
 
 def accept_review(store: Store, job: ReviewJob, indices: Iterable[int] | None = None) -> list[str]:

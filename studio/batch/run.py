@@ -37,7 +37,6 @@ class BatchResult:
     sample_ids: list[str] = field(default_factory=list)
 
 
-
 def run_batch(spec: BatchSpec, data_dir: str | os.PathLike, *, review: bool = False, rank: int | None = None,
               world: int | None = None, show_progress: bool = True, fail_fast: bool = False) -> BatchResult:
     """Run this process's shard of ``spec`` into the store at ``data_dir`` (or its review folder)."""

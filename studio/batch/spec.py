@@ -43,6 +43,11 @@ SPEC_KEYS = frozenset({"jobs", "defaults", "version", "name", "description"})
 MASK_GENERATORS = ("ellipse", "rectangle")  # the shapes of studio.imaging.SHAPES a generator draws
 
 
+def review_sample_id(job_id: str, index: int) -> str:
+    """The store id of candidate ``index`` of batch job ``job_id``, accepted directly or from review."""
+    return f"{job_id}-{index:02d}"
+
+
 @dataclass
 class Job:
     """One validated entry of a spec."""
@@ -67,7 +72,7 @@ class Job:
 
     def sample_ids(self) -> list[str]:
         """The ids this job's samples get: deterministic, so any process (or re-run) agrees."""
-        return [f"{self.job_id}-{i:02d}" for i in range(self.count)]
+        return [review_sample_id(self.job_id, i) for i in range(self.count)]
 
 
 @dataclass
