@@ -208,7 +208,7 @@ class AnomalyControlEngine:
             b.vae.disable_slicing()
         with self.adapter.scaled(scale):
             images = self.pipe(
-                image=inputs.image_latents, mask_image=inputs.pixel_mask,
+                image=inputs.image_latents, mask_image=inputs.pixel_mask.float().cpu(),  # as diffusers expects
                 masked_image_latents=inputs.masked_image_latents, prompt_embeds=prompt_embeds,
                 negative_prompt_embeds=negative_embeds, height=region.size, width=region.size,
                 num_images_per_prompt=request.num, generator=generators, strength=float(params["strength"]),
