@@ -29,7 +29,7 @@ from studio.evaluation.report import CategoryResult, Example, report_dict, write
 from studio.evaluation.segmenter import LEVELS, TrainConfig, predict_logits, resolve_device, train_segmenter
 from studio.types import ProgressFn
 
-#: Makes a progress callback for a named stage (e.g. ``studio.cli.common.tqdm_progress``).
+#: Makes a progress callback for a named stage (the command line passes its tqdm bar maker).
 ProgressFactory = Callable[[str], ContextManager[ProgressFn]]
 
 CURVE_POINTS = 200
