@@ -161,16 +161,17 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
     diff = (out_f - base) * allowed[..., None]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
     # scale the surface's own texture and noise inside the defect with it
-    fine = diff - blur(diff, 1.5)
-    smooth = diff - fine
+    smooth = None
     gain = 1.0
     for attempt in range(4):
-        out, label = _label(crop, np.clip(np.rint(base + smooth * gain + fine), 0, 255).astype(np.uint8), allowed)
+        candidate = base + diff if smooth is None else base + smooth * gain + (diff - smooth)
+        out, label = _label(crop, np.clip(np.rint(candidate), 0, 255).astype(np.uint8), allowed)
         if not label.any() or attempt == 3:
             break
         strength = change_strength(crop, out, label)
         if strength >= MIN_VISIBLE:
             break
+        smooth = blur(diff, 1.5) if smooth is None else smooth
         gain *= min(1.15 * MIN_VISIBLE / max(strength, 1.0), 4.0)
     if not label.any():  # nothing visible at all (a region of a pixel or two): mark it plainly
         factor = float(rng.uniform(0.35, 0.6))

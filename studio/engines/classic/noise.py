@@ -44,27 +44,33 @@ def fractal(shape: tuple[int, int], periods: float, rng: np.random.Generator, oc
     return out / total
 
 
-#: Side (px) of the cached fractal noise base every candidate samples its noise from.
+#: Side (px) of the cached fractal noise bases every candidate samples its noise from.
 BASE_SIDE = 512
-#: Pixels per noise cell of the base's coarsest octave.
-BASE_CELL = 64.0
+#: Feature sizes (px, the coarsest octave's cell) of the cached bases: 1.5, 3, 6, ... 96.
+BASE_CELLS = tuple(1.5 * 2**k for k in range(7))
 
 
-@lru_cache(maxsize=1)
-def noise_base() -> np.ndarray:
-    """A fixed 512x512 four-octave fractal noise, computed once per process and shared."""
-    return fractal((BASE_SIDE, BASE_SIDE), BASE_SIDE / BASE_CELL, np.random.default_rng(0x0B15E), 4)
+@lru_cache(maxsize=len(BASE_CELLS))
+def noise_base(level: int) -> np.ndarray:
+    """A fixed 512x512 fractal noise with features ``BASE_CELLS[level]`` px across, computed once per
+    process and shared by every candidate."""
+    cell = BASE_CELLS[level]
+    octaves = max(1, min(4, int(math.log2(cell)) + 1))
+    return fractal((BASE_SIDE, BASE_SIDE), BASE_SIDE / cell, np.random.default_rng([0x0B15E, level]), octaves)
 
 
 def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float) -> np.ndarray:
-    """Fractal noise of ``shape`` with features about ``cell`` px across (values ~[-1, 1]): a seeded,
-    rotated, scaled window into :func:`noise_base` (one affine resample, no noise synthesis)."""
+    """Fractal noise of ``shape`` with features about ``cell`` px across (values ~[-1, 1]): a seeded
+    window (offset and one of the 8 flips/rotations by 90 degrees) of the cached base nearest in
+    feature size; no noise is synthesised per candidate."""
     h, w = shape
-    zoom = BASE_CELL / max(cell, 0.5)
-    angle = float(rng.uniform(0.0, 2.0 * math.pi))
-    c, s = math.cos(angle) * zoom, math.sin(angle) * zoom
-    ox, oy = rng.uniform(0.0, BASE_SIDE, 2)
-    # output (x, y) -> base (c*x - s*y + ox, s*x + c*y + oy)
-    matrix = np.array([[c, -s, ox], [s, c, oy]], np.float32)
-    return cv2.warpAffine(noise_base(), matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT_101)
+    level = int(np.clip(round(math.log2(max(cell, 0.1) / BASE_CELLS[0])), 0, len(BASE_CELLS) - 1))
+    base = noise_base(level)
+    turn = int(rng.integers(8))
+    view = np.rot90(base, turn % 4)
+    if turn >= 4:
+        view = view[:, ::-1]
+    if h > BASE_SIDE or w > BASE_SIDE:  # larger than a base: stretch one (features grow with it)
+        return cv2.resize(np.ascontiguousarray(view), (w, h), interpolation=cv2.INTER_LINEAR)
+    y, x = int(rng.integers(BASE_SIDE - h + 1)), int(rng.integers(BASE_SIDE - w + 1))
+    return np.ascontiguousarray(view[y:y + h, x:x + w])

@@ -1,4 +1,4 @@
-"""Colour and luminance helpers: luminance, surface colour, Lab conversion."""
+"""Colour and camera: luminance, surface colour, an opponent colour space, and the noise, blur and light of an image."""
 from __future__ import annotations
 
 import math
@@ -27,13 +27,29 @@ def tint_away(colour: np.ndarray, surface: np.ndarray, minimum: float = 60.0) ->
     return np.clip(colour + direction * (minimum - dist), 0, 255)
 
 
-def to_lab(image: np.ndarray) -> np.ndarray:
-    """RGB float 0..255 -> Lab float (L 0..100)."""
-    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+def to_ycc(image: np.ndarray) -> np.ndarray:
+    """RGB float 0..255 -> YCrCb scaled to 0..100 (Y like Lab's L; chroma centred on 50): a linear
+    opponent colour space, far cheaper than Lab for per-candidate colour transfer."""
+    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2YCrCb) * 100.0
 
 
-def from_lab(lab: np.ndarray) -> np.ndarray:
-    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0, 0, 255)
+def _ycc_affine() -> tuple[np.ndarray, np.ndarray]:
+    """(P, q) with ``to_ycc(x) == P @ x + q`` for RGB x in 0..255, read off OpenCV's own conversion."""
+    basis = np.array([[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.float32)
+    ycc = to_ycc(basis)[0].astype(np.float64)
+    return (ycc[1:] - ycc[0]).T / 255.0, ycc[0]
+
+
+YCC_P, YCC_Q = _ycc_affine()
+
+
+def ycc_affine_to_rgb(scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The 3x4 RGB -> RGB matrix that applies ``ycc * scale + offset`` (per channel) in YCrCb space,
+    for one ``cv2.transform`` of the image instead of two colour conversions."""
+    inverse = np.linalg.inv(YCC_P)
+    linear = inverse @ np.diag(scale) @ YCC_P
+    shift = inverse @ (scale * YCC_Q + offset - YCC_Q)
+    return np.hstack([linear, shift[:, None]]).astype(np.float32)
 
 
 #: Immerkær's noise kernel: the outer product of [1, -2, 1]; it cancels planes and straight ramps, and

@@ -17,7 +17,7 @@ import numpy as np
 from studio.engines.classic.blend import poisson
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
-from studio.engines.classic.photometry import Photometry, blur_sigma, from_lab, luminance, noise_sigma, to_lab
+from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
 from studio.imaging import blur, dilate, erode
 
 
@@ -37,8 +37,10 @@ class PreparedReference:
     image: np.ndarray  # float32 RGB crop around the anomaly (0..255)
     mask: np.ndarray  # bool, the anomaly inside ``image``
     frame: Frame  # principal frame of ``mask`` in crop coordinates
-    lab_mean: np.ndarray  # Lab statistics of the surface around the anomaly
-    lab_std: np.ndarray
+    colour_mean: np.ndarray  # YCrCb statistics of the surface around the anomaly
+    colour_std: np.ndarray
+    blur: float  # the reference's own blur (px) and noise (sigma) around its anomaly
+    noise: float
     estimated: bool
 
 
@@ -94,10 +96,13 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
     surround = ring(crop_mask, inner=2, outer=max(4, margin))
     if surround.sum() < 16:
         surround = ~crop_mask if (~crop_mask).sum() >= 16 else np.ones_like(crop_mask)
-    lab = to_lab(image)
+    ycc = to_ycc(image)
+    grey = luminance(image).astype(np.float32)
+    near = dilate(crop_mask, 4)
     return PreparedReference(
         image=image, mask=crop_mask, frame=region_frame(crop_mask),
-        lab_mean=lab[surround].mean(axis=0), lab_std=lab[surround].std(axis=0), estimated=estimated,
+        colour_mean=ycc[surround].mean(axis=0), colour_std=ycc[surround].std(axis=0),
+        blur=blur_sigma(grey, near), noise=noise_sigma(grey, near), estimated=estimated,
     )
 
 
@@ -108,6 +113,7 @@ class Fit:
     image: np.ndarray  # float32 RGB, the reference (anomaly and its surroundings) in crop coordinates
     mask: np.ndarray  # bool, the warped anomaly, clipped to the target region
     params: dict
+    scale: float = 1.0  # how much the reference was enlarged (geometric mean of the two axes)
 
 
 def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Generator) -> Fit:
@@ -168,34 +174,36 @@ def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Gen
         "shift_px": [round(float(v), 2) for v in rot_tgt @ shift],
         "wobble_px": round(wobble, 3),
     }
-    return Fit(image=image, mask=fitted, params=params)
+    return Fit(image=image, mask=fitted, params=params, scale=float(math.sqrt(sx * sy)) * shrink)
 
 
 def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Move the reference onto the target surface's colour statistics (Lab).
+    """Move the reference onto the target surface's colour statistics (YCrCb).
 
     The reference's surface is mapped Reinhard-style (mean and contrast) onto the target surface;
     the anomaly keeps its lightness *ratio* to its own surface (a spot half as light as the
     reference surface is half as light as the target surface) and half of its own hue (a red
-    stain stays reddish on a green board)."""
-    lab_t = to_lab(crop)
+    stain stays reddish on a green board). The target's statistics come from every third pixel."""
     surface = region & ~fit.mask
     if surface.sum() < 16:
         surface = region
-    mean_t, std_t = lab_t[surface].mean(axis=0), lab_t[surface].std(axis=0)
-    gain = np.clip((std_t + 1.0) / (ref.lab_std + 1.0), 0.6, 1.6)
-    lab_r = to_lab(fit.image)
-    background = (lab_r - ref.lab_mean) * gain + mean_t
-    anomaly = np.empty_like(lab_r)
-    anomaly[..., 0] = lab_r[..., 0] * (mean_t[0] + 1.0) / (ref.lab_mean[0] + 1.0)
-    anomaly[..., 1:] = 0.5 * (lab_r[..., 1:] - ref.lab_mean[1:] + mean_t[1:]) + 0.5 * lab_r[..., 1:]
+    sample = to_ycc(crop[::3, ::3])[surface[::3, ::3]]
+    if sample.shape[0] < 4:
+        sample = to_ycc(crop)[surface]
+    mean_t, std_t = sample.mean(axis=0), sample.std(axis=0)
+    gain = np.clip((std_t + 1.0) / (ref.colour_std + 1.0), 0.6, 1.6)
+    # both mappings are per-channel affine in YCrCb, hence affine in RGB: one cv2.transform each
+    surround = ycc_affine_to_rgb(gain, mean_t - ref.colour_mean * gain)
+    ratio = (mean_t[0] + 1.0) / (ref.colour_mean[0] + 1.0)
+    hue = np.array([0.0, *(0.5 * (mean_t[1:] - ref.colour_mean[1:]))])
+    spot = ycc_affine_to_rgb(np.array([ratio, 1.0, 1.0]), hue)
+    background = cv2.transform(fit.image, surround)
     weight = cv2.GaussianBlur(fit.mask.astype(np.float32), (5, 5), 1.0)[..., None]
-    lab = background * (1.0 - weight) + anomaly * weight
-    lab[..., 0] = np.clip(lab[..., 0], 0, 100)
-    info = {"target_lab_mean": [round(float(v), 2) for v in mean_t],
-            "reference_lab_mean": [round(float(v), 2) for v in ref.lab_mean],
+    mapped = background + weight * (cv2.transform(fit.image, spot) - background)
+    info = {"space": "YCrCb", "target_mean": [round(float(v), 2) for v in mean_t],
+            "reference_mean": [round(float(v), 2) for v in ref.colour_mean],
             "texture_gain": [round(float(v), 3) for v in gain]}
-    return from_lab(lab), info
+    return np.clip(mapped, 0, 255), info
 
 
 def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
@@ -211,10 +219,10 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng
     Poisson-blend it (normal or mixed gradients, by the target's texture), feather it."""
     fit = fit_reference(ref, region, rng)
     if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
-        fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True})
+        fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True}, scale=fit.scale)
     crop_f = crop.astype(np.float32)
     coloured, colour_info = match_colour(fit, ref, crop_f, region)
-    coloured, camera_info = match_camera(coloured, fit.mask, photo, rng)
+    coloured, camera_info = match_camera(coloured, fit.mask, ref, fit.scale, photo, rng)
     mode, texture = blend_mode(crop_f, coloured, fit.mask, region)
     blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
@@ -242,18 +250,18 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng
     return out, extra
 
 
-def match_camera(image: np.ndarray, anomaly: np.ndarray, photo: Photometry,
-                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Give the warped reference the target's sharpness and noise: measure both on the reference
-    around and over its anomaly, blur it by what the target is softer by, add the noise it lacks."""
-    where = dilate(anomaly, 4)
-    grey = luminance(image).astype(np.float32)
-    own_blur = blur_sigma(grey, where)
+def match_camera(image: np.ndarray, anomaly: np.ndarray, ref: PreparedReference, scale: float,
+                 photo: Photometry, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Give the warped reference the target's sharpness and noise. The reference's own blur and
+    noise were measured once around its anomaly; warped by ``scale`` its blur scales with it and
+    bilinear upsampling smooths its noise (by about 0.7). Blur by what the target is softer by,
+    add the noise the reference lacks."""
+    own_blur = ref.blur * scale
+    own_noise = ref.noise * (1.0 if scale <= 1.0 else 0.7)
     extra_blur = math.sqrt(max(photo.blur**2 - own_blur**2, 0.0))
     if extra_blur > 0.2:
         image = blur(image, extra_blur)
-        grey = luminance(image).astype(np.float32)
-    own_noise = noise_sigma(grey, where)
+        own_noise *= min(1.0, 1.0 / (2.0 * math.sqrt(math.pi) * extra_blur))  # white noise under a blur of sigma b
     extra_noise = math.sqrt(max(photo.noise**2 - own_noise**2, 0.0))
     if extra_noise > 0.3:
         image = image + (rng.standard_normal(anomaly.shape, dtype=np.float32) * extra_noise)[..., None]
@@ -265,9 +273,10 @@ def blend_mode(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray, region
     """``mixed`` gradients when the target is textured and the anomaly is a translucent change of
     tone (its interior smoother than the target's texture, its level near the target's), so the
     texture continues through it; ``normal`` (the anomaly's own gradients) otherwise."""
-    def detail(image: np.ndarray, where: np.ndarray) -> float:
-        grey = luminance(image).astype(np.float32)
-        return float(np.abs(grey - blur(grey, 2.0))[where].mean()) if where.any() else 0.0
+    def detail(image: np.ndarray, where: np.ndarray) -> float:  # on every second pixel: a decision, not a map
+        grey = luminance(image[::2, ::2]).astype(np.float32)
+        where = where[::2, ::2]
+        return float(np.abs(grey - blur(grey, 1.0))[where].mean()) if where.any() else 0.0
 
     target, own = detail(crop, region), detail(source, anomaly)
     step = abs(float(luminance(source[anomaly].mean(axis=0)[None, :])[0] - luminance(crop[region].mean(axis=0)[None, :])[0]))
