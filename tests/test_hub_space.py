@@ -6,6 +6,8 @@ opened before the switch keeps working after it.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,12 +16,11 @@ from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, S
 from tests.hub_double import HubDouble
 from tests.test_hub import tiny_folder  # noqa: F401 - fixture
 from tests.test_ui_client import files, generate  # noqa: F401 - fixture
-from tests.ui_server import start_app, stop_app
+from tests.ui_server import REPO, start_app, stop_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 
-pytestmark = pytest.mark.slow
 
 
 def _poll(client: Client, done, timeout: float) -> list[str]:
@@ -34,6 +35,7 @@ def _poll(client: Client, done, timeout: float) -> list[str]:
     raise AssertionError(f"status never settled; last lines: {seen[-3:]}")
 
 
+@pytest.mark.slow
 def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_folder, files, tmp_path):  # noqa: F811
     with HubDouble() as hub:
         hub.add_folder(SD_REPO, tiny_folder / SD_DIR)
@@ -66,6 +68,7 @@ def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_fo
         assert "Traceback" not in app.log(), app.log()[-3000:]
 
 
+@pytest.mark.slow
 def test_space_offline_keeps_the_weight_free_engine_and_says_so(tmp_path):
     env = {"SPACE_ID": "me/anomaly-studio", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache"),
            "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights")}
@@ -76,3 +79,28 @@ def test_space_offline_keeps_the_weight_free_engine_and_says_so(tmp_path):
         assert lines[-1].count("HF_HUB_OFFLINE is set") == 1 and "classic" in lines[-1]
     finally:
         stop_app(app.process)
+
+
+def test_zerogpu_slots_are_sized_to_the_request(surface, blob_mask):
+    from studio.types import SynthesisRequest
+    from studio.ui import space
+
+    def request(num: int, steps: int) -> SynthesisRequest:
+        return SynthesisRequest.create(surface, blob_mask, "a scratch", num=num, params={"steps": steps})
+
+    small, big = space.generate_seconds("x", request(1, 20)), space.generate_seconds("x", request(8, 50))
+    assert space.GPU_MIN_S <= small < big <= space.GPU_MAX_S
+    assert space.generate_seconds("x", request(64, 200)) == space.GPU_MAX_S
+    assert space.GPU_MIN_S <= space.explain_seconds("x", request(1, 50)) <= small
+
+
+def test_the_model_work_asks_zerogpu_for_those_durations():
+    """With a stand-in ``spaces`` package (in a fresh interpreter): each GPU function gets its sizing function."""
+    code = (
+        "import sys, types; asked = []\n"
+        "sys.modules['spaces'] = types.SimpleNamespace(GPU=lambda duration: asked.append(duration) or (lambda f: f))\n"
+        "from studio.ui import gpu, space\n"
+        "assert gpu.ON_SPACES_GPU and asked == [space.generate_seconds, space.explain_seconds], asked\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

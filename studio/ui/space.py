@@ -17,9 +17,31 @@ from typing import TYPE_CHECKING
 from studio.errors import StudioError
 
 if TYPE_CHECKING:
+    from studio.types import SynthesisRequest
     from studio.ui.context import StudioContext
 
 log = logging.getLogger(__name__)
+
+
+#: ZeroGPU slot sizing: fixed cost (moving the models onto the slot's GPU, first-call set-up), seconds per
+#: denoising step of one candidate (SD-1.5 at 512² with CFG, fp16, on a shared A100/H200-class GPU,
+#: conservatively), seconds per ASEA step, a safety factor, and the slot limits.
+GPU_FIXED_S, GPU_STEP_S, GPU_ASEA_STEP_S, GPU_MARGIN, GPU_MIN_S, GPU_MAX_S = 20.0, 0.05, 0.5, 1.5, 30, 180
+
+
+def _slot(work_s: float) -> int:
+    return int(min(GPU_MAX_S, max(GPU_MIN_S, GPU_FIXED_S + GPU_MARGIN * work_s)))
+
+
+def generate_seconds(engine_name: str, request: SynthesisRequest, progress=None) -> int:
+    """The ZeroGPU duration to ask for one ``generate``: candidates x denoising steps, plus ASEA."""
+    p = request.params
+    return _slot(request.num * p["steps"] * p["strength"] * GPU_STEP_S + p["asea_steps"] * GPU_ASEA_STEP_S)
+
+
+def explain_seconds(engine_name: str, request: SynthesisRequest, progress=None) -> int:
+    """The ZeroGPU duration to ask for one attention preview (CSM + ASEA only)."""
+    return _slot(request.params["asea_steps"] * GPU_ASEA_STEP_S)
 
 
 def on_space() -> bool:
