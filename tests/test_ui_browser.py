@@ -1,25 +1,31 @@
-"""The whole studio flow in a real browser (Playwright + Debian's chromium, headless).
+"""The curation workstation in a real browser (Playwright + Debian's chromium, headless).
 
-load page → pick sample → sketch a stroke → add reference + mark it → type description →
-preview attention → generate 2 → accept 1 → export MVTec zip → download and check the zip.
-Screenshots of every stage go to test-artifacts/browser/.
+One classic-engine server for the module and one page per screen size:
+
+- 1440×900: example → generate 8 → layout check (Generate, a ≥512 px candidate, Accept/Reject in
+  the viewport) → review all 8 by keyboard alone (one key per decision, with →, Z and a number
+  key) → the store holds exactly the accepted ones with their labels → the curated tab and the
+  MVTec zip hold exactly those → a failed generate and a refused accept leave the strip and the
+  curated gallery as they were → upload your own image: no label carries over;
+- 390×844: the candidate at full width (≥360 px).
+
+Screenshots of every state go to test-artifacts/browser/ (``<size>_<step>.png``).
 """
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import zipfile
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from ui_server import ARTIFACTS, REPO, live_app_fixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ARTIFACTS / "browser"
 TIMEOUT_MS = 60_000
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-extensions", "--mute-audio"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,174 +33,228 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
-#: The tiny random AnomalyControl model makes the attention preview real (maps of the mechanism);
-#: generation then switches to the classic engine in "Advanced" (fast, realistic pixels).
-browser_app = live_app_fixture("--engine", "anomalycontrol", "--weights", "tiny")
+browser_app = live_app_fixture("--engine", "classic")
 
 
 @pytest.fixture(scope="module")
-def page(browser_app):
+def browser():
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        yield page
-        context.close()
-        browser.close()
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
 
 
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def stroke(page, selector: str, points: list[tuple[float, float]]) -> None:
-    """Drag the mouse through ``points`` (fractions of the drawing canvas) with the button down."""
-    canvas = page.locator(f"{selector} canvas").last
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    assert box, "the editor has no canvas"
-    to_xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*to_xy[0])
-    page.mouse.down()
-    for x, y in to_xy[1:]:
-        page.mouse.move(x, y, steps=3)  # each move repaints the canvas: slow in software GL
-    page.mouse.up()
-
-
-def no_error_toast(page) -> None:
-    errors = page.locator(".toast-body.error")
-    assert errors.count() == 0, errors.first.inner_text()
-
-
-def error_toast(page, text: str) -> None:
-    """Wait for an error toast containing ``text``, then close every toast."""
-    page.locator(".toast-body.error", has_text=text).first.wait_for()
-    for close in page.locator(".toast-body .toast-close").all():
-        if close.is_visible():
-            close.click()
-    page.wait_for_function("document.querySelectorAll('.toast-body.error').length === 0")
-
-
-def test_full_flow_in_browser(browser_app, page, tmp_path):
-    page.goto(browser_app.url)
+def open_page(browser, url: str, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
     page.wait_for_selector("#defect-editor canvas")
-    page.wait_for_function("document.querySelector('#status-line')?.innerText.includes('tiny')")
+    page.wait_for_function("document.querySelector('#status-line')?.innerText.includes('classic')")
+    return context, page
+
+
+def shot(page, name: str, full: bool = False) -> None:
+    width = page.viewport_size["width"]
+    page.screenshot(path=str(SHOTS / f"{width}_{name}.png"), full_page=full)
+
+
+def details(page) -> str:
+    return page.locator("#details").inner_text()
+
+
+def under_review(page) -> int:
+    """The candidate number (1-based) the details line says is under review."""
+    match = re.match(r"#(\d+) of", details(page).strip())
+    assert match, details(page)
+    return int(match.group(1))
+
+
+def press(page, key: str, expect: int | None, message: str = "") -> None:
+    """One key press; then wait until candidate ``expect`` is shown (or ``message`` appears)."""
+    before = page.locator("#message").inner_text()
+    page.keyboard.press(key)
+    if expect is not None:
+        page.wait_for_function(f"/^#{expect} of/.test(document.querySelector('#details')?.innerText.trim())")
+    if message:
+        page.wait_for_function(f"document.querySelector('#message')?.innerText.includes({message!r})")
+    elif key in ("a", "r", "z"):
+        page.wait_for_function(f"document.querySelector('#message')?.innerText !== {before!r}")
+
+
+def strip_captions(page) -> list[str]:
+    return [c.strip() for c in page.locator("#candidate-strip .thumbnail-item").all_inner_texts()]
+
+
+def no_error_badges(page) -> None:
+    for gallery in ("#candidate-strip", "#curated-gallery"):
+        assert page.locator(f"{gallery} .error").count() == 0, f"an error badge replaced {gallery}"
+
+
+def inside(page, selector: str) -> dict:
+    box = page.locator(selector).first.bounding_box()
+    viewport = page.viewport_size
+    assert box, f"{selector} is not rendered"
+    assert box["x"] >= 0 and box["y"] >= 0, (selector, box)
+    assert box["x"] + box["width"] <= viewport["width"] + 1 and box["y"] + box["height"] <= viewport["height"] + 1, (
+        selector, box, viewport)
+    return box
+
+
+def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
+    context, page = open_page(browser, browser_app.url, 1440, 900)
     shot(page, "01_loaded")
+    # the weight-free engine cannot explain: no dead-end preview, a one-line hint instead
+    page.locator("#reference-tab-button").click()
+    assert not page.locator("#preview-attention").is_visible()
+    assert "not available" in page.locator("#attention-hint").inner_text()
+    page.locator("#advanced-button").click()
+    from studio.engines.classic import ClassicEngine
+    from studio.types import PARAMETERS
 
-    # bad input first: a corrupt upload and an empty sketch give visible errors, the page stays usable
-    corrupt = tmp_path / "corrupt.png"
-    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20)
-    with page.expect_file_chooser() as chooser:
-        page.locator("#upload-normal").click()
-    chooser.value.set_files(str(corrupt))
-    page.locator(".toast-body.error", has_text="uploaded image").first.wait_for()
-    page.locator("#generate").click()
-    page.locator(".toast-body.error", has_text="defect region is empty").first.wait_for()
-    page.screenshot(path=str(SHOTS / "02_errors.png"))  # the viewport: toasts are fixed top-right
-    error_toast(page, "defect region is empty")
+    used = {p.name for p in ClassicEngine().parameters()}
+    assert {n for n in PARAMETERS if page.locator(f"#param-{n}").is_visible()} == used
+    assert "classic" in page.locator("#params-hint").inner_text()
+    page.locator("#random-seed input").uncheck()
+    shot(page, "02_advanced")
+    page.locator("#image-tab-button").click()
 
-    # 1 · pick a shipped sample
-    page.locator("#normal-samples .thumbnail-item").first.click()
-    page.wait_for_function("document.querySelector('#category input')?.value.length > 0")
-    page.wait_for_timeout(500)  # let the canvas paint the new image before the screenshot
-    shot(page, "03_sample")
+    # an example fills every input and label at once
+    page.locator("#examples .thumbnail-item").first.click()
+    page.wait_for_function("document.querySelector('#message')?.innerText.includes('Example')")
+    assert page.locator("#category input").input_value() == "metal"
+    assert page.locator("#prompt textarea").input_value() == "a dark scratch"
+    assert page.locator("#reference-text textarea").input_value() == "a dark scratch"
+    assert page.locator("#defect-type input").input_value() == "scratch"
+    shot(page, "03_example")
 
-    # 2 · sketch a stroke with the brush
-    page.locator("#defect-editor button[aria-label='Brush']").click()
-    stroke(page, "#defect-editor", [(0.35, 0.30), (0.48, 0.36), (0.62, 0.42)])
-    page.locator("#defect-editor").screenshot(path=str(SHOTS / "04_sketch_editor.png"))
-    shot(page, "04_sketch")
+    count = page.locator("#num input")
+    count.fill("8")
+    page.locator("#generate-btn").click()
+    page.wait_for_function("document.querySelectorAll('#candidate-strip .thumbnail-item').length === 8")
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    assert under_review(page) == 1
+    shot(page, "04_generated")
 
-    # 3 · reference example one click away, then mark more of it with the brush
-    zoom = "document.querySelector('#reference-editor')?.innerText.match(/\\d+%/)?.[0]"
-    empty_zoom = page.evaluate(zoom)
-    page.locator("#reference-examples .thumbnail-item").first.click()
-    page.wait_for_function("document.querySelector('#reference-text textarea')?.value.length > 0")
-    page.wait_for_function(f"{zoom} !== {empty_zoom!r}")  # the image is on the canvas, fitted
-    page.locator("#reference-editor button[aria-label='Brush']").click()
-    stroke(page, "#reference-editor", [(0.40, 0.80), (0.52, 0.84)])  # below the example's region
-    shot(page, "05_reference")
+    # one working screen: Generate, a large candidate and the decision buttons without scrolling
+    page.evaluate("window.scrollTo(0, 0)")
+    inside(page, "#generate-btn")
+    assert inside(page, "#viewer-image img")["width"] >= 512
+    inside(page, "#accept-btn")
+    inside(page, "#reject-btn")
 
-    # 4 · target description
-    page.locator("#prompt textarea").fill("a red contamination stain on the disc")
+    # the views (O cycles them; before / after is an image slider)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    shown = "document.querySelector('#viewer-image img')?.src || ''"
+    for view, ready, name in (("overlay", f"/_overlay/.test({shown})", "05_overlay"),
+                              ("before / after", "document.querySelector('#viewer-slider img')?.offsetParent",
+                               "06_before_after"),
+                              ("mask", f"/_mask/.test({shown}) && document.querySelector('#viewer-image img').offsetParent",
+                               "07_mask"),
+                              ("image", f"!/_(mask|overlay)/.test({shown})", None)):
+        page.keyboard.press("o")
+        page.wait_for_function(f"document.querySelector('#view input:checked')?.value === {view!r}")
+        page.wait_for_function(ready)
+        if name:
+            page.wait_for_timeout(200)  # let the image paint before the screenshot
+            shot(page, name)
+    page.locator("#viewer-image img").wait_for()
 
-    # 5 · attention preview
-    page.locator("#preview-attention").click()
-    page.wait_for_function("document.querySelectorAll('#attention-gallery .thumbnail-item').length >= 2")
-    assert "mechanism only" in page.locator("#attention-note").inner_text()
-    captions = page.locator("#attention-gallery .thumbnail-item").all_inner_texts()
-    assert all(re.fullmatch(r"step \d+ · \d+%", c.strip()) for c in captions), captions
-    page.locator("#attention-note").scroll_into_view_if_needed()
-    shot(page, "06_attention")
-    no_error_toast(page)
+    # review all 8 with the keyboard alone: one key per decision, → skips, Z undoes, 7 picks a defect type
+    seeds: dict[int, int] = {}
 
-    # 6 · generate 2, on the classic engine (chosen in "Advanced")
-    page.locator("#advanced").click()
-    page.locator("#engine input").click()
-    page.get_by_role("option", name="classic (weight-free)").click()
-    count = page.locator("#num input[type='number']")
-    count.fill("2")
-    count.press("Enter")
-    page.locator("#generate").click()
-    page.wait_for_function("document.querySelectorAll('#candidates .thumbnail-item').length === 2")
-    page.locator("#candidates").scroll_into_view_if_needed()
-    shot(page, "07_generated")
-    page.locator("#view label", has_text="side by side").click()
-    page.wait_for_function("(() => { const img = document.querySelector('#candidates .thumbnail-item img');"
-                           " return img && img.complete && img.naturalWidth > 1.8 * img.naturalHeight; })()")
-    page.locator("#candidates").screenshot(path=str(SHOTS / "07b_side_by_side.png"))
-    no_error_toast(page)
+    def seed_shown() -> None:
+        seeds[under_review(page)] = int(re.search(r"seed (\d+)", details(page)).group(1))
 
-    # 7 · accept 1
-    page.locator("#candidates .thumbnail-item").first.click()
-    page.wait_for_function("document.querySelector('#selection')?.innerText.includes('Selected candidate')")
-    defect = page.locator("#defect-type input")
-    defect.fill("stain")
-    defect.press("Enter")
-    page.locator("#accept").click()
-    page.wait_for_function("document.querySelectorAll('#curated .thumbnail-item').length === 1")
-    assert "stain" in page.locator("#counts").inner_text()
-    page.locator("#curated").scroll_into_view_if_needed()
-    shot(page, "08_curated")
-    no_error_toast(page)
+    page.keyboard.press("7")  # the 7th defect type of the list shown: stain
+    page.wait_for_function("document.querySelector('#defect-type input')?.value === 'stain'")
+    assert "7 stain" in page.locator("#type-keys").inner_text()
+    plan = [("a", 2), ("r", 3), ("ArrowRight", 4), ("a", 5), ("z", 4), ("r", 5), ("a", 6), ("a", 7), ("r", 8),
+            ("a", 3), ("a", None)]
+    for key, following in plan:
+        seed_shown()
+        press(page, key, following, "All 8 decided" if following is None else "")
+    shot(page, "08_all_decided")
+    captions = strip_captions(page)
+    assert [c.endswith("✓") for c in captions] == [True, False, True, False, True, True, False, True], captions
+    assert [c.endswith("✗") for c in captions] == [False, True, False, True, False, False, True, False], captions
+    no_error_badges(page)
 
-    # 8 · export MVTec zip and download it
-    page.locator("#export-format label", has_text="mvtec").click()
-    page.locator("#export").click()
+    from studio.store import Store
+
+    accepted = {1, 3, 5, 6, 8}
+    with Store(browser_app.data_dir) as store:
+        records = store.list()
+    assert sorted(r.metadata["seed"] for r in records) == sorted(seeds[n] for n in accepted)
+    assert {(r.category, r.defect_type) for r in records} == {("metal", "stain")}
+
+    # the curated workspace: exactly those, captioned category · defect type; export holds exactly those
+    page.locator("#curated-tab-button").click()
+    page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length === 5")
+    assert all("metal · stain" in c for c in page.locator("#curated-gallery .thumbnail-item").all_inner_texts())
+    page.locator("#curated-gallery .thumbnail-item").first.click()
+    page.wait_for_function("document.querySelector('#curated-message')?.innerText.includes('Opened')")
+    shot(page, "09_curated")
+    page.locator("#export-btn").click()
     link = page.locator("#export-file a[download]").first
     link.wait_for()
-    shot(page, "09_export")
+    shot(page, "10_export")
     with page.expect_download() as info:
         link.click()
     archive = tmp_path / "export.zip"
     info.value.save_as(archive)
     with zipfile.ZipFile(archive) as zf:
         names = zf.namelist()
-        masks = [n for n in names if "/ground_truth/stain/" in n and n.endswith("_mask.png")]
-        tests = [n for n in names if "/test/stain/" in n and n.endswith(".png")]
-        goods = [n for n in names if "/train/good/" in n and n.endswith(".png")]
-        assert len(masks) == 1 and len(tests) == 1 and len(goods) == 1, names
-        mask = np.asarray(Image.open(io.BytesIO(zf.read(masks[0]))).convert("L"))
-        normal = np.asarray(Image.open(io.BytesIO(zf.read(goods[0]))).convert("RGB")).astype(int)
-    ys, xs = np.nonzero(mask)
-    assert xs.size > 20, "the sketched region should be labelled"
-    # the stroke ran across the upper middle of the image, left to right
-    assert 0.2 < xs.mean() / mask.shape[1] < 0.8 and 0.15 < ys.mean() / mask.shape[0] < 0.55
-    # the normal image is the photo, not the photo with the brush stroke painted on it
-    pink = (normal[..., 0] - normal[..., 1] > 80) & (normal[..., 0] > 180)
-    assert pink.sum() < 20
-    # the reference went in clean, its region = the example's region plus the extra stroke
-    from studio.store import Store
+    tests = [n for n in names if "/test/stain/" in n and n.endswith(".png")]
+    masks = [n for n in names if "/ground_truth/stain/" in n and n.endswith("_mask.png")]
+    assert len(tests) == 5 and len(masks) == 5, names
+    assert not [n for n in names if "/test/" in n and "/test/stain/" not in n and n.endswith(".png")], names
 
+    # errors never hide work: a failed generate and a refused accept leave strip and curated gallery as they were
+    page.locator("#workstation-tab-button").click()
+    page.locator("#defect-clear").click()
+    page.wait_for_function("document.querySelector('#message')?.innerText.includes('Region cleared')")
+    page.locator("#generate-btn").click()
+    page.wait_for_function("document.querySelector('#message')?.innerText.includes('defect region is empty')")
+    assert strip_captions(page) == captions
+    shot(page, "11_generate_error")
+    no_error_badges(page)
+
+    # carry-over: upload your own image -> category from its file name, no prompt, no defect type
+    own = tmp_path / "steel plate.png"
+    shutil.copy(REPO / "assets" / "normal" / "wood_plank.png", own)
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-normal").click()
+    chooser.value.set_files(str(own))
+    page.wait_for_function("document.querySelector('#message')?.innerText.includes('steel plate.png')")
+    assert page.locator("#category input").input_value() == "steel_plate"
+    assert page.locator("#prompt textarea").input_value() == ""
+    assert page.locator("#defect-type input").input_value() == ""
+    assert "refused" in page.locator("#will-store").inner_text()
+    page.locator("#defect-shape-box").click()
+    page.wait_for_function("document.querySelector('#message')?.innerText === ''")
+    count.fill("2")
+    page.locator("#generate-btn").click()
+    page.wait_for_function("document.querySelectorAll('#candidate-strip .thumbnail-item').length === 2")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    press(page, "a", None, "defect type is empty")
+    shot(page, "12_accept_refused")
+    no_error_badges(page)
     with Store(browser_app.data_dir) as store:
-        (record,) = store.list()
-        marked = np.asarray(Image.open(record.reference_mask_path).convert("L")) > 0
-        clean = np.asarray(Image.open(record.reference_path).convert("RGB"))
-    example = REPO / "assets" / "references" / "red_stain"
-    preset = np.asarray(Image.open(example.with_name("red_stain_mask.png")).convert("L")) > 0
-    assert np.array_equal(clean, np.asarray(Image.open(example.with_suffix(".png")).convert("RGB")))
-    assert (marked & preset).sum() == preset.sum() and marked.sum() > preset.sum()
-    no_error_toast(page)
+        assert len(store.list()) == 5, "a refused accept stored something"
+    page.locator("#curated-tab-button").click()
+    page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length === 5")
+    context.close()
+
+
+def test_phone_shows_the_candidate_full_width(browser_app, browser):
+    context, page = open_page(browser, browser_app.url, 390, 844)
+    shot(page, "01_loaded", full=True)
+    page.locator("#generate-btn").click()
+    page.wait_for_function("document.querySelectorAll('#candidate-strip .thumbnail-item').length >= 1")
+    page.locator("#viewer-image img").scroll_into_view_if_needed()
+    assert page.locator("#viewer-image img").bounding_box()["width"] >= 360
+    shot(page, "02_generated")
+    shot(page, "03_generated_page", full=True)
+    context.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.batch.review import (ReviewJob, ReviewSummary, accept_review, find_review_job, load_review_job,
+from studio.batch.review import (ReviewSummary, accept_review, find_review_job, load_review_job,
                                  review_sample_id, review_summaries)
 from studio.engines import Engine
 from studio.errors import InputError
@@ -136,13 +136,11 @@ class Actions:
 
     def _accept_reviewed(self, state: ss.Session, index: int, defect_type: str, category: str,
                          note: str) -> tuple[str, bool]:
-        """Accept candidate ``index`` of the session's review job with these labels, from the session's
-        files (no other candidate is decoded); the id is ``<job-id>-NN`` and a candidate already in the
-        store (from any session or the CLI) is not added again."""
-        folder = find_review_job(self.ctx.store.root, state.review or "")
-        inputs = ss.load_inputs(state)
-        job = ReviewJob(folder, state.review or "", category, defect_type, note, ss.SessionCandidates(state),
-                        inputs["normal_image"], inputs["reference"], inputs["reference_mask"], {})
+        """Accept candidate ``index`` of the session's review job with these labels (only that candidate
+        is decoded); the id is ``<job-id>-NN`` and a candidate already in the store (from any session or
+        the CLI) is not added again."""
+        job = load_review_job(find_review_job(self.ctx.store.root, state.review or ""))
+        job = job.relabelled(category=category, defect_type=defect_type, note=note)
         with self._review_lock:
             added = accept_review(self.ctx.store, job, [index])
         return review_sample_id(job.job_id, index), bool(added)

@@ -18,7 +18,7 @@ from studio.ui.curated import Filters, caption, engine_of, page_of
 from studio.ui.feedback import keeps_work
 from studio.ui.page import clicked
 from studio.ui.review_page import ReviewCallbacks
-from studio.ui.views import thumbnail_file
+from studio.ui.views import OPENED_MAX, thumbnail_file
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ class CuratedCallbacks(ReviewCallbacks):
         meta = {"id": record.id, "category": record.category, "defect_type": record.defect_type,
                 "note": record.note, "accepted_at": record.accepted_at, "size": [record.width, record.height],
                 **{k: v for k, v in (record.metadata or {}).items() if k not in ("category", "defect_type", "note")}}
-        return (str(record.image_path), json.dumps(meta, indent=1, default=str), record.id, record.category,
+        shown = thumbnail_file(record, self.ctx.temp_root / "thumbs", OPENED_MAX)
+        return (shown, json.dumps(meta, indent=1, default=str), record.id, record.category,
                 record.defect_type, f"Opened `{record.id}`.")
 
     # ------------------------------------------------------------------ changing the set

@@ -111,6 +111,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                             with gr.Tab("Advanced", elem_id="advanced"):
                                 engine = gr.Dropdown(choices=[("default engine", "")], value="", label="Engine",
                                                      elem_id="engine")
+                                params_hint = gr.Markdown("", elem_classes=["hint"], elem_id="params-hint")
                                 params = {p.name: gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step,
                                                             label=p.label, info=p.help, elem_id=f"param-{p.name}")
                                           for p in PARAMETERS.values()}
@@ -189,7 +190,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         generated = [session, viewer, slider, strip, details]
         param_inputs = [params[n] for n in ("steps", "strength", "guidance", "sga_scale", "asea_steps", "asea_lr",
                                             "blur_sigma")]
-        engine_outputs = [*params.values(), preview_btn, attention_hint]
+        engine_outputs = [*params.values(), preview_btn, attention_hint, params_hint]
         demo.load(studio.ui_load, engine, [status, engine, defect_type, type_keys, *engine_outputs],
                   api_name="ui_load", **QUIET)
         timer.tick(studio.ui_status, None, status, api_name="ui_status", queue=False, **QUIET)

@@ -78,7 +78,9 @@ class PageCallbacks(Actions):
         explains = self.can_explain(engine)
         sliders = [gr.update(visible=name in used) for name in PARAMETERS]
         hint = "" if explains else f"Attention preview: not available with the loaded engine. {self.ctx.explain_hint()}"
-        return (*sliders, gr.update(visible=explains), hint)
+        label = self.ctx.engine(as_text(engine)).label
+        listed = f"Parameters of **{label}**:" if used else f"**{label}** has no tunable parameters."
+        return (*sliders, gr.update(visible=explains), hint, listed)
 
     def ui_load(self, engine: str) -> tuple[Any, ...]:
         """Page load: status line, engine choices, defect types and what Advanced shows."""

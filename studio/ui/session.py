@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,21 +164,6 @@ def load_candidate(record: CandidateRecord) -> Candidate:
     image = load_image(record.image, what="candidate image")
     mask = load_mask(record.mask, (image.shape[1], image.shape[0]), what="candidate mask")
     return Candidate(image=image, mask=mask.astype(np.uint8) * 255, seed=record.seed, metadata=record.metadata)
-
-
-class SessionCandidates(Sequence[Candidate]):
-    """A session's candidates, each decoded from its files only when asked for."""
-
-    def __init__(self, state: Session):
-        self._records = state.candidates
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [load_candidate(r) for r in self._records[index]]
-        return load_candidate(self._records[index])
 
 
 def load_inputs(state: Session) -> dict[str, np.ndarray | None]:

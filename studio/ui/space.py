@@ -44,6 +44,25 @@ def explain_seconds(engine_name: str, request: SynthesisRequest, progress=None) 
     return _slot(request.params["asea_steps"] * GPU_ASEA_STEP_S)
 
 
+#: ``auto`` (default): fetch and switch only where a GPU (or ZeroGPU) can run the model; ``always``; ``never``.
+FETCH_ENV = "ANOMALY_STUDIO_FETCH"
+
+
+def fetch_policy() -> str:
+    """Why not to fetch on this Space ("" = go ahead), from ``ANOMALY_STUDIO_FETCH`` and the hardware."""
+    policy = os.environ.get(FETCH_ENV, "auto").strip().lower() or "auto"
+    if policy == "never":
+        return f"{FETCH_ENV}=never, so the AnomalyControl weights are not fetched."
+    if policy == "always" or os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"):
+        return ""
+    import torch
+
+    if torch.cuda.is_available():
+        return ""
+    return (f"This Space has no GPU, so the AnomalyControl weights are not fetched (set {FETCH_ENV}=always "
+            "to fetch them anyway: on a CPU each candidate takes minutes).")
+
+
 def on_space() -> bool:
     """True when running on a Hugging Face Space (``SPACE_ID`` is set)."""
     return bool(os.environ.get("SPACE_ID", "").strip())
@@ -94,6 +113,10 @@ class BackgroundWeights:
         from studio.publish import offline, offline_message
 
         try:
+            refused = fetch_policy()
+            if refused:
+                self.note(refused + " Running the weight-free engine.")
+                return
             weights = self.weights
             if weights is None:
                 if not sd15_available():

@@ -20,6 +20,8 @@ from studio.visualize import heatmap_overlay, mask_outline, mask_overlay
 #: How the viewer can show a candidate (``O`` cycles through them).
 VIEWS = ("image", "overlay", "before / after", "mask")
 THUMB_MAX = 256
+#: Longest side of a curated sample opened in the workspace (its full view).
+OPENED_MAX = 2048
 STRIP_MAX = 160
 ATTENTION_MAX = 512
 #: Frame colours of decided candidates on the strip.
@@ -86,12 +88,13 @@ def strip_file(record: CandidateRecord) -> str:
     return _drawn(record, f"strip_{status}", draw)
 
 
-def thumbnail_file(record: Any, folder: Path) -> str:
-    """A curated sample's thumbnail with its label overlay, as a file under ``folder`` (made once)."""
+def thumbnail_file(record: Any, folder: Path, longest: int = THUMB_MAX) -> str:
+    """A curated sample with its label overlay, at most ``longest`` px, as a file under ``folder`` (made
+    once; the data folder itself is never served)."""
     image_path = Path(record.image_path)
-    path = folder / f"{record.id}-{int(image_path.stat().st_mtime_ns)}.png"
+    path = folder / f"{record.id}-{int(image_path.stat().st_mtime_ns)}-{longest}.png"
     if not path.exists():
-        image = fit(load_image(image_path, what="curated image"), THUMB_MAX)
+        image = fit(load_image(image_path, what="curated image"), longest)
         if record.mask_path and Path(record.mask_path).exists():
             image = mask_overlay(image, load_mask(record.mask_path, (image.shape[1], image.shape[0])))
         folder.mkdir(parents=True, exist_ok=True)
