@@ -1,13 +1,18 @@
-"""Speed and seam quality of the weight-free ``classic`` engine on 512x512 images.
+"""Speed, appearance and seam quality of the weight-free ``classic`` engine on 512x512 images.
 
     .venv/bin/python -m bench.bench_classic [--repeats N] [--json PATH]
 
-Prints the median seconds per 512x512 candidate (target: <= 0.15 s on a 2-core CPU) for every
-procedural generator and for the reference path (given and estimated reference masks), then
-the seam measure (mean gradient magnitude on the label mask's boundary band relative to the
-same band in the untouched image) for the classic engine and for a naive cut-and-paste of the
-same reference at the same place, over every shipped normal image x reference anomaly.
-A larger harness imports :func:`seconds_per_candidate` and :func:`seam_figures`.
+Prints, for every defect family and the reference path (given and estimated reference masks):
+- speed: median seconds per candidate on each sample image's region and on a large region whose
+  bounding box covers 40% of the image (target: median <= 0.03 s), wall and CPU time;
+- appearance (issue 13), on every shipped normal image: the noise ratio (noise inside the label /
+  the ring around it, target within 0.65..1.35), the texture correlation under albedo defects on
+  textured images (target >= 0.6), the coefficient of variation of |output - input| inside the label
+  (target >= 0.25), and the median label IoU of 6 seeds of one request (target <= 0.8);
+- seams: the seam measure (boundary-band gradient relative to the untouched image) of the classic
+  engine and of a naive cut-and-paste of the same reference at the same place, over every shipped
+  normal image x reference anomaly (target: classic lower on >= 90% of pairs).
+A larger harness imports :func:`seconds_per_candidate`, :func:`appearance_figures` and :func:`seam_figures`.
 """
 from __future__ import annotations
 
@@ -25,11 +30,16 @@ import numpy as np
 from studio import config
 from studio.engines.classic import ClassicEngine, naive_candidate
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS, GENERATORS
-from studio.engines.classic.measures import seam_ratio
+from studio.engines.classic.defects import ALBEDO_FAMILIES
+from studio.engines.classic.measures import (
+    change_variation, iou, label_ring, noise_ratio, seam_ratio, texture_correlation, texture_level,
+)
 from studio.imaging import load_image, load_mask
 from studio.types import SynthesisRequest
 
 SIZE = 512
+#: Ring texture (mean |high-pass|, grey levels) from which a surface counts as textured.
+TEXTURED = 5.0
 
 
 def _manifest() -> dict[str, Any]:
@@ -41,9 +51,10 @@ def _asset(path: str) -> np.ndarray:
 
 
 def large_region() -> np.ndarray:
-    """An ellipse over ~37% of a 512x512 image: the slow end of what people sketch."""
+    """An axis-aligned ellipse whose bounding box covers 40% of a 512x512 image: the slow end of what
+    people sketch (the issue's speed target holds up to there)."""
     mask = np.zeros((SIZE, SIZE), np.uint8)
-    cv2.ellipse(mask, (SIZE // 2, SIZE // 2), (200, 150), 20, 0, 360, 1, -1)
+    cv2.ellipse(mask, (SIZE // 2, SIZE // 2), (181, 144), 0, 0, 360, 1, -1)
     return mask.astype(bool)
 
 
@@ -75,20 +86,51 @@ def workloads(large: bool = False) -> list[tuple[str, SynthesisRequest]]:
     return jobs
 
 
-def seconds_per_candidate(repeats: int = 3, large: bool = False) -> dict[str, float]:
-    """Median wall seconds per 512x512 candidate: ``overall`` and per generator/path."""
+def seconds_per_candidate(repeats: int = 3, large: bool = False, cpu: bool = False) -> dict[str, float]:
+    """Median seconds (wall, or this process's CPU time) per 512x512 candidate: ``overall`` and per path."""
+    clock = time.process_time if cpu else time.perf_counter
     engine = ClassicEngine()
     jobs = workloads(large)
-    engine.generate(jobs[0][1])  # warm-up (imports, OpenCV's first calls)
+    engine.generate(jobs[0][1])  # warm-up (imports, OpenCV's first calls, the cached noise bases)
     timings: dict[str, list[float]] = {}
     for _ in range(repeats):
         for name, request in jobs:
-            start = time.perf_counter()
+            start = clock()
             engine.generate(request)
-            timings.setdefault(name, []).append((time.perf_counter() - start) / request.num)
+            timings.setdefault(name, []).append((clock() - start) / request.num)
     result = {name: statistics.median(values) for name, values in timings.items()}
     result["overall"] = statistics.median([v for values in timings.values() for v in values])
     return result
+
+
+def appearance_figures(seeds: int = 6) -> dict[str, dict[str, Any]]:
+    """Per family, over every shipped normal image (``seeds`` candidates each): noise ratio range and
+    share within 0.65..1.35, lowest texture correlation on textured images (albedo families), lowest
+    CoV of |Δ|, the largest per-image median IoU of the seeds' labels, and identical candidates."""
+    figures: dict[str, dict[str, Any]] = {}
+    engine = ClassicEngine()
+    samples = []
+    for entry in _manifest()["normal"]:
+        image = _asset(entry["image"])
+        samples.append((image, load_mask(config.ASSETS_DIR / entry["mask"], (image.shape[1], image.shape[0]))))
+    for family in GENERATORS:
+        ratios, correlations, variations, overlaps, identical = [], [], [], [], 0
+        for image, mask in samples:
+            cands = engine.generate(SynthesisRequest.create(image, mask, EXAMPLE_PROMPTS[family], num=seeds, seed=21))
+            identical += seeds - len({c.image.tobytes() for c in cands})
+            overlaps.append(statistics.median(iou(a.mask, b.mask) for i, a in enumerate(cands) for b in cands[i + 1:]))
+            for cand in cands:
+                ratios.append(noise_ratio(cand.image, cand.mask))
+                variations.append(change_variation(image, cand.image, cand.mask))
+                if family in ALBEDO_FAMILIES and texture_level(image, label_ring(cand.mask)) >= TEXTURED:
+                    correlations.append(texture_correlation(image, cand.image, cand.mask))
+        figures[family] = {
+            "noise_ratio_min": min(ratios), "noise_ratio_max": max(ratios),
+            "noise_within_35pct": sum(0.65 <= r <= 1.35 for r in ratios) / len(ratios),
+            "texture_corr_min": min(correlations) if correlations else None,
+            "change_cov_min": min(variations), "median_iou_max": max(overlaps), "identical": identical,
+        }
+    return figures
 
 
 def seam_figures(seed: int = 5) -> dict[str, Any]:
@@ -127,16 +169,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    speed = seconds_per_candidate(args.repeats)
-    for name, seconds in speed.items():
-        if name != "overall":
-            print(f"  {name:<20} {seconds * 1000:7.1f} ms/candidate")
-    print(f"classic engine: median {speed['overall']:.4f} s per 512x512 candidate (target <= 0.15 s)")
-    large = seconds_per_candidate(args.repeats, large=True)
-    print(f"  on a region covering 37% of the image: median {large['overall']:.4f} s per candidate "
-          f"(slowest path: {max((v, k) for k, v in large.items() if k != 'overall')[1]} "
-          f"{max(v for k, v in large.items() if k != 'overall'):.4f} s)")
+    figures: dict[str, Any] = {}
+    for label, large in (("sample regions", False), ("large region (bounding box 40% of the image)", True)):
+        wall = seconds_per_candidate(args.repeats, large)
+        cpu = seconds_per_candidate(args.repeats, large, cpu=True)
+        figures[f"seconds_per_candidate_{'large' if large else 'small'}"] = {"wall": wall, "cpu": cpu}
+        print(f"speed on {label}: median {wall['overall']:.4f} s wall, {cpu['overall']:.4f} s CPU per candidate "
+              f"(target <= 0.03 s)")
+        for name in wall:
+            if name != "overall":
+                print(f"  {name:<20} {wall[name] * 1000:7.1f} ms wall {cpu[name] * 1000:7.1f} ms CPU")
+    looks = appearance_figures()
+    figures["appearance"] = looks
+    print("appearance on every sample image (targets: noise 0.65..1.35, texture corr >= 0.6, CoV >= 0.25, IoU <= 0.8):")
+    for family, f in looks.items():
+        corr = "   -" if f["texture_corr_min"] is None else f"{f['texture_corr_min']:.2f}"
+        print(f"  {family:<14} noise {f['noise_ratio_min']:.2f}..{f['noise_ratio_max']:.2f} "
+              f"({f['noise_within_35pct']:.0%} within)  texture corr min {corr}  CoV min {f['change_cov_min']:.2f}  "
+              f"median IoU max {f['median_iou_max']:.2f}  identical {f['identical']}")
     seams = seam_figures()
+    figures["seam"] = seams
     for pair in seams["pairs"]:
         print(f"  seam {pair['image']:<13} + {pair['reference']:<13} classic {pair['classic']:6.2f}  naive {pair['naive']:6.2f}")
     print(f"seam ratio (boundary-band gradient / untouched): classic median {seams['classic_median']:.2f}, "
@@ -144,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{seams['classic_lower']}/{seams['count']} pairs")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"seconds_per_candidate": speed, "seconds_per_candidate_large_region": large,
-                                               "seam": seams}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 

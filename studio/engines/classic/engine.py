@@ -121,6 +121,8 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
         ctx = Context(crop=crop.astype(np.float32), region=region, rng=rng, prompt=request.prompt, photo=photo)
         out_f = ctx.render(REGISTRY[generator](ctx))
         extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
+    if photo.monochrome:  # a greyscale photo gets a greyscale defect (its camera saw no colour)
+        out_f = np.repeat(luminance(out_f)[..., None], 3, axis=2)
     extra["photometry"] = photo.record()
     out_crop, label_crop, gain = finalise(crop, out_f, region, grow, rng)
     out = image.copy()

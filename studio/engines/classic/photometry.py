@@ -70,11 +70,12 @@ class Photometry:
     blur: float  # Gaussian sigma (px) of the optics
     light: tuple[float, float]  # unit image-plane direction towards the light (x right, y down)
     light_confidence: float  # 0 = no dominant direction seen (the default light was used)
+    monochrome: bool = False  # a greyscale image: rendered changes must stay grey too
 
     def record(self) -> dict:
         return {"noise_sigma": round(self.noise, 3), "blur_sigma": round(self.blur, 3),
                 "light_direction": [round(v, 3) for v in self.light],
-                "light_confidence": round(self.light_confidence, 3)}
+                "light_confidence": round(self.light_confidence, 3), "monochrome": self.monochrome}
 
 
 def immerkaer_sigma(grey: np.ndarray, where: np.ndarray) -> float:
@@ -140,5 +141,6 @@ def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photo
     grey = luminance(crop).astype(np.float32)
     where = surround if surround.sum() >= 16 else ~region
     light, confidence = light_direction(grey, where)
+    monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)
     return Photometry(noise=noise_sigma(grey, where), blur=blur_sigma(grey, where), light=light,
-                      light_confidence=confidence)
+                      light_confidence=confidence, monochrome=monochrome)

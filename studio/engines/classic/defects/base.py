@@ -77,9 +77,9 @@ def organic_blob(ctx: Context, fill: tuple[float, float], rough: float, cell: fl
     h, w = ctx.shape
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     t, s = frame.to_local(xx, yy)
-    ct, cs = rng.uniform(-0.3, 0.3) * frame.a, rng.uniform(-0.3, 0.3) * frame.b
-    a = frame.a * rng.uniform(0.55, 1.0)
-    b = frame.b * rng.uniform(0.55, 1.0)
+    ct, cs = rng.uniform(-0.4, 0.4) * frame.a, rng.uniform(-0.4, 0.4) * frame.b
+    a = frame.a * rng.uniform(0.45, 1.0)
+    b = frame.b * rng.uniform(0.45, 1.0)
     turn = rng.uniform(-0.6, 0.6)
     c, sn = np.cos(turn), np.sin(turn)
     u, v = (t - ct) * c + (s - cs) * sn, -(t - ct) * sn + (s - cs) * c

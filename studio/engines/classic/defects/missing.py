@@ -1,5 +1,6 @@
-"""Missing material: an angular broken-off piece; the void shows a dark background, the fracture
-face along the break is lit or shadowed by the image's light."""
+"""Missing material: an angular broken-off piece; the void shows the dim layer below (the remaining
+edge casts a shadow into it, away from the light), the fracture face along the break is lit or
+shadowed by the image's light."""
 from __future__ import annotations
 
 import cv2
@@ -23,13 +24,17 @@ def missing(ctx: Context) -> Maps:
     if shard.sum() < 4:
         shard = blob if blob.any() else ctx.region
     face = shard & ~erode(shard, int(rng.integers(1, 4)))
-    void = shard & ~face
-    level = ctx.base[shard].mean(axis=0)
-    background = level * float(rng.uniform(0.1, 0.3))
-    yy = np.linspace(0.0, 1.0, ctx.shape[0], dtype=np.float32)[:, None, None]
-    paint = background * (0.85 + 0.3 * yy) * (1.0 + 0.1 * ctx.noise(4.0))[..., None]
-    fracture = ctx.base * float(rng.uniform(0.9, 1.25))
+    # what shows through: the layer below, a dim and blurred copy of the surface, lit from one side
+    depth = float(rng.uniform(0.15, 0.35))
+    below = blur(ctx.base, 3.0) * depth
+    shift = np.array(ctx.photo.light) * float(rng.uniform(2.0, 5.0))
+    lit = blur(shard.astype(np.float32), 1.5)
+    # a void pixel is in shadow when the surface lies between it and the light: sample towards the light
+    toward = cv2.warpAffine(lit, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), lit.shape[::-1])
+    shadow = np.clip(lit - toward, 0.0, 1.0)
+    paint = below * (1.0 - 0.6 * shadow)[..., None] * (1.0 + 0.15 * ctx.noise(4.0))[..., None]
+    fracture = ctx.base * float(rng.uniform(0.85, 1.2))
     paint = np.where(face[..., None], fracture, paint)
-    height = -blur(void.astype(np.float32), 0.8) * float(rng.uniform(2.0, 4.0))
-    ctx.record(background=float(background.mean()), vertices=int(sum(len(c) for c in contours)))
+    height = -blur(shard.astype(np.float32), 1.0) * float(rng.uniform(3.0, 6.0))
+    ctx.record(depth=depth, vertices=int(sum(len(c) for c in contours)))
     return Maps(height=height, cover=shard.astype(np.float32), paint=paint, relief=1.0)
