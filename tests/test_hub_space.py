@@ -43,7 +43,8 @@ def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_fo
         hub.delay_s = 1.5  # each file takes a while, so the progress is there to be seen
         env = {"SPACE_ID": "me/anomaly-studio", "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache"),
                "HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_HUB_DISABLE_XET": "1",
-               "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights"), "ANOMALY_STUDIO_SGA": ""}
+               "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights"), "ANOMALY_STUDIO_SGA": "",
+               "ANOMALY_STUDIO_FETCH": "always"}  # this machine has no GPU
         app = start_app(tmp_path / "data", tmp_path / "app.log", env_extra=env, timeout=60)
         try:
             assert app.startup_s < 15, app.startup_s
@@ -71,7 +72,7 @@ def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_fo
 @pytest.mark.slow
 def test_space_offline_keeps_the_weight_free_engine_and_says_so(tmp_path):
     env = {"SPACE_ID": "me/anomaly-studio", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache"),
-           "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights")}
+           "ANOMALY_STUDIO_WEIGHTS": str(tmp_path / "no-weights"), "ANOMALY_STUDIO_FETCH": "always"}
     app = start_app(tmp_path / "data", tmp_path / "app.log", env_extra=env, timeout=60)
     try:
         client = Client(app.url, verbose=False)
@@ -79,6 +80,25 @@ def test_space_offline_keeps_the_weight_free_engine_and_says_so(tmp_path):
         assert lines[-1].count("HF_HUB_OFFLINE is set") == 1 and "classic" in lines[-1]
     finally:
         stop_app(app.process)
+
+
+def test_a_space_without_a_gpu_does_not_fetch_unless_told(monkeypatch):
+    import torch
+
+    from studio.ui import space
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    for policy, fetches in (("", False), ("auto", False), ("always", True), ("never", False)):
+        monkeypatch.setenv(space.FETCH_ENV, policy)
+        assert (space.fetch_policy() == "") == fetches, policy
+    monkeypatch.setenv(space.FETCH_ENV, "auto")
+    assert "no GPU" in space.fetch_policy()
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert space.fetch_policy() == ""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("SPACES_ZERO_GPU")
+    assert space.fetch_policy() == ""
 
 
 def test_zerogpu_slots_are_sized_to_the_request(surface, blob_mask):
