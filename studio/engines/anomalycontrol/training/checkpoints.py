@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "training_state.pt"
 ADAPTER_FILE = "adapter.safetensors"
 #: Settings that decide which batches and draws each step sees (compared on resume).
-ORDER_SETTINGS = ("seed", "batch_size", "grad_accum", "resolution", "processes")
+ORDER_SETTINGS = ("seed", "batch_size", "grad_accum", "resolution", "processes", "pairing", "condition_dropout")
 
 
 def checkpoint_root(out: Path) -> Path:

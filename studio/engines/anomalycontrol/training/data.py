@@ -59,6 +59,7 @@ class TrainingSet:
     root: Path
     anomalies: tuple[Anomaly, ...]
     references: tuple[tuple[int, ...], ...]
+    pairing: str = PAIRINGS[0]
 
     def __len__(self) -> int:
         return len(self.anomalies)
@@ -112,7 +113,7 @@ def read_training_set(root: str | Path, captions: str | Path | None = None, pair
     if texts:
         log.warning("%d caption(s) in %s name no anomaly image of the data folder (e.g. %s); they are ignored.",
                     len(texts), captions, next(iter(texts)))
-    return TrainingSet(root, tuple(anomalies), reference_pools(anomalies, pairing))
+    return TrainingSet(root, tuple(anomalies), reference_pools(anomalies, pairing), pairing)
 
 
 def load_captions(path: str | Path, root: Path) -> dict[Path, str]:

@@ -75,7 +75,7 @@ class TrainSettings:
     cache_features: bool = True
     #: Probability of each condition-dropout case (image, caption, both) per sample.
     condition_dropout: float = DROPOUT_RATE
-    #: How references are paired with the anomalies (see training.data.PAIRINGS).
+    #: How references are paired with the anomalies when ``train`` reads the folder (see training.data.PAIRINGS).
     pairing: str = PAIRINGS[0]
     #: Recompute the frozen UNet's activations in the backward pass (less memory, more time).
     gradient_checkpointing: bool = False
@@ -322,4 +322,5 @@ def _mixed_precision(settings: TrainSettings) -> str:
 
 def _order_meta(settings: TrainSettings, resolution: int, processes: int, dataset: TrainingSet) -> dict[str, Any]:
     return {"seed": settings.seed, "batch_size": settings.batch_size, "grad_accum": settings.grad_accum,
-            "resolution": resolution, "processes": processes, "data": dataset.fingerprint()}
+            "resolution": resolution, "processes": processes, "pairing": dataset.pairing,
+            "condition_dropout": settings.condition_dropout, "data": dataset.fingerprint()}
