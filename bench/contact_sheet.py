@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         picture = picture.resize((round(picture.width * args.scale), round(picture.height * args.scale)),
                                  Image.Resampling.LANCZOS)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(args.out, quality=88) if args.out.suffix.lower() in (".jpg", ".jpeg") else picture.save(args.out)
+    picture.save(args.out, quality=80) if args.out.suffix.lower() in (".jpg", ".jpeg") else picture.save(args.out)
     print(f"wrote {args.out} ({picture.width}x{picture.height})")
     return 0
 
