@@ -8,10 +8,12 @@ or written into a card: :func:`scrub` removes anything token-shaped from text th
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shlex
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -107,12 +109,18 @@ def hub_errors(action: str, repo: str) -> Iterator[None]:
                            "`hf auth login` or set HF_TOKEN to a token with the right access.") from None
         raise HubError(f"The hub at {where} answered HTTP {status} for {repo}, so not everything was {action}: "
                        "run the same command again (finished files are kept).") from None
-    except (httpx.HTTPError, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)) \
-                and "Consistency check failed" not in str(exc):
-            raise
+    except httpx.HTTPError as exc:
         raise HubError(f"The transfer with {where} broke off ({_reason(exc)}), so not everything was {action}: "
                        "run the same command again (finished files are kept).") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            free = shutil.disk_usage(Path(exc.filename).parent if exc.filename else ".").free
+            raise HubError(f"The disk is full ({free / 1e9:.1f} GB free), so not everything was {action}: free "
+                           "some space and run the same command again (finished files are kept).") from None
+        if "Consistency check failed" in str(exc):  # a download that ended short
+            raise HubError(f"A download from {where} ended early, so not everything was {action}: run the same "
+                           "command again (finished files are kept).") from None
+        raise
 
 
 def _reason(exc: BaseException) -> str:

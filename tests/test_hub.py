@@ -217,8 +217,12 @@ def test_the_fetch_patterns_cover_every_file_the_engine_checks():
             assert list(filter_repo_objects(alternatives, allow_patterns=list(patterns))), alternatives
 
 
-def test_no_token_in_logs_while_pushing(hub, tmp_path, caplog):
+def test_no_token_in_logs_or_output_while_fetching_and_pushing(hub, tmp_path, caplog, capsys):
     caplog.set_level(logging.DEBUG)
+    assert main(["fetch", "--local-dir", str(tmp_path / "w")]) == 0
+    assert any(r.authorization == f"Bearer {TOKEN}" for r in hub.gets())  # it was used ...
+    captured = capsys.readouterr()
+    assert TOKEN not in captured.out + captured.err                      # ... and never shown
     card = adapter_card(repo="me/a", base="tiny", data_summary="d", steps=1, final_loss=None, command=["x"])
     push_adapter(_tiny_adapter(tmp_path / "a.safetensors", 0.0), "me/a", card=card)
     assert TOKEN not in caplog.text
