@@ -140,7 +140,8 @@ def build_random_bundle(configs: Path | None = None, device=None, dtype=None, se
 
         sd = configs / SD_DIR
         if not (sd / "unet" / "config.json").is_file() or not (configs / BLIP_DIR / "config.json").is_file():
-            raise WeightsError(f"The shipped model configs are missing from {show_path(configs)}; restore weights/configs/ from git.")
+            raise WeightsError(f"The shipped model configs are missing from {show_path(configs)} (configs/ of the weights "
+                               "folder, ANOMALY_STUDIO_WEIGHTS): copy the repository's weights/configs/ there.")
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.device(device):
             torch.manual_seed(seed)
             unet = UNet2DConditionModel.from_config(_read_json(sd / "unet" / "config.json"))
