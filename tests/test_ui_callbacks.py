@@ -1,7 +1,9 @@
-"""The studio's callbacks called directly (no server): editor values, the whole flow on the
-classic engine, per-session isolation, and errors that stay readable."""
+"""The studio's callbacks called directly (no server): editor values, the review queue on the
+classic engine, no silent mislabels, errors that keep the page's work, the curated workspace,
+batch review in the same queue, engines through the protocol only."""
 from __future__ import annotations
 
+import errno
 import json
 import re
 import zipfile
@@ -13,20 +15,29 @@ from PIL import Image
 
 from studio.batch import load_spec, run_batch
 from studio.engines.classic import ClassicEngine
-from studio.types import AttentionStep, AttentionTrace
+from studio.types import AttentionStep, AttentionTrace, EngineParameter
 from studio.ui import editor as ed
+from studio.ui import review_queue as queue
 from studio.ui.assets import Assets, NormalSample, ReferenceExample, load_assets, parse_manifest
 from studio.ui.callbacks import Studio
 from studio.ui.context import build_context
 from studio.ui.inputs import resolve_seed
 from test_batch import make_spec
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # gr.Warning outside a request
+
 
 class FakeCSMEngine:
-    """Stands in for AnomalyControl's tiny profile: attention moves into the marked region."""
+    """Stands in for AnomalyControl's tiny profile: it explains (attention moves into the marked region)."""
 
-    name = "anomalycontrol"
+    name = "fakecsm"
+    label = "fake CSM · tiny"
     profile = "tiny"
+    can_explain = True
+    hint = ""
+
+    def parameters(self):
+        return (EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True),)
 
     def generate(self, request, progress=None):
         raise RuntimeError("boom: not meant to generate")
@@ -41,7 +52,7 @@ class FakeCSMEngine:
         return AttentionTrace(steps=steps)
 
     def status(self):
-        return "Engine: anomalycontrol (tiny random weights)."
+        return "Engine: fake CSM (tiny random weights)."
 
 
 def rgba(image: np.ndarray) -> np.ndarray:
@@ -57,7 +68,7 @@ def stroke_layer(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.n
 
 @pytest.fixture
 def studio(tmp_path, surface) -> Studio:
-    ctx = build_context(tmp_path / "data", engines={"classic": ClassicEngine(), "anomalycontrol": FakeCSMEngine()},
+    ctx = build_context(tmp_path / "data", engines={"classic": ClassicEngine(), "fakecsm": FakeCSMEngine()},
                         temp_root=tmp_path / "tmp")
     normal, normal_mask = tmp_path / "normal.png", tmp_path / "normal_mask.png"
     Image.fromarray(surface).save(normal)
@@ -71,7 +82,7 @@ def studio(tmp_path, surface) -> Studio:
     ref_mask = np.zeros(surface.shape[:2], np.uint8)
     ref_mask[100:140, 100:150] = 255
     Image.fromarray(ref_mask).save(ref_mask_path)
-    assets = Assets((NormalSample("plate", normal, "metal_plate", "a plate", normal_mask, "a dark scratch"),),
+    assets = Assets((NormalSample("plate", normal, "metal_plate", normal_mask, "a red stain"),),
                     (ReferenceExample("stain", ref_path, ref_mask_path, "a red stain", "stain"),))
     return Studio(ctx, assets)
 
@@ -82,9 +93,8 @@ def sketched(surface) -> dict:
             "composite": None}
 
 
-def pixels(item: tuple[str, str]) -> np.ndarray:
-    """The picture of a gallery item (galleries get files)."""
-    return np.asarray(Image.open(item[0]).convert("RGB"))
+def pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def select(index: int) -> gr.SelectData:
@@ -97,10 +107,16 @@ def as_browser_sends(value: dict, strokes: list[np.ndarray] | None = None) -> di
     return {"background": rgba(background), "layers": strokes or [], "composite": None}
 
 
-def flow_inputs(studio: Studio, sketched: dict, num: int = 2) -> list:
-    reference, source, text, _ = studio.ui_pick_reference(select(0))
-    return [None, sketched, None, as_browser_sends(reference), source, "a red stain", text, num, 11, False,
-            10, 0.7, 7.0, 1.0, 3, "classic", "image"]
+def generate(studio: Studio, sketched: dict, num: int = 2, state=None, view: str = "image", seed: int = 11):
+    """ui_generate with the example's reference on the classic engine; returns its outputs."""
+    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
+    return studio.ui_generate(state, sketched, None, as_browser_sends(reference), source, "a red stain", text, num,
+                              seed, False, "classic", view, 10, 0.7, 7.0, 1.0, 3, 0.1, 5.0, progress=None)
+
+
+def skipped(outputs: tuple) -> bool:
+    """Whether every output but the last (the message) is left as it was."""
+    return all(o == gr.skip() for o in outputs[:-1])
 
 
 # --------------------------------------------------------------------------- editor values
@@ -116,8 +132,9 @@ def test_mask_is_union_of_layers_resized_to_background(surface):
 
 @pytest.mark.parametrize("shape", ed.SHAPES)
 def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
-    value, source, _, _, _ = studio.ui_pick_sample("", select(0))
-    value, source = studio.ui_add_shape(as_browser_sends(value), source, shape, 20, 25, 75)
+    value, source = studio.ui_pick_example(select(0))[:2]
+    value, source, _ = studio.ui_clear_region(as_browser_sends(value), source)
+    value, source, _ = studio.ui_add_shape(as_browser_sends(value), source, shape, 20, 25, 75)
     image, mask = ed.image_and_mask(as_browser_sends(value), "normal image", "missing", source)
     ys, xs = np.nonzero(mask)
     assert abs(xs.mean() - 0.25 * 255) < 4 and abs(ys.mean() - 0.75 * 255) < 4
@@ -125,109 +142,220 @@ def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
     stroke = stroke_layer((256, 256), (200, 10, 230, 30))  # the user paints after the shape
     image2, mask2 = ed.image_and_mask(as_browser_sends(value, [stroke]), "normal image", "missing", source)
     assert np.array_equal(mask2, mask | (stroke[..., 3] > 0)) and np.array_equal(image2, image)
-    cleared, source = studio.ui_clear_sketch(as_browser_sends(value, [stroke]), source)
+    cleared, source, _ = studio.ui_clear_region(as_browser_sends(value, [stroke]), source)
     assert not ed.image_and_mask(as_browser_sends(cleared), "normal image", "missing", source)[1].any()
 
 
-def test_example_region_is_kept_when_the_user_adds_strokes(studio):
-    value, source, text, defect = studio.ui_pick_reference(select(0))
-    assert text == "a red stain" and defect["value"] == "stain"
-    shown = np.asarray(Image.open(value["background"]).convert("RGB"))
-    clean, preset = ed.image_and_mask(as_browser_sends(value), "reference", "missing", source)
-    assert preset.sum() == 40 * 50 and not np.array_equal(shown, clean)  # tinted for display only
-    stroke = stroke_layer((256, 256), (10, 10, 30, 30))
-    _, both = ed.image_and_mask(as_browser_sends(value, [stroke]), "reference", "missing", source)
-    assert both.sum() == 40 * 50 + 400
-    uploaded, new_source = studio.ui_upload_reference(str(studio.assets.normals[0].path))
-    assert new_source["preset"] is None
-    assert not ed.image_and_mask(as_browser_sends(uploaded), "reference", "missing", new_source)[1].any()
+def test_the_editor_clear_button_cannot_delete_the_photo(studio):
+    value, source = studio.ui_pick_example(select(0))[:2]
+    restored, message = studio.ui_restore_image(source)  # the editor's own clear emptied the canvas
+    image, _ = ed.image_and_mask(as_browser_sends(restored), "normal image", "missing", source)
+    assert np.array_equal(image, np.asarray(Image.open(studio.assets.normals[0].path).convert("RGB")))
+    assert "Clear region" in message
+
+
+def test_example_fills_every_input_at_once_and_uploads_reset_labels(studio):
+    out = studio.ui_pick_example(select(0))
+    value, source, ref_value, ref_source, category, prompt, text, defect, picked, _ = out
+    assert (category, prompt, text, defect["value"], picked) == ("metal_plate", "a red stain", "a red stain", "stain", 0)
+    assert ed.image_and_mask(as_browser_sends(value), "normal", "missing", source)[1][10:20, 10:30].all()
+    assert ed.image_and_mask(as_browser_sends(ref_value), "reference", "missing", ref_source)[1].sum() == 40 * 50
+    # your own image: category from its file name, no description, no defect type, no suggested region
+    own = studio.assets.normals[0].path.with_name("Steel Plate.png")
+    own.write_bytes(studio.assets.normals[0].path.read_bytes())
+    value, source, category, prompt, defect, picked, message = studio.ui_upload_normal(str(own))
+    assert category == "steel_plate" and prompt == "" and defect["value"] is None and picked is None
+    assert source["preset"] is None and "cleared" in message
+    # a reference upload drops the old text and mask
+    value, source, text, _ = studio.ui_upload_reference(str(own))
+    assert text == "" and source["preset"] is None
 
 
 def test_editor_without_image_says_what_to_do(studio):
-    with pytest.raises(gr.Error, match="first"):
-        studio.ui_add_shape({"background": None, "layers": []}, None, "box", 10, 50, 50)
+    *_, message = studio.ui_add_shape({"background": None, "layers": []}, None, "box", 10, 50, 50)
+    assert "first" in message
 
 
-# --------------------------------------------------------------------------- the flow
-def test_flow_generate_view_accept_reject_export(studio, sketched):
-    normal, source, category, prompt, picked = studio.ui_pick_sample("", select(0))
-    assert category == "metal_plate" and Image.open(normal["background"]).size == (256, 256)
-    assert prompt["value"] == "a dark scratch" and picked == 0
-    suggested, source = studio.ui_add_suggested(as_browser_sends(normal), source, picked)
-    assert ed.image_and_mask(as_browser_sends(suggested), "normal image", "missing", source)[1][10:20, 10:30].all()
-    inputs = flow_inputs(studio, sketched)
-    state, gallery, seed, selected, _, message = studio.ui_generate(*inputs, progress=None)
-    assert seed == 11 and selected is None and "2 candidate" in message
-    assert [caption for _, caption in gallery] == ["#1 · seed 11", "#2 · seed 12"]
-    overlay = studio.ui_view(state, "overlay")
-    side = studio.ui_view(state, "side by side")
-    plain = pixels(gallery[0])
-    assert pixels(overlay[0]).shape == plain.shape and not np.array_equal(pixels(overlay[0]), plain)
-    assert pixels(side[0]).shape[1] > 2 * plain.shape[1]
-    assert studio.ui_view(state, "overlay")[0][0] == overlay[0][0]  # drawn once, then reused
+# --------------------------------------------------------------------------- the review queue
+def test_generate_review_by_decisions_auto_advance_and_undo(studio, sketched):
+    state, viewer, slider, strip, details, seed, message = generate(studio, sketched, num=4)
+    assert seed == 11 and "4 candidate" in message and details.startswith("**#1** of 4")
+    assert [c for _, c in strip["value"]][0].startswith("#1") and strip["selected_index"] == 0
+    assert viewer["value"] == state.candidates[0].image and not slider["visible"]
+    assert all(r.score is not None for r in state.candidates)  # the engine scores every candidate
 
-    index, text = studio.ui_select_candidate(state, select(1))
-    assert index == 1 and "#2" in text
-    out = studio.ui_accept(state, index, "stain", "metal_plate", "nice", "image", "")
-    state, gallery, curated, counts, ids, text, _ = out
-    assert "accepted" in gallery[1][1] and len(curated) == 1 and "| stain | 1 |" in counts
-    record = studio.ctx.store.get(ids[0])
-    assert record.defect_type == "stain" and record.category == "metal_plate" and record.note == "nice"
-    assert record.reference_path is not None and record.metadata["seed"] == 12
-    reference = np.asarray(Image.open(record.reference_path).convert("RGB"))
-    assert np.array_equal(reference, np.asarray(Image.open(studio.assets.references[0].path).convert("RGB")))
+    out = studio.ui_accept(state, "stain", "metal_plate", "nice", "image")
+    state, _, _, strip, details, message = out
+    assert "Accepted **#1**" in message and details.startswith("**#2**") and strip["selected_index"] == 1
+    assert strip["value"][0][1].endswith("✓")
+    record = studio.ctx.store.get(state.candidates[0].sample_id)
+    assert (record.defect_type, record.category, record.note) == ("stain", "metal_plate", "nice")
+    assert record.metadata["seed"] == state.candidates[0].seed and record.reference_path is not None
 
-    state, gallery, selected, _ = studio.ui_reject(state, 0, "image")
-    assert selected is None and len(gallery) == 1
+    state, *_, message = studio.ui_reject(state, "image")
+    assert state.selected == 2 and "Rejected **#2**" in message
+    state, *_ = studio.ui_step(state, "image", 1)  # → skips #3
+    assert state.selected == 3
+    state, *_ = studio.ui_accept(state, "stain", "metal_plate", "", "image")
+    assert state.selected == 2  # the only undecided one left, wrapping round
+    state, *_, message = studio.ui_undo(state, "image")  # undo the accept of #4: its sample goes again
+    assert state.selected == 3 and state.candidates[3].status == "undecided" and len(studio.ctx.store) == 1
+    state, *_, message = studio.ui_decide_all(state, "rejected", "", "", "", "image")
+    assert "Rejected all 2" in message and queue.tally(state) == {"undecided": 0, "accepted": 1, "rejected": 3}
+    *_, message = studio.ui_reject(state, "image")
+    assert "already" in message or "Rejected" in message
 
-    download, text = studio.ui_export("mvtec", progress=None)
-    with zipfile.ZipFile(download["value"]) as zf:
-        names = zf.namelist()
-    assert any("ground_truth/stain/" in n for n in names) and "1 sample" in text
 
-    sample, _ = studio.ui_select_curated(ids, select(0))
-    curated, counts, ids, gone, _ = studio.ui_remove(sample, "")
-    assert curated == [] and ids == [] and gone is None and "empty" in counts
+def test_views_and_best_first(studio, sketched):
+    state = generate(studio, sketched, num=4)[0]
+    overlay = studio.ui_view(state, "overlay")[1]["value"]
+    assert pixels(overlay).shape == pixels(state.candidates[0].image).shape
+    assert not np.array_equal(pixels(overlay), pixels(state.candidates[0].image))
+    assert studio.ui_view(state, "overlay")[1]["value"] == overlay  # drawn once, then reused
+    _, viewer, slider, *_ = studio.ui_view(state, "before / after")
+    assert not viewer["visible"] and slider["visible"] and slider["value"] == (state.normal, state.candidates[0].image)
+    assert studio.ui_view(state, "mask")[1]["value"] == state.candidates[0].mask
+    state, _, _, strip, *_ = studio.ui_best_first(state, True, "image")
+    scores = [state.candidates[i].score for i in queue.order(state)]
+    assert scores == sorted(scores, reverse=True) and "best first" in strip["label"]
+    state.candidates[1].metadata.pop("score")  # an engine without a score: shown last, says so
+    assert queue.order(state)[-1] == 1 and "no score" in studio.details(state, state.candidates[1])
+
+
+def test_strip_shows_a_window_around_the_candidate_under_review(studio, sketched):
+    state = generate(studio, sketched, num=8)[0]
+    state.candidates = state.candidates * 3  # 24 records (indices repeat: only the window is checked)
+    for i, record in enumerate(state.candidates):
+        state.candidates[i] = type(record)(**{**record.__dict__, "index": i})
+    queue.select(state, 20)
+    shown = queue.window(state)
+    assert len(shown) == queue.STRIP_WINDOW and 20 in shown and shown == sorted(shown)
+    state, *_ = studio.ui_select_candidate(state, "image", select(shown.index(22)))
+    assert state.selected == 22
+
+
+def test_no_silent_mislabels_empty_labels_are_refused_and_nothing_stored(studio, sketched):
+    state = generate(studio, sketched, num=2)[0]
+    for defect, category, said in (("", "plate", "defect type is empty"), ("stain", " ", "category is empty")):
+        out = studio.ui_accept(state, defect, category, "", "image")
+        assert skipped(out) and said in out[-1]
+    assert len(studio.ctx.store) == 0 and state.candidates[0].status == "undecided"
+    assert "refused" in studio.ui_will_store("", "stain")
+    assert studio.ui_will_store("plate", "stain") == "**A** stores: category `plate` · defect type `stain`"
+    types = studio.defect_types()
+    assert studio.ui_type_key(3)[0]["value"] == types[2] and "no defect type 9" in studio.ui_type_key(9)[-1]
+
+
+def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeypatch, tmp_path):
+    state = generate(studio, sketched, num=2)[0]
+    empty = {"background": sketched["background"], "layers": []}
+    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
+    args = [as_browser_sends(reference), source, "", text, 2, 1, False, "classic", "image", 10, 0.7, 7, 1, 3, 0.1, 5]
+    for normal, said in ((empty, "defect region is empty"), (None, "normal image first")):
+        out = studio.ui_generate(state, normal, None, *args, progress=None)
+        assert skipped(out) and said in out[-1]
+    out = studio.ui_generate(state, sketched, None, *args[:7], "fakecsm", *args[8:], progress=None)
+    assert skipped(out) and "Something went wrong" in out[-1]  # an engine bug stays a message
+
+    def disk_full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(studio.ctx.store, "add", disk_full)
+    out = studio.ui_accept(state, "stain", "plate", "", "image")
+    assert skipped(out) and out[-1].startswith("⚠️") and state.candidates[0].status == "undecided"
+    assert not state.history
+    monkeypatch.undo()
+    assert studio.ui_accept(state, "stain", "plate", "", "image")[-1].startswith("Accepted")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"GIF89a not really")
+    assert re.search("(?i)image", studio.ui_upload_normal(str(bad))[-1])
+    assert "Nothing to export" in studio.ui_export("mvtec", "current filter", "nope", "", "", "", "",
+                                                   progress=None)[-1]
 
 
 def test_sessions_are_isolated(studio, sketched, surface):
-    inputs = flow_inputs(studio, sketched, num=1)
-    state_a = studio.ui_generate(*inputs, progress=None)[0]
+    state_a = generate(studio, sketched, num=1)[0]
     dark = {"background": rgba(surface // 3), "layers": sketched["layers"]}
-    state_b = studio.ui_generate(None, dark, *inputs[2:], progress=None)[0]
-    assert state_a["id"] != state_b["id"] and state_a["dir"] != state_b["dir"]
-    a_img = pixels(studio.ui_view(state_a, "image")[0])
-    b_img = pixels(studio.ui_view(state_b, "image")[0])
-    assert a_img.mean() > 2 * b_img.mean()
-    studio.ui_accept(state_b, 0, "stain", "", "", "image", "")
-    assert state_a["candidates"][0]["status"] == "new"
+    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
+    state_b = studio.ui_generate(None, dark, None, as_browser_sends(reference), source, "", text, 1, 3, False,
+                                 "classic", "image", 10, 0.7, 7, 1, 3, 0.1, 5, progress=None)[0]
+    assert state_a.id != state_b.id and state_a.dir != state_b.dir
+    assert pixels(state_a.candidates[0].image).mean() > 2 * pixels(state_b.candidates[0].image).mean()
+    studio.ui_accept(state_b, "stain", "plate", "", "image")
+    assert state_a.candidates[0].status == "undecided"
 
 
 def test_accepting_twice_keeps_one_sample(studio, sketched):
-    state = studio.ui_generate(*flow_inputs(studio, sketched, num=1), progress=None)[0]
+    state = generate(studio, sketched, num=1)[0]
     first = studio.api_accept(0, "stain", "", "", state)[0]
     second = studio.api_accept(0, "stain", "", "", state)[0]
     assert first["id"] == second["id"] and not second["new"] and second["stats"]["total"] == 1
 
 
-def test_batch_review_job_opens_in_the_gallery_and_accepts_once(studio, sketched, tmp_path):
+# --------------------------------------------------------------------------- curated workspace and API
+def test_curated_workspace_pages_filters_relabel_remove_export(studio, sketched):
+    state = generate(studio, sketched, num=3)[0]
+    studio.ui_decide_all(state, "accepted", "stain", "plate", "", "image")
+    gallery, ids, page, counts, picks, *_ = studio.ui_curated("", "", "", "", "", 1)
+    assert len(gallery) == 3 and page == 1 and all(c == "plate · stain" for _, c in gallery)
+    assert "**3** of 3" in counts and len(picks["choices"]) == 3
+    image, meta, opened, cat, defect, _ = studio.ui_select_curated(ids, select(0))
+    assert opened == ids[0] and (cat, defect) == ("plate", "stain") and json.loads(meta)["id"] == ids[0]
+    gallery, ids2, *_, message = studio.ui_relabel(ids[:2], None, "", "crack", "re-checked", "", "", "", "", "", 1)
+    assert "Relabelled 2" in message and sorted(r.defect_type for r in studio.ctx.store.list()) == [
+        "crack", "crack", "stain"]
+    assert len(studio.ui_curated("", "crack", "", "", "", 1)[0]) == 2
+    assert studio.ui_curated("", "", "", "2020-01-01", "2020-12-31", 1)[0] == []
+    assert "YYYY-MM-DD" in studio.ui_curated("", "", "", "yesterday", "", 1)[-1]
+    download, message = studio.ui_export("mvtec", "current filter", "", "crack", "", "", "", progress=None)
+    with zipfile.ZipFile(download["value"]) as zf:
+        tests = [n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]
+    assert len(tests) == 2 and all("/test/crack/" in n for n in tests) and "2 sample" in message
+    whole = studio.api_export("mvtec")
+    with zipfile.ZipFile(whole) as zf:
+        assert len([n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]) == 3
+    *_, message = studio.ui_remove([], opened, "", "", "", "", "", 1)
+    assert "Removed 1" in message and len(studio.ctx.store) == 2
+
+
+def test_api_decide_undo_curated_pages_relabel(studio, sketched):
+    state = generate(studio, sketched, num=3)[0]
+    info, state = studio.api_decide(0, "accept", "stain", "plate", "", state)
+    assert info["status"] == "accepted" and info["next"] == 1 and info["counts"]["accepted"] == 1
+    info, state = studio.api_decide(1, "reject", "", "", "", state)
+    assert info["status"] == "rejected" and info["next"] == 2
+    with pytest.raises(gr.Error, match="category is empty"):
+        studio.api_decide(2, "accept", "stain", "", "", state)
+    with pytest.raises(gr.Error, match="decision must be"):
+        studio.api_decide(2, "maybe", "stain", "plate", "", state)
+    info, state = studio.api_undo(state)
+    assert info == {"index": 1, "status": "undecided", "counts": {"undecided": 2, "accepted": 1, "rejected": 0}}
+    listed = studio.api_curated("stain", "plate", "", "", "", 1, 10)
+    assert listed["total"] == 1 and listed["pages"] == 1 and listed["samples"][0]["engine"] == "classic"
+    sample_id = listed["samples"][0]["id"]
+    relabelled = studio.api_relabel(sample_id, "", "scratch", "")
+    assert relabelled["samples"][0]["defect_type"] == "scratch"
+    with pytest.raises(gr.Error):
+        studio.api_relabel("01NOTANID00000000000000000", "", "scratch", "")
+
+
+def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, sketched, tmp_path):
     spec = load_spec(make_spec(tmp_path / "spec", jobs=1, count=2))  # classic engine, defect "scratch"
     run_batch(spec, studio.ctx.store.root, review=True, show_progress=False)
     job_id = spec.jobs[0].job_id
-    listed = studio.ui_review_jobs(None)
+    listed, _ = studio.ui_review_jobs(None)
     assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 2 candidate(s) · a scratch", job_id)]
     assert studio.api_review_jobs()["jobs"][0]["candidates"] == 2
 
-    state, gallery, selected, _, message, defect, category = studio.ui_open_review(None, job_id, "image")
-    assert len(gallery) == 2 and selected is None and job_id in message
+    state, viewer, _, strip, details, category, defect, message = studio.ui_open_review(None, job_id, "image")
+    assert len(strip["value"]) == 2 and job_id in message and "batch job" in details
     assert defect["value"] == "scratch" and category == "bottle"
     folder = studio.ctx.store.root / "review" / job_id
-    assert np.array_equal(pixels(gallery[1]), np.asarray(Image.open(folder / "candidate_01.png").convert("RGB")))
-    assert not np.array_equal(pixels(studio.ui_view(state, "overlay")[1]), pixels(gallery[1]))
+    assert np.array_equal(pixels(viewer["value"]), pixels(folder / "candidate_00.png"))
 
-    index, _ = studio.ui_select_candidate(state, select(1))
-    state, gallery, _, counts, ids, text, _ = studio.ui_accept(state, index, "crack", "bottle", "kept", "image", "")
-    assert ids == [f"{job_id}-01"] and "accepted" in gallery[1][1] and "| crack | 1 |" in counts
+    state, *_ = studio.ui_step(state, "image", 1)
+    state, *_, message = studio.ui_accept(state, "crack", "bottle", "kept", "image")
+    assert f"`{job_id}-01`" in message
     record = studio.ctx.store.get(f"{job_id}-01")
     assert record.defect_type == "crack" and record.note == "kept" and record.reference_path is not None
     assert record.metadata["batch_job"] == job_id
@@ -236,56 +364,48 @@ def test_batch_review_job_opens_in_the_gallery_and_accepts_once(studio, sketched
     again = studio.api_accept(1, "crack", "bottle", "", other)[0]
     assert again["id"] == f"{job_id}-01" and not again["new"] and again["stats"]["total"] == 1
     assert studio.api_reject(0, other)[0]["remaining"] == [1]
-
-    state = studio.ui_generate(state, *flow_inputs(studio, sketched, num=1)[1:], progress=None)[0]
-    fresh = studio.api_accept(0, "stain", "", "", state)[0]  # a new generation is no longer the review job
-    assert fresh["new"] and not fresh["id"].startswith(job_id) and fresh["stats"]["total"] == 2
+    state, *_, message = studio.ui_undo(state, "image")  # undo removes the reviewed sample again
+    assert f"{job_id}-01" not in studio.ctx.store
 
     (studio.ctx.store.root / "review" / "half").mkdir()  # not a review job: no job.json
     for bad in ("", "nope", "half", f"../review/{job_id}", f"{job_id}/..", str(folder), "../../etc"):
-        with pytest.raises(gr.Error, match="batch review job"):
-            studio.ui_open_review(None, bad, "image")
+        assert "batch review job" in studio.ui_open_review(None, bad, "image")[-1]
         with pytest.raises(gr.Error, match="batch review job"):
             studio.api_open_review(bad)
 
 
-def test_attention_preview_classic_explains_and_csm_engine_maps(studio, sketched):
-    reference, source, text, _ = studio.ui_pick_reference(select(0))
+# --------------------------------------------------------------------------- engines through the protocol
+def test_attention_preview_only_where_an_engine_explains(studio, sketched):
+    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
     args = (sketched, None, as_browser_sends(reference), source, text, "", 3, "classic")
-    studio.ctx.engines.pop("anomalycontrol")
-    maps, note = studio.ui_preview_attention(*args, progress=None)
-    assert maps["value"] == [] and not maps["visible"] and "No attention maps" in note and "weights" in note
-    studio.ctx.engines["anomalycontrol"] = FakeCSMEngine()
-    maps, note = studio.ui_preview_attention(*args, progress=None)
-    maps = maps["value"]
-    assert len(maps) == 4 and re.fullmatch(r"step 0 · \d+%", maps[0][1])
-    assert "inside the marked region" in note
-    assert "tiny" in note and "mechanism" in note
+    maps, note, _ = studio.ui_preview_attention(*args, progress=None)  # classic cannot: the fake CSM engine runs
+    assert len(maps["value"]) == 4 and re.fullmatch(r"step 0 · \d+%", maps["value"][0][1])
+    assert "inside the marked region" in note and "fake CSM" in note
+    *sliders, preview, hint, listed = studio.ui_engine("fakecsm")
+    assert preview["visible"] and hint == "" and sum(s["visible"] for s in sliders) == 1
+    studio.ctx.engines.pop("fakecsm")
+    *sliders, preview, hint, listed = studio.ui_engine("classic")
+    assert not preview["visible"] and "weights" in hint
+    assert [s["visible"] for s in sliders] == [False] * len(sliders) or "Parameters" in listed
+    maps, note, _ = studio.ui_preview_attention(*args, progress=None)
+    assert not maps["visible"] and "No attention maps" in note
 
 
-# --------------------------------------------------------------------------- errors
-def test_errors_are_readable(studio, sketched, tmp_path):
-    inputs = flow_inputs(studio, sketched)
-    empty = {"background": sketched["background"], "layers": []}
-    with pytest.raises(gr.Error, match="defect region is empty"):
-        studio.ui_generate(None, empty, *inputs[2:], progress=None)
-    with pytest.raises(gr.Error, match="normal image first"):
-        studio.ui_generate(None, None, *inputs[2:], progress=None)
-    with pytest.raises(gr.Error, match="does not exist"):
-        studio.ui_upload_reference(str(tmp_path / "missing.png"))
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"GIF89a not really")
-    with pytest.raises(gr.Error, match="(?i)image"):
-        studio.ui_upload_normal(str(bad))
-    with pytest.raises(gr.Error, match="Select a candidate"):
-        studio.ui_accept(None, None, "", "", "", "image", "")
-    with pytest.raises(gr.Error, match="empty"):
-        studio.ui_export("mvtec", progress=None)
-    with pytest.raises(gr.Error, match="prompt|description"):
-        studio.ui_generate(None, sketched, *inputs[2:5], "x" * 5000, *inputs[6:], progress=None)
-    with pytest.raises(gr.Error, match="Something went wrong"):  # an engine bug stays a message
-        studio.ui_generate(None, sketched, *inputs[2:15], "anomalycontrol", "image", progress=None)
-    assert studio.ui_generate(None, sketched, *inputs[2:], progress=None)[1]  # and the next one works
+def test_a_swapped_default_engine_is_used_by_the_next_call(studio, sketched):
+    class Renamed(ClassicEngine):
+        name = "classic2"
+        label = "classic, swapped in"
+
+        def status(self):
+            return "Engine: classic, swapped in."
+
+    studio.ctx.add_engine(Renamed())
+    assert "swapped in" in studio.ui_status().splitlines()[0]
+    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
+    out = studio.ui_generate(None, sketched, None, as_browser_sends(reference), source, "", text, 1, 1, False, "",
+                             "image", 10, 0.7, 7, 1, 3, 0.1, 5, progress=None)
+    assert "classic, swapped in" in out[-1]
+    assert studio.ui_load("")[1]["choices"][0] == ("default: classic, swapped in", "")
 
 
 def test_resolve_seed():
@@ -299,10 +419,13 @@ def test_resolve_seed():
 def test_manifest_parsing_skips_missing_and_escaping_files(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
     (tmp_path / "r.png").write_bytes(b"x")
-    manifest = {"normals": [{"image": "a.png", "name": "plate"}, {"image": "../../etc/passwd"}, "missing.png"],
+    manifest = {"normals": [{"image": "a.png", "name": "plate", "prompt": "a stain"}, {"image": "../../etc/passwd"},
+                            "missing.png"],
                 "references": [{"image": "r.png", "mask": "nope.png", "text": "a stain", "defect_type": "stain"}]}
     assets = parse_manifest(manifest, tmp_path)
     assert [n.name for n in assets.normals] == ["plate"]
     assert assets.references[0].mask_path is None and assets.references[0].text == "a stain"
+    (example,) = assets.examples()
+    assert example.reference is assets.references[0] and example.defect_type == "stain"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert load_assets(tmp_path).normals[0].path == (tmp_path / "a.png").resolve()

@@ -218,3 +218,30 @@ def test_file_route_serves_nothing_outside_its_folders(live_app, files):  # noqa
         assert _status(base + urllib.parse.quote(target, safe="/%")) in (403, 404), target
     served = _status(base + urllib.parse.quote(str(Path(__file__).resolve().parent.parent / "README.md")))
     assert served in (403, 404)
+
+
+def test_review_api_decide_undo_curated_relabel_export_filter(live_app, files):  # noqa: F811 - fixture
+    """The README's gradio_client examples for the review endpoints, against the live app."""
+    client = Client(live_app.url, verbose=False)
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/generate", "/decide", "/undo", "/curated", "/relabel", "/remove", "/export", "/status"} <= names
+    assert not any(n.startswith("/ui_") for n in names), "page glue must stay out of the API docs"
+    _, _, info = generate(client, files, files["image"], files["mask"], num=3, seed=40, reference=False,
+                          prompt="a dark scratch")
+    assert all(c["score"] is not None and c["status"] == "undecided" for c in info["candidates"])
+    decided = client.predict(0, "accept", "scratch-api", "plate-api", "", api_name="/decide")
+    assert decided["status"] == "accepted" and decided["next"] == 1
+    assert client.predict(1, "reject", "", "", "", api_name="/decide")["next"] == 2
+    assert client.predict(api_name="/undo") == {"index": 1, "status": "undecided",
+                                                "counts": {"undecided": 2, "accepted": 1, "rejected": 0}}
+    with pytest.raises(AppError, match="category is empty"):
+        client.predict(2, "accept", "scratch-api", "", "", api_name="/decide")
+    page = client.predict("scratch-api", "plate-api", "", "", "", 1, 10, api_name="/curated")
+    assert page["total"] == 1 and page["pages"] == 1 and page["samples"][0]["id"] == decided["sample_id"]
+    relabelled = client.predict(decided["sample_id"], "", "scratch-api-2", "", api_name="/relabel")
+    assert relabelled["samples"][0]["defect_type"] == "scratch-api-2"
+    archive = client.predict("mvtec", "scratch-api-2", api_name="/export")
+    with zipfile.ZipFile(archive) as zf:
+        tests = [n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]
+    assert len(tests) == 1 and "/test/scratch-api-2/" in tests[0]
+    client.predict(decided["sample_id"], api_name="/remove")

@@ -16,7 +16,7 @@ from studio.ui.events import QUIET, UI
 def curated_tab(studio: Studio) -> tuple[Any, list[Any], list[Any]]:
     """Build the tab; returns (function, inputs, outputs) that refresh it (run after every accept)."""
     with gr.Tab("⑤ Curated set & export", id="curated", elem_id="curated-tab") as tab:
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=False, elem_id="curated-filters"):
             f_category = gr.Dropdown(choices=[], value="", allow_custom_value=True, label="Category",
                                      elem_id="filter-category")
             f_defect = gr.Dropdown(choices=[], value="", allow_custom_value=True, label="Defect type",
@@ -25,7 +25,7 @@ def curated_tab(studio: Studio) -> tuple[Any, list[Any], list[Any]]:
                                    elem_id="filter-engine")
             f_from = gr.Textbox(label="Accepted from", placeholder="YYYY-MM-DD", max_lines=1, elem_id="filter-from")
             f_to = gr.Textbox(label="to", placeholder="YYYY-MM-DD", max_lines=1, elem_id="filter-to")
-            refresh = gr.Button("Apply / refresh", size="sm", elem_id="refresh-curated")
+            refresh = gr.Button("Apply / refresh", size="sm", scale=0, min_width=130, elem_id="refresh-curated")
         ids = gr.State([])
         opened = gr.State(None)
         with gr.Row(equal_height=False):
@@ -33,11 +33,12 @@ def curated_tab(studio: Studio) -> tuple[Any, list[Any], list[Any]]:
                 gallery = gr.Gallery(label="Curated samples (newest first; click one to open it)", columns=6,
                                      height=470, allow_preview=False, object_fit="cover", fit_columns=False,
                                      elem_id="curated-gallery")
-                with gr.Row(equal_height=True):
-                    prev_page = gr.Button("← page", size="sm", elem_id="page-prev")
-                    page = gr.Number(value=1, precision=0, minimum=1, label="page", elem_id="page")
-                    next_page = gr.Button("page →", size="sm", elem_id="page-next")
-                counts = gr.Markdown("", elem_id="counts")
+                with gr.Row(equal_height=False, elem_id="curated-pages"):
+                    prev_page = gr.Button("← page", size="sm", scale=0, min_width=90, elem_id="page-prev")
+                    page = gr.Number(value=1, precision=0, minimum=1, show_label=False, container=False, scale=0,
+                                     min_width=70, elem_id="page")
+                    next_page = gr.Button("page →", size="sm", scale=0, min_width=90, elem_id="page-next")
+                    counts = gr.Markdown("", elem_id="counts")
             with gr.Column(scale=2, min_width=320):
                 full = gr.Image(value=None, type="filepath", label="Opened sample", height=300, interactive=False,
                                 buttons=["fullscreen", "download"], elem_id="curated-view")

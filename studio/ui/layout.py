@@ -20,6 +20,7 @@ from studio.ui.curated_layout import curated_tab
 from studio.ui.events import MODEL_CONCURRENCY, QUIET, REVIEW, UI
 from studio.ui.editor import SHAPES, STROKE_ALPHA, STROKE_RGB
 from studio.ui.keyboard import KEYS_HELP
+from studio.ui.review_queue import STRIP_WINDOW
 from studio.ui.session import ACCEPTED, REJECTED
 from studio.ui.views import VIEWS
 
@@ -146,9 +147,9 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                                 slider = gr.ImageSlider(value=None, type="filepath", format="png",
                                                         label="④ Candidate: before / after", max_height=520,
                                                         visible=False, interactive=False, elem_id="viewer-slider")
-                                strip = gr.Gallery(label="Candidates", columns=10, height=104, allow_preview=False,
-                                                   object_fit="contain", fit_columns=False, format="png",
-                                                   elem_id="candidate-strip")
+                                strip = gr.Gallery(label="Candidates", columns=STRIP_WINDOW, height=96,
+                                                   allow_preview=False, object_fit="contain", fit_columns=True,
+                                                   format="png", elem_id="candidate-strip")
                             with gr.Column(scale=1, min_width=240, elem_id="decision-panel"):
                                 details = gr.Markdown(studio.review_bundle(None, "image")[-1], elem_id="details")
                                 with gr.Group():
