@@ -110,19 +110,47 @@ def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:
     return frame.to_image(u * frame.a * 0.95, s)
 
 
-def curve_distance(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (px) of every pixel to the polyline ``points`` and the arc position (0..1) of its
-    nearest curve point, from one distance transform with pixel labels."""
+@dataclass
+class Band:
+    """The pixels within ``cutoff`` px of a set of polylines, flattened: where they are, how far from
+    the nearest curve, which curve (index into the paths) and where along it (arc position 0..1)."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    distance: np.ndarray
+    path: np.ndarray
+    position: np.ndarray
+
+    def paint(self, shape: tuple[int, int], values: np.ndarray) -> np.ndarray:
+        """A full (H, W) float32 map holding ``values`` on the band and 0 elsewhere."""
+        out = np.zeros(shape, np.float32)
+        out[self.ys, self.xs] = values
+        return out
+
+
+def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -> Band:
+    """The :class:`Band` around ``paths``: one distance transform with pixel labels for all curves;
+    every later computation touches only the band's pixels, not the whole crop."""
     canvas = np.full(shape, 255, np.uint8)
-    pts = np.rint(points).astype(np.int32).reshape(-1, 1, 2)
-    cv2.polylines(canvas, [pts], False, 0, 1, cv2.LINE_8)
-    distance, labels = cv2.distanceTransformWithLabels(canvas, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    owner = np.zeros(shape, np.int32)
+    for k, points in enumerate(paths):
+        pts = np.rint(points).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [pts], False, 0, 1, cv2.LINE_8)
+        cv2.polylines(owner, [pts], False, k, 1, cv2.LINE_8)
     zy, zx = np.nonzero(canvas == 0)
     if zy.size == 0:
-        return np.full(shape, 1e3, np.float32), np.zeros(shape, np.float32)
-    # arc position of every drawn curve pixel: that of the nearest sampled curve point
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    arc = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-6)
-    nearest = np.argmin((zx[:, None] - points[None, :, 0]) ** 2 + (zy[:, None] - points[None, :, 1]) ** 2, axis=1)
-    position = arc[nearest].astype(np.float32)
-    return distance, position[np.clip(labels - 1, 0, zy.size - 1)]
+        empty = np.zeros(0, np.int64)
+        return Band(empty, empty, np.zeros(0, np.float32), empty, np.zeros(0, np.float32))
+    distance, labels = cv2.distanceTransformWithLabels(canvas, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    # arc position of every drawn curve pixel: that of the nearest sampled point of its own curve
+    curve = owner[zy, zx]
+    position = np.zeros(zy.size, np.float32)
+    for k, points in enumerate(paths):
+        mine = curve == k
+        seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+        arc = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-6)
+        near = np.argmin((zx[mine, None] - points[None, :, 0]) ** 2 + (zy[mine, None] - points[None, :, 1]) ** 2, axis=1)
+        position[mine] = arc[near]
+    ys, xs = np.nonzero(distance < cutoff)
+    nearest = labels[ys, xs] - 1
+    return Band(ys, xs, distance[ys, xs], curve[nearest], position[nearest])

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, curve_distance, smooth_curve
+from studio.engines.classic.defects.base import Context, curve_band, smooth_curve
 from studio.engines.classic.geometry import jagged_path, resample
 from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
@@ -27,15 +27,14 @@ def crack(ctx: Context) -> Maps:
         length = rng.uniform(0.2, 0.6) * frame.a
         end = main[i] + length * np.array([math.cos(angle), math.sin(angle)])
         paths.append((jagged_path(np.stack([main[i], end]), rng, 0.15, 4), w0 * float(rng.uniform(0.4, 0.7))))
-    opening = np.zeros(ctx.shape, np.float32)
-    lips = np.zeros(ctx.shape, np.float32)
-    for k, (points, width) in enumerate(paths):
-        distance, position = curve_distance(ctx.shape, points)
-        # the main crack narrows towards both tips, a branch from its root to its tip
-        taper = np.sqrt(np.clip(1.0 - (2.0 * position - 1.0) ** 2, 0.0, 1.0)) if k == 0 else 1.0 - position
-        local = np.maximum(width * taper, 0.35)
-        opening = np.maximum(opening, np.clip(1.2 - distance / local, 0.0, 1.0))
-        lips = np.maximum(lips, np.exp(-distance / (1.5 * local + 0.5)) * (taper > 0.05))
+    band = curve_band(ctx.shape, [points for points, _ in paths], 8.0)
+    widths = np.array([width for _, width in paths], np.float32)[band.path]
+    # the main crack narrows towards both tips, a branch from its root to its tip
+    taper = np.where(band.path == 0, np.sqrt(np.clip(1.0 - (2.0 * band.position - 1.0) ** 2, 0.0, 1.0)),
+                     1.0 - band.position)
+    local = np.maximum(widths * taper, 0.35)
+    opening = band.paint(ctx.shape, np.clip(1.2 - band.distance / local, 0.0, 1.0))
+    lips = band.paint(ctx.shape, np.exp(-band.distance / (1.5 * local + 0.5)) * (taper > 0.05))
     opening *= ctx.region
     lips *= ctx.region
     level = float(luminance(ctx.crop[ctx.region].mean(axis=0)[None, :])[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, curve_distance, smooth_curve
+from studio.engines.classic.defects.base import Context, curve_band, smooth_curve
 from studio.engines.classic.keywords import prompt_words
 from studio.engines.classic.shading import Maps
 
@@ -20,24 +20,26 @@ def scratch(ctx: Context) -> Maps:
     words = set(prompt_words(ctx.prompt))
     count = int(rng.choice([1, 1, 2, 3]))
     half = max(1.0, min(ctx.frame.b, 8.0))
-    height = np.zeros(ctx.shape, np.float32)
-    groove = np.zeros(ctx.shape, np.float32)
+    paths = [smooth_curve(ctx, float(rng.uniform(0.05, 0.35))) for _ in range(count)]
+    band = curve_band(ctx.shape, paths, 6.0)
+    height = np.zeros(band.distance.shape, np.float32)
+    groove = np.zeros(band.distance.shape, np.float32)
     widths = []
-    for _ in range(count):
-        points = smooth_curve(ctx, float(rng.uniform(0.05, 0.35)))
-        distance, position = curve_distance(ctx.shape, points)
+    for k in range(count):
+        mine = band.path == k
+        position = band.position[mine]
         width = float(rng.uniform(0.6, 1.0 if half < 4 else 1.8)) * along(rng, position, 6, 0.45)
         taper = np.clip(np.sin(np.pi * position) * 3.0, 0.0, 1.0)
         gaps = along(rng, position, int(rng.integers(4, 12)), 1.0) > float(rng.uniform(0.1, 0.45))
         depth = float(rng.uniform(0.6, 1.6)) * along(rng, position, 5, 0.5) * taper * gaps
-        x = distance / np.maximum(width, 0.5)
+        x = band.distance[mine] / np.maximum(width, 0.5)
         profile = np.clip(1.0 - x * x, 0.0, 1.0)
-        burr = 0.25 * np.exp(-((x - 1.8) ** 2) * 2.0)
-        height += (burr - profile) * depth
-        groove = np.maximum(groove, profile * (depth > 0))
-        widths.append(round(float(width.mean()), 2))
-    height *= ctx.region
-    groove *= ctx.region
+        burr = 0.25 * np.exp(-((x - 1.8) ** 2) * 2.0)  # the material pushed up beside the groove
+        height[mine] = (burr - profile) * depth
+        groove[mine] = profile * (depth > 0)
+        widths.append(round(float(width.mean()), 2) if width.size else 0.0)
+    height = band.paint(ctx.shape, height) * ctx.region
+    groove = band.paint(ctx.shape, groove) * ctx.region
     if words & {"bright", "white", "light", "shiny"}:
         exposed = float(rng.uniform(1.2, 1.45))
     elif words & {"dark", "black", "deep"}:
