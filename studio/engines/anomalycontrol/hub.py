@@ -107,7 +107,7 @@ def _snapshot(repo: str, patterns: tuple[str, ...], local_dir: Path | None, titl
 
 def _reporting_tqdm(title: str, progress: FetchProgress):
     """A tqdm class that forwards huggingface_hub's file and byte counts to ``progress`` (and draws nothing)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     class Reporting(tqdm):
         def __init__(self, *args, **kwargs):
