@@ -141,3 +141,26 @@ def test_reference_is_matched_to_a_soft_noisy_target() -> None:
         assert cand.metadata["poisson_mode"] in ("normal", "mixed")
         ratio = noise_ratio(cand.image, cand.mask)
         assert 0.65 <= ratio <= 1.35, f"reference noise ratio {ratio:.2f}"
+
+
+def test_poisson_mode_follows_the_target() -> None:
+    """Mixed gradients for a faint, smooth reference on a textured target (its texture continues
+    through the anomaly); normal gradients for a strong anomaly or a smooth target."""
+    rng = np.random.default_rng(3)
+    textured = np.clip(120 + rng.normal(0, 14, (160, 160, 3)), 0, 255).astype(np.uint8)
+    smooth = np.clip(120 + rng.normal(0, 1, (160, 160, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((160, 160), bool)
+    mask[50:110, 50:110] = True
+    faint = np.full((80, 80, 3), 150, np.uint8)
+    faint[25:55, 25:55] = 165
+    strong = faint.copy()
+    strong[25:55, 25:55] = 30
+    ref_mask = np.zeros((80, 80), bool)
+    ref_mask[25:55, 25:55] = True
+    modes = {}
+    for target_name, target in (("textured", textured), ("smooth", smooth)):
+        for ref_name, ref in (("faint", faint), ("strong", strong)):
+            (cand,) = ENGINE.generate(SynthesisRequest.create(target, mask, "x", reference=ref, reference_mask=ref_mask))
+            modes[target_name, ref_name] = cand.metadata["poisson_mode"]
+    assert modes == {("textured", "faint"): "mixed", ("textured", "strong"): "normal",
+                     ("smooth", "faint"): "normal", ("smooth", "strong"): "normal"}

@@ -14,7 +14,7 @@ RING = 6
 #: Poisson blending modes: the source's own gradients, or the stronger of source and target per pixel.
 MODES = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
 #: Largest side (px) the Poisson equation is solved at (larger crops solve a smooth correction small).
-POISSON_SIDE = 160
+POISSON_SIDE = 128
 
 
 def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray,

@@ -71,11 +71,13 @@ class Photometry:
     light: tuple[float, float]  # unit image-plane direction towards the light (x right, y down)
     light_confidence: float  # 0 = no dominant direction seen (the default light was used)
     monochrome: bool = False  # a greyscale image: rendered changes must stay grey too
+    texture: float = 0.0  # mean |high-pass| (grey levels) of the surroundings: how textured they are
 
     def record(self) -> dict:
         return {"noise_sigma": round(self.noise, 3), "blur_sigma": round(self.blur, 3),
                 "light_direction": [round(v, 3) for v in self.light],
-                "light_confidence": round(self.light_confidence, 3), "monochrome": self.monochrome}
+                "light_confidence": round(self.light_confidence, 3), "monochrome": self.monochrome,
+                "texture": round(self.texture, 3)}
 
 
 def immerkaer_sigma(grey: np.ndarray, where: np.ndarray) -> float:
@@ -143,4 +145,5 @@ def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photo
     light, confidence = light_direction(grey, where)
     monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)
     return Photometry(noise=noise_sigma(grey, where), blur=blur_sigma(grey, where), light=light,
-                      light_confidence=confidence, monochrome=monochrome)
+                      light_confidence=confidence, monochrome=monochrome,
+                      texture=float(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2.0))[where].mean()))

@@ -41,6 +41,8 @@ class PreparedReference:
     colour_std: np.ndarray
     blur: float  # the reference's own blur (px) and noise (sigma) around its anomaly
     noise: float
+    detail: float  # mean |high-pass| (grey levels) inside the anomaly: its own texture
+    tone: float  # |luminance of the anomaly - that of its surface| (grey levels)
     estimated: bool
 
 
@@ -103,6 +105,8 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
         image=image, mask=crop_mask, frame=region_frame(crop_mask),
         colour_mean=ycc[surround].mean(axis=0), colour_std=ycc[surround].std(axis=0),
         blur=blur_sigma(grey, near), noise=noise_sigma(grey, near), estimated=estimated,
+        detail=float(np.abs(grey - blur(grey, 2.0))[crop_mask].mean()),
+        tone=abs(float(grey[crop_mask].mean()) - float(grey[surround].mean())),
     )
 
 
@@ -223,7 +227,7 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng
     crop_f = crop.astype(np.float32)
     coloured, colour_info = match_colour(fit, ref, crop_f, region)
     coloured, camera_info = match_camera(coloured, fit.mask, ref, fit.scale, photo, rng)
-    mode, texture = blend_mode(crop_f, coloured, fit.mask, region)
+    mode, texture = blend_mode(photo, ref)
     blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
     contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
@@ -269,17 +273,11 @@ def match_camera(image: np.ndarray, anomaly: np.ndarray, ref: PreparedReference,
                    "reference_noise": round(own_noise, 3), "added_noise": round(extra_noise, 3)}
 
 
-def blend_mode(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray, region: np.ndarray) -> tuple[str, dict]:
+def blend_mode(photo: Photometry, ref: PreparedReference) -> tuple[str, dict]:
     """``mixed`` gradients when the target is textured and the anomaly is a translucent change of
-    tone (its interior smoother than the target's texture, its level near the target's), so the
-    texture continues through it; ``normal`` (the anomaly's own gradients) otherwise."""
-    def detail(image: np.ndarray, where: np.ndarray) -> float:  # on every second pixel: a decision, not a map
-        grey = luminance(image[::2, ::2]).astype(np.float32)
-        where = where[::2, ::2]
-        return float(np.abs(grey - blur(grey, 1.0))[where].mean()) if where.any() else 0.0
-
-    target, own = detail(crop, region), detail(source, anomaly)
-    step = abs(float(luminance(source[anomaly].mean(axis=0)[None, :])[0] - luminance(crop[region].mean(axis=0)[None, :])[0]))
-    mixed = target >= 6.0 and own < 0.5 * target and step < 25.0
-    return ("mixed" if mixed else "normal"), {"target_detail": round(target, 3), "anomaly_detail": round(own, 3),
-                                              "tone_step": round(step, 3)}
+    tone (its interior smoother than the target's texture, its level near its own surface's), so the
+    texture continues through it; ``normal`` (the anomaly's own gradients) otherwise. Decided once
+    per request from the measured surroundings and the prepared reference."""
+    mixed = photo.texture >= 6.0 and ref.detail < 0.5 * photo.texture and ref.tone < 25.0
+    return ("mixed" if mixed else "normal"), {"target_detail": round(photo.texture, 3),
+                                              "anomaly_detail": round(ref.detail, 3), "tone_step": round(ref.tone, 3)}
