@@ -71,4 +71,5 @@ def test_model_card_lists_the_real_base_models_for_sd15():
 
     card = adapter_card(repo="me/x", base="sd15", data_summary="d", steps=3, final_loss=0.5, command=["c"])
     assert card.data.base_model == [SD_REPO, BLIP_REPO] and card.data.library_name == "anomaly-studio"
+    assert card.data.license == "creativeml-openrail-m"  # the base model's licence
     assert json.dumps(card.data.to_dict())

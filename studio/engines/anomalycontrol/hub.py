@@ -194,7 +194,7 @@ def adapter_override() -> Path | None:
 
 
 def adapter_card(*, repo: str, base: str, data_summary: str, steps: int, final_loss: float | None,
-                 command: list[str], license: str = "openrail"):
+                 command: list[str], license: str = "creativeml-openrail-m"):
     """The model card of a trained SGA adapter: base models, training data, steps, final loss, the command."""
     from huggingface_hub import ModelCard, ModelCardData
 
