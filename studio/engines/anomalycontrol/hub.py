@@ -220,8 +220,9 @@ cross-attention layer's `to_k_sg` / `to_v_sg`. The base models stay frozen and a
 ## Use
 
 ```bash
-anomaly-studio fetch --sga {repo}
-ANOMALY_STUDIO_SGA={repo} anomaly-studio generate --engine anomalycontrol ...
+anomaly-studio fetch --sga {repo}                                   # base models + this adapter
+anomaly-studio generate --engine anomalycontrol --sga {repo} ...    # the command line
+ANOMALY_STUDIO_SGA={repo} python app.py                             # the studio
 ```
 
 ## Training command
