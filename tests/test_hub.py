@@ -168,6 +168,18 @@ def test_fetch_with_an_adapter_puts_it_where_the_folder_profile_loads_it(hub, tm
     assert all(torch.all(p == 0.125) for p in bundle.adapter.parameters())
 
 
+def test_fetch_brings_ip_adapters_sd15_file_for_training(hub, tmp_path, capsys):
+    from studio.engines.anomalycontrol.hub import IP_ADAPTER_DIR, IP_ADAPTER_FILE, IP_ADAPTER_REPO
+
+    hub.add_file(IP_ADAPTER_REPO, IP_ADAPTER_FILE, b"ip-adapter weights")
+    hub.add_file(IP_ADAPTER_REPO, "models/ip-adapter_sd15.bin", b"a pickle")
+    hub.add_file(IP_ADAPTER_REPO, "sdxl_models/ip-adapter_sdxl.safetensors", b"another model")
+    out = tmp_path / "w"
+    assert main(["fetch", "--local-dir", str(out), "--ip-adapter"]) == 0
+    assert _files(out / IP_ADAPTER_DIR) == {IP_ADAPTER_FILE}
+    assert f"--init-ip-adapter {out / IP_ADAPTER_DIR / IP_ADAPTER_FILE}" in capsys.readouterr().err
+
+
 def test_push_adapter_sends_the_file_and_a_model_card(hub, tmp_path):
     adapter = _tiny_adapter(tmp_path / "adapter.safetensors", 0.5)
     card = adapter_card(repo="me/widget-sga", base="sd15", data_summary="8 anomalies: widget/scratch 3, ...",
@@ -194,7 +206,9 @@ def test_offline_fetch_sends_nothing_and_says_so_once(hub, monkeypatch, capsys):
 def test_an_unreachable_hub_gives_one_message_and_exit_2(hub, monkeypatch, capsys):
     from huggingface_hub import constants
 
-    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    from tests.ui_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # bound, then closed: nothing listens
     monkeypatch.setenv("HF_ENDPOINT", dead)
     monkeypatch.setattr(constants, "ENDPOINT", dead)
     assert main(["fetch"]) == 2

@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sga", dest="adapter", default=None, metavar="ADAPTER",
                    help="also fetch an SGA adapter: a hub id user/repo[/file.safetensors] (or a local file)")
+    p.add_argument("--ip-adapter", action="store_true",
+                   help="also fetch IP-Adapter's SD-1.5 weights, the start for `anomaly-studio train --init-ip-adapter`")
     p.add_argument("--local-dir", default=None, metavar="DIR",
                    help="put the files in DIR laid out like weights/ (e.g. --local-dir weights); "
                         "default: the Hugging Face cache, where the sd15 profile finds them")
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from studio.engines.anomalycontrol.hub import SGA_ENV, fetch_weights
 
-    fetched = fetch_weights(args.local_dir, sga=args.adapter)
+    fetched = fetch_weights(args.local_dir, sga=args.adapter, ip_adapter=args.ip_adapter)
     print(f"fetched {fetched.sd} and {fetched.blip}", file=sys.stderr)
     use = f"anomaly-studio generate --engine anomalycontrol --weights {fetched.weights} ..."
     if fetched.adapter is not None:
@@ -32,5 +34,8 @@ def run(args: argparse.Namespace) -> int:
         if fetched.root is None:
             use = f"{SGA_ENV}={args.adapter} {use}"
     print(f"the engine's file check passes; use them with: {use}", file=sys.stderr)
+    if fetched.ip_adapter is not None:
+        print(f"train from IP-Adapter with: anomaly-studio train --init-ip-adapter {fetched.ip_adapter} ...",
+              file=sys.stderr)
     print(fetched.weights)
     return 0

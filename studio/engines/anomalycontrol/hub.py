@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: The SGA adapter's file name in a hub repo (what :func:`push_adapter` uploads).
 ADAPTER_FILE = "adapter.safetensors"
+#: IP-Adapter's released SD-1.5 weights: the authors' initialisation of SGA (``train --init-ip-adapter``).
+IP_ADAPTER_REPO, IP_ADAPTER_FILE, IP_ADAPTER_DIR = "h94/IP-Adapter", "models/ip-adapter_sd15.safetensors", "ip-adapter"
 SGA_ENV = "ANOMALY_STUDIO_SGA"
 
 #: What the engine reads of each model, safetensors only (no pickles, no fp16 duplicates, no safety checker).
@@ -55,6 +57,7 @@ class Fetched:
     sd: Path
     blip: Path
     adapter: Path | None
+    ip_adapter: Path | None = None
 
     @property
     def weights(self) -> str:
@@ -62,13 +65,14 @@ class Fetched:
         return str(self.root) if self.root is not None else "sd15"
 
 
-def fetch_weights(local_dir: str | os.PathLike | None = None, *, sga: str | None = None,
+def fetch_weights(local_dir: str | os.PathLike | None = None, *, sga: str | None = None, ip_adapter: bool = False,
                   progress: FetchProgress | None = None) -> Fetched:
-    """Download SD-1.5 inpainting, BLIP-2 ITM (and the adapter ``sga``) and verify the engine can find them.
+    """Download SD-1.5 inpainting, BLIP-2 ITM (the adapter ``sga``, IP-Adapter) and verify the engine finds them.
 
     With ``local_dir`` the files land in ``<local_dir>/stable-diffusion-inpainting/``,
-    ``<local_dir>/blip2-itm-vit-g/`` and ``<local_dir>/sga/adapter.safetensors`` (the layout of
-    ``weights/``); without it, in the hub cache, where the ``sd15`` profile finds them.
+    ``<local_dir>/blip2-itm-vit-g/``, ``<local_dir>/sga/adapter.safetensors`` (the layout of
+    ``weights/``) and ``<local_dir>/ip-adapter/``; without it, in the hub cache, where the ``sd15``
+    profile finds them.
     """
     require_online("fetched")
     root = Path(local_dir).expanduser().absolute() if local_dir else None
@@ -84,12 +88,13 @@ def fetch_weights(local_dir: str | os.PathLike | None = None, *, sga: str | None
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(adapter, target)
             adapter = target
+    init = _hub_file(IP_ADAPTER_REPO, IP_ADAPTER_FILE, root / IP_ADAPTER_DIR if root else None) if ip_adapter else None
     check_root = root if root is not None else Path(hub_cache_dir()) / ".no-weights-folder"
     *_, pieces = locate(check_root, use_hub_cache=root is None)
     if pieces:
         raise WeightsError("The fetch finished but the engine's file check still fails. "
                            + missing_message(pieces, check_root, hub_cache=root is None, sga_missing=False))
-    return Fetched(root, folders[0], folders[1], adapter)
+    return Fetched(root, folders[0], folders[1], adapter, init)
 
 
 def _snapshot(repo: str, patterns: tuple[str, ...], local_dir: Path | None, title: str,
@@ -176,15 +181,18 @@ def _safetensors_only(path: Path, spec: str) -> Path:
     return path
 
 
-def _hub_file(repo: str, filename: str) -> Path:
+def _hub_file(repo: str, filename: str, local_dir: Path | None = None) -> Path:
+    """One file of a hub repo: from the cache when it is there (offline too), else downloaded."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    cached = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir())
-    if isinstance(cached, str):
-        return Path(cached)
+    if local_dir is None:
+        cached = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir())
+        if isinstance(cached, str):
+            return Path(cached)
     require_online("fetched")
     with hub_errors("fetched", f"{repo}/{filename}"):
-        return Path(hf_hub_download(repo, filename, cache_dir=hub_cache_dir(), endpoint=endpoint()))
+        return Path(hf_hub_download(repo, filename, local_dir=local_dir, cache_dir=hub_cache_dir(),
+                                    endpoint=endpoint()))
 
 
 def adapter_override() -> Path | None:
