@@ -163,8 +163,9 @@ def test_example_fills_every_input_at_once_and_uploads_reset_labels(studio):
     # your own image: category from its file name, no description, no defect type, no suggested region
     own = studio.assets.normals[0].path.with_name("Steel Plate.png")
     own.write_bytes(studio.assets.normals[0].path.read_bytes())
-    value, source, category, prompt, defect, picked, message = studio.ui_upload_normal(str(own))
+    value, source, category, prompt, defect, picked, examples, message = studio.ui_upload_normal(str(own))
     assert category == "steel_plate" and prompt == "" and defect["value"] is None and picked is None
+    assert examples["selected_index"] is None  # no example stays highlighted
     assert source["preset"] is None and "cleared" in message
     # a reference upload drops the old text and mask
     value, source, text, _ = studio.ui_upload_reference(str(own))

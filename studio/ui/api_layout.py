@@ -14,38 +14,29 @@ GENERATE_PARAMS = ("steps", "strength", "guidance", "sga_scale", "asea_steps")
 def api_endpoints(studio: Studio, session: gr.State) -> None:
     """Hidden widgets and the API events (the session state is the page's, per client)."""
     with gr.Column(visible=False):
-        image = gr.File(type="filepath", label="image")
-        mask = gr.File(type="filepath", label="mask")
-        prompt = gr.Textbox(value="", label="prompt")
-        reference = gr.File(type="filepath", label="reference")
-        reference_mask = gr.File(type="filepath", label="reference_mask")
-        reference_text = gr.Textbox(value="", label="reference_text")
-        num = gr.Number(value=1, label="num")
-        seed = gr.Number(value=-1, label="seed")
+        image, mask, reference, reference_mask = (gr.File(type="filepath", label=name)
+                                                  for name in ("image", "mask", "reference", "reference_mask"))
+        text = {name: gr.Textbox(value=default, label=name.removeprefix("filter_")) for name, default in (
+            ("prompt", ""), ("reference_text", ""), ("engine", ""), ("decision", "accept"), ("defect_type", ""),
+            ("category", ""), ("note", ""), ("sample_id", ""), ("sample_ids", ""), ("filter_engine", ""),
+            ("date_from", ""), ("date_to", ""), ("job_id", ""), ("fmt", "mvtec"))}
+        number = {name: gr.Number(value=default, label=name) for name, default in (
+            ("num", 1), ("seed", -1), ("index", 0), ("page", 0), ("page_size", 0))}
         params = [gr.Number(value=None, label=name) for name in GENERATE_PARAMS]
-        engine = gr.Textbox(value="", label="engine")
         images_out = gr.Gallery(label="candidates", format="png")
         masks_out = gr.Gallery(label="label masks", format="png")
         info_out = gr.JSON(label="info")
         heatmaps_out = gr.Gallery(label="attention maps", format="png")
-        index = gr.Number(value=0, label="index")
-        decision = gr.Textbox(value="accept", label="decision")
-        defect_type = gr.Textbox(value="", label="defect_type")
-        category = gr.Textbox(value="", label="category")
-        note = gr.Textbox(value="", label="note")
-        sample_id = gr.Textbox(value="", label="sample_id")
-        sample_ids = gr.Textbox(value="", label="sample_ids")
-        filter_engine = gr.Textbox(value="", label="engine")
-        date_from = gr.Textbox(value="", label="date_from")
-        date_to = gr.Textbox(value="", label="date_to")
-        page = gr.Number(value=0, label="page")
-        page_size = gr.Number(value=0, label="page_size")
-        job_id = gr.Textbox(value="", label="job_id")
-        fmt = gr.Textbox(value="mvtec", label="fmt")
         file_out = gr.File(label="zip")
         status_out = gr.Textbox(label="status")
         trigger = gr.Button()
 
+    prompt, reference_text, engine, decision, defect_type, category, note, sample_id, sample_ids = (
+        text[k] for k in ("prompt", "reference_text", "engine", "decision", "defect_type", "category", "note",
+                          "sample_id", "sample_ids"))
+    filter_engine, date_from, date_to, job_id, fmt = (text[k] for k in ("filter_engine", "date_from", "date_to",
+                                                                         "job_id", "fmt"))
+    num, seed, index, page, page_size = (number[k] for k in ("num", "seed", "index", "page", "page_size"))
     filters = [defect_type, category, filter_engine, date_from, date_to]
     trigger.click(studio.api_generate,
                   [image, mask, prompt, reference, reference_mask, reference_text, num, seed, *params, engine, session],

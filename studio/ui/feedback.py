@@ -20,6 +20,9 @@ from studio.ui.gpu import ON_SPACES_GPU
 
 log = logging.getLogger(__name__)
 
+#: Seconds a warning toast stays up (the message line keeps the sentence afterwards).
+TOAST_S = 6
+
 
 def user_message(exc: BaseException, where: str) -> str:
     """The sentence a user sees for ``exc`` (unexpected ones are logged with their traceback)."""
@@ -57,7 +60,7 @@ def keeps_work(outputs: int) -> Callable[[Callable], Callable]:
                 return fn(*args, **kwargs)
             except Exception as exc:
                 text = user_message(exc, fn.__name__)
-                gr.Warning(text)
+                gr.Warning(text, duration=TOAST_S)
                 unchanged = tuple(gr.skip() for _ in range(outputs - 1))
                 return (*unchanged, f"⚠️ {text}") if outputs > 1 else f"⚠️ {text}"
 

@@ -200,7 +200,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                         [*normal, *reference, category, prompt, ref_text, defect_type, picked, message],
                         api_name="ui_pick_example", **QUIET)
         upload_normal.upload(studio.ui_upload_normal, upload_normal,
-                             [*normal, category, prompt, defect_type, picked, message],
+                             [*normal, category, prompt, defect_type, picked, examples, message],
                              api_name="ui_upload_normal", **QUIET)
         editor.clear(studio.ui_restore_image, normal_source, [editor, message], api_name="ui_restore_image", **QUIET)
         ref_editor.clear(studio.ui_restore_image, reference_source, [ref_editor, message],

@@ -134,10 +134,11 @@ class PageCallbacks(Actions):
         return (value, source, ref_value, ref_source, category, prompt, text, gr.update(value=defect or None),
                 index, f"Example **{name}** loaded: every input and label below comes from it.")
 
-    @keeps_work(7)
+    @keeps_work(8)
     def ui_upload_normal(self, path: str | None):
         """An uploaded normal image: category from its file name (editable), no description, no
-        region, no defect type. Returns (editor, source, category, prompt, defect type, sample, message)."""
+        region, no defect type, no example highlighted. Returns (editor, source, category, prompt,
+        defect type, sample, examples, message)."""
         if not path:
             raise InputError("No file was uploaded.")
         image = load_image(path, what="uploaded image")
@@ -145,7 +146,7 @@ class PageCallbacks(Actions):
         category = safe_name(Path(path).stem.lower().replace(" ", "_"), default="")
         message = (f"Loaded **{Path(path).name}**: category set to `{category or '?'}` from the file name (edit it "
                    "if wrong); description and defect type were cleared. Sketch the defect region next.")
-        return value, source, category, "", gr.update(value=None), None, message
+        return value, source, category, "", gr.update(value=None), None, gr.update(selected_index=None), message
 
     @keeps_work(3)
     def ui_add_suggested(self, value, source: ed.Source | None, picked: int | None):
