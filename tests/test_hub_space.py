@@ -14,7 +14,7 @@ import pytest
 
 from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, SD_REPO
 from tests.hub_double import HubDouble
-from tests.test_hub import tiny_folder  # noqa: F401 - fixture
+from tests.test_hub import hub, tiny_folder  # noqa: F401 - fixtures
 from tests.test_ui_client import files, generate  # noqa: F401 - fixture
 from tests.ui_server import REPO, start_app, stop_app
 
@@ -80,6 +80,24 @@ def test_space_offline_keeps_the_weight_free_engine_and_says_so(tmp_path):
         assert lines[-1].count("HF_HUB_OFFLINE is set") == 1 and "classic" in lines[-1]
     finally:
         stop_app(app.process)
+
+
+def test_a_space_that_cannot_reach_the_hub_keeps_serving_and_says_why_once(hub, monkeypatch):  # noqa: F811
+    from types import SimpleNamespace
+
+    from huggingface_hub import constants
+
+    from studio.ui import space
+    from tests.ui_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", dead)
+    monkeypatch.setattr(constants, "ENDPOINT", dead)
+    monkeypatch.setenv(space.FETCH_ENV, "always")
+    ctx = SimpleNamespace(startup_note="", engines={}, add_engine=lambda engine: pytest.fail("switched"))
+    space.BackgroundWeights(ctx).run()
+    assert ctx.startup_note.count("cannot be reached") == 1 and "weight-free engine" in ctx.startup_note
+    assert "Traceback" not in ctx.startup_note
 
 
 def test_a_space_without_a_gpu_does_not_fetch_unless_told(monkeypatch):
