@@ -23,7 +23,7 @@ SLANT = math.radians(55.0)
 #: Blinn-Phong exponent of the highlight.
 SHININESS = 24.0
 #: How much of an albedo change reaches the image's fine detail (its texture and noise).
-DETAIL_SHARE = 0.35
+DETAIL_SHARE = 0.25
 
 
 @dataclass
@@ -85,7 +85,7 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
         gentle = 1.0 + (total - 1.0) * DETAIL_SHARE
         out = base * total + detail * gentle
     if highlight is not None:
-        out = out + (255.0 - out) * np.clip(highlight, -1.0, 1.0)[..., None]
+        out = out + (255.0 - base) * np.clip(highlight, -1.0, 1.0)[..., None]  # added light: the noise stays
     if maps.cover is not None and maps.paint is not None:
         cover = np.clip(blur(maps.cover.astype(np.float32), soft), 0.0, 1.0)
         paint = blur(maps.paint.astype(np.float32), soft)

@@ -45,7 +45,10 @@ def scratch(ctx: Context) -> Maps:
     elif words & {"dark", "black", "deep"}:
         exposed = float(rng.uniform(0.45, 0.7))
     else:
-        exposed = float(rng.choice([rng.uniform(0.5, 0.75), rng.uniform(1.15, 1.4)]))
+        exposed = float(rng.choice([rng.uniform(0.5, 0.75), rng.uniform(1.1, 1.3)]))
+    # a bright groove stays below saturation (a clipped highlight would lose the sensor noise)
+    level = float(ctx.base[ctx.region].max()) if ctx.region.any() else 128.0
+    exposed = min(exposed, max(1.0, 225.0 / max(level, 1.0)))
     albedo = 1.0 + groove[..., None] * (exposed - 1.0)
     ctx.record(strokes=count, width_px=widths, exposed=exposed)
-    return Maps(height=height, albedo=albedo, gloss=groove * 0.35, relief=1.0)
+    return Maps(height=height, albedo=albedo, gloss=groove * 0.25, relief=1.0)
