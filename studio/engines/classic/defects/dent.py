@@ -15,7 +15,7 @@ def dent(ctx: Context) -> Maps:
     size = float(np.sqrt(ctx.region.sum()))
     _, lift = organic_blob(ctx, (0.5, 0.95), float(rng.uniform(0.1, 0.25)), max(6.0, size / 2))
     smooth = blur(0.5 - 0.5 * np.cos(np.pi * np.clip(lift * 1.5, 0.0, 1.0)), max(1.0, 0.06 * size))
-    depth = float(rng.uniform(0.08, 0.18)) * min(ctx.frame.b, 0.5 * size)  # slopes set by the narrow axis
+    depth = float(rng.uniform(0.04, 0.1)) * min(ctx.frame.b, 0.5 * size)  # slopes set by the narrow axis
     height = -(smooth * depth * ctx.region).astype(np.float32)
     gy, gx = np.gradient(height)
     push = float(rng.uniform(0.5, 1.5))
