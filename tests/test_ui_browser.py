@@ -195,6 +195,7 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
     assert all("metal · stain" in c for c in page.locator("#curated-gallery .thumbnail-item").all_inner_texts())
     page.locator("#curated-gallery .thumbnail-item").first.click()
     page.wait_for_function("document.querySelector('#curated-message')?.innerText.includes('Opened')")
+    page.wait_for_function("document.querySelector('#curated-view img')?.complete")
     shot(page, "09_curated")
     page.locator("#export-btn").click()
     link = page.locator("#export-file a[download]").first
@@ -245,7 +246,36 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
         assert len(store.list()) == 5, "a refused accept stored something"
     page.locator("#curated-tab-button").click()
     page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length === 5")
+
+    # a batch review job is reviewed in the same queue, with its own labels
+    job_id = write_review_job_of(browser_app.data_dir, 3)
+    page.locator("#workstation-tab-button").click()
+    page.locator("#batch-tab-button").click()
+    page.locator("#review-refresh").click()
+    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('3 candidate')")
+    page.locator("#review-open").click()
+    page.wait_for_function("/^#1 of 3/.test(document.querySelector('#details')?.innerText.trim())")
+    assert page.locator("#defect-type input").input_value() == "crack"
+    page.locator("#candidate-viewer").click(position={"x": 5, "y": 5})
+    press(page, "a", 2)
+    shot(page, "13_batch_review")
+    with Store(browser_app.data_dir) as store:
+        assert f"{job_id}-00" in store and len(store.list()) == 6
     context.close()
+
+
+def write_review_job_of(data_dir, count: int) -> str:
+    """What ``anomaly-studio batch --review`` leaves: a review job of ``count`` classic candidates."""
+    from studio.batch.review import review_root, write_review_job
+    from studio.engines.classic import ClassicEngine
+    from studio.requests import build_request
+
+    request = build_request(REPO / "assets" / "normal" / "wood_plank.png", REPO / "assets" / "masks" /
+                            "wood_plank_mask.png", prompt="a crack", num=count, seed=5)
+    job_id = "browser-review-job"
+    write_review_job(review_root(data_dir), job_id, ClassicEngine().generate(request), request.image, None, None,
+                     {"prompt": "a crack", "category": "wood", "defect_type": "crack", "note": ""})
+    return job_id
 
 
 def test_phone_shows_the_candidate_full_width(browser_app, browser):

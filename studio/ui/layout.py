@@ -147,8 +147,8 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                                 slider = gr.ImageSlider(value=None, type="filepath", format="png",
                                                         label="④ Candidate: before / after", max_height=520,
                                                         visible=False, interactive=False, elem_id="viewer-slider")
-                                strip = gr.Gallery(label="Candidates", columns=STRIP_WINDOW, height=96,
-                                                   allow_preview=False, object_fit="contain", fit_columns=True,
+                                strip = gr.Gallery(label="Candidates", columns=STRIP_WINDOW, height=116,
+                                                   allow_preview=False, object_fit="contain", fit_columns=False,
                                                    format="png", elem_id="candidate-strip")
                             with gr.Column(scale=1, min_width=240, elem_id="decision-panel"):
                                 details = gr.Markdown(studio.review_bundle(None, "image")[-1], elem_id="details")

@@ -10,7 +10,7 @@ from studio.errors import InputError
 from studio.ui.session import UNDECIDED, CandidateRecord, Decision, Session
 
 #: How many thumbnails the strip shows around the selected candidate (a 500-candidate job stays fast).
-STRIP_WINDOW = 8
+STRIP_WINDOW = 6
 
 
 def order(state: Session) -> list[int]:

@@ -22,7 +22,9 @@ CSS = """
                     transform: translate(var(--pan-x, 0), var(--pan-y, 0)) scale(var(--zoom, 1));
                     transform-origin: center; cursor: zoom-in; }
 #viewer-image .image-container, #viewer-image .image-frame { overflow: hidden; }
-#candidate-strip .thumbnail-item { min-width: 64px; }
+#candidate-strip .grid-container { grid-template-columns: repeat(6, minmax(0, 1fr)) !important; gap: 6px; }
+#candidate-strip .gallery-item, #candidate-strip .thumbnail-item { width: 100% !important; height: auto !important;
+                                                                  aspect-ratio: 1; }
 #candidate-strip .thumbnail-item.selected { outline: 3px solid var(--color-accent); outline-offset: 1px; }
 #decision-panel button { min-width: 0; }
 #decision-panel { gap: 8px; }
