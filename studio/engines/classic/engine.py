@@ -1,8 +1,9 @@
 """The weight-free ``classic`` engine: reference anomalies transplanted with Poisson blending,
-or procedural defects chosen by the prompt. CPU only, no model weights, fully seeded.
+or procedural defects chosen by the prompt and rendered with the image's own light, noise and
+blur (:mod:`.shading`, :mod:`.photometry`). CPU only, no model weights, fully seeded.
 
 Per candidate it works on the sketched region's bounding box plus a margin, never the whole
-image. Guarantees, for every candidate:
+image; the surroundings' photometry is measured once per request. Guarantees, for every candidate:
 
 - pixels farther than :func:`grow_radius` px from the sketched region are the input's, exactly;
 - every pixel that changed (max-channel |Δ| > ``LABEL_THRESHOLD``; fainter changes are reverted)
@@ -11,7 +12,6 @@ image. Guarantees, for every candidate:
 - the changed region is visible: mean |Δ| over the label ≥ ``MIN_VISIBLE`` where the pixel range allows;
 - the output has the input's size; the same seed gives byte-identical pixels.
 """
-from __future__ import annotations
 from __future__ import annotations
 
 import math

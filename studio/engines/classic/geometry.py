@@ -1,4 +1,4 @@
-"""Region geometry: principal frame, centre line, polylines, distances, rings and holes."""
+"""Region geometry: principal frame, resampled and jagged paths, distances, rings and holes."""
 from __future__ import annotations
 
 import math
@@ -46,27 +46,8 @@ def region_frame(mask: np.ndarray) -> Frame:
                  max(2.0 * math.sqrt(max(vals[0], 0.0)), 1.0))
 
 
-def centreline(mask: np.ndarray, frame: Frame, step: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """Points along the region's major axis, each at the middle of the region's cross-section there,
-    and the local half-width; follows curved strokes, not only straight ones."""
-    ys, xs = np.nonzero(mask)
-    t, s = frame.to_local(xs.astype(np.float32), ys.astype(np.float32))
-    lo, hi = float(t.min()), float(t.max())
-    nbins = max(2, int((hi - lo) / step) + 1)
-    idx = np.minimum(((t - lo) / max(hi - lo, 1e-6) * nbins).astype(np.int64), nbins - 1)
-    count = np.bincount(idx, minlength=nbins)
-    keep = count > 0
-    mean_t = np.bincount(idx, t, nbins)[keep] / count[keep]
-    mean_s = np.bincount(idx, s, nbins)[keep] / count[keep]
-    var_s = np.bincount(idx, s * s, nbins)[keep] / count[keep] - mean_s**2
-    half = np.sqrt(np.maximum(var_s, 0.0)) * math.sqrt(3.0) + 0.5
-    if mean_s.size >= 5:  # smooth the centre line a little
-        kernel = np.ones(3) / 3
-        mean_s = np.concatenate([mean_s[:1], np.convolve(mean_s, kernel, "valid"), mean_s[-1:]])
-    return frame.to_image(mean_t, mean_s), half
-
-
 def resample(points: np.ndarray, n: int) -> np.ndarray:
+    """``n`` points evenly spaced by arc length along the polyline ``points``."""
     seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
     if arc[-1] <= 0:
@@ -75,15 +56,9 @@ def resample(points: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.interp(target, arc, points[:, 0]), np.interp(target, arc, points[:, 1])], axis=1)
 
 
-def draw_polyline(shape: tuple[int, int], points: np.ndarray, thickness: int) -> np.ndarray:
-    """Anti-aliased polyline coverage in [0, 1] (float32), sub-pixel accurate."""
-    canvas = np.zeros(shape, np.uint8)
-    pts = np.rint(points * 16).astype(np.int32).reshape(-1, 1, 2)
-    cv2.polylines(canvas, [pts], False, 255, max(1, int(thickness)), cv2.LINE_AA, shift=4)
-    return canvas.astype(np.float32) / 255.0
-
-
 def jagged_path(points: np.ndarray, rng: np.random.Generator, rough: float, levels: int) -> np.ndarray:
+    """Midpoint displacement: ``levels`` times, every segment's midpoint moves sideways by a seeded
+    normal fraction ``rough`` of the segment's length (a fracture's jagged path)."""
     for _ in range(levels):
         a, b = points[:-1], points[1:]
         mid = (a + b) / 2

@@ -1,4 +1,4 @@
-"""Colour and camera: luminance, surface colour, an opponent colour space, and the noise, blur and light of an image."""
+"""Colour and camera: luminance, an opponent colour space, and the noise, blur and light of an image."""
 from __future__ import annotations
 
 import math
@@ -9,22 +9,8 @@ import numpy as np
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of an RGB array (any dtype; float result)."""
     return image[..., 0] * 0.299 + image[..., 1] * 0.587 + image[..., 2] * 0.114
-
-
-def surface_mean(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
-    return crop[region].mean(axis=0) if region.any() else crop.reshape(-1, 3).mean(axis=0)
-
-
-def tint_away(colour: np.ndarray, surface: np.ndarray, minimum: float = 60.0) -> np.ndarray:
-    """Push ``colour`` away from the surface colour until they differ visibly."""
-    diff = colour - surface
-    dist = float(np.abs(diff).mean())
-    if dist >= minimum:
-        return colour
-    lum = float(luminance(surface[None, :])[0])
-    direction = -1.0 if lum > 110 else 1.0
-    return np.clip(colour + direction * (minimum - dist), 0, 255)
 
 
 def to_ycc(image: np.ndarray) -> np.ndarray:

@@ -99,7 +99,7 @@ def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:
     """A smooth random curve across the region along its major axis: (n, 2) image points, offset,
     bent and tilted by the seed, its ends at a seeded fraction of the region's length."""
     rng, frame = ctx.rng, ctx.frame
-    lo, hi = sorted(rng.uniform(-1.0, 1.0, 2) * np.array([1.0, 1.0]))
+    lo, hi = sorted(rng.uniform(-1.0, 1.0, 2))
     lo, hi = min(lo, -0.35), max(hi, 0.35)
     u = np.linspace(lo, hi, n)
     coeffs = rng.normal(0.0, bend, 3)
