@@ -199,7 +199,7 @@ def ceramic_tile() -> np.ndarray:
 
 NORMALS = {
     "metal_disc": (metal_disc, "a machined aluminium disc (turned surface, central bore)", "a dark scratch"),
-    "fabric_weave": (fabric_weave, "a plain-woven blue fabric", "a hole"),
+    "fabric_weave": (fabric_weave, "a plain-woven blue fabric", "a hole in the fabric"),
     "pcb_board": (pcb_board, "a printed circuit board (solder mask, traces, pads, vias)", "a brown contamination stain"),
     "wood_plank": (wood_plank, "a planed wooden plank", "a crack"),
     "ceramic_tile": (ceramic_tile, "glazed ceramic floor tiles with grout", "a broken corner piece missing"),
