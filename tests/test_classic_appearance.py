@@ -164,3 +164,30 @@ def test_poisson_mode_follows_the_target() -> None:
             modes[target_name, ref_name] = cand.metadata["poisson_mode"]
     assert modes == {("textured", "faint"): "mixed", ("textured", "strong"): "normal",
                      ("smooth", "faint"): "normal", ("smooth", "strong"): "normal"}
+
+
+def test_greyscale_photo_gets_greyscale_defects() -> None:
+    image, mask = sample("brick_wall")
+    assert (image[..., 0] == image[..., 1]).all()
+    for family in GENERATORS:
+        (cand,) = candidates(family, "brick_wall", 1)
+        assert (cand.image[..., 0] == cand.image[..., 1]).all() and (cand.image[..., 1] == cand.image[..., 2]).all(), family
+        assert cand.metadata["photometry"]["monochrome"] is True
+
+
+def test_reference_keeps_its_aspect() -> None:
+    """A round reference anomaly stays round in a long region (scaled by the tighter extent, <= 15%
+    stretch), and seeds rotate, mirror and warp it differently."""
+    reference = np.full((100, 100, 3), 200, np.uint8)
+    cv2.circle(reference, (50, 50), 30, (60, 30, 30), -1)
+    ref_mask = np.zeros((100, 100), np.uint8)
+    cv2.circle(ref_mask, (50, 50), 30, 1, -1)
+    image = np.full((200, 300, 3), 150, np.uint8)
+    mask = np.zeros((200, 300), np.uint8)
+    cv2.ellipse(mask, (150, 100), (120, 30), 0, 0, 360, 1, -1)
+    cands = ENGINE.generate(SynthesisRequest.create(image, mask.astype(bool), "x", reference=reference,
+                                                    reference_mask=ref_mask.astype(bool), num=3, seed=2))
+    for cand in cands:
+        sx, sy = cand.metadata["fit"]["scale"]
+        assert max(sx, sy) / min(sx, sy) <= 1.15 + 1e-6
+    assert len({json.dumps(c.metadata["fit"], sort_keys=True) for c in cands}) == 3
