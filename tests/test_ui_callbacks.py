@@ -148,9 +148,10 @@ def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
 
 def test_the_editor_clear_button_cannot_delete_the_photo(studio):
     value, source = studio.ui_pick_example(select(0))[:2]
-    restored, message = studio.ui_restore_image(source)  # the editor's own clear emptied the canvas
-    image, _ = ed.image_and_mask(as_browser_sends(restored), "normal image", "missing", source)
+    restored, source2, message = studio.ui_restore_image(source)  # the editor's own trash icon emptied it
+    image, region = ed.image_and_mask(as_browser_sends(restored), "normal image", "missing", source2)
     assert np.array_equal(image, np.asarray(Image.open(studio.assets.normals[0].path).convert("RGB")))
+    assert region[10:20, 10:30].all() and not np.array_equal(pixels(restored["background"]), image)  # shown tinted
     assert "Clear region" in message
 
 

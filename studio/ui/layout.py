@@ -202,9 +202,8 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         upload_normal.upload(studio.ui_upload_normal, upload_normal,
                              [*normal, category, prompt, defect_type, picked, examples, message],
                              api_name="ui_upload_normal", **QUIET)
-        editor.clear(studio.ui_restore_image, normal_source, [editor, message], api_name="ui_restore_image", **QUIET)
-        ref_editor.clear(studio.ui_restore_image, reference_source, [ref_editor, message],
-                         api_name="ui_restore_reference", **QUIET)
+        for widget, pair in ((editor, normal), (ref_editor, reference)):
+            widget.clear(studio.ui_restore_image, pair[1], [*pair, message], api_name="ui_restore_image", **QUIET)
         for (button, shape), pair, sliders in [*((s, normal, shape_sliders) for s in shapes),
                                               *((s, reference, ref_sliders) for s in ref_shapes)]:
             if shape == "suggested":

@@ -171,13 +171,17 @@ class PageCallbacks(Actions):
         """Remove the whole region (strokes, shapes, example region); keep the image."""
         return (*ed.clear(value, source, self.editor_dir, "image"), "Region cleared; the image is kept.")
 
-    @keeps_work(2)
+    @keeps_work(3)
     def ui_restore_image(self, source: ed.Source | None):
-        """The editor's own clear button removed the photo: bring it back (only the region is the user's to clear)."""
+        """The editor's own trash icon emptied the canvas: bring the photo and the region the server marked
+        back (only brush strokes go; the region is cleared with Clear region). Returns (editor, source, message)."""
         if not ed.has_image(source):
-            return gr.skip(), ""
-        value, _ = ed.show(load_image(source["image"], what="image"), None, self.editor_dir, source["image"])
-        return value, "The photo stays in the editor; use **Clear region** to remove the sketch."
+            return gr.skip(), gr.skip(), ""
+        image = load_image(source["image"], what="image")
+        preset = load_mask(source["preset"], (image.shape[1], image.shape[0])) if source.get("preset") else None
+        value, restored = ed.show(image, preset, self.editor_dir, source["image"])
+        return value, restored, "The photo stays in the editor (the trash icon removes brush strokes only); " \
+                                "use **Clear region** to remove the whole region."
 
     @keeps_work(5)
     def ui_pick_reference(self, evt: gr.SelectData):
