@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator, Literal
 
-from studio.errors import StudioError
+from studio.errors import DiskFullError, StudioError
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 _TAKEN = frozenset({errno.EEXIST, errno.ENOTEMPTY, errno.EACCES, errno.EPERM})
 
 IfExists = Literal["error", "keep", "unique"]
-
-
-class DiskFullError(StudioError, OSError):
-    """A write ran out of disk space (errno ENOSPC); nothing half-written was left visible."""
 
 
 def fsync_dir(path: str | os.PathLike) -> None:

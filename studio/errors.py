@@ -12,3 +12,7 @@ class InputError(StudioError):
 
 class WeightsError(StudioError):
     """Model weights are missing or broken; the message says what, where, and how to fetch."""
+
+
+class DiskFullError(StudioError, OSError):
+    """A write ran out of disk space (errno ENOSPC); nothing half-written was left visible."""

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.atomic import DiskFullError, disk_space_guard, staged_dir, write_bytes
+from studio.atomic import disk_space_guard, staged_dir, write_bytes
+from studio.errors import DiskFullError
 from studio.candidates import read_candidates, write_candidates
 from studio.errors import InputError, StudioError
 from studio.imaging import SHAPES, label_mask, load_image, shape_mask, to_png_bytes, write_png

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio.atomic import DiskFullError
+from studio.errors import DiskFullError
 from studio.errors import StudioError
 from studio.export import export_dataset
 from studio.store import Store

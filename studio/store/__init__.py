@@ -15,7 +15,7 @@ folder is renamed into ``samples/`` (directory fsync'd); only then is its row co
 (``synchronous=FULL``). An ``add`` that has returned survives SIGKILL and power loss; a
 sample interrupted half-way has no row, so it is never visible, and its files are
 removed the next time the store is opened while no other process has it open. A full
-disk raises :class:`~studio.atomic.DiskFullError` (a StudioError) saying so.
+disk raises :class:`~studio.errors.DiskFullError` (a StudioError) saying so.
 
 Modules: ``records`` (ids, labels, the records in and out), ``index`` (SQLite), ``files``
 (sample folders and blobs), ``recovery`` (debris and the folder lock), ``store`` (the facade).

@@ -89,7 +89,7 @@ class Store:
 
         With ``job_id`` the batch job is recorded as finished in the same transaction, so a
         re-run can skip it; if it was already finished, nothing is written and the ids
-        recorded then are returned. A full disk raises :class:`~studio.atomic.DiskFullError`
+        recorded then are returned. A full disk raises :class:`~studio.errors.DiskFullError`
         and leaves nothing of these samples visible.
         """
         if job_id is not None:

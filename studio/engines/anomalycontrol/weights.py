@@ -208,6 +208,8 @@ def missing_message(pieces: list[_Piece], root: Path, *, hub_cache: bool, sga_mi
     if sga_missing:
         lines.append(f"  - optional: SGA checkpoint {show_path(root / SGA_FILE)} (train it with `anomaly-studio "
                      "train`; without it the engine runs with sga_scale=0)")
+    if pieces:
+        lines.append(f"  Or fetch everything at once: anomaly-studio fetch --local-dir {show_path(root)}")
     lines.append("See weights/README.md. For an offline demo of the mechanism use --weights tiny (random weights).")
     return "\n".join(lines)
 
