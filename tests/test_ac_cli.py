@@ -79,3 +79,20 @@ def test_missing_weights_exit_2_with_one_error(tmp_path, capsys):
     code = main(["generate", "--engine", "anomalycontrol", "--weights", "nonsense", "--image", str(paths["image"]),
                  "--mask", str(paths["mask"]), "--prompt", "a dent", "--out", str(tmp_path / "out")])
     assert code == 2 and "Unknown weights 'nonsense'" in capsys.readouterr().err
+
+
+def test_label_flag_chooses_sketch_or_changed_pixels(tmp_path):
+    paths = _inputs(tmp_path)
+    common = ["generate", "--engine", "anomalycontrol", "--weights", "tiny", "--image", str(paths["image"]),
+              "--mask", str(paths["mask"]), "--prompt", "a dent", "--steps", "4", "--num", "1"]
+    sketch = np.asarray(Image.open(paths["mask"])) > 0
+    labels = {}
+    for mode in ("sketch", "changed"):
+        out = tmp_path / mode
+        assert main([*common, "--label", mode, "--out", str(out)]) == 0
+        meta = json.loads((out / "candidate_00.json").read_text())
+        assert meta["label"]["mode"] == mode
+        labels[mode] = np.asarray(Image.open(out / "candidate_00_mask.png")) > 0
+    assert np.array_equal(labels["sketch"], sketch)
+    assert labels["changed"].any() and not (labels["changed"] & ~sketch).any()
+    assert labels["changed"].sum() < sketch.sum()

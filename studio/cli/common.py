@@ -14,6 +14,8 @@ from studio.types import PARAM_SPECS, AttentionTrace, ProgressFn
 from studio.visualize import heatmap_overlay
 
 ENGINE_PARAM_FLAGS = {name: "--" + name.replace("_", "-") for name in PARAM_SPECS}
+#: The changed-pixel threshold ``--label changed`` uses when ``--label-threshold`` is not given.
+CHANGED_LABEL_THRESHOLD = 16
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +28,9 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         default, lo, hi = PARAM_SPECS[name]
         parser.add_argument(flag, dest=name, type=float, default=None,
                             help=f"engine parameter (default {default:g}, range {lo:g}..{hi:g})")
+    parser.add_argument("--label", choices=("sketch", "changed"), default=None,
+                        help="label mask: the sketch (default, as in the paper) or the sketched pixels that changed "
+                             f"(threshold --label-threshold, default {CHANGED_LABEL_THRESHOLD} grey levels)")
 
 
 def add_data_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +40,14 @@ def add_data_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The engine parameters the user set on the command line."""
-    return {name: getattr(args, name) for name in PARAM_SPECS if getattr(args, name, None) is not None}
+    """The engine parameters the user set on the command line (``--label`` sets ``label_threshold``)."""
+    params = {name: getattr(args, name) for name in PARAM_SPECS if getattr(args, name, None) is not None}
+    label = getattr(args, "label", None)
+    if label == "sketch":
+        params["label_threshold"] = 0
+    elif label == "changed" and not params.get("label_threshold"):
+        params["label_threshold"] = CHANGED_LABEL_THRESHOLD
+    return params
 
 
 @contextmanager
