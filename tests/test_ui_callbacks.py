@@ -244,8 +244,9 @@ def test_no_silent_mislabels_empty_labels_are_refused_and_nothing_stored(studio,
     assert len(studio.ctx.store) == 0 and state.candidates[0].status == "undecided"
     assert "refused" in studio.ui_will_store("", "stain")
     assert studio.ui_will_store("plate", "stain") == "**A** stores: category `plate` · defect type `stain`"
-    types = studio.defect_types()
-    assert studio.ui_type_key(3)[0]["value"] == types[2] and "no defect type 9" in studio.ui_type_key(9)[-1]
+    types = studio.ui_load("")[3]  # the list the page shows is the list the keys pick from
+    assert "**3** " + types[2] in studio.type_keys_markdown(types)
+    assert studio.ui_type_key(3, types)[0]["value"] == types[2] and "no defect type 9" in studio.ui_type_key(9, types)[-1]
 
 
 def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeypatch, tmp_path):

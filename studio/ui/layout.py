@@ -67,6 +67,8 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         # what the server marked on each editor (see studio.ui.editor): clean image + preset region
         normal_source = gr.State(first_source)
         reference_source = gr.State(first_ref_source)
+        types = studio.defect_types()
+        type_list = gr.State(types)  # what the number keys pick from: exactly the list the page shows
 
         with gr.Row(equal_height=False):
             gr.Markdown(HEADER, elem_id="title")
@@ -164,7 +166,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                                                               elem_id="defect-type")
                                     note = gr.Textbox(show_label=False, placeholder="note (optional)", max_lines=1,
                                                       elem_id="note")
-                                type_keys = gr.Markdown(studio.type_keys_markdown(), elem_classes=["hint"],
+                                type_keys = gr.Markdown(studio.type_keys_markdown(types), elem_classes=["hint"],
                                                         elem_id="type-keys")
                                 will_store = gr.Markdown(studio.ui_will_store(first_cat, first_defect),
                                                          elem_id="will-store")
@@ -192,7 +194,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         param_inputs = [params[n] for n in ("steps", "strength", "guidance", "sga_scale", "asea_steps", "asea_lr",
                                             "blur_sigma")]
         engine_outputs = [*params.values(), preview_btn, attention_hint, params_hint]
-        demo.load(studio.ui_load, engine, [status, engine, defect_type, type_keys, *engine_outputs],
+        demo.load(studio.ui_load, engine, [status, engine, defect_type, type_list, type_keys, *engine_outputs],
                   api_name="ui_load", **QUIET)
         timer.tick(studio.ui_status, None, status, api_name="ui_status", queue=False, **QUIET)
         engine.change(studio.ui_engine, engine, engine_outputs, api_name="ui_engine", **QUIET)
@@ -230,7 +232,8 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         for trigger in (demo.load, review_refresh.click):
             trigger(studio.ui_review_jobs, review_job, [review_job, message], api_name="ui_review_jobs", **QUIET)
         review_open.click(studio.ui_open_review, [session, review_job, view],
-                          [*generated, category, defect_type, message], api_name="ui_open_review", **QUIET)
+                          [*generated, category, defect_type, message], api_name="ui_open_review",
+                          show_progress_on=[viewer], **UI)
 
         # ================================================================ wiring: review
         view.change(studio.ui_view, [session, view], [*generated, message], api_name="ui_view", **QUIET)
@@ -254,8 +257,8 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         for event in (accepted, undone, all_accepted):
             event.then(*refresh_curated, api_name="ui_curated_after_decision", **QUIET)
         for k, button in enumerate(type_buttons, 1):
-            button.click(lambda _k=k: studio.ui_type_key(_k), None, [defect_type, message], api_name="ui_type_key",
-                         **QUIET)
+            button.click(lambda t, _k=k: studio.ui_type_key(_k, t), type_list, [defect_type, message],
+                         api_name="ui_type_key", **QUIET)
         for field in (category, defect_type):
             field.change(studio.ui_will_store, [category, defect_type], will_store, api_name="ui_will_store",
                          queue=False, **QUIET)

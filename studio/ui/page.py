@@ -83,16 +83,19 @@ class PageCallbacks(Actions):
         return (*sliders, gr.update(visible=explains), hint, listed)
 
     def ui_load(self, engine: str) -> tuple[Any, ...]:
-        """Page load: status line, engine choices, defect types and what Advanced shows."""
+        """Page load: status line, engine choices, the defect types (the list the number keys pick
+        from, with the line that shows it: both change together, only here) and what Advanced shows."""
         choices = [(f"default: {self.ctx.engine(None).label}", ""),
                    *((label, name) for label, name in self.ctx.engine_choices()[1:])]
         current = engine if engine in {value for _, value in choices} else ""
-        return (self.ctx.status_markdown(), gr.update(choices=choices, value=current),
-                gr.update(choices=self.defect_types()), self.type_keys_markdown(), *self.ui_engine(current))
+        types = self.defect_types()
+        return (self.ctx.status_markdown(), gr.update(choices=choices, value=current), gr.update(choices=types),
+                types, self.type_keys_markdown(types), *self.ui_engine(current))
 
-    def type_keys_markdown(self) -> str:
+    @staticmethod
+    def type_keys_markdown(types: list[str]) -> str:
         """``1 crack · 2 dent · …``: the defect types the number keys pick."""
-        return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(self.defect_types()[:9], 1))
+        return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1))
 
     # ------------------------------------------------------------------ ① image, ② reference
     def _show_example(self, index: int) -> tuple[EditorPair, EditorPair, str, str, str, str]:

@@ -172,9 +172,9 @@ class ReviewCallbacks(PageCallbacks):
         return (*self.review_bundle(state, view), f"{verb} all {count} undecided candidate(s).")
 
     @keeps_work(2)
-    def ui_type_key(self, number: int):
-        """1–9: pick the n-th defect type of the list shown under the field."""
-        types = self.defect_types()
+    def ui_type_key(self, number: int, types: list[str]):
+        """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it)."""
+        types = list(types or [])
         if not 1 <= number <= len(types):
             raise InputError(f"There is no defect type {number}: the list has {len(types)}.")
         return gr.update(value=types[number - 1]), ""
