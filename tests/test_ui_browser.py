@@ -306,4 +306,11 @@ def test_phone_shows_the_candidate_full_width(browser_app, browser):
     assert page.locator("#viewer-image img").bounding_box()["width"] >= 360
     shot(page, "02_generated")
     shot(page, "03_generated_page", full=True)
+    page.locator("#accept-btn").click()  # a tap: the same callback as A
+    page.wait_for_function("document.querySelector('#message')?.innerText.includes('Accepted')")
+    page.locator("#message").scroll_into_view_if_needed()
+    shot(page, "04_accepted")
+    page.locator("#curated-tab-button").click()
+    page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 1")
+    shot(page, "05_curated", full=True)
     context.close()

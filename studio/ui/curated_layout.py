@@ -38,7 +38,7 @@ def curated_tab(studio: Studio) -> tuple[Any, list[Any], list[Any]]:
                     page = gr.Number(value=1, precision=0, minimum=1, show_label=False, container=False, scale=0,
                                      min_width=70, elem_id="page")
                     next_page = gr.Button("page →", size="sm", scale=0, min_width=90, elem_id="page-next")
-                    counts = gr.Markdown("", elem_id="counts")
+                counts = gr.Markdown("", elem_id="counts")
             with gr.Column(scale=2, min_width=320):
                 full = gr.Image(value=None, type="filepath", label="Opened sample", height=300, interactive=False,
                                 buttons=["fullscreen", "download"], elem_id="curated-view")
