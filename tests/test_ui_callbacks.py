@@ -432,3 +432,18 @@ def test_manifest_parsing_skips_missing_and_escaping_files(tmp_path):
     assert example.reference is assets.references[0] and example.defect_type == "stain"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert load_assets(tmp_path).normals[0].path == (tmp_path / "a.png").resolve()
+
+
+def test_the_viewer_shows_large_candidates_downscaled_once(studio, monkeypatch, sketched):
+    from studio.ui import views
+
+    state = generate(studio, sketched, num=1)[0]
+    monkeypatch.setattr(views, "VIEW_MAX", 128)  # the 256 px candidate counts as large
+    record = state.candidates[0]
+    for view in ("image", "overlay", "mask"):
+        shown = views.view_file(record, view)
+        assert max(Image.open(shown).size) == 128 and views.view_file(record, view) == shown
+    before, after = views.before_after(record, state.normal)
+    assert Image.open(before).size == Image.open(after).size == (128, 128)
+    monkeypatch.setattr(views, "VIEW_MAX", 4096)
+    assert views.view_file(record, "image") == record.image and views.view_file(record, "mask") == record.mask

@@ -19,16 +19,15 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from studio.errors import InputError
+from studio import imaging
 from studio.imaging import load_image, load_mask
 from studio.ui.files import write_png
+from studio.visualize import tint
 
-#: The brush's colour and opacity (the page uses the same); presets are tinted alike.
-STROKE_RGB = (255, 0, 80)
-STROKE_ALPHA = 0.55
+#: The quick shapes the page offers ("box" is imaging's rectangle).
 SHAPES = ("ellipse", "line", "box")
 
 Source = dict[str, Any]
@@ -85,16 +84,6 @@ def image_and_mask(value: Any, what: str, missing: str, source: Source | None = 
 
 
 # --------------------------------------------------------------------------- writing
-def tint(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """``image`` with ``mask`` painted over it like a brush stroke (display only)."""
-    if mask is None or not mask.any():
-        return image
-    out = image.astype(np.float32)
-    sel = mask.astype(bool)
-    out[sel] = out[sel] * (1 - STROKE_ALPHA) + np.array(STROKE_RGB, np.float32) * STROKE_ALPHA
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
 def show(image: np.ndarray, preset: np.ndarray | None, folder: Path,
          image_path: str | None = None) -> tuple[dict[str, Any], Source]:
     """An editor value showing ``image`` with ``preset`` tinted in, and its new source.
@@ -127,7 +116,7 @@ def bake(value: Any, source: Source | None, extra: Callable[[tuple[int, int]], n
 
 
 def shape_mask(size: tuple[int, int], shape: str, extent: float, x: float, y: float) -> np.ndarray:
-    """A quick shape as a bool mask of ``size`` = (width, height).
+    """A quick shape as a bool mask of ``size`` = (width, height) (drawn by :func:`studio.imaging.shape_mask`).
 
     ``extent`` is the shape's size as a percentage of the shorter image side; ``x`` and ``y``
     its centre as percentages of the width and height (50, 50 = the centre).
@@ -136,17 +125,11 @@ def shape_mask(size: tuple[int, int], shape: str, extent: float, x: float, y: fl
         raise InputError(f"Unknown shape {shape!r}; choose one of: {', '.join(SHAPES)}.")
     width, height = size
     extent = float(np.clip(_number(extent, 15), 1, 90)) / 100.0
-    cx = int(round(float(np.clip(_number(x, 50), 0, 100)) / 100.0 * (width - 1)))
-    cy = int(round(float(np.clip(_number(y, 50), 0, 100)) / 100.0 * (height - 1)))
+    centre = (float(np.clip(_number(x, 50), 0, 100)) / 100.0 * (width - 1),
+              float(np.clip(_number(y, 50), 0, 100)) / 100.0 * (height - 1))
     r = max(2, int(round(extent * min(width, height) / 2)))
-    drawn = np.zeros((height, width), np.uint8)
-    if shape == "ellipse":
-        cv2.ellipse(drawn, (cx, cy), (r, max(1, int(r * 0.6))), 0, 0, 360, 255, -1)
-    elif shape == "line":
-        cv2.line(drawn, (cx - r, cy - r // 3), (cx + r, cy + r // 3), 255, max(2, r // 6))
-    else:
-        cv2.rectangle(drawn, (cx - int(r * 0.7), cy - int(r * 0.45)), (cx + int(r * 0.7), cy + int(r * 0.45)), 255, -1)
-    return drawn > 0
+    half = {"ellipse": (r, max(1, int(r * 0.6))), "line": (r, r // 3), "box": (r * 0.7, r * 0.45)}[shape]
+    return imaging.shape_mask(size, shape, centre, half, thickness=max(2, r // 6))
 
 
 def clear(value: Any, source: Source | None, folder: Path, what: str) -> tuple[dict[str, Any] | None, Source | None]:

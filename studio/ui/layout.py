@@ -18,11 +18,12 @@ from studio.ui.callbacks import Studio
 from studio.ui.context import StudioContext
 from studio.ui.curated_layout import curated_tab
 from studio.ui.events import MODEL_CONCURRENCY, QUIET, REVIEW, UI
-from studio.ui.editor import SHAPES, STROKE_ALPHA, STROKE_RGB
+from studio.ui.editor import SHAPES
 from studio.ui.keyboard import KEYS_HELP
 from studio.ui.review_queue import STRIP_WINDOW
 from studio.ui.session import ACCEPTED, REJECTED
 from studio.ui.views import VIEWS
+from studio.visualize import STROKE_ALPHA, STROKE_RGB
 
 #: Brush colour and opacity (as the server tints its presets): the surface stays visible under it.
 BRUSH = ("#{:02x}{:02x}{:02x}".format(*STROKE_RGB), STROKE_ALPHA)

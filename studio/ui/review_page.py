@@ -17,7 +17,7 @@ from studio.ui import session as ss
 from studio.ui.feedback import keeps_work
 from studio.ui.inputs import as_text, label_text
 from studio.ui.page import PageCallbacks, clicked
-from studio.ui.views import VIEWS, strip_caption, strip_file, view_file
+from studio.ui.views import VIEWS, before_after, strip_caption, strip_file, view_file
 
 #: The outputs every review callback starts with: session, viewer, slider, strip, details.
 BUNDLE = 5
@@ -41,7 +41,7 @@ class ReviewCallbacks(PageCallbacks):
         strip = gr.update(value=items, selected_index=shown.index(record.index), label=label)
         if view == "before / after" and state.normal:
             viewer = gr.update(visible=False)
-            slider = gr.update(value=(state.normal, record.image), visible=True)
+            slider = gr.update(value=before_after(record, state.normal), visible=True)
         else:
             viewer = gr.update(value=view_file(record, view if view in VIEWS else "image"), visible=True)
             slider = gr.update(visible=False)

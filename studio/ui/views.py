@@ -10,16 +10,19 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from studio.imaging import load_image, load_mask
 from studio.types import AttentionTrace
-from studio.ui.files import write_png, write_png_once
+from studio.ui.files import mask_u8, write_png, write_png_once
 from studio.ui.session import ACCEPTED, REJECTED, CandidateRecord
 from studio.visualize import heatmap_overlay, mask_outline, mask_overlay
 
 #: How the viewer can show a candidate (``O`` cycles through them).
 VIEWS = ("image", "overlay", "before / after", "mask")
 THUMB_MAX = 256
+#: Longest side the viewer shows (a screen's worth with room to zoom; larger candidates are downscaled).
+VIEW_MAX = 2048
 #: Longest side of a curated sample opened in the workspace (its full view).
 OPENED_MAX = 2048
 STRIP_MAX = 160
@@ -57,12 +60,30 @@ def _drawn(record: CandidateRecord, suffix: str, draw: Any) -> str:
 
 
 def view_file(record: CandidateRecord, view: str) -> str:
-    """The candidate at full resolution as the viewer shows it in ``view`` (not before / after)."""
+    """The candidate as the viewer shows it in ``view`` (not before / after): at full resolution up to
+    ``VIEW_MAX`` px (a larger one is shown downscaled; accept always stores the full size)."""
+    large = max(_size(record.image)) > VIEW_MAX
     if view == "overlay":
-        return _drawn(record, "overlay", mask_overlay)
+        return _drawn(record, "overlay", lambda image, mask: mask_overlay(fit(image, VIEW_MAX), mask))
     if view == "mask":
-        return record.mask
-    return record.image
+        return _drawn(record, "mask_view", lambda _image, mask: fit(mask_u8(mask), VIEW_MAX)) if large else record.mask
+    return _drawn(record, "view", lambda image, _mask: fit(image, VIEW_MAX)) if large else record.image
+
+
+def before_after(record: CandidateRecord, normal: str) -> tuple[str, str]:
+    """(normal image, candidate) files for the before / after slider, at most ``VIEW_MAX`` px."""
+    if max(_size(record.image)) <= VIEW_MAX:
+        return normal, record.image
+    shown = Path(record.image).with_name(f"normal_view_{VIEW_MAX}.png")
+    if not shown.exists():
+        write_png(shown, fit(load_image(normal, what="normal image"), VIEW_MAX))
+    return str(shown), view_file(record, "image")
+
+
+def _size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file, from its header."""
+    with Image.open(path) as image:
+        return image.size
 
 
 def strip_caption(record: CandidateRecord) -> str:
