@@ -68,31 +68,81 @@ class Context:
         return render(self.crop, base, maps, self.photo, self.rng)
 
 
-def organic_blob(ctx: Context, fill: tuple[float, float], rough: float, cell: float) -> tuple[np.ndarray, np.ndarray]:
-    """A seed-varied organic shape inside the region: (mask, field). The field is a seeded ellipse
-    (centre, size, orientation drawn inside the region's frame) limited by the region's own shape and
-    roughened by fractal noise; the mask keeps the top ``fill`` fraction of the region by that field
-    (thresholded noise, not an ellipse). ``field`` rises from ~0 at the edge to ~1 in the middle."""
-    rng, frame = ctx.rng, ctx.frame
+def patch_field(ctx: Context, centre: tuple[float, float], axes: tuple[float, float], angle: float,
+                rough: float, jag: float = 0.0) -> np.ndarray:
+    """An organic field around ``centre``: 1 in the middle, 0 on the boundary, negative outside. A
+    seeded ellipse of semi-axes ``axes`` turned by ``angle``, its coordinates warped and its level
+    roughened by two octaves of fractal noise (``rough`` ~ 0.1 slightly irregular .. 0.5 ragged),
+    plus ``jag`` times a pixel-fine octave (a fracture's jagged edge)."""
     h, w = ctx.shape
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    t, s = frame.to_local(xx, yy)
-    ct, cs = rng.uniform(-0.4, 0.4) * frame.a, rng.uniform(-0.4, 0.4) * frame.b
-    a = frame.a * rng.uniform(0.45, 1.0)
-    b = frame.b * rng.uniform(0.45, 1.0)
-    turn = rng.uniform(-0.6, 0.6)
-    c, sn = np.cos(turn), np.sin(turn)
-    u, v = (t - ct) * c + (s - cs) * sn, -(t - ct) * sn + (s - cs) * c
-    ellipse = 1.0 - np.sqrt((u / max(a, 1.0)) ** 2 + (v / max(b, 1.0)) ** 2)
-    peak = float(ctx.depth.max()) or 1.0
-    inside = np.minimum(ctx.depth / (0.5 * peak), 1.0)
-    field_ = 0.6 * ellipse + 0.4 * (inside - 0.5) + rough * ctx.noise(cell)
-    values = field_[ctx.region]
-    fraction = float(rng.uniform(*fill))
-    threshold = float(np.partition(values, int((1.0 - fraction) * (values.size - 1)))[int((1.0 - fraction) * (values.size - 1))])
-    mask = (field_ >= threshold) & ctx.region
-    lifted = np.clip((field_ - threshold) / max(float(values.max()) - threshold, 1e-3), 0.0, 1.0) * mask
-    return mask, lifted.astype(np.float32)
+    a, b = max(axes[0], 1.0), max(axes[1], 1.0)
+    # only a window around the shape is computed (the field is -1 beyond it)
+    reach = a * (1.0 + rough) + rough * b + 2.0
+    y0, y1 = max(0, int(centre[1] - reach)), min(h, int(centre[1] + reach) + 1)
+    x0, x1 = max(0, int(centre[0] - reach)), min(w, int(centre[0] + reach) + 1)
+    out = np.full((h, w), -1.0, np.float32)
+    if y1 <= y0 or x1 <= x0:
+        return out
+    shape = (y1 - y0, x1 - x0)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    c, s = np.cos(angle), np.sin(angle)
+    dx, dy = xx - centre[0], yy - centre[1]
+    warp = rough * b
+    u = (dx * c + dy * s + warp * noise_patch(shape, ctx.rng, max(2.0, b))) / a
+    v = (-dx * s + dy * c + warp * noise_patch(shape, ctx.rng, max(2.0, b))) / b
+    coarse, fine = noise_patch(shape, ctx.rng, max(2.0, 0.6 * b)), noise_patch(shape, ctx.rng, max(1.5, 0.2 * b))
+    field_ = 1.0 - np.sqrt(u * u + v * v) + rough * (0.6 * coarse + 0.4 * fine)
+    if jag:
+        field_ += jag * noise_patch(shape, ctx.rng, 1.5)
+    out[y0:y1, x0:x1] = field_
+    return out
+
+
+def place(ctx: Context, reach: float) -> tuple[float, float]:
+    """A seeded point of the region at least ``reach`` px inside it (the deepest points if none is)."""
+    depth = ctx.depth
+    ys, xs = np.nonzero(depth >= min(reach, 0.8 * float(depth.max())))
+    i = int(ctx.rng.integers(ys.size))
+    return float(xs[i]), float(ys[i])
+
+
+def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
+                  aspect: tuple[float, float] = (0.45, 1.0), jag: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A seed-varied organic shape INSIDE the region (the sketch is where a defect may lie, not its
+    outline): (mask, lift). Its length is a seeded fraction ``extent`` of the region's, its width a
+    seeded ``aspect`` of that (at most the region's width), its orientation near the region's (free
+    in a round region), its centre a seeded interior point; the boundary is thresholded warped noise
+    and fades out before the sketch's edge (``jag``: see :func:`patch_field`). ``lift`` rises from 0 at the boundary to 1 inside."""
+    rng, frame = ctx.rng, ctx.frame
+    a = frame.a * float(rng.uniform(*extent))
+    b = min(a * float(rng.uniform(*aspect)), frame.b * float(rng.uniform(0.55, 0.95)))
+    elongation = frame.b / frame.a
+    angle = frame.angle + float(rng.uniform(-1.0, 1.0)) * np.pi / 2 * elongation**2
+    field_ = patch_field(ctx, place(ctx, 0.7 * b), (a, b), angle, rough, jag)
+    # keep clear of the sketch's outline: the field sinks within a few px of it
+    margin = max(2.0, 0.15 * float(ctx.depth.max()))
+    field_ -= 1.5 * np.clip(1.0 - ctx.depth / margin, 0.0, 1.0)
+    mask = (field_ > 0) & ctx.region
+    if mask.sum() < 4:
+        mask = ctx.depth >= 0.5 * float(ctx.depth.max())
+    peak = max(float(field_[mask].max()), 1e-3)
+    lift = np.clip(field_ / peak, 0.0, 1.0) * mask
+    return mask, lift.astype(np.float32)
+
+
+def cavity(ctx: Context, opening: np.ndarray, wall: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How a recess in the surface is lit: (distance from its rim px, wall weight 1 at the rim fading
+    over ``wall`` px, side in [-1, 1]: +1 where the wall faces the light, i.e. on the side of the
+    opening away from the light, -1 on the side towards it, in its shadow)."""
+    depth = inside_distance(opening)
+    soft = blur(opening.astype(np.float32), max(1.0, 0.5 * wall))
+    gy, gx = np.gradient(soft)
+    # the inward normal of the rim, carried into the interior by a wider blur
+    gy, gx = blur(gy, max(1.0, wall)), blur(gx, max(1.0, wall))
+    norm = np.sqrt(gx * gx + gy * gy) + 1e-6
+    lx, ly = ctx.photo.light
+    side = np.clip((gx * lx + gy * ly) / norm, -1.0, 1.0)
+    return depth, np.exp(-depth / max(wall, 0.5)) * opening, side.astype(np.float32)
 
 
 def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:

@@ -1,71 +1,110 @@
-"""Holes: an organic opening with a dark interior that deepens away from the rim, a lit inner wall on
-the side away from the light, a raised rim; in textiles the background shows through and frayed
-thread ends reach into the opening."""
+"""Holes: one to three roughly round, slightly irregular openings (pitting) sized to the region's
+narrow axis, with a dark interior that deepens away from the rim, a lit inner wall on the side away
+from the light, a shadowed wall towards it and a thin raised rim (burr). In textiles the background
+shows through and broken threads of the weave reach into the opening."""
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_blob
+from studio.engines.classic.defects.base import Context, cavity, patch_field
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import FABRIC_WORDS, mentions
+from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur, dilate
 
 
-def largest(mask: np.ndarray) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 2:
-        return mask
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]:
+    """``count`` roughly round openings inside the region, the first sized by the region's narrow
+    axis, the others smaller: (mask, radius of the first)."""
+    rng = ctx.rng
+    deepest = float(ctx.depth.max())
+    radius = max(1.5, min(deepest * 0.9, ctx.frame.b * float(rng.uniform(0.45, 0.85))))
+    out = np.zeros(ctx.shape, bool)
+    for k in range(count):
+        r = radius if k == 0 else radius * float(rng.uniform(0.3, 0.6))
+        room = ctx.depth >= 1.1 * r
+        if k:  # a separate pit, clear of the others
+            room &= inside_distance(~out) > r + 0.4 * radius + 2.0
+            if not room.any():
+                break
+        ys, xs = np.nonzero(room if room.any() else ctx.depth >= float(ctx.depth.max()))
+        i = int(rng.integers(ys.size))
+        field_ = patch_field(ctx, (float(xs[i]), float(ys[i])), (r, r * float(rng.uniform(0.8, 1.0))),
+                             float(rng.uniform(0, math.pi)), rough)
+        out |= field_ > 0
+    out &= ctx.region
+    return (out if out.sum() >= 3 else ctx.depth >= 0.5 * deepest), radius
 
 
-def threads(ctx: Context, opening: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Frayed thread ends: short thin strands from the rim towards the middle of the opening."""
+def weave_angle(ctx: Context) -> float:
+    """The orientation (radians, modulo 90 degrees) of a woven surface's threads, from the 4-fold
+    symmetric mean of its gradient directions."""
+    grey = luminance(ctx.crop).astype(np.float32)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    theta, weight = np.arctan2(gy, gx), np.hypot(gx, gy)
+    return 0.25 * math.atan2(float((weight * np.sin(4 * theta)).sum()), float((weight * np.cos(4 * theta)).sum()))
+
+
+def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
+    """Broken thread ends: thin strands from the rim into the opening along the weave's two directions."""
     canvas = np.zeros(ctx.shape, np.uint8)
-    ys, xs = np.nonzero(opening & (depth <= 1.0))
+    ring = opening & ~cv2.erode(opening.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(ring)
     if ys.size == 0:
         return canvas.astype(bool)
-    ty, tx = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    reach = float(depth.max())
-    for _ in range(int(ctx.rng.integers(6, 16))):
+    cy, cx = float(ys.mean()), float(xs.mean())
+    base = weave_angle(ctx)
+    for _ in range(int(ctx.rng.integers(8, 20))):
         i = int(ctx.rng.integers(ys.size))
-        direction = np.array([tx - xs[i], ty - ys[i]], np.float64)
-        direction /= max(float(np.linalg.norm(direction)), 1e-6)
-        bend = ctx.rng.normal(0.0, 0.35)
-        c, s = np.cos(bend), np.sin(bend)
-        direction = np.array([c * direction[0] - s * direction[1], s * direction[0] + c * direction[1]])
-        end = np.array([xs[i], ys[i]]) + direction * reach * ctx.rng.uniform(0.25, 0.8)
-        cv2.line(canvas, (int(xs[i]), int(ys[i])), (int(end[0]), int(end[1])), 1, 1, cv2.LINE_8)
-    return canvas.astype(bool) & opening
+        inward = np.array([cx - xs[i], cy - ys[i]])
+        # of the weave's four directions, the one pointing most into the opening
+        options = [base + k * math.pi / 2 for k in range(4)]
+        angle = max(options, key=lambda t: math.cos(t) * inward[0] + math.sin(t) * inward[1])
+        angle += float(ctx.rng.normal(0.0, 0.12))
+        length = radius * float(ctx.rng.uniform(0.2, 0.7))
+        mid = np.array([xs[i], ys[i]]) + 0.5 * length * np.array([math.cos(angle), math.sin(angle)])
+        mid += ctx.rng.normal(0.0, 0.8, 2)  # a slight curl
+        end = np.array([xs[i], ys[i]]) + length * np.array([math.cos(angle + ctx.rng.normal(0, 0.25)),
+                                                             math.sin(angle + ctx.rng.normal(0, 0.25))])
+        pts = np.rint(np.stack([[xs[i], ys[i]], mid, end])).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [pts], False, 1, 1, cv2.LINE_8)
+    return canvas.astype(bool) & dilate(opening, 1) & ctx.region
 
 
 def hole(ctx: Context) -> Maps:
     rng = ctx.rng
-    size = float(np.sqrt(ctx.region.sum()))
-    blob, _ = organic_blob(ctx, (0.3, 0.7), float(rng.uniform(0.15, 0.3)), max(4.0, size / 2))
-    opening = largest(blob)
-    depth = inside_distance(opening)
-    peak = max(float(depth.max()), 1.0)
-    r = np.clip(depth / peak, 0.0, 1.0)
-    level = ctx.base[opening].mean(axis=0) if opening.any() else ctx.base.reshape(-1, 3).mean(axis=0)
     fabric = mentions(ctx.prompt, FABRIC_WORDS)
-    rim = dilate(opening, 2) & ~opening & ctx.region
+    count = 1 if fabric else int(rng.choice([1, 1, 2, 3]))
+    opening, radius = openings(ctx, float(rng.uniform(0.25, 0.4) if fabric else rng.uniform(0.08, 0.18)), count)
+    level = ctx.base[ctx.region].mean(axis=0)
+    rim = dilate(opening, max(1, round(0.15 * radius))) & ~opening & ctx.region
+    depth, wall, side = cavity(ctx, opening, max(1.0, 0.35 * radius))
     if fabric:
-        # what lies behind the cloth: a darker, differently coloured surface with its own grain
-        behind = level * rng.uniform(0.2, 0.45) * rng.uniform(0.8, 1.2, 3)
-        paint = np.broadcast_to(behind, ctx.crop.shape) * (1.0 + 0.15 * ctx.noise(3.0))[..., None]
-        strands = threads(ctx, opening, depth)
-        cover = (opening & ~strands).astype(np.float32)
-        height = -0.6 * blur(opening.astype(np.float32), 1.0) + 0.8 * blur(strands.astype(np.float32), 0.7)
+        # what lies behind the cloth: a darker, differently coloured surface, out of focus
+        behind = level * float(rng.uniform(0.15, 0.35)) * rng.uniform(0.8, 1.2, 3)
+        shade = 1.0 - 0.5 * wall * np.clip(-side, 0.0, 1.0)  # the cloth's edge shadows the background
+        paint = behind * ((1.0 + 0.2 * ctx.noise(6.0)) * shade)[..., None]
+        strands = threads(ctx, opening, radius)
+        tone = np.clip(1.25 + 0.25 * ctx.noise(2.0), 0.9, 1.6)
+        paint = np.where(strands[..., None], level * tone[..., None], paint)
+        cover = np.maximum(opening.astype(np.float32), strands * 0.9)
+        height = -0.6 * blur(opening.astype(np.float32), 1.0) + 0.6 * blur(strands.astype(np.float32), 0.6)
     else:
-        # the interior darkens with depth; the wall near the rim stays lit by the shading below
-        core = float(rng.uniform(0.06, 0.2))
-        tone = core + (1.0 - core) * (1.0 - np.sqrt(r)) ** 2 * 0.6
+        # dark core, deepening from the rim; the wall facing the light (far side) lit, the near side dark
+        core = float(rng.uniform(0.05, 0.15))
+        lit = 0.15 + 0.75 * np.clip(side, 0.0, 1.0) ** 0.8
+        tone = core + (1.0 - core) * wall * lit
+        tone = tone * (1.0 + 0.1 * ctx.noise(2.0))
         paint = ctx.base * tone[..., None]
-        cover = np.clip(r * 3.0, 0.0, 1.0) * opening
-        height = -np.clip(peak * 0.6 * np.sqrt(r), 0.0, 6.0) * opening + 0.8 * blur(rim.astype(np.float32), 1.0)
+        cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
+        burr = blur(rim.astype(np.float32), 0.8)
+        height = -np.clip(depth, 0.0, 3.0) + float(rng.uniform(0.6, 1.4)) * burr
         strands = None
-    ctx.record(style="fabric" if fabric else "solid", opening_px=int(opening.sum()),
-               threads=int(strands.sum()) if strands is not None else 0)
-    return Maps(height=height.astype(np.float32), cover=cover, paint=paint, relief=1.0)
+    ctx.record(style="fabric" if fabric else "solid", holes=count, radius_px=radius,
+               opening_px=int(opening.sum()), threads=int(strands.sum()) if strands is not None else 0)
+    return Maps(height=height.astype(np.float32), cover=cover.astype(np.float32), paint=paint,
+                gloss=None if fabric else 0.4 * burr, relief=1.0)

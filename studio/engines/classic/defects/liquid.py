@@ -1,10 +1,10 @@
-"""Liquid defects: dried stains (density variation, drying ring, satellite droplets) and glossy oil."""
+"""Liquid defects: dried stains (density variation, a darker drying ring, tide lines, satellite
+droplets) and oil films (a dark translucent film with a thin-film iridescent sheen and gloss)."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_blob
+from studio.engines.classic.defects.base import Context, organic_patch, patch_field
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.shading import Maps
@@ -15,19 +15,22 @@ STAIN_COLOURS = ((120, 78, 40), (150, 85, 45), (70, 66, 60), (160, 140, 70))
 
 
 def droplets(ctx: Context, blob: np.ndarray, count: int, size: float) -> np.ndarray:
-    """``count`` small seeded droplets scattered around the blob's edge, inside the region."""
-    canvas = np.zeros(ctx.shape, np.uint8)
-    ys, xs = np.nonzero(blob & ~np.roll(blob, 2, axis=0))
-    if ys.size == 0:
-        return canvas.astype(bool)
+    """``count`` small, slightly irregular droplets splashed a little beyond the blob, inside the region."""
+    out = np.zeros(ctx.shape, bool)
+    ys, xs = np.nonzero(blob)
+    if ys.size == 0 or count == 0:
+        return out
+    cy, cx = float(ys.mean()), float(xs.mean())
     for _ in range(count):
         i = int(ctx.rng.integers(ys.size))
-        angle = ctx.rng.uniform(0, 2 * np.pi)
-        reach = ctx.rng.uniform(1.5, 3.5) * size
-        centre = (int(xs[i] + reach * np.cos(angle)), int(ys[i] + reach * np.sin(angle)))
-        axes = (max(1, int(size * ctx.rng.uniform(0.5, 1.0))), max(1, int(size * ctx.rng.uniform(0.4, 0.9))))
-        cv2.ellipse(canvas, centre, axes, float(ctx.rng.uniform(0, 180)), 0, 360, 1, -1, cv2.LINE_8)
-    return canvas.astype(bool) & ctx.region
+        away = np.array([xs[i] - cx, ys[i] - cy])
+        away /= max(float(np.linalg.norm(away)), 1e-6)
+        reach = ctx.rng.uniform(1.5, 4.0) * size
+        centre = (float(xs[i] + reach * away[0]), float(ys[i] + reach * away[1]))
+        radius = size * float(ctx.rng.uniform(0.4, 1.0))
+        out |= patch_field(ctx, centre, (radius, radius * float(ctx.rng.uniform(0.6, 1.0))),
+                           float(ctx.rng.uniform(0, np.pi)), 0.2) > 0
+    return out & ctx.region
 
 
 def stain_colour(ctx: Context) -> tuple[str, np.ndarray]:
@@ -39,19 +42,22 @@ def stain_colour(ctx: Context) -> tuple[str, np.ndarray]:
 
 def stain(ctx: Context) -> Maps:
     """A dried liquid stain: absorbed colour (multiplicative, so the texture shows through) with
-    uneven density, a darker ring where the liquid dried, and a few satellite droplets."""
+    uneven density, a darker ring where the liquid dried (the coffee-ring effect), sometimes a fainter
+    tide line inside, and a few satellite droplets with rings of their own."""
     rng = ctx.rng
-    size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_blob(ctx, (0.35, 0.85), float(rng.uniform(0.2, 0.45)), max(4.0, size / 3))
-    satellites = int(rng.integers(0, 6))
-    drops = droplets(ctx, blob, satellites, max(1.0, 0.05 * size))
+    blob, lift = organic_patch(ctx, (0.3, 0.75), float(rng.uniform(0.25, 0.45)))
+    size = float(np.sqrt(blob.sum()))
+    satellites = int(rng.integers(0, 7))
+    drops = droplets(ctx, blob, satellites, max(1.0, 0.07 * size))
     shape = blob | drops
     edge = inside_distance(shape)
-    ring_width = float(rng.uniform(1.0, 3.0))
-    ring = np.exp(-edge / ring_width) * shape
-    density = np.clip(0.5 + 0.6 * ctx.noise(max(3.0, size / 5)), 0.1, 1.0)
-    strength = float(rng.uniform(0.5, 0.85))
-    alpha = np.clip(strength * (density * (0.45 + 0.55 * np.sqrt(lift)) + float(rng.uniform(0.3, 0.7)) * ring), 0, 1)
+    ring_width = float(rng.uniform(0.8, 2.2))
+    rim = np.exp(-edge / ring_width) * shape
+    tide = np.exp(-np.abs(lift - float(rng.uniform(0.3, 0.6))) / 0.04) * float(rng.uniform(0.0, 0.5))
+    density = np.clip(0.55 + 0.7 * ctx.noise(max(3.0, size / 4)), 0.15, 1.0)
+    strength = float(rng.uniform(0.45, 0.8))
+    body = density * (0.25 + 0.3 * np.sqrt(lift))
+    alpha = np.clip(strength * (body + float(rng.uniform(0.6, 1.0)) * rim + tide), 0.0, 1.0)
     alpha = blur((alpha * shape).astype(np.float32), 0.6)
     name, colour = stain_colour(ctx)
     transmit = np.clip(colour / 255.0, 0.08, 1.0)
@@ -61,17 +67,23 @@ def stain(ctx: Context) -> Maps:
 
 
 def oil(ctx: Context) -> Maps:
-    """An oil film: a dark, slightly warm translucent patch with a crisp-ish edge and a seeded sheen
-    (a brighter glossy streak) over it."""
+    """An oil film: a dark, slightly warm translucent patch whose thickness varies, with thin-film
+    interference colours (a faint rainbow sheen following the thickness) and a glossy highlight."""
     rng = ctx.rng
-    size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_blob(ctx, (0.4, 0.9), float(rng.uniform(0.15, 0.35)), max(5.0, size / 2.5))
-    drops = droplets(ctx, blob, int(rng.integers(0, 4)), max(1.0, 0.04 * size))
-    film = blur((blob | drops).astype(np.float32), float(rng.uniform(0.6, 1.4))) * ctx.region
-    thickness = np.clip(0.6 + 0.6 * np.sqrt(lift) + 0.2 * ctx.noise(max(4.0, size / 4)), 0.3, 1.0)
-    darkness = float(rng.uniform(0.3, 0.55))
+    blob, lift = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.15, 0.35)))
+    size = float(np.sqrt(blob.sum()))
+    drops = droplets(ctx, blob, int(rng.integers(0, 4)), max(1.0, 0.06 * size))
+    film = blur((blob | drops).astype(np.float32), float(rng.uniform(0.6, 1.2))) * ctx.region
+    thickness = np.clip(0.5 + 0.5 * np.sqrt(lift) + 0.3 * ctx.noise(max(4.0, size / 3)), 0.2, 1.0)
+    darkness = float(rng.uniform(0.25, 0.5))
     tone = np.array([0.92, 0.88, 0.80], np.float32)
     albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
+    # interference: the colour cycles with the optical thickness (phase-shifted per channel)
+    cycles = float(rng.uniform(1.0, 2.5))
+    phase = blur(thickness, max(1.5, 0.04 * size)) * cycles
+    rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
+    iridescence = float(rng.uniform(0.03, 0.07))
+    albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
     sheen = np.clip(ctx.noise(max(6.0, size / 2)) * 1.5, 0.0, 1.0) * film * float(rng.uniform(0.05, 0.15))
-    ctx.record(darkness=darkness)
-    return Maps(albedo=albedo, gloss=sheen)
+    ctx.record(darkness=darkness, iridescence=iridescence)
+    return Maps(albedo=albedo.astype(np.float32), gloss=sheen)

@@ -1,40 +1,37 @@
-"""Missing material: an angular broken-off piece; the void shows the dim layer below (the remaining
-edge casts a shadow into it, away from the light), the fracture face along the break is lit or
-shadowed by the image's light."""
+"""Missing material: a chip broken out of the surface with a fractal fracture boundary; the exposed
+floor is rough and a little darker than the surface (not black), the fracture walls are lit on the
+side facing the light and shadowed on the other, and the remaining edge casts a short shadow."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_blob
+from studio.engines.classic.defects.base import Context, cavity, organic_patch
 from studio.engines.classic.shading import Maps
-from studio.imaging import blur, erode
+from studio.imaging import blur
 
 
 def missing(ctx: Context) -> Maps:
     rng = ctx.rng
-    size = float(np.sqrt(ctx.region.sum()))
-    blob, _ = organic_blob(ctx, (0.4, 0.9), float(rng.uniform(0.25, 0.45)), max(4.0, size / 2.5))
-    contours, _ = cv2.findContours(blob.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    shard = np.zeros(ctx.shape, np.uint8)
-    for contour in contours:
-        eps = max(1.0, 0.035 * cv2.arcLength(contour, True)) * rng.uniform(0.5, 1.0)
-        cv2.fillPoly(shard, [cv2.approxPolyDP(contour, eps, True)], 1)
-    shard = shard.astype(bool) & ctx.region
-    if shard.sum() < 4:
-        shard = blob if blob.any() else ctx.region
-    face = shard & ~erode(shard, int(rng.integers(1, 4)))
-    # what shows through: the layer below, a dim and blurred copy of the surface, lit from one side
-    depth = float(rng.uniform(0.15, 0.35))
-    below = blur(ctx.base, 3.0) * depth
-    shift = np.array(ctx.photo.light) * float(rng.uniform(2.0, 5.0))
-    lit = blur(shard.astype(np.float32), 1.5)
-    # a void pixel is in shadow when the surface lies between it and the light: sample towards the light
-    toward = cv2.warpAffine(lit, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), lit.shape[::-1])
-    shadow = np.clip(lit - toward, 0.0, 1.0)
-    paint = below * (1.0 - 0.6 * shadow)[..., None] * (1.0 + 0.15 * ctx.noise(4.0))[..., None]
-    fracture = ctx.base * float(rng.uniform(0.85, 1.2))
-    paint = np.where(face[..., None], fracture, paint)
-    height = -blur(shard.astype(np.float32), 1.0) * float(rng.uniform(3.0, 6.0))
-    ctx.record(depth=depth, vertices=int(sum(len(c) for c in contours)))
-    return Maps(height=height, cover=shard.astype(np.float32), paint=paint, relief=1.0)
+    chip, _ = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.25)
+    if chip.sum() < 4:
+        chip = ctx.region
+    size = float(np.sqrt(chip.sum()))
+    wall_px = max(1.0, float(rng.uniform(0.06, 0.14)) * size)
+    depth, wall, side = cavity(ctx, chip, wall_px)
+    # the floor: the surface's smooth tone, darker, with a rough granular fracture texture
+    floor_tone = float(rng.uniform(0.55, 0.75))
+    rough = 1.0 + 0.14 * ctx.noise(1.5) + 0.1 * ctx.noise(max(2.0, size / 6))
+    floor = ctx.base * (floor_tone * rough)[..., None]  # the surface's own detail is carried over it
+    # walls: brighter where they face the light, darker in their own shadow
+    wall_light = 1.0 + 0.6 * side
+    shift = np.array(ctx.photo.light) * float(np.clip(0.15 * size, 2.0, 6.0))
+    inside = chip.astype(np.float32)
+    toward = cv2.warpAffine(inside, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), inside.shape[::-1],
+                            borderMode=cv2.BORDER_REPLICATE)
+    shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
+    tone = (1.0 - wall) + wall * wall_light
+    paint = floor * (tone * (1.0 - 0.5 * blur(shadow, 1.0)))[..., None]
+    height = -blur(inside, 0.8) * float(rng.uniform(1.0, 2.5))
+    ctx.record(floor=floor_tone, wall_px=wall_px)
+    return Maps(height=height, cover=inside, paint=paint, relief=1.0, carry_detail=True)

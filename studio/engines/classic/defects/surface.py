@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_blob
+from studio.engines.classic.defects.base import Context, organic_patch
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
@@ -24,17 +24,21 @@ def rust(ctx: Context) -> Maps:
     the crust is opaque-ish rust coloured by the palette and carries the surface's own relief."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_blob(ctx, (0.4, 0.85), float(rng.uniform(0.3, 0.55)), max(3.0, size / 4))
-    grain = np.clip(0.5 + 0.5 * (0.6 * ctx.noise(max(2.0, size / 10)) + 0.4 * ctx.noise(1.5)) * 1.6, 0.0, 1.0)
+    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.35, 0.55)))
+    nuclei = int(rng.integers(0, 3))
+    for _ in range(nuclei):  # satellite corrosion spots
+        more, more_lift = organic_patch(ctx, (0.1, 0.3), float(rng.uniform(0.35, 0.55)))
+        blob, lift = blob | more, np.maximum(lift, more_lift)
+    grain = np.clip(0.5 + 0.5 * (0.7 * ctx.noise(max(4.0, size / 8)) + 0.3 * ctx.noise(4.0)) * 1.6, 0.0, 1.0)
     palette = RUST_LIGHT * (1.0 - grain[..., None]) + RUST_DARK * grain[..., None]
-    crust = np.clip(np.sqrt(lift) * 1.4, 0.0, 1.0) * blob
+    crust = blur(np.clip(lift * 2.5, 0.0, 1.0), 1.2)
     bloom = np.clip(blur(blob.astype(np.float32), max(1.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
-    strength = float(rng.uniform(0.55, 0.8))
+    strength = float(rng.uniform(0.5, 0.72))
     cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
     tint = 1.0 - (0.35 * crust + 0.25 * bloom)[..., None] * (1.0 - RUST_LIGHT / 255.0)
-    pits = (ctx.noise(1.2) > float(rng.uniform(0.45, 0.6))) & blob
-    height = -blur(pits.astype(np.float32), 0.7) * float(rng.uniform(1.0, 2.0))
-    ctx.record(strength=strength, pits=int(pits.sum()))
+    pits = (ctx.noise(3.0) > float(rng.uniform(0.5, 0.65))) & blob & (lift > 0.3)
+    height = -blur(pits.astype(np.float32), 1.0) * float(rng.uniform(0.6, 1.2))
+    ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei)
     return Maps(albedo=tint, height=height, cover=cover, paint=palette, carry_detail=True)
 
 
@@ -42,7 +46,7 @@ def contamination(ctx: Context) -> Maps:
     """Dirt: a faint grimy film with clustered specks of foreign particles of varied size and tone."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_blob(ctx, (0.45, 0.9), float(rng.uniform(0.3, 0.5)), max(4.0, size / 3))
+    blob, lift = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.3, 0.5)))
     film = blur(blob.astype(np.float32), 1.0) * (0.6 + 0.4 * np.sqrt(lift))
     score = ctx.noise(float(rng.uniform(1.2, 2.2))) + 0.8 * ctx.noise(max(3.0, size / 6))
     values = score[blob]
@@ -64,7 +68,7 @@ def discoloration(ctx: Context) -> Maps:
     prompt's colour), uneven inside."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_blob(ctx, (0.3, 0.9), float(rng.uniform(0.15, 0.3)), max(6.0, size / 2))
+    blob, lift = organic_patch(ctx, (0.45, 0.95), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
     weight = blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.75 + 0.25 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
