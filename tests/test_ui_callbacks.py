@@ -402,8 +402,10 @@ def test_a_swapped_default_engine_is_used_by_the_next_call(studio, sketched):
         def status(self):
             return "Engine: classic, swapped in."
 
+    before = studio.ui_status()
+    assert studio.ui_status(before) == gr.skip()  # the timer sends nothing while nothing changed
     studio.ctx.add_engine(Renamed())
-    assert "swapped in" in studio.ui_status().splitlines()[0]
+    assert "swapped in" in studio.ui_status(before).splitlines()[0]
     reference, source, text, _, _ = studio.ui_pick_reference(select(0))
     out = studio.ui_generate(None, sketched, None, as_browser_sends(reference), source, "", text, 1, 1, False, "",
                              "image", 10, 0.7, 7, 1, 3, 0.1, 5, progress=None)

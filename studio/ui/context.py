@@ -82,7 +82,7 @@ class StudioContext:
         """Load ``engine`` into the running studio (e.g. once a Space's background fetch is done);
         with ``default`` the next call of every session uses it (callbacks read engines at call time)."""
         register_engines({engine.name: engine})
-        self.engines[engine.name] = engine
+        self.engines = {**self.engines, engine.name: engine}  # a new dict: readers never see it change size
         if default:
             self.default_engine = engine.name
 

@@ -197,7 +197,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         engine_outputs = [*params.values(), preview_btn, attention_hint, params_hint]
         demo.load(studio.ui_load, engine, [status, engine, defect_type, type_list, type_keys, *engine_outputs],
                   api_name="ui_load", **QUIET)
-        timer.tick(studio.ui_status, None, status, api_name="ui_status", queue=False, **QUIET)
+        timer.tick(studio.ui_status, status, status, api_name="ui_status", queue=False, **QUIET)
         engine.change(studio.ui_engine, engine, engine_outputs, api_name="ui_engine", **QUIET)
         examples.select(studio.ui_pick_example, None,
                         [*normal, *reference, category, prompt, ref_text, defect_type, picked, message],

@@ -67,9 +67,11 @@ class PageCallbacks(Actions):
         return self.ctx.attention_engine(as_text(engine)) is not None
 
     # ------------------------------------------------------------------ page load, status, engine
-    def ui_status(self) -> str:
-        """The status line (a timer refreshes it: a default engine swapped in a running studio shows up)."""
-        return self.ctx.status_markdown()
+    def ui_status(self, shown: str = "") -> Any:
+        """The status line (a timer refreshes it: a default engine swapped in a running studio shows up);
+        unchanged when it says what the page already shows."""
+        text = self.ctx.status_markdown()
+        return gr.skip() if text == shown else text
 
     def ui_engine(self, engine: str) -> tuple[Any, ...]:
         """Advanced lists exactly the chosen engine's parameters; the attention preview is offered
