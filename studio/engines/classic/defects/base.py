@@ -130,18 +130,34 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     return mask, lift.astype(np.float32)
 
 
+def main_parts(mask: np.ndarray, share: float = 0.05) -> np.ndarray:
+    """The mask without its crumbs: the 8-connected parts of at least ``share`` of the largest one."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return np.isin(labels, np.flatnonzero(areas >= share * areas.max()) + 1)
+
+
 def cavity(ctx: Context, opening: np.ndarray, wall: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How a recess in the surface is lit: (distance from its rim px, wall weight 1 at the rim fading
     over ``wall`` px, side in [-1, 1]: +1 where the wall faces the light, i.e. on the side of the
     opening away from the light, -1 on the side towards it, in its shadow)."""
     depth = inside_distance(opening)
-    soft = blur(opening.astype(np.float32), max(1.0, 0.5 * wall))
-    gy, gx = np.gradient(soft)
+    h, w = opening.shape
+    scale = min(1.0, 3.0 / max(wall, 1.0))  # a wide wall's orientation is found on a smaller copy
+    small = opening.astype(np.float32)
+    if scale < 1.0:
+        small = cv2.resize(small, (max(4, round(w * scale)), max(4, round(h * scale))), interpolation=cv2.INTER_AREA)
+    sigma = max(1.0, wall * scale)
+    gy, gx = np.gradient(blur(small, 0.5 * sigma))
     # the inward normal of the rim, carried into the interior by a wider blur
-    gy, gx = blur(gy, max(1.0, wall)), blur(gx, max(1.0, wall))
-    norm = np.sqrt(gx * gx + gy * gy) + 1e-6
+    gy, gx = blur(gy, sigma), blur(gx, sigma)
     lx, ly = ctx.photo.light
-    side = np.clip((gx * lx + gy * ly) / norm, -1.0, 1.0)
+    side = (gx * lx + gy * ly) / (np.sqrt(gx * gx + gy * gy) + 1e-6)
+    if scale < 1.0:
+        side = cv2.resize(side, (w, h), interpolation=cv2.INTER_LINEAR)
+    side = np.clip(side, -1.0, 1.0)
     return depth, np.exp(-depth / max(wall, 0.5)) * opening, side.astype(np.float32)
 
 

@@ -6,23 +6,25 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, organic_patch
+from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
 
 def missing(ctx: Context) -> Maps:
     rng = ctx.rng
-    chip, _ = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.25)
+    chip, _ = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.2)
+    chip = main_parts(chip, 0.2)
     if chip.sum() < 4:
         chip = ctx.region
     size = float(np.sqrt(chip.sum()))
     wall_px = max(1.0, float(rng.uniform(0.06, 0.14)) * size)
     depth, wall, side = cavity(ctx, chip, wall_px)
     # the floor: the surface's smooth tone, darker, with a rough granular fracture texture
-    floor_tone = float(rng.uniform(0.55, 0.75))
+    floor_tone = float(rng.uniform(0.5, 0.7))
     rough = 1.0 + 0.14 * ctx.noise(1.5) + 0.1 * ctx.noise(max(2.0, size / 6))
-    floor = ctx.base * (floor_tone * rough)[..., None]  # the surface's own detail is carried over it
+    # a third of the surface's fine detail survives on the break; the rest of its grain is the image's noise
+    floor = (ctx.base + 0.35 * (ctx.crop - ctx.base)) * (floor_tone * rough)[..., None]
     # walls: brighter where they face the light, darker in their own shadow
     wall_light = 1.0 + 0.6 * side
     shift = np.array(ctx.photo.light) * float(np.clip(0.15 * size, 2.0, 6.0))
@@ -31,7 +33,7 @@ def missing(ctx: Context) -> Maps:
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
     tone = (1.0 - wall) + wall * wall_light
-    paint = floor * (tone * (1.0 - 0.5 * blur(shadow, 1.0)))[..., None]
+    paint = floor * (tone * (1.0 - 0.6 * blur(shadow, 1.0)))[..., None]
     height = -blur(inside, 0.8) * float(rng.uniform(1.0, 2.5))
     ctx.record(floor=floor_tone, wall_px=wall_px)
-    return Maps(height=height, cover=inside, paint=paint, relief=1.0, carry_detail=True)
+    return Maps(height=height, cover=inside, paint=paint, relief=1.0)
