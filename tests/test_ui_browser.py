@@ -35,6 +35,8 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
 browser_app = live_app_fixture("--engine", "classic")
+STABLE_IDS = ("generate-btn", "candidate-viewer", "candidate-strip", "accept-btn", "reject-btn", "undo-btn", "category",
+              "defect-type", "prompt", "reference-text", "curated-gallery", "export-btn")
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +218,8 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
     page.wait_for_function("document.querySelector('#curated-message')?.innerText.includes('Opened')")
     page.wait_for_function("document.querySelector('#curated-view img')?.complete")
     shot(page, "09_curated")
+    for elem_id in STABLE_IDS:  # what tests and users' own automation find things by (every tab seen by now)
+        assert page.locator(f"#{elem_id}").count() == 1, elem_id
     page.locator("#export-btn").click()
     link = page.locator("#export-file a[download]").first
     link.wait_for()
