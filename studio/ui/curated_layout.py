@@ -26,6 +26,15 @@ def curated_tab(studio: Studio) -> tuple[Any, list[Any], list[Any]]:
             f_from = gr.Textbox(label="Accepted from", placeholder="YYYY-MM-DD", max_lines=1, elem_id="filter-from")
             f_to = gr.Textbox(label="to", placeholder="YYYY-MM-DD", max_lines=1, elem_id="filter-to")
             refresh = gr.Button("Apply / refresh", size="sm", scale=0, min_width=130, elem_id="refresh-curated")
+        with gr.Row(equal_height=False, elem_id="curated-export"):
+            fmt = gr.Radio(list(EXPORT_FORMATS), value=EXPORT_FORMATS[0], label="Export format", scale=2,
+                           elem_id="export-format")
+            scope = gr.Radio(list(SCOPES), value=SCOPES[0], label="Export what", scale=2, elem_id="export-scope")
+            with gr.Column(scale=2, min_width=200):
+                export_btn = gr.Button("Export zip", variant="primary", elem_id="export-btn")
+                export_file = gr.File(label="Download", interactive=False, visible=False, height=60,
+                                      elem_id="export-file")
+            message = gr.Markdown("", elem_id="curated-message")
         ids = gr.State([])
         opened = gr.State(None)
         with gr.Row(equal_height=False):
@@ -53,13 +62,6 @@ def curated_tab(studio: Studio) -> tuple[Any, list[Any], list[Any]]:
                 with gr.Row():
                     relabel_btn = gr.Button("Relabel", size="sm", elem_id="relabel-btn")
                     remove_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-btn")
-                with gr.Row(equal_height=True):
-                    fmt = gr.Radio(list(EXPORT_FORMATS), value=EXPORT_FORMATS[0], label="Export format",
-                                   elem_id="export-format")
-                    scope = gr.Radio(list(SCOPES), value=SCOPES[0], label="Export", elem_id="export-scope")
-                export_btn = gr.Button("Export zip", variant="primary", elem_id="export-btn")
-                export_file = gr.File(label="Download", interactive=False, visible=False, elem_id="export-file")
-                message = gr.Markdown("", elem_id="curated-message")
 
     filters = [f_category, f_defect, f_engine, f_from, f_to]
     workspace = [gallery, ids, page, counts, picks]

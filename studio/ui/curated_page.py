@@ -42,7 +42,7 @@ class CuratedCallbacks(ReviewCallbacks):
                 ids.append(str(rec.id))
             except (StudioError, OSError):
                 log.warning("curated sample %s has unreadable files", rec.id)
-        choices = [(f"{caption(r)} · {str(r.id)[:8]}", str(r.id)) for r in shown if str(r.id) in ids]
+        choices = [(f"{caption(r)} · …{str(r.id)[-6:]}", str(r.id)) for r in shown if str(r.id) in ids]
         counts = self.counts_markdown(len(records), filters, number, pages)
         return items, ids, number, counts, gr.update(choices=choices, value=[])
 
