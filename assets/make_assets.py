@@ -244,96 +244,184 @@ PHOTOS = {
 
 
 def blob(r: np.random.Generator, centre: tuple[float, float], radius: float, rough: float, size: int = REF_SIZE) -> np.ndarray:
+    """An organic blob: a disc whose boundary is displaced by fractal noise at two scales (domain-warped)."""
     yy, xx = grid(size)
-    dist = np.hypot(xx - centre[0], yy - centre[1]) / radius
-    return dist + rough * fractal((size, size), 4, r, 3) < 1.0
+    wx, wy = fractal((size, size), 3, r, 2), fractal((size, size), 3, r, 2)
+    dist = np.hypot(xx - centre[0] + rough * radius * wx, yy - centre[1] + rough * radius * wy) / radius
+    return dist + 0.6 * rough * fractal((size, size), 8, r, 3) < 1.0
+
+
+def lit(height: np.ndarray, light: tuple[float, float] = (-0.6, -0.6), gain: float = 1.0) -> np.ndarray:
+    """Lambert shading of a height field (px) lit from ``light`` (image-plane direction towards it), relative
+    to the flat surface (1 where flat)."""
+    gy, gx = np.gradient(height.astype(np.float32) * gain)
+    lz = 0.7
+    dot = (-gx * light[0] - gy * light[1] + lz) / np.sqrt(gx * gx + gy * gy + 1.0)
+    return np.clip(dot / lz, 0.0, 2.0)[..., None]
+
+
+def inside(mask: np.ndarray) -> np.ndarray:
+    return cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+
+
+def distance_to(canvas: np.ndarray) -> np.ndarray:
+    """Distance (px) of every pixel from the drawn (non-zero) pixels of ``canvas``."""
+    return cv2.distanceTransform((canvas == 0).astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def fractal_path(r: np.random.Generator, p0: np.ndarray, p1: np.ndarray, levels: int, rough: float = 0.15) -> np.ndarray:
+    pts = np.stack([p0, p1]).astype(np.float64)
+    for _ in range(levels):
+        mid = (pts[:-1] + pts[1:]) / 2
+        seg = pts[1:] - pts[:-1]
+        mid += np.stack([-seg[:, 1], seg[:, 0]], axis=1) * r.normal(0, rough, (len(mid), 1))
+        out = np.empty((len(pts) + len(mid), 2))
+        out[0::2], out[1::2] = pts, mid
+        pts = out
+    return pts
 
 
 def red_stain() -> tuple[np.ndarray, np.ndarray]:
+    """A dried red liquid stain on a light painted panel: uneven density, a darker drying ring, a tide
+    line inside, satellite droplets; absorbed colour, so the panel's texture shows through."""
     r = rng("red_stain")
-    surface = np.array([196, 198, 202], np.float32) * (1 + 0.03 * fractal((REF_SIZE, REF_SIZE), 6, r, 3))[..., None]
-    stain = blob(r, (128, 124), 58, 0.35)
-    alpha = cv2.GaussianBlur(stain.astype(np.float32), (5, 5), 1.2)
-    ring = np.clip(alpha - cv2.GaussianBlur(cv2.erode(stain.astype(np.uint8), np.ones((5, 5))).astype(np.float32), (9, 9), 2.5), 0, 1)
-    alpha = np.clip(alpha * (0.65 + 0.15 * fractal((REF_SIZE, REF_SIZE), 5, r, 2)) + 0.3 * ring, 0, 1)[..., None]
-    red = np.array([168, 32, 36], np.float32)
-    image = surface * (1 - alpha) + (0.5 * red + 0.5 * surface * red / 255) * alpha
-    return finish(camera_noise(image, r, 1.5)), alpha[..., 0] > 0.25
+    n = (REF_SIZE, REF_SIZE)
+    surface = np.array([196, 198, 202], np.float32) * (1 + 0.03 * fractal(n, 6, r, 3) + 0.02 * fractal(n, 40, r, 2))[..., None]
+    stain = blob(r, (128, 124), 56, 0.35)
+    yy, xx = grid(REF_SIZE)
+    for _ in range(7):  # satellite droplets
+        angle, reach = r.uniform(0, 2 * np.pi), r.uniform(64, 92)
+        cx, cy = 128 + reach * np.cos(angle), 124 + reach * np.sin(angle)
+        stain |= np.hypot(xx - cx, yy - cy) < r.uniform(2.0, 6.0)
+    edge = inside(stain)
+    density = np.clip(0.55 + 0.5 * fractal(n, 10, r, 3), 0.15, 1.0)
+    ring = np.exp(-edge / 2.2)
+    tide = np.exp(-np.abs(edge - 14.0) / 1.5) * 0.35
+    alpha = np.clip(0.45 * density + 0.5 * ring + tide, 0, 1) * stain
+    alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 0.8)[..., None]
+    transmit = np.array([0.74, 0.16, 0.18], np.float32)
+    image = surface * (1 - alpha * (1 - transmit))
+    return finish(camera_noise(image, r, 1.5)), alpha[..., 0] > 0.08
 
 
 def dark_scratch() -> tuple[np.ndarray, np.ndarray]:
+    """A scratch across brushed steel: a groove of varying width and depth with a thin highlight on
+    its lit lip, interrupted where the tool skipped, and a fainter companion scratch."""
     r = rng("dark_scratch")
-    brushing = directional_noise((REF_SIZE, REF_SIZE), r, 41, 0)
-    surface = (158 + 7 * brushing + 4 * fractal((REF_SIZE, REF_SIZE), 3, r, 2))[..., None] * np.array([1.0, 1.01, 1.04], np.float32)
-    t = np.linspace(0, 1, 40)
-    pts = np.stack([40 + 180 * t, 190 - 130 * t + 14 * np.sin(np.pi * t)], axis=1)
-    canvas = np.zeros((REF_SIZE, REF_SIZE), np.uint8)
-    cv2.polylines(canvas, [np.rint(pts * 16).astype(np.int32)], False, 255, 2, cv2.LINE_AA, shift=4)
-    line = canvas.astype(np.float32) / 255
-    taper = np.clip(np.sin(np.pi * np.clip((np.mgrid[:REF_SIZE, :REF_SIZE][1] - 40) / 180, 0, 1)) * 1.6, 0.2, 1)
-    cover = (line * taper)[..., None]
-    image = surface * (1 - 0.62 * cover)
-    highlight = np.roll(line, -1, axis=0)[..., None] * 0.3 * (1 - cover)
-    image = image + (255 - image) * highlight
-    return finish(camera_noise(image, r, 1.5)), cv2.dilate(canvas, np.ones((3, 3), np.uint8)) > 40
+    n = (REF_SIZE, REF_SIZE)
+    brushing = directional_noise(n, r, 41, 0)
+    surface = (158 + 7 * brushing + 4 * fractal(n, 3, r, 2))[..., None] * np.array([1.0, 1.01, 1.04], np.float32)
+    height = np.zeros(n, np.float32)
+    marks = np.zeros(n, bool)
+    for offset, strength in ((0.0, 1.0), (9.0, 0.45)):
+        t = np.linspace(0, 1, 200)
+        pts = np.stack([40 + 180 * t, 190 - 130 * t + 14 * np.sin(np.pi * t) + offset], axis=1)
+        keep = (np.sin(t * 23.0 + r.uniform(0, 6)) > -0.85) & (t > (0.25 if offset else 0.0))  # skips
+        canvas = np.zeros(n, np.uint8)
+        for a, b, k in zip(pts[:-1], pts[1:], keep[:-1]):
+            if k:
+                cv2.line(canvas, tuple(np.rint(a).astype(int)), tuple(np.rint(b).astype(int)), 255, 1)
+        dist = distance_to(canvas)
+        width = (0.6 + 1.6 * np.sin(np.pi * np.clip((grid(REF_SIZE)[1] - 40) / 180, 0, 1))) * strength
+        height -= strength * 2.5 * np.exp(-(dist / np.maximum(width, 0.4)) ** 2)
+        marks |= dist < width + 2
+    image = surface * lit(height, gain=0.6) * (1 - 0.3 * np.clip(-height / 2.5, 0, 1))[..., None]
+    return finish(camera_noise(image, r, 1.5)), marks
 
 
 def crack_concrete() -> tuple[np.ndarray, np.ndarray]:
+    """A crack in concrete: a jagged fracture tapering to its tips with thinner branches, a dark
+    interior deepening towards its middle, lips lit on one side and shadowed on the other, small
+    spalls along the edge; the concrete has pores and aggregate."""
     r = rng("crack_concrete")
-    surface = (140 + 14 * fractal((REF_SIZE, REF_SIZE), 12, r, 3) + 8 * fractal((REF_SIZE, REF_SIZE), 3, r, 2))
-    surface = surface[..., None] * np.array([1.0, 0.98, 0.94], np.float32)
-    canvas = np.zeros((REF_SIZE, REF_SIZE), np.uint8)
-
-    def path(p0: np.ndarray, p1: np.ndarray, levels: int) -> np.ndarray:
-        pts = np.stack([p0, p1]).astype(np.float64)
-        for _ in range(levels):
-            mid = (pts[:-1] + pts[1:]) / 2
-            seg = pts[1:] - pts[:-1]
-            normal = np.stack([-seg[:, 1], seg[:, 0]], axis=1)
-            mid += normal * r.normal(0, 0.15, (len(mid), 1))
-            out = np.empty((len(pts) + len(mid), 2))
-            out[0::2], out[1::2] = pts, mid
-            pts = out
-        return pts
-
-    main = path(np.array([30.0, 70.0]), np.array([226.0, 180.0]), 6)
-    cv2.polylines(canvas, [np.rint(main * 16).astype(np.int32)], False, 255, 3, cv2.LINE_AA, shift=4)
-    for i in (20, 34, 45):
-        end = main[i] + np.array([r.uniform(-40, 40), r.uniform(25, 55)])
-        cv2.polylines(canvas, [np.rint(path(main[i], end, 4) * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, shift=4)
-    cover = canvas.astype(np.float32)[..., None] / 255
-    image = surface * (1 - 0.78 * cover)
-    return finish(camera_noise(image, r, 2.0)), cv2.dilate(canvas, np.ones((3, 3), np.uint8)) > 40
+    n = (REF_SIZE, REF_SIZE)
+    surface = 140 + 14 * fractal(n, 12, r, 3) + 8 * fractal(n, 3, r, 2)
+    pores = (fractal(n, 60, r, 1) > 0.55).astype(np.float32)
+    surface = (surface * (1 - 0.35 * cv2.GaussianBlur(pores, (0, 0), 0.7)))[..., None] * np.array([1.0, 0.98, 0.94], np.float32)
+    main = fractal_path(r, np.array([30.0, 70.0]), np.array([226.0, 180.0]), 7)
+    paths = [(main, 3.2)] + [(fractal_path(r, main[i], main[i] + np.array([r.uniform(-40, 40), r.uniform(25, 55)]), 5), 1.4)
+                             for i in (40, 70, 95)]
+    depth = np.zeros(n, np.float32)
+    marks = np.zeros(n, bool)
+    for pts, w0 in paths:
+        canvas = np.zeros(n, np.uint8)
+        for k, (a, b) in enumerate(zip(pts[:-1], pts[1:])):
+            u = k / (len(pts) - 1)
+            taper = np.sin(np.pi * u) if w0 > 2 else 1 - u
+            cv2.line(canvas, tuple(np.rint(a).astype(int)), tuple(np.rint(b).astype(int)), int(1 + 200 * taper), 1)
+        dist, labels = cv2.distanceTransformWithLabels((canvas == 0).astype(np.uint8), cv2.DIST_L2, 3,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+        ys, xs = np.nonzero(canvas)
+        taper = np.zeros(len(ys) + 1, np.float32)
+        taper[1:] = canvas[ys, xs] / 200.0
+        width = np.maximum(w0 * taper[labels], 0.4)
+        depth = np.maximum(depth, np.clip(1.3 - dist / width, 0, 1))
+        marks |= dist < width + 2.5
+    spalls = (fractal(n, 30, r, 2) > 0.35) & (cv2.GaussianBlur(depth, (0, 0), 2.0) > 0.12) & (depth < 0.2)
+    height = -cv2.GaussianBlur(depth * 4.0 + spalls * 1.2, (0, 0), 0.8)
+    interior = 1 - 0.82 * depth[..., None]
+    image = surface * lit(height, gain=1.2) * interior * (1 - 0.15 * spalls[..., None])
+    return finish(camera_noise(image, r, 2.0)), marks | spalls
 
 
 def rust_spot() -> tuple[np.ndarray, np.ndarray]:
+    """Corrosion through blue-grey paint: a granular crust (orange to dark brown palette) with pits,
+    blistered paint around it, an orange bloom and a short run-off streak below."""
     r = rng("rust_spot")
-    paint = np.array([92, 112, 135], np.float32) * (1 + 0.03 * fractal((REF_SIZE, REF_SIZE), 4, r, 3))[..., None]
-    spot = blob(r, (120, 132), 46, 0.5)
-    rust_tex = 0.5 + 0.5 * fractal((REF_SIZE, REF_SIZE), 16, r, 3)
-    rust = np.array([150, 72, 28], np.float32) * (1 - 0.3 * rust_tex[..., None]) + np.array([60, 30, 10], np.float32) * 0.3 * rust_tex[..., None]
-    alpha = cv2.GaussianBlur(spot.astype(np.float32), (5, 5), 1.0)[..., None]
-    halo = np.clip(cv2.GaussianBlur(spot.astype(np.float32), (21, 21), 6)[..., None] - alpha, 0, 1) * 0.5
-    image = paint * (1 - alpha - halo) + rust * alpha + np.array([130, 90, 60], np.float32) * halo
-    return finish(camera_noise(image, r, 1.5)), alpha[..., 0] > 0.3
+    n = (REF_SIZE, REF_SIZE)
+    paint = np.array([92, 112, 135], np.float32) * (1 + 0.03 * fractal(n, 4, r, 3))[..., None]
+    spot = blob(r, (120, 120), 44, 0.35)
+    grain = np.clip(0.5 + 0.8 * (0.6 * fractal(n, 24, r, 3) + 0.4 * fractal(n, 64, r, 1)), 0, 1)[..., None]
+    palette = np.array([200, 108, 44], np.float32) * (1 - grain) + np.array([70, 36, 18], np.float32) * grain
+    edge = inside(spot)
+    pits = (fractal(n, 40, r, 1) > 0.5) & (edge > 4)
+    blister = np.exp(-distance_to(spot.astype(np.uint8)) / 3.0) * (~spot) * (fractal(n, 16, r, 2) > -0.1)
+    height = -cv2.GaussianBlur(pits.astype(np.float32), (0, 0), 0.9) * 2.0 + 1.5 * cv2.GaussianBlur(
+        blister.astype(np.float32), (0, 0), 1.2) + 0.8 * fractal(n, 48, r, 1) * spot
+    alpha = cv2.GaussianBlur(spot.astype(np.float32), (0, 0), 1.0)[..., None]
+    yy, xx = grid(REF_SIZE)
+    run = np.exp(-((xx - 122 - 6 * fractal(n, 3, r, 1)) / 7.0) ** 2) * np.clip((yy - 130) / 40.0, 0, 1) * np.clip((210 - yy) / 50.0, 0, 1)
+    halo = np.clip(cv2.GaussianBlur(spot.astype(np.float32), (0, 0), 6.0)[..., None] - alpha + 0.6 * run[..., None], 0, 1) * 0.55
+    bloom = paint * (1 - halo) + paint * np.array([1.35, 0.85, 0.5], np.float32) * halo
+    image = (bloom * (1 - alpha) + palette * alpha) * lit(height)
+    return finish(camera_noise(image, r, 1.5)), (alpha[..., 0] > 0.3) | (halo[..., 0] > 0.2) | (blister > 0.3)
 
 
 def fabric_hole() -> tuple[np.ndarray, np.ndarray]:
+    """A hole torn in a plain weave: an irregular opening showing a dark surface beneath, broken
+    threads of both directions reaching into it, a frayed, slightly raised edge."""
     r = rng("fabric_hole")
     yy, xx = grid(REF_SIZE)
+    n = (REF_SIZE, REF_SIZE)
     period = 6.0
     ix, iy = (xx // period).astype(int), (yy // period).astype(int)
     fx, fy = (xx % period) / period, (yy % period) / period
     over = (ix + iy) % 2 == 0
     shade = np.where(over, np.sin(np.pi * fx), np.sin(np.pi * fy)) ** 0.6
-    cloth = np.array([196, 178, 146], np.float32) * (0.6 + 0.4 * shade)[..., None]
+    colour = np.array([196, 178, 146], np.float32)
+    cloth = colour * (0.6 + 0.4 * shade)[..., None] * (1 + 0.04 * fractal(n, 8, r, 2))[..., None]
     hole_mask = blob(r, (130, 122), 30, 0.3)
-    frayed = cv2.dilate(hole_mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~hole_mask
-    fray = frayed & (r.random((REF_SIZE, REF_SIZE)) < 0.5)
-    image = cloth.copy()
-    image[hole_mask] = np.array([28, 26, 24], np.float32) + 6 * r.normal(0, 1, (int(hole_mask.sum()), 1))
-    image[fray] = image[fray] * 0.75 + np.array([230, 215, 185], np.float32) * 0.25
-    return finish(camera_noise(image, r, 1.5)), hole_mask | fray
+    beneath = np.array([52, 40, 34], np.float32) * (1 + 0.25 * fractal(n, 10, r, 2))[..., None]
+    edge = distance_to(hole_mask.astype(np.uint8))
+    image = cloth * (1 - 0.25 * np.exp(-edge / 3.0) * (~hole_mask))[..., None]  # the torn edge is dirtier
+    shadow = cv2.GaussianBlur(hole_mask.astype(np.float32), (0, 0), 3.0)
+    image = np.where(hole_mask[..., None], beneath * (0.6 + 0.4 * shadow[..., None]), image)
+    threads = np.zeros(n, np.uint8)
+    ys, xs = np.nonzero(hole_mask & (inside(hole_mask) <= 1))
+    for i in r.choice(len(ys), 26, replace=False):
+        y, x = ys[i], xs[i]
+        inward = np.array([130.0 - x, 122.0 - y])
+        horizontal = abs(inward[0]) > abs(inward[1]) if r.random() < 0.8 else abs(inward[0]) <= abs(inward[1])
+        step = np.array([np.sign(inward[0]), 0.0]) if horizontal else np.array([0.0, np.sign(inward[1])])
+        length = r.uniform(5, 18)
+        bend = r.normal(0, 0.15) * length
+        end = np.array([x, y]) + step * length + step[::-1] * bend
+        mid = (np.array([x, y]) + end) / 2 + r.normal(0, 1.0, 2)
+        pts = np.rint(np.stack([[x, y], mid, end])).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(threads, [pts], False, 1, 1, cv2.LINE_8)
+    strand = threads.astype(bool)
+    image[strand] = colour * r.uniform(0.75, 1.05, (int(strand.sum()), 1))
+    return finish(camera_noise(image, r, 1.5)), hole_mask | strand | (edge < 3) & ~hole_mask
 
 
 REFERENCES = {
