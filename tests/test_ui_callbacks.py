@@ -132,7 +132,7 @@ def test_mask_is_union_of_layers_resized_to_background(surface):
 
 @pytest.mark.parametrize("shape", ed.SHAPES)
 def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
-    value, source = studio.ui_pick_example(select(0))[:2]
+    value, source = studio.pick_example(select(0))[:2]
     value, source, _ = studio.ui_clear_region(as_browser_sends(value), source)
     value, source, _ = studio.ui_add_shape(as_browser_sends(value), source, shape, 20, 25, 75)
     image, mask = ed.image_and_mask(as_browser_sends(value), "normal image", "missing", source)
@@ -147,7 +147,7 @@ def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
 
 
 def test_the_editor_clear_button_cannot_delete_the_photo(studio):
-    value, source = studio.ui_pick_example(select(0))[:2]
+    value, source = studio.pick_example(select(0))[:2]
     restored, source2, message = studio.ui_restore_image(source)  # the editor's own trash icon emptied it
     image, region = ed.image_and_mask(as_browser_sends(restored), "normal image", "missing", source2)
     assert np.array_equal(image, np.asarray(Image.open(studio.assets.normals[0].path).convert("RGB")))
@@ -156,7 +156,7 @@ def test_the_editor_clear_button_cannot_delete_the_photo(studio):
 
 
 def test_example_fills_every_input_at_once_and_uploads_reset_labels(studio):
-    out = studio.ui_pick_example(select(0))
+    out = studio.pick_example(select(0))
     value, source, ref_value, ref_source, category, prompt, text, defect, picked, _ = out
     assert (category, prompt, text, defect["value"], picked) == ("metal_plate", "a red stain", "a red stain", "stain", 0)
     assert ed.image_and_mask(as_browser_sends(value), "normal", "missing", source)[1][10:20, 10:30].all()
@@ -164,13 +164,26 @@ def test_example_fills_every_input_at_once_and_uploads_reset_labels(studio):
     # your own image: category from its file name, no description, no defect type, no suggested region
     own = studio.assets.normals[0].path.with_name("Steel Plate.png")
     own.write_bytes(studio.assets.normals[0].path.read_bytes())
-    value, source, category, prompt, defect, picked, examples, message = studio.ui_upload_normal(str(own))
+    value, source, category, prompt, defect, picked, examples, message = studio.upload_normal(str(own))
     assert category == "steel_plate" and prompt == "" and defect["value"] is None and picked is None
     assert examples["selected_index"] is None  # no example stays highlighted
     assert source["preset"] is None and "cleared" in message
     # a reference upload drops the old text and mask
     value, source, text, _ = studio.ui_upload_reference(str(own))
     assert text == "" and source["preset"] is None
+
+
+def test_a_new_normal_image_closes_the_old_queue(studio, sketched):
+    state = generate(studio, sketched, num=3)[0]
+    studio.ui_accept(state, "stain", "metal_plate", "", "image")
+    out = studio.ui_pick_example(state, "image", select(0))
+    state, viewer, _, strip, details = out[:5]
+    assert state.candidates == [] and strip == [] and "No candidates" in details
+    assert "2 undecided" in out[-1] and len(studio.ctx.store) == 1  # the accepted one stays
+    assert "no candidates" in studio.ui_accept(state, "stain", "metal_plate", "", "image")[-1].lower()
+    own = studio.assets.normals[0].path
+    out = studio.ui_upload_normal(str(own), state, "image")
+    assert out[0].candidates == [] and "left the review queue" not in out[-1]  # nothing was left to close
 
 
 def test_editor_without_image_says_what_to_do(studio):
@@ -271,7 +284,7 @@ def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeyp
     assert studio.ui_accept(state, "stain", "plate", "", "image")[-1].startswith("Accepted")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"GIF89a not really")
-    assert re.search("(?i)image", studio.ui_upload_normal(str(bad))[-1])
+    assert re.search("(?i)image", studio.ui_upload_normal(str(bad), state, "image")[-1])
     assert "Nothing to export" in studio.ui_export("mvtec", "current filter", "nope", "", "", "", "",
                                                    progress=None)[-1]
 

@@ -199,12 +199,12 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                   api_name="ui_load", **QUIET)
         timer.tick(studio.ui_status, status, status, api_name="ui_status", queue=False, **QUIET)
         engine.change(studio.ui_engine, engine, engine_outputs, api_name="ui_engine", **QUIET)
-        examples.select(studio.ui_pick_example, None,
-                        [*normal, *reference, category, prompt, ref_text, defect_type, picked, message],
-                        api_name="ui_pick_example", **QUIET)
-        upload_normal.upload(studio.ui_upload_normal, upload_normal,
-                             [*normal, category, prompt, defect_type, picked, examples, message],
-                             api_name="ui_upload_normal", **QUIET)
+        examples.select(studio.ui_pick_example, [session, view],
+                        [*generated, *normal, *reference, category, prompt, ref_text, defect_type, picked, message],
+                        api_name="ui_pick_example", **REVIEW)
+        upload_normal.upload(studio.ui_upload_normal, [upload_normal, session, view],
+                             [*generated, *normal, category, prompt, defect_type, picked, examples, message],
+                             api_name="ui_upload_normal", **REVIEW)
         for widget, pair in ((editor, normal), (ref_editor, reference)):
             widget.clear(studio.ui_restore_image, pair[1], [*pair, message], api_name="ui_restore_image", **QUIET)
         for (button, shape), pair, sliders in [*((s, normal, shape_sliders) for s in shapes),

@@ -127,8 +127,7 @@ class PageCallbacks(Actions):
                 log.warning("the first shipped example is unreadable")
         return (None, None), (None, None), "", "", "", ""
 
-    @keeps_work(10)
-    def ui_pick_example(self, evt: gr.SelectData):
+    def pick_example(self, evt: gr.SelectData) -> tuple[Any, ...]:
         """An example was clicked: it fills image, region, reference, its mask, both texts, category
         and defect type at once. Returns those (editor values with their sources), the sample index, message."""
         index = clicked(evt, len(self.assets.examples()))
@@ -139,8 +138,7 @@ class PageCallbacks(Actions):
         return (value, source, ref_value, ref_source, category, prompt, text, gr.update(value=defect or None),
                 index, f"Example **{name}** loaded: every input and label below comes from it.")
 
-    @keeps_work(8)
-    def ui_upload_normal(self, path: str | None):
+    def upload_normal(self, path: str | None) -> tuple[Any, ...]:
         """An uploaded normal image: category from its file name (editable), no description, no
         region, no defect type, no example highlighted. Returns (editor, source, category, prompt,
         defect type, sample, examples, message)."""

@@ -74,6 +74,34 @@ class ReviewCallbacks(PageCallbacks):
             return f"⚠️ **A** is refused until the {' and '.join(missing)} is filled in."
         return f"**A** stores: category `{cat}` · defect type `{defect}`"
 
+    # ------------------------------------------------------------------ a new normal image closes the queue
+    def _close_queue(self, state: ss.Session | None, view: str) -> tuple[tuple[Any, ...], str]:
+        """(bundle, note): the candidates of the previous image leave the queue, so that no key can
+        store them with the new image's labels (accepted ones stay in the curated set)."""
+        if state is None or not state.candidates:
+            return self.review_bundle(state, view), ""
+        undecided = queue.tally(state)["undecided"]
+        ss.close_queue(state)
+        note = (f" The previous image's candidates left the review queue ({undecided} undecided), so none is "
+                "stored with these labels." if undecided else "")
+        return self.review_bundle(state, view), note
+
+    @keeps_work(BUNDLE + 10)
+    def ui_pick_example(self, state, view: str, evt: gr.SelectData):
+        """An example fills every input and label (see :meth:`pick_example`) and closes the old queue.
+        Returns the bundle, the example's inputs and labels, and a message."""
+        *filled, message = self.pick_example(evt)
+        bundle, note = self._close_queue(state, view)
+        return (*bundle, *filled, message + note)
+
+    @keeps_work(BUNDLE + 8)
+    def ui_upload_normal(self, path: str | None, state, view: str):
+        """Your own normal image (see :meth:`upload_normal`); closes the old queue. Returns the bundle,
+        the editor, its labels and a message."""
+        *filled, message = self.upload_normal(path)
+        bundle, note = self._close_queue(state, view)
+        return (*bundle, *filled, message + note)
+
     # ------------------------------------------------------------------ filling the queue
     @keeps_work(BUNDLE + 2)
     def ui_generate(self, state, normal_value, normal_source, reference_value, reference_source, prompt: str,

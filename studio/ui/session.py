@@ -145,6 +145,14 @@ def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray |
     return state
 
 
+def close_queue(state: Session) -> None:
+    """Take the last generation's candidates out of the session (their files go; the store keeps
+    what was accepted)."""
+    shutil.rmtree(Path(state.dir) / f"gen{state.generation:04d}", ignore_errors=True)
+    state.candidates, state.history, state.selected, state.review = [], [], None, None
+    state.normal = state.reference = state.reference_mask = None
+
+
 def candidate_record(state: Session | None, index: Any) -> CandidateRecord:
     """The candidate ``index`` (0-based, as returned by generate) of this session's last generation."""
     records = state.candidates if isinstance(state, Session) else []
