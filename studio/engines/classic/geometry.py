@@ -72,9 +72,10 @@ def jagged_path(points: np.ndarray, rng: np.random.Generator, rough: float, leve
     return points
 
 
-def inside_distance(mask: np.ndarray) -> np.ndarray:
-    """Distance (px) from each region pixel to the region's outside."""
-    padded = np.pad(mask.astype(np.uint8), 1)
+def inside_distance(mask: np.ndarray, open_border: bool = False) -> np.ndarray:
+    """Distance (px) from each region pixel to the region's outside; with ``open_border`` the mask is
+    taken to continue beyond the array's border (a region cut by the image's edge)."""
+    padded = np.pad(mask.astype(np.uint8), 1, mode="edge" if open_border else "constant")
     return cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
 
 

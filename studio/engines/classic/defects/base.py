@@ -48,6 +48,14 @@ class Context:
         """Distance (px) of every region pixel from the region's outside."""
         return inside_distance(self.region)
 
+    @cached_property
+    def at_image_edge(self) -> np.ndarray:
+        """The region's pixels on the image's border (the crop reaches it only there)."""
+        edge = np.zeros(self.shape, bool)
+        edge[[0, -1], :] = self.region[[0, -1], :]
+        edge[:, [0, -1]] |= self.region[:, [0, -1]]
+        return edge
+
     def record(self, **values: Any) -> None:
         for key, value in values.items():
             if isinstance(value, (float, np.floating)):
@@ -107,21 +115,30 @@ def place(ctx: Context, reach: float) -> tuple[float, float]:
 
 
 def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
-                  aspect: tuple[float, float] = (0.45, 1.0), jag: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                  aspect: tuple[float, float] = (0.45, 1.0), jag: float = 0.0,
+                  at_edge: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A seed-varied organic shape INSIDE the region (the sketch is where a defect may lie, not its
     outline): (mask, lift). Its length is a seeded fraction ``extent`` of the region's, its width a
     seeded ``aspect`` of that (at most the region's width), its orientation near the region's (free
     in a round region), its centre a seeded interior point; the boundary is thresholded warped noise
-    and fades out before the sketch's edge (``jag``: see :func:`patch_field`). ``lift`` rises from 0 at the boundary to 1 inside."""
+    and fades out before the sketch's edge (``jag``: see :func:`patch_field`); ``at_edge`` centres it on the
+    image's border where the region meets it (a bite out of the edge). ``lift`` rises from 0 at the boundary to 1 inside."""
     rng, frame = ctx.rng, ctx.frame
     a = frame.a * float(rng.uniform(*extent))
     b = min(a * float(rng.uniform(*aspect)), frame.b * float(rng.uniform(0.55, 0.95)))
     elongation = frame.b / frame.a
     angle = frame.angle + float(rng.uniform(-1.0, 1.0)) * np.pi / 2 * elongation**2
-    field_ = patch_field(ctx, place(ctx, 0.7 * b), (a, b), angle, rough, jag)
-    # keep clear of the sketch's outline: the field sinks within a few px of it
-    margin = max(2.0, 0.15 * float(ctx.depth.max()))
-    field_ -= 1.5 * np.clip(1.0 - ctx.depth / margin, 0.0, 1.0)
+    edge = at_edge and bool(ctx.at_image_edge.any())
+    if edge:
+        ys, xs = np.nonzero(ctx.at_image_edge)
+        i = int(rng.integers(ys.size))
+        centre, depth = (float(xs[i]), float(ys[i])), inside_distance(ctx.region, open_border=True)
+    else:
+        centre, depth = place(ctx, 0.7 * b), ctx.depth
+    field_ = patch_field(ctx, centre, (a, b), angle, rough, jag)
+    # keep clear of the sketch's outline (not of the image's edge): the field sinks within a few px of it
+    margin = max(2.0, 0.15 * float(depth.max()))
+    field_ -= 1.5 * np.clip(1.0 - depth / margin, 0.0, 1.0)
     mask = (field_ > 0) & ctx.region
     if mask.sum() < 4:
         mask = ctx.depth >= 0.5 * float(ctx.depth.max())
@@ -143,7 +160,7 @@ def cavity(ctx: Context, opening: np.ndarray, wall: float) -> tuple[np.ndarray, 
     """How a recess in the surface is lit: (distance from its rim px, wall weight 1 at the rim fading
     over ``wall`` px, side in [-1, 1]: +1 where the wall faces the light, i.e. on the side of the
     opening away from the light, -1 on the side towards it, in its shadow)."""
-    depth = inside_distance(opening)
+    depth = inside_distance(opening, open_border=True)  # a recess cut by the image's edge goes on beyond it
     h, w = opening.shape
     scale = min(1.0, 3.0 / max(wall, 1.0))  # a wide wall's orientation is found on a smaller copy
     small = opening.astype(np.float32)

@@ -102,9 +102,9 @@ def hole(ctx: Context) -> Maps:
         paint = ctx.base * tone[..., None]
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
         burr = blur(rim.astype(np.float32), 0.8)
-        height = -np.clip(depth, 0.0, 3.0) + float(rng.uniform(0.6, 1.4)) * burr
+        height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.3, 0.9)) * burr
         strands = None
     ctx.record(style="fabric" if fabric else "solid", holes=count, radius_px=radius,
                opening_px=int(opening.sum()), threads=int(strands.sum()) if strands is not None else 0)
     return Maps(height=height.astype(np.float32), cover=cover.astype(np.float32), paint=paint,
-                gloss=None if fabric else 0.4 * burr, relief=1.0)
+                relief=1.0)

@@ -51,13 +51,13 @@ def stain(ctx: Context) -> Maps:
     drops = droplets(ctx, blob, satellites, max(1.0, 0.07 * size))
     shape = blob | drops
     edge = inside_distance(shape)
-    ring_width = float(rng.uniform(0.8, 2.2))
+    ring_width = float(rng.uniform(1.0, 2.5))
     rim = np.exp(-edge / ring_width) * shape
     tide = np.exp(-np.abs(lift - float(rng.uniform(0.3, 0.6))) / 0.04) * float(rng.uniform(0.0, 0.5))
     density = np.clip(0.55 + 0.7 * ctx.noise(max(3.0, size / 4)), 0.15, 1.0)
     strength = float(rng.uniform(0.45, 0.8))
-    body = density * (0.25 + 0.3 * np.sqrt(lift))
-    alpha = np.clip(strength * (body + float(rng.uniform(0.6, 1.0)) * rim + tide), 0.0, 1.0)
+    body = density * (0.2 + 0.25 * np.sqrt(lift))
+    alpha = np.clip(strength * (body + float(rng.uniform(0.8, 1.3)) * rim + tide), 0.0, 1.0)
     alpha = blur((alpha * shape).astype(np.float32), 0.6)
     name, colour = stain_colour(ctx)
     transmit = np.clip(colour / 255.0, 0.08, 1.0)

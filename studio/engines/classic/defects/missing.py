@@ -1,6 +1,7 @@
 """Missing material: a chip broken out of the surface with a fractal fracture boundary; the exposed
 floor is rough and a little darker than the surface (not black), the fracture walls are lit on the
-side facing the light and shadowed on the other, and the remaining edge casts a short shadow."""
+side facing the light and shadowed on the other, and the remaining edge casts a short shadow. A region
+on the image's border gets a bite out of that edge (a chipped edge)."""
 from __future__ import annotations
 
 import cv2
@@ -13,7 +14,7 @@ from studio.imaging import blur
 
 def missing(ctx: Context) -> Maps:
     rng = ctx.rng
-    chip, _ = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.2)
+    chip, _ = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.12, at_edge=True)
     chip = main_parts(chip, 0.2)
     if chip.sum() < 4:
         chip = ctx.region
@@ -35,5 +36,5 @@ def missing(ctx: Context) -> Maps:
     tone = (1.0 - wall) + wall * wall_light
     paint = floor * (tone * (1.0 - 0.6 * blur(shadow, 1.0)))[..., None]
     height = -blur(inside, 0.8) * float(rng.uniform(1.0, 2.5))
-    ctx.record(floor=floor_tone, wall_px=wall_px)
+    ctx.record(floor=floor_tone, wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
     return Maps(height=height, cover=inside, paint=paint, relief=1.0)

@@ -1,0 +1,148 @@
+"""Issue 13's shapes: the sketch is the region a defect may occupy, not its outline. Area defects are
+seeded organic patches inside it; holes are round pits lit on the far wall; chips have a darker (not
+black) floor and bite out of an image edge; stains dry with a darker ring; oil carries an iridescent
+sheen; fabric holes have thread ends reaching into the opening."""
+from __future__ import annotations
+
+import json
+import statistics
+
+import cv2
+import numpy as np
+import pytest
+
+from studio import config
+from studio.engines.classic import ClassicEngine
+from studio.imaging import erode, load_image, load_mask
+from studio.types import SynthesisRequest
+
+ENGINE = ClassicEngine()
+SEEDS = 6
+AREA_PROMPTS = {
+    "hole": "a hole", "oil": "an oil stain", "rust": "rust", "stain": "a coffee stain",
+    "discoloration": "discoloration", "contamination": "contamination", "missing": "a broken piece missing",
+}
+
+
+def flat_surface(size: int = 256, colour: tuple[int, int, int] = (150, 150, 150)) -> np.ndarray:
+    """A flat, finely noisy surface: no dominant light direction, so the default light (upper left) applies."""
+    rng = np.random.default_rng(11)
+    image = np.array(colour, np.float32) + rng.normal(0.0, 2.0, (size, size, 1)).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def ellipse(size: int = 256, axes: tuple[int, int] = (60, 40)) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, (size // 2, size // 2), axes, 0, 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def generate(image: np.ndarray, mask: np.ndarray, prompt: str, num: int = SEEDS) -> list:
+    return ENGINE.generate(SynthesisRequest.create(image, mask, prompt, num=num, seed=5))
+
+
+@pytest.mark.parametrize("family", sorted(AREA_PROMPTS))
+def test_area_defects_lie_inside_the_sketch_not_on_its_outline(family: str) -> None:
+    """The label does not trace the sketch's outline, does not fill it, and moves and resizes with the seed."""
+    image, mask = flat_surface(), ellipse()
+    outline = mask & ~erode(mask, 3)
+    traced, fill, centres, areas = [], [], [], []
+    for cand in generate(image, mask, AREA_PROMPTS[family]):
+        label = cand.mask > 0
+        traced.append(float((label & outline).sum() / outline.sum()))
+        fill.append(float((label & mask).sum() / mask.sum()))
+        ys, xs = np.nonzero(label)
+        centres.append((float(xs.mean()), float(ys.mean())))
+        areas.append(float(label.sum()))
+    assert statistics.median(traced) < 0.5, f"{family}: the label traces the sketch's outline ({traced})"
+    assert statistics.median(fill) < 0.85, f"{family}: the label fills the sketch ({fill})"
+    spread = float(np.linalg.norm(np.std(np.array(centres), axis=0)))
+    assert spread > 2.0, f"{family}: the defect sits at the same place in every seed ({centres})"
+    assert max(areas) > 1.3 * min(areas), f"{family}: the defect has the same size in every seed ({areas})"
+
+
+def test_holes_are_round_pits_with_a_dark_interior_and_a_lit_far_wall() -> None:
+    image, mask = flat_surface(), ellipse()
+    light = np.array([-1.0, -1.0]) / np.sqrt(2.0)  # the default light of a surface with no shading
+    counts = []
+    for cand in generate(image, mask, "a hole"):
+        assert cand.metadata["photometry"]["light_confidence"] < 0.15
+        grey = cand.image.astype(np.float32).mean(axis=2)
+        parts, _, part_stats, _ = cv2.connectedComponentsWithStats((cand.mask > 0).astype(np.uint8), connectivity=8)
+        counts.append(sum(1 for k in range(1, parts) if part_stats[k, cv2.CC_STAT_AREA] >= 6))
+        dark = (grey < 0.75 * 150) & (cand.mask > 0)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
+        main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        w, h = stats[main, cv2.CC_STAT_WIDTH], stats[main, cv2.CC_STAT_HEIGHT]
+        assert max(w, h) <= 1.6 * min(w, h), "a hole should be roughly round"
+        pit = labels == main
+        # the opening (dark core plus its lit wall): everything the hole darkened or lit inside its outline
+        ys, xs = np.nonzero(pit)
+        cy, cx = ys.mean(), xs.mean()
+        radius = 0.5 * max(w, h)
+        yy, xx = np.mgrid[:256, :256]
+        disc = np.hypot(xx - cx, yy - cy) < 0.9 * radius
+        toward = ((xx - cx) * light[0] + (yy - cy) * light[1]) > 0.3 * radius
+        away = ((xx - cx) * light[0] + (yy - cy) * light[1]) < -0.3 * radius
+        assert grey[disc].mean() < 0.6 * 150, "the hole's interior should be dark"
+        assert grey[disc & away].mean() > grey[disc & toward].mean() + 8, "the far wall should be lit"
+    assert all(1 <= c <= 3 for c in counts), counts
+    assert max(counts) > 1, f"no seed gave pitting (several holes): {counts}"
+
+
+def test_chips_have_a_darker_floor_not_black_and_bite_out_of_an_image_edge() -> None:
+    image = flat_surface(colour=(170, 160, 150))
+    for cand in generate(image, ellipse(), "a broken piece missing", num=4):
+        core = erode(cand.mask > 0, 4)
+        ratio = float(cand.image[core].mean() / image[core].mean())
+        assert 0.3 < ratio < 0.92, f"a chip's floor is {ratio:.2f} of the surface (black or unchanged)"
+    edge = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(edge, (128, 0), (60, 40), 0, 0, 360, 1, -1)
+    for cand in generate(image, edge.astype(bool), "a broken piece missing", num=4):
+        assert (cand.mask[0] > 0).any(), "a chip on the image's edge should bite out of it"
+        assert cand.metadata["generator_params"]["chipped_edge"] is True
+
+
+def test_stains_dry_with_a_darker_ring() -> None:
+    image = flat_surface(colour=(200, 200, 200))
+    darker_rim = 0
+    for cand in generate(image, ellipse(), "a coffee stain"):
+        label = cand.mask > 0
+        delta = np.abs(cand.image.astype(np.float32) - image.astype(np.float32)).mean(axis=2)
+        rim, core = label & ~erode(label, 3), erode(label, 6)
+        if core.sum() > 30 and delta[rim].mean() > 1.1 * delta[core].mean():
+            darker_rim += 1
+    assert darker_rim >= SEEDS // 2 + 1, f"only {darker_rim}/{SEEDS} stains have a darker drying ring"
+
+
+def test_oil_has_an_iridescent_sheen_stains_do_not() -> None:
+    image = flat_surface(colour=(170, 160, 150))
+
+    def hue_spread(prompt: str) -> float:
+        spreads = []
+        for cand in generate(image, ellipse(), prompt, num=4):
+            label = erode(cand.mask > 0, 2)
+            delta = cand.image.astype(np.float32) - image.astype(np.float32)
+            opponent = delta[..., 0] - delta[..., 2]
+            spreads.append(float(np.std(opponent[label])))
+        return statistics.median(spreads)
+
+    oil, stain = hue_spread("an oil stain"), hue_spread("a grey stain")
+    assert oil > 2.0 and oil > 1.5 * stain, f"oil hue spread {oil:.2f} vs stain {stain:.2f}"
+
+
+def test_fabric_holes_show_threads_and_the_background() -> None:
+    manifest = json.loads((config.ASSETS_DIR / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(e for e in manifest["normal"] if e["name"] == "fabric_weave")
+    image = load_image(config.ASSETS_DIR / entry["image"])
+    mask = load_mask(config.ASSETS_DIR / entry["mask"], (image.shape[1], image.shape[0]))
+    level = float(image[mask].mean())
+    for cand in generate(image, mask, "a hole in the fabric", num=3):
+        assert cand.metadata["generator_params"]["threads"] > 0
+        grey = cand.image.astype(np.float32).mean(axis=2)
+        opening = (grey < 0.5 * level) & (cand.mask > 0)
+        assert opening.sum() > 50, "the background should show through the hole"
+        # thread ends: cloth-bright pixels inside the opening's outline
+        outline = cv2.morphologyEx(opening.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+        strands = outline & ~opening & (grey > 0.8 * level)
+        assert strands.sum() >= 5, "no thread ends reach into the hole"
