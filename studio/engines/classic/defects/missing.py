@@ -28,13 +28,14 @@ def missing(ctx: Context) -> Maps:
     floor = (ctx.base + 0.35 * (ctx.crop - ctx.base)) * (floor_tone * rough)[..., None]
     # walls: brighter where they face the light, darker in their own shadow
     wall_light = 1.0 + 0.6 * side
-    shift = np.array(ctx.photo.light) * float(np.clip(0.15 * size, 2.0, 6.0))
+    reach = min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows
+    shift = np.array(ctx.photo.light) * reach
     inside = chip.astype(np.float32)
     toward = cv2.warpAffine(inside, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), inside.shape[::-1],
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
     tone = (1.0 - wall) + wall * wall_light
-    paint = floor * (tone * (1.0 - 0.6 * blur(shadow, 1.0)))[..., None]
+    paint = floor * (tone * (1.0 - 0.5 * blur(shadow, 1.0)))[..., None]
     height = -blur(inside, 0.8) * float(rng.uniform(1.0, 2.5))
     ctx.record(floor=floor_tone, wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
     return Maps(height=height, cover=inside, paint=paint, relief=1.0)
