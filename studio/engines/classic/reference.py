@@ -28,6 +28,10 @@ MIN_CONTRAST = 22.0
 
 #: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
 FEATHER = 2.0
+#: Largest step (grey levels) between a reference anomaly and its surface that still counts as a
+#: translucent change of tone (at 45 the shipped red stain would qualify, but its seams then grow on
+#: wood and gravel beyond a naive paste's).
+TRANSLUCENT_TONE = 25.0
 
 
 @dataclass
@@ -275,9 +279,10 @@ def match_camera(image: np.ndarray, anomaly: np.ndarray, ref: PreparedReference,
 
 def blend_mode(photo: Photometry, ref: PreparedReference) -> tuple[str, dict]:
     """``mixed`` gradients when the target is textured and the anomaly is a translucent change of
-    tone (its interior smoother than the target's texture, its level near its own surface's), so the
-    texture continues through it; ``normal`` (the anomaly's own gradients) otherwise. Decided once
-    per request from the measured surroundings and the prepared reference."""
-    mixed = photo.texture >= 6.0 and ref.detail < 0.5 * photo.texture and ref.tone < 25.0
+    tone (its interior smoother than the target's texture, its level within ``TRANSLUCENT_TONE`` of its
+    own surface's: a faint stain, not a hole or a crack's dark opening), so the texture continues through it;
+    ``normal`` (the anomaly's own gradients) otherwise. Decided once per request from the measured
+    surroundings and the prepared reference."""
+    mixed = photo.texture >= 6.0 and ref.detail < 0.5 * photo.texture and ref.tone < TRANSLUCENT_TONE
     return ("mixed" if mixed else "normal"), {"target_detail": round(photo.texture, 3),
                                               "anomaly_detail": round(ref.detail, 3), "tone_step": round(ref.tone, 3)}
