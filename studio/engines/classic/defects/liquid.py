@@ -84,6 +84,17 @@ def oil(ctx: Context) -> Maps:
     rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
     iridescence = float(rng.uniform(0.03, 0.07))
     albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
-    sheen = np.clip(ctx.noise(max(6.0, size / 2)) * 1.5, 0.0, 1.0) * film * float(rng.uniform(0.05, 0.15))
-    ctx.record(darkness=darkness, iridescence=iridescence)
+    # the film's meniscus: a slightly darker, crisper edge
+    albedo = albedo * (1.0 - 0.15 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]
+    # gloss: a soft highlight band across the film facing the light, broken up by the thickness
+    ys, xs = np.nonzero(blob)
+    lx, ly = ctx.photo.light
+    h, w = ctx.shape
+    along = np.arange(w, dtype=np.float32)[None, :] * lx + np.arange(h, dtype=np.float32)[:, None] * ly
+    spread = along[ys, xs]
+    centre = float(np.quantile(spread, rng.uniform(0.55, 0.85))) if ys.size else 0.0
+    band = np.exp(-((along - centre) / max(2.0, 0.15 * size)) ** 2)
+    shine = float(rng.uniform(0.06, 0.16))
+    sheen = np.clip(0.6 * band + 0.4 * np.clip(ctx.noise(max(6.0, size / 2)) * 1.5, 0.0, 1.0), 0.0, 1.0) * film * shine
+    ctx.record(darkness=darkness, iridescence=iridescence, sheen=shine)
     return Maps(albedo=albedo.astype(np.float32), gloss=sheen)
