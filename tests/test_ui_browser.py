@@ -255,6 +255,7 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
     assert page.locator("#category input").input_value() == "steel_plate"
     page.wait_for_function("document.querySelectorAll('#candidate-strip .thumbnail-item').length === 0")
     assert "No candidates" in details(page)  # the old image's candidates left the queue with its labels
+    assert page.locator("#examples .thumbnail-item.selected").count() == 0  # no example looks loaded
     assert page.locator("#prompt textarea").input_value() == ""
     assert page.locator("#defect-type input").input_value() == ""
     assert "refused" in page.locator("#will-store").inner_text()

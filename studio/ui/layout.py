@@ -29,6 +29,9 @@ from studio.visualize import STROKE_ALPHA, STROKE_RGB
 BRUSH = ("#{:02x}{:02x}{:02x}".format(*STROKE_RGB), STROKE_ALPHA)
 
 HEADER = "## AnomalyControl Studio"
+#: The gallery keeps its last click highlighted through any update: an upload clears that in the browser.
+UNHIGHLIGHT_EXAMPLES = ("() => document.querySelectorAll('#examples .thumbnail-item.selected')"
+                        ".forEach((t) => t.classList.remove('selected'))")
 
 
 def _editor(label: str, elem_id: str, value: dict | None, height: int) -> gr.ImageEditor:
@@ -84,8 +87,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
                         with gr.Tabs():
                             with gr.Tab("① Image & region", elem_id="image-tab"):
                                 examples = gr.Gallery(
-                                    value=[(str(e.normal.path), f"{e.normal.name.replace('_', ' ')} · {e.defect_type}")
-                                           for e in assets.examples()] or None,
+                                    value=studio.example_items() or None,
                                     label="Examples: one click fills every input and label", columns=5, height=112,
                                     allow_preview=False, object_fit="cover", fit_columns=False, elem_id="examples")
                                 upload_normal = gr.UploadButton("Upload your own normal image", file_types=["image"],
@@ -205,6 +207,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         upload_normal.upload(studio.ui_upload_normal, [upload_normal, session, view],
                              [*generated, *normal, category, prompt, defect_type, picked, examples, message],
                              api_name="ui_upload_normal", **REVIEW)
+        upload_normal.upload(None, None, None, js=UNHIGHLIGHT_EXAMPLES, **QUIET)  # your own image: no example
         for widget, pair in ((editor, normal), (ref_editor, reference)):
             widget.clear(studio.ui_restore_image, pair[1], [*pair, message], api_name="ui_restore_image", **QUIET)
         for (button, shape), pair, sliders in [*((s, normal, shape_sliders) for s in shapes),

@@ -100,6 +100,11 @@ class PageCallbacks(Actions):
         return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1))
 
     # ------------------------------------------------------------------ ① image, ② reference
+    def example_items(self) -> list[tuple[str, str]]:
+        """The examples row: each sample's picture, captioned ``name · defect type``."""
+        return [(str(e.normal.path), f"{e.normal.name.replace('_', ' ')} · {e.defect_type}")
+                for e in self.assets.examples()]
+
     def _show_example(self, index: int) -> tuple[EditorPair, EditorPair, str, str, str, str]:
         """(normal editor, reference editor, category, prompt, reference text, defect type) of example ``index``."""
         example = self.assets.examples()[index]
