@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio.atomic import disk_full_error
 from studio.batch import load_spec, run_batch
 from studio.engines.classic import ClassicEngine
 from studio.types import AttentionStep, AttentionTrace, EngineParameter
@@ -280,6 +281,13 @@ def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeyp
     out = studio.ui_accept(state, "stain", "plate", "", "image")
     assert skipped(out) and out[-1].startswith("⚠️") and state.candidates[0].status == "undecided"
     assert not state.history
+
+    def store_says_disk_full(*_a, **_k):  # what the store raises when the disk fills during an accept
+        raise disk_full_error("Accepting the sample", studio.ctx.store.root)
+
+    monkeypatch.setattr(studio.ctx.store, "add", store_says_disk_full)
+    out = studio.ui_accept(state, "stain", "plate", "", "image")
+    assert skipped(out) and "disk holding" in out[-1] and "free" in out[-1]  # the store's own sentence
     monkeypatch.undo()
     assert studio.ui_accept(state, "stain", "plate", "", "image")[-1].startswith("Accepted")
     bad = tmp_path / "bad.png"
