@@ -71,7 +71,7 @@ def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
         end = np.array([xs[i], ys[i]]) + length * np.array([math.cos(angle + ctx.rng.normal(0, 0.25)),
                                                              math.sin(angle + ctx.rng.normal(0, 0.25))])
         pts = np.rint(np.stack([[xs[i], ys[i]], mid, end])).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [pts], False, 1, 1, cv2.LINE_8)
+        cv2.polylines(canvas, [pts], False, 1, int(ctx.rng.choice([1, 1, 2])), cv2.LINE_8)
     return canvas.astype(bool) & dilate(opening, 1) & ctx.region
 
 
@@ -89,10 +89,10 @@ def hole(ctx: Context) -> Maps:
         shade = 1.0 - 0.5 * wall * np.clip(-side, 0.0, 1.0)  # the cloth's edge shadows the background
         paint = behind * ((1.0 + 0.2 * ctx.noise(6.0)) * shade)[..., None]
         strands = threads(ctx, opening, radius)
-        tone = np.clip(1.25 + 0.25 * ctx.noise(2.0), 0.9, 1.6)
+        tone = np.clip(1.45 + 0.3 * ctx.noise(2.0), 1.0, 1.9)  # loose threads catch more light than the weave
         paint = np.where(strands[..., None], level * tone[..., None], paint)
-        cover = np.maximum(opening.astype(np.float32), strands * 0.9)
-        height = -0.6 * blur(opening.astype(np.float32), 1.0) + 0.6 * blur(strands.astype(np.float32), 0.6)
+        cover = np.maximum(opening.astype(np.float32), strands.astype(np.float32))
+        height = -0.6 * blur(opening.astype(np.float32), 1.0)
     else:
         # dark core, deepening from the rim; the wall facing the light (far side) lit, the near side dark
         core = float(rng.uniform(0.05, 0.15))
