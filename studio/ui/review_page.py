@@ -60,7 +60,7 @@ class ReviewCallbacks(PageCallbacks):
         decision = {ss.ACCEPTED: f"✓ accepted as `{record.sample_id}`", ss.REJECTED: "✗ rejected"}.get(
             record.status, "undecided")
         counts = queue.tally(state)
-        source = f"batch job `{state.review[:8]}…`" if state.review else f"seed {record.seed}"
+        source = (f"batch job `{state.review[:8]}…` · " if state.review else "") + f"seed {record.seed}"
         return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
                 f"{shown}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
                 f"{counts['rejected']} rejected")
