@@ -6,6 +6,7 @@ import numpy as np
 
 from studio.engines.classic.defects.base import Context, organic_patch
 from studio.engines.classic.keywords import prompt_colour
+from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
@@ -71,7 +72,7 @@ def discoloration(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     blob, lift = organic_patch(ctx, (0.45, 0.95), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
-    weight = blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.75 + 0.25 * ctx.noise(max(4.0, size / 4)))
+    weight = blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
     if named is not None:
@@ -79,6 +80,9 @@ def discoloration(ctx: Context) -> Maps:
     else:
         kind = list(TINTS)[int(rng.integers(len(TINTS)))]
         factor = np.array(TINTS[kind], np.float32)
-    albedo = 1.0 + weight[..., None] * (factor - 1.0)
     ctx.record(kind=kind, factor=factor)
-    return Maps(albedo=albedo)
+    if kind == "bleaching":  # light and chemicals take the colour out, not only the darkness
+        grey = luminance(ctx.base)[..., None]
+        factor = (0.35 * ctx.base + 0.65 * grey) * factor / np.maximum(ctx.base, 1.0)
+    albedo = 1.0 + weight[..., None] * (factor - 1.0)
+    return Maps(albedo=albedo.astype(np.float32))
