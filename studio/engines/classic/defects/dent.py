@@ -5,16 +5,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch
+from studio.engines.classic.defects.base import Context, organic_patch, wide_blur
 from studio.engines.classic.shading import Maps
-from studio.imaging import blur
 
 
 def dent(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     _, lift = organic_patch(ctx, (0.45, 0.9), float(rng.uniform(0.1, 0.25)), (0.6, 1.0))
-    smooth = blur(0.5 - 0.5 * np.cos(np.pi * np.clip(lift * 1.5, 0.0, 1.0)), max(1.0, 0.06 * size))
+    smooth = wide_blur(0.5 - 0.5 * np.cos(np.pi * np.clip(lift * 1.5, 0.0, 1.0)), max(1.0, 0.06 * size))
     depth = float(rng.uniform(0.04, 0.1)) * min(ctx.frame.b, 0.5 * size)  # slopes set by the narrow axis
     height = -(smooth * depth * ctx.region).astype(np.float32)
     gy, gx = np.gradient(height)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch, patch_field
+from studio.engines.classic.defects.base import Context, organic_patch, patch_field, wide_blur
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.shading import Maps
@@ -80,7 +80,7 @@ def oil(ctx: Context) -> Maps:
     albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
     # interference: the colour cycles with the optical thickness (phase-shifted per channel)
     cycles = float(rng.uniform(1.0, 2.5))
-    phase = blur(thickness, max(1.5, 0.04 * size)) * cycles
+    phase = wide_blur(thickness, max(1.5, 0.04 * size)) * cycles
     rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
     iridescence = float(rng.uniform(0.03, 0.07))
     albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)

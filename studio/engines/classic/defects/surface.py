@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch
+from studio.engines.classic.defects.base import Context, organic_patch, wide_blur
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
@@ -33,7 +33,7 @@ def rust(ctx: Context) -> Maps:
     grain = np.clip(0.5 + 0.5 * (0.5 * ctx.noise(max(4.0, size / 8)) + 0.2 * ctx.noise(3.0) + 0.3 * ctx.noise(1.5)) * 1.6, 0.0, 1.0)
     palette = RUST_LIGHT * (1.0 - grain[..., None]) + RUST_DARK * grain[..., None]
     crust = blur(np.clip(lift * 2.5, 0.0, 1.0), 1.2)
-    bloom = np.clip(blur(blob.astype(np.float32), max(1.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
+    bloom = np.clip(wide_blur(blob.astype(np.float32), max(1.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
     strength = float(rng.uniform(0.5, 0.72))
     cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
     tint = 1.0 - (0.35 * crust + 0.25 * bloom)[..., None] * (1.0 - RUST_LIGHT / 255.0)
@@ -72,7 +72,7 @@ def discoloration(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     blob, lift = organic_patch(ctx, (0.45, 0.95), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
-    weight = blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
+    weight = wide_blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
     if named is not None:
