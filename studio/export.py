@@ -25,7 +25,7 @@ import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from studio import __version__
 from studio.atomic import disk_space_guard, place, remove_path, staging_path
@@ -47,8 +47,10 @@ _Writer = Callable[[list[SampleRecord], Sink, Progress], dict[str, Any]]
 
 
 def export_dataset(store: Store, fmt: str, out: str | os.PathLike, *, make_zip: bool = False,
-                   progress: ProgressFn | None = None, overwrite: bool = False) -> Path:
-    """Export every sample of ``store`` as ``fmt`` to ``out``; returns the folder, or the .zip when ``make_zip``.
+                   progress: ProgressFn | None = None, overwrite: bool = False,
+                   records: Iterable[SampleRecord] | None = None) -> Path:
+    """Export the samples of ``store`` (all, or just ``records``, e.g. a filtered selection) as ``fmt``
+    to ``out``; returns the folder, or the .zip when ``make_zip``.
 
     ``out`` must not exist yet (or be an empty folder) unless ``overwrite``; with ``make_zip``
     the archive is ``out`` if it ends in ``.zip``, else ``out`` + ``.zip``.
@@ -60,7 +62,7 @@ def export_dataset(store: Store, fmt: str, out: str | os.PathLike, *, make_zip: 
     if make_zip and final.suffix.lower() != ".zip":
         final = final.with_name(final.name + ".zip")
     _check_destination(final, store, overwrite, make_zip)
-    records = [rec for rec in store.list() if _present(rec)]
+    records = [rec for rec in (store.list() if records is None else records) if _present(rec)]
     if not records:
         raise InputError(f"The store at {store.root} has no samples yet; accept some before exporting.")
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,16 @@ def test_mvtec_layout(filled, tmp_path):
         {r.normal_path for r in filled.list(category="bottle")})
 
 
+def test_export_of_a_selection_holds_exactly_those_samples(filled, tmp_path):
+    chosen = filled.list(category="cable")
+    out = export_dataset(filled, "mvtec", tmp_path / "sel", records=chosen)
+    manifest = json.loads((out / "export.json").read_text())
+    assert sorted(e["id"] for e in manifest["samples"]) == sorted(r.id for r in chosen)
+    assert sorted(p.name for p in out.iterdir()) == ["cable", "export.json"]
+    with pytest.raises(InputError, match="no samples"):
+        export_dataset(filled, "mvtec", tmp_path / "none", records=[])
+
+
 def test_coco_loads_and_masks_match(filled, tmp_path):
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO

@@ -25,7 +25,7 @@ from studio.ui import review_queue as queue
 from studio.ui import session as ss
 from studio.ui.assets import Assets, load_assets
 from studio.ui.context import StudioContext
-from studio.ui.curated import Filters, FilteredStore, filtered
+from studio.ui.curated import Filters, filtered
 from studio.ui.feedback import progress_fn
 from studio.ui.gpu import register_engines, run_explain, run_generate
 from studio.ui.inputs import as_text, label_text, params_dict
@@ -218,11 +218,11 @@ class Actions:
         fmt = as_text(fmt).strip().lower()
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
-        source = FilteredStore(self.ctx.store, filters) if filters and filters.active else self.ctx.store
-        count = len(source.list())
-        if count == 0:
+        records = filtered(self.ctx.store, filters) if filters and filters.active else self.ctx.store.list()
+        if not records:
             raise InputError("Nothing to export: the curated set (or the current filter) has no samples yet.")
         self.ctx.prune("exports", EXPORT_TTL_S)
         out = self.ctx.new_dir("exports")
-        path = export_dataset(source, fmt, out / f"anomaly_studio_{fmt}", make_zip=True, progress=progress_fn(progress))
-        return Path(path), count
+        path = export_dataset(self.ctx.store, fmt, out / f"anomaly_studio_{fmt}", make_zip=True,
+                              progress=progress_fn(progress), records=records)
+        return Path(path), len(records)

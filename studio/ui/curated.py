@@ -88,16 +88,3 @@ def caption(record: SampleRecord) -> str:
     """``category · defect type`` of a curated sample."""
     return f"{record.category or 'no category'} · {record.defect_type or 'no defect type'}"
 
-
-class FilteredStore:
-    """A read-only view of a store with only the samples passing ``filters``: an export source
-    (:func:`studio.export.export_dataset` reads ``root`` and ``list()``)."""
-
-    def __init__(self, store: Store, filters: Filters):
-        self._store = store
-        self._filters = filters
-        self.root = store.root
-
-    def list(self) -> list[SampleRecord]:
-        """The samples passing the filters (what :func:`studio.export.export_dataset` exports)."""
-        return filtered(self._store, self._filters)
