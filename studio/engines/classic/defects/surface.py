@@ -31,7 +31,6 @@ def rust(ctx: Context) -> Maps:
         more, more_lift = organic_patch(ctx, (0.1, 0.3), float(rng.uniform(0.35, 0.55)))
         blob, lift = blob | more, np.maximum(lift, more_lift)
     grain = np.clip(0.5 + 0.5 * (0.5 * ctx.noise(max(4.0, size / 8)) + 0.2 * ctx.noise(3.0) + 0.3 * ctx.noise(1.5)) * 1.6, 0.0, 1.0)
-    palette = RUST_LIGHT * (1.0 - grain[..., None]) + RUST_DARK * grain[..., None]
     crust = blur(np.clip(lift * 2.5, 0.0, 1.0), 1.2)
     bloom = np.clip(wide_blur(blob.astype(np.float32), max(1.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
     strength = float(rng.uniform(0.5, 0.72))
@@ -39,7 +38,8 @@ def rust(ctx: Context) -> Maps:
     tint = 1.0 - (0.35 * crust + 0.25 * bloom)[..., None] * (1.0 - RUST_LIGHT / 255.0)
     pits = (ctx.noise(3.0) > float(rng.uniform(0.5, 0.65))) & blob & (lift > 0.3)
     pitted = blur(pits.astype(np.float32), 1.0)
-    palette = palette * (1.0 - 0.4 * pitted)[..., None]  # pits are dark, corroded deeper
+    shade = 1.0 - 0.4 * pitted  # pits are dark, corroded deeper
+    palette = RUST_LIGHT * shade[..., None] + (RUST_DARK - RUST_LIGHT) * (grain * shade)[..., None]
     height = -pitted * float(rng.uniform(0.6, 1.2))
     ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei)
     return Maps(albedo=tint, height=height, cover=cover, paint=palette, carry_detail=True)
