@@ -434,6 +434,20 @@ def test_a_swapped_default_engine_is_used_by_the_next_call(studio, sketched):
     assert studio.ui_load("")[1]["choices"][0] == ("default: classic, swapped in", "")
 
 
+def test_a_startup_note_replaces_the_default_engines_own_advice(studio):
+    studio.ctx.startup_note = "Fetching the AnomalyControl weights in the background (3/10 files)."
+    try:
+        status = studio.ctx.status_markdown()
+    finally:
+        studio.ctx.startup_note = ""
+    lines = status.split("  \n")
+    first, note = lines[0], lines[-1]
+    default = studio.ctx.engines[studio.ctx.default_engine]
+    assert first == default.label and note.startswith("Fetching")
+    assert "weights/README.md" not in status  # no "put the weights in weights/" while they are being fetched
+    assert studio.ctx.status_markdown().split("  \n")[0] == default.status()
+
+
 def test_resolve_seed():
     assert resolve_seed(5) == 5 and resolve_seed("12") == 12
     assert 0 <= resolve_seed(-1) < 2**32 and 0 <= resolve_seed(3, True) < 2**32

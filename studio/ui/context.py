@@ -64,12 +64,16 @@ class StudioContext:
         return self.engine(None).hint or "No loaded engine can show attention maps."
 
     def status_markdown(self) -> str:
-        """The status line: each loaded engine's own status (which says how to get more out of it)."""
+        """The status line: each loaded engine's own status (which says how to get more out of it).
+
+        While a start-up note is shown (a fallback, a Space fetching its weights) the note says what
+        is happening and how to get more, so the default engine is named by its label alone.
+        """
         lines = []
         for _, name in self.engine_choices():
             engine = self.engines[name]
             try:
-                text = engine.status()
+                text = engine.label if self.startup_note and name == self.default_engine else engine.status()
             except Exception:  # a status line must never break the page
                 log.exception("engine.status() failed")
                 text = engine.label
