@@ -13,6 +13,7 @@ import pytest
 
 from studio import config
 from studio.engines.classic import ClassicEngine
+from studio.engines.classic.keywords import prompt_colour
 from studio.imaging import erode, load_image, load_mask
 from studio.types import SynthesisRequest
 
@@ -146,3 +147,9 @@ def test_fabric_holes_show_threads_and_the_background() -> None:
         outline = cv2.morphologyEx(opening.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
         strands = outline & ~opening & (grey > 0.8 * level)
         assert strands.sum() >= 5, "no thread ends reach into the hole"
+
+
+def test_colour_words_describing_the_surface_do_not_colour_the_defect() -> None:
+    assert prompt_colour("discoloration on a plain-woven blue fabric") is None
+    assert prompt_colour("a blue stain on grey metal")[0] == "blue"
+    assert prompt_colour("a patch of brown rust")[0] == "brown"

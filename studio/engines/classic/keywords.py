@@ -53,9 +53,16 @@ def pick_generator(prompt: str) -> tuple[str, str | None]:
     return "perlin", None
 
 
+#: Words after which a prompt describes where the defect is, not the defect ("a stain on a blue fabric").
+PLACE_WORDS = frozenset({"on", "in", "across", "along", "over", "at", "near", "under"})
+
+
 def prompt_colour(prompt: str) -> tuple[str, tuple[int, int, int]] | None:
-    """The first colour word in the prompt and its RGB, if any."""
+    """The first colour word describing the defect (before any word like "on" or "in" that goes on
+    to describe the surface) and its RGB, if any."""
     for word in prompt_words(prompt):
+        if word in PLACE_WORDS:
+            return None
         if word in COLOURS:
             return word, COLOURS[word]
     return None
