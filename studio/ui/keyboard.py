@@ -4,7 +4,8 @@ Keys act whenever focus is not in a text field: ``←``/``→`` previous/next ca
 ``R`` reject, ``Z`` undo, ``1``–``9`` the n-th defect type, ``O`` the next view. Each key only
 clicks the button that does the same (so a key and a click can never disagree); the server's
 selection is the one truth. In the viewer the mouse wheel zooms, dragging pans and a double
-click resets; the zoom is kept from one candidate to the next, to compare the same spot.
+click resets; the zoom is kept from one candidate to the next, to compare the same spot. On a
+phone a decision scrolls the viewer (with the next candidate) back into view.
 """
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ _SCRIPT = """
     else if (key === 'o') { cycleView(); done = true; }
     if (done) e.preventDefault();
   }, true);
+
+  // on a phone the decision buttons sit below the viewer: after a decision bring the next candidate into view
+  document.addEventListener('click', (e) => {
+    const decided = e.target.closest && e.target.closest('#accept-btn, #reject-btn, #undo-btn');
+    if (decided && window.matchMedia('(max-width: 767px)').matches) {
+      document.getElementById('candidate-viewer')?.scrollIntoView({ block: 'start' });
+    }
+  });
 
   // zoom and pan: a transform on the viewer's <img>, kept in variables on the viewer block
   const zoom = { z: 1, x: 0, y: 0 };
