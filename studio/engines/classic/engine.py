@@ -19,7 +19,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects import REGISTRY, Context
+from studio.engines.classic.defects import REGISTRY, Context, Shared
 from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.keywords import pick_generator
 from studio.engines.classic.measures import seam_ratio
@@ -67,10 +67,13 @@ class ClassicEngine:
             prepared = prepare_reference(request.reference, request.reference_mask)
         box = crop_box(request)
         photo = surroundings(request, box)
+        x0, y0, x1, y1 = box
+        shared = None if request.reference is not None else Shared.of(request.image[y0:y1, x0:x1],
+                                                                      request.mask[y0:y1, x0:x1])
         seeds = request.candidate_seeds()
         candidates = []
         for i, seed in enumerate(seeds):
-            image, label, extra = synthesise(request, seed, prepared, box, photo)
+            image, label, extra = synthesise(request, seed, prepared, box, photo, shared)
             candidates.append(Candidate(image=image, mask=label, seed=seed,
                                         metadata=request.metadata(self.name, self.profile, seed, **extra)))
             if progress is not None:
@@ -103,8 +106,9 @@ def surroundings(request: SynthesisRequest, box: tuple[int, int, int, int]) -> P
 
 def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference | None = None,
                box: tuple[int, int, int, int] | None = None,
-               photo: Photometry | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """One candidate: (image, label mask 0/255, metadata extras)."""
+               photo: Photometry | None = None, shared: Shared | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One candidate: (image, label mask 0/255, metadata extras); ``shared`` is what the request's
+    procedural candidates share (computed here when not given)."""
     image, mask = request.image, request.mask
     grow = grow_radius(image.shape)
     x0, y0, x1, y1 = box = box or crop_box(request)
@@ -118,7 +122,8 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
         out_f, extra = transplant(crop, region, prepared, rng, photo)
     else:
         generator, word = pick_generator(request.prompt)
-        ctx = Context(crop=crop.astype(np.float32), region=region, rng=rng, prompt=request.prompt, photo=photo)
+        ctx = Context(crop=crop.astype(np.float32), region=region, rng=rng, prompt=request.prompt, photo=photo,
+                      shared=shared)
         out_f = ctx.render(REGISTRY[generator](ctx))
         extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
     if photo.monochrome:  # a greyscale photo gets a greyscale defect (its camera saw no colour)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from studio.engines.classic.defects.base import Context
+from studio.engines.classic.defects.base import Context, Shared
 from studio.engines.classic.defects.crack import crack
 from studio.engines.classic.defects.dent import dent
 from studio.engines.classic.defects.hole import hole
@@ -38,4 +38,4 @@ REGISTRY: dict[str, Callable[[Context], Maps]] = {
 #: The families whose change is an albedo (colour) change: the surface's texture must show through.
 ALBEDO_FAMILIES = ("stain", "oil", "rust", "discoloration", "contamination")
 
-__all__ = ["ALBEDO_FAMILIES", "REGISTRY", "Context"]
+__all__ = ["ALBEDO_FAMILIES", "REGISTRY", "Context", "Shared"]

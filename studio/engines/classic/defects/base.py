@@ -19,10 +19,26 @@ from studio.imaging import blur
 BASE_SIGMA = 2.0
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every candidate of one request shares, computed once: the crop's smooth part (its detail
+    is ``crop - base``), the region's principal frame and the distance (px) of every region pixel
+    from the region's outside."""
+
+    base: np.ndarray
+    frame: Frame
+    depth: np.ndarray
+
+    @classmethod
+    def of(cls, crop: np.ndarray, region: np.ndarray) -> Shared:
+        return cls(blur(crop.astype(np.float32), BASE_SIGMA), region_frame(region), inside_distance(region))
+
+
 @dataclass
 class Context:
     """What a generator gets: the crop (float32 0..255), its region (bool), a seeded rng, the prompt,
-    and the photometry (noise, blur, light) measured around the region."""
+    the photometry (noise, blur, light) measured around the region, and what the request's candidates
+    share (computed here when not given)."""
 
     crop: np.ndarray
     region: np.ndarray
@@ -30,24 +46,27 @@ class Context:
     prompt: str
     photo: Photometry
     params: dict[str, Any] = field(default_factory=dict)
+    shared: Shared | None = None
+
+    def __post_init__(self) -> None:
+        if self.shared is None:
+            self.shared = Shared.of(self.crop, self.region)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.region.shape
 
-    @cached_property
+    @property
     def base(self) -> np.ndarray:
-        """The crop's smooth part (its detail is ``crop - base``)."""
-        return blur(self.crop, BASE_SIGMA)
+        return self.shared.base
 
-    @cached_property
+    @property
     def frame(self) -> Frame:
-        return region_frame(self.region)
+        return self.shared.frame
 
-    @cached_property
+    @property
     def depth(self) -> np.ndarray:
-        """Distance (px) of every region pixel from the region's outside."""
-        return inside_distance(self.region)
+        return self.shared.depth
 
     @cached_property
     def at_image_edge(self) -> np.ndarray:
@@ -92,17 +111,21 @@ def support_box(maps: Maps, shape: tuple[int, int], margin: int) -> tuple[int, i
     """(y0, y1, x0, x1) of the pixels the maps change (height, gloss or cover non-zero, albedo not 1;
     a pulled ``source`` counts everywhere), grown by ``margin`` px; the whole crop when nothing shows."""
     h, w = shape
-    if maps.source is not None:
-        return 0, h, 0, w
-    active = np.zeros(shape, bool)
-    for field_, rest in ((maps.height, 0.0), (maps.gloss, 0.0), (maps.cover, 0.0), (maps.albedo, 1.0)):
-        if field_ is not None:
-            moved = np.abs(field_ - rest) > 1e-4
-            active |= moved.any(axis=2) if moved.ndim == 3 else moved
-    if not active.any():
-        return 0, h, 0, w
-    x, y, bw, bh = cv2.boundingRect(active.astype(np.uint8))
-    return max(0, y - margin), min(h, y + bh + margin), max(0, x - margin), min(w, x + bw + margin)
+    if maps.source is None:
+        boxes = []
+        for field_, rest in ((maps.height, 0.0), (maps.gloss, 0.0), (maps.cover, 0.0), (maps.albedo, 1.0)):
+            if field_ is None:
+                continue
+            channels = field_.shape[2] if field_.ndim == 3 else 1
+            moved = (np.abs(field_.reshape(h, w * channels) - rest) > 1e-4).astype(np.uint8)
+            x, y, bw, bh = cv2.boundingRect(moved)  # channels side by side: x counts channel samples
+            if bw:
+                boxes.append((y, y + bh, x // channels, -(-(x + bw) // channels)))
+        if boxes:
+            y0, y1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+            x0, x1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+            return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
+    return 0, h, 0, w
 
 
 def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
