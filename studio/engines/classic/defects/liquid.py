@@ -70,7 +70,7 @@ def oil(ctx: Context) -> Maps:
     """An oil film: a dark, slightly warm translucent patch whose thickness varies, with thin-film
     interference colours (a faint rainbow sheen following the thickness) and a glossy highlight."""
     rng = ctx.rng
-    blob, lift = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.15, 0.35)))
+    blob, lift = organic_patch(ctx, (0.3, 0.75), float(rng.uniform(0.2, 0.4)))
     size = float(np.sqrt(blob.sum()))
     drops = droplets(ctx, blob, int(rng.integers(0, 4)), max(1.0, 0.06 * size))
     film = blur((blob | drops).astype(np.float32), float(rng.uniform(0.6, 1.2))) * ctx.region

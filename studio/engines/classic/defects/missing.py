@@ -15,7 +15,7 @@ from studio.imaging import blur
 
 def missing(ctx: Context) -> Maps:
     rng = ctx.rng
-    chip, _ = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.12, at_edge=True)
+    chip, _ = organic_patch(ctx, (0.3, 0.75), float(rng.uniform(0.35, 0.55)), (0.4, 0.9), 0.12, at_edge=True)
     chip = main_parts(chip, 0.2)
     if chip.sum() < 4:
         chip = ctx.region

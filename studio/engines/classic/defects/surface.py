@@ -49,7 +49,7 @@ def contamination(ctx: Context) -> Maps:
     """Dirt: a faint grimy film with clustered specks of foreign particles of varied size and tone."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.35, 0.85), float(rng.uniform(0.3, 0.5)))
+    blob, lift = organic_patch(ctx, (0.3, 0.75), float(rng.uniform(0.3, 0.5)))
     film = blur(blob.astype(np.float32), 1.0) * (0.6 + 0.4 * np.sqrt(lift))
     score = ctx.noise(float(rng.uniform(1.2, 2.2))) + 0.8 * ctx.noise(max(3.0, size / 6))
     values = score[blob]
@@ -71,7 +71,7 @@ def discoloration(ctx: Context) -> Maps:
     prompt's colour), uneven inside."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.45, 0.95), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
+    blob, lift = organic_patch(ctx, (0.4, 0.85), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
     weight = wide_blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
