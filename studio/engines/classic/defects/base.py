@@ -219,11 +219,11 @@ def main_parts(mask: np.ndarray, share: float = 0.05) -> np.ndarray:
     return np.isin(labels, np.flatnonzero(areas >= share * areas.max()) + 1)
 
 
-def cavity(ctx: Context, opening: np.ndarray, wall: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """How a recess in the surface is lit: (distance from its rim px, wall weight 1 at the rim fading
-    over ``wall`` px, side in [-1, 1]: +1 where the wall faces the light, i.e. on the side of the
-    opening away from the light, -1 on the side towards it, in its shadow)."""
-    depth = inside_distance(opening, open_border=True)  # a recess cut by the image's edge goes on beyond it
+def cavity(ctx: Context, opening: np.ndarray, wall: float, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How a recess in the surface is lit: (wall weight 1 at the rim fading over ``wall`` px, side in
+    [-1, 1]: +1 where the wall faces the light, i.e. on the side of the opening away from the light,
+    -1 on the side towards it, in its shadow). ``depth`` is the distance (px) of its pixels from its
+    rim, ``inside_distance(opening, open_border=True)`` (a recess cut by the image's edge goes on)."""
     h, w = opening.shape
     scale = min(1.0, 3.0 / max(wall, 1.0))  # a wide wall's orientation is found on a smaller copy
     small = opening.astype(np.float32)
@@ -238,7 +238,7 @@ def cavity(ctx: Context, opening: np.ndarray, wall: float) -> tuple[np.ndarray, 
     if scale < 1.0:
         side = cv2.resize(side, (w, h), interpolation=cv2.INTER_LINEAR)
     side = np.clip(side, -1.0, 1.0)
-    return depth, np.exp(-depth / max(wall, 0.5)) * opening, side.astype(np.float32)
+    return np.exp(-depth / max(wall, 0.5)) * opening, side.astype(np.float32)
 
 
 def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:

@@ -82,7 +82,8 @@ def hole(ctx: Context) -> Maps:
     opening, radius = openings(ctx, float(rng.uniform(0.25, 0.4) if fabric else rng.uniform(0.08, 0.18)), count)
     level = ctx.base[ctx.region].mean(axis=0)
     rim = dilate(opening, max(1, round(0.15 * radius))) & ~opening & ctx.region
-    depth, wall, side = cavity(ctx, opening, max(1.0, 0.35 * radius))
+    depth = inside_distance(opening, open_border=True)
+    wall, side = cavity(ctx, opening, max(1.0, 0.35 * radius), depth)
     if fabric:
         # what lies behind the cloth: a darker, differently coloured surface, out of focus
         behind = level * float(rng.uniform(0.15, 0.35)) * rng.uniform(0.8, 1.2, 3)

@@ -20,14 +20,14 @@ def missing(ctx: Context) -> Maps:
     if chip.sum() < 4:
         chip = ctx.region
     size = float(np.sqrt(chip.sum()))
-    half_width = float(inside_distance(chip, open_border=True).max())
-    wall_px = float(np.clip(float(rng.uniform(0.06, 0.14)) * size, 1.0, max(1.0, 0.4 * half_width)))
-    depth, wall, side = cavity(ctx, chip, wall_px)
-    # the floor: the surface's smooth tone, darker, with a rough granular fracture texture
+    depth = inside_distance(chip, open_border=True)
+    wall_px = float(np.clip(float(rng.uniform(0.06, 0.14)) * size, 1.0, max(1.0, 0.4 * float(depth.max()))))
+    wall, side = cavity(ctx, chip, wall_px, depth)
+    # the floor: the surface's tone, darker, with a rough granular fracture texture
     floor_tone = float(rng.uniform(0.5, 0.7))
     rough = 1.0 + 0.14 * ctx.noise(1.5) + 0.1 * ctx.noise(max(2.0, size / 6))
     # a third of the surface's fine detail survives on the break; the rest of its grain is the image's noise
-    floor = (ctx.base + 0.35 * (ctx.crop - ctx.base)) * (floor_tone * rough)[..., None]
+    surface = cv2.addWeighted(ctx.base, 0.65, ctx.crop, 0.35, 0.0)
     # walls: brighter where they face the light, darker in their own shadow
     wall_light = 1.0 + np.where(side > 0, 0.5, 0.3) * side  # the lit wall brightens more than the other darkens
     reach = min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows
@@ -37,7 +37,7 @@ def missing(ctx: Context) -> Maps:
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
     tone = (1.0 - wall) + wall * wall_light
-    paint = floor * (tone * (1.0 - 0.4 * blur(shadow, 1.0)))[..., None]
+    paint = surface * (floor_tone * rough * tone * (1.0 - 0.4 * blur(shadow, 1.0)))[..., None]
     height = -blur(inside, 1.0) * float(rng.uniform(0.5, 1.2))  # the walls are painted; this only shades the rim
     ctx.record(floor=floor_tone, wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
     return Maps(height=height, cover=inside, paint=paint, relief=1.0)
