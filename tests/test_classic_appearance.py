@@ -191,3 +191,28 @@ def test_reference_keeps_its_aspect() -> None:
         sx, sy = cand.metadata["fit"]["scale"]
         assert max(sx, sy) / min(sx, sy) <= 1.15 + 1e-6
     assert len({json.dumps(c.metadata["fit"], sort_keys=True) for c in cands}) == 3
+
+
+def test_rust_spans_orange_to_dark_brown_with_pits() -> None:
+    """Rust on metal is a granular crust: inside the label there are both fresh orange grains and
+    old dark-brown ones (not one uniform orange), and the crust stands proud of the surface."""
+    for cand in candidates("rust", "metal_disc", 4):
+        px = cand.image[cand.mask > 0].astype(np.float32)
+        r, g, b = px[:, 0], px[:, 1], px[:, 2]
+        lum = 0.299 * r + 0.587 * g + 0.114 * b
+        orange = (r - b >= 70) & (r >= 140) & (r > g)
+        dark_brown = (r > g) & (g > b) & (lum <= 95) & (r - b >= 30)
+        assert orange.mean() >= 0.03 and dark_brown.mean() >= 0.03, (orange.mean(), dark_brown.mean())
+        assert cand.metadata["generator_params"]["rise"] > 0
+
+
+@pytest.mark.parametrize("name", ["brick_wall", "grass_lawn", "gravel_bed"])
+def test_greyscale_stain_is_visibly_darker(name: str) -> None:
+    """On a greyscale photo a stain has no colour to show: it reads as a clearly darker, damp region
+    (not a faint grey smear) that still keeps the surface's texture."""
+    image, _ = sample(name)
+    darkening = []
+    for cand in candidates("stain", name, 4):
+        core = cv2.erode((cand.mask > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        darkening.append(float((image[..., 0].astype(np.float32) - cand.image[..., 0])[core].mean()))
+    assert min(darkening) >= 15.0 and statistics.mean(darkening) >= 23.0, darkening

@@ -210,6 +210,25 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     return mask, lift.astype(np.float32)
 
 
+def droplets(ctx: Context, blob: np.ndarray, count: int, size: float) -> np.ndarray:
+    """``count`` small, slightly irregular droplets splashed a little beyond the blob, inside the region."""
+    out = np.zeros(ctx.shape, bool)
+    ys, xs = np.nonzero(blob)
+    if ys.size == 0 or count == 0:
+        return out
+    cy, cx = float(ys.mean()), float(xs.mean())
+    for _ in range(count):
+        i = int(ctx.rng.integers(ys.size))
+        away = np.array([xs[i] - cx, ys[i] - cy])
+        away /= max(float(np.linalg.norm(away)), 1e-6)
+        reach = ctx.rng.uniform(1.5, 4.0) * size
+        centre = (float(xs[i] + reach * away[0]), float(ys[i] + reach * away[1]))
+        radius = size * float(ctx.rng.uniform(0.4, 1.0))
+        out |= patch_field(ctx, centre, (radius, radius * float(ctx.rng.uniform(0.6, 1.0))),
+                           float(ctx.rng.uniform(0, np.pi)), 0.2) > 0
+    return out & ctx.region
+
+
 def main_parts(mask: np.ndarray, share: float = 0.05) -> np.ndarray:
     """The mask without its crumbs: the 8-connected parts of at least ``share`` of the largest one."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)

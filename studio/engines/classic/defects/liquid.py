@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch, patch_field, wide_blur
+from studio.engines.classic.defects.base import Context, droplets, organic_patch, wide_blur
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.shading import Maps
@@ -12,25 +12,22 @@ from studio.imaging import blur
 
 #: Stain colours (RGB) when the prompt names none: tea/coffee brown, rust brown, grime, dried yellow.
 STAIN_COLOURS = ((120, 78, 40), (150, 85, 45), (70, 66, 60), (160, 140, 70))
+#: On a greyscale photo a stain's transmittance range (it shows by darkening alone).
+GREY_STAIN = (0.05, 0.2)
+#: ... and how much more of the liquid it soaks up (damp, not dried to a faint tint).
+GREY_SOAK = 1.3
 
 
-def droplets(ctx: Context, blob: np.ndarray, count: int, size: float) -> np.ndarray:
-    """``count`` small, slightly irregular droplets splashed a little beyond the blob, inside the region."""
-    out = np.zeros(ctx.shape, bool)
+def sheen(ctx: Context, blob: np.ndarray, film: np.ndarray, size: float, shine: float) -> np.ndarray:
+    """A wet film's gloss: a soft highlight band across it facing the light, broken up by noise."""
     ys, xs = np.nonzero(blob)
-    if ys.size == 0 or count == 0:
-        return out
-    cy, cx = float(ys.mean()), float(xs.mean())
-    for _ in range(count):
-        i = int(ctx.rng.integers(ys.size))
-        away = np.array([xs[i] - cx, ys[i] - cy])
-        away /= max(float(np.linalg.norm(away)), 1e-6)
-        reach = ctx.rng.uniform(1.5, 4.0) * size
-        centre = (float(xs[i] + reach * away[0]), float(ys[i] + reach * away[1]))
-        radius = size * float(ctx.rng.uniform(0.4, 1.0))
-        out |= patch_field(ctx, centre, (radius, radius * float(ctx.rng.uniform(0.6, 1.0))),
-                           float(ctx.rng.uniform(0, np.pi)), 0.2) > 0
-    return out & ctx.region
+    lx, ly = ctx.photo.light
+    h, w = ctx.shape
+    along = np.arange(w, dtype=np.float32)[None, :] * lx + np.arange(h, dtype=np.float32)[:, None] * ly
+    centre = float(np.quantile(along[ys, xs], ctx.rng.uniform(0.55, 0.85))) if ys.size else 0.0
+    band = np.exp(-((along - centre) / max(2.0, 0.15 * size)) ** 2)
+    broken = np.clip(ctx.noise(max(6.0, size / 2)) * 1.5, 0.0, 1.0)
+    return (np.clip(0.6 * band + 0.4 * broken, 0.0, 1.0) * film * shine).astype(np.float32)
 
 
 def stain_colour(ctx: Context) -> tuple[str, np.ndarray]:
@@ -56,14 +53,21 @@ def stain(ctx: Context) -> Maps:
     tide = np.exp(-np.abs(lift - float(rng.uniform(0.3, 0.6))) / 0.04) * float(rng.uniform(0.0, 0.5))
     density = np.clip(0.55 + 0.7 * ctx.noise(max(3.0, size / 4)), 0.15, 1.0)
     strength = float(rng.uniform(0.45, 0.8))
-    body = density * (0.2 + 0.25 * np.sqrt(lift))
+    soak = 1.0
+    if ctx.photo.monochrome:  # no colour to show: a damp stain soaks in deeper and reads by darkening
+        strength, soak = 0.3 + 0.7 * strength, GREY_SOAK
+    body = density * (0.2 + 0.25 * np.sqrt(lift)) * soak
     alpha = np.clip(strength * (body + float(rng.uniform(0.8, 1.3)) * rim + tide), 0.0, 1.0)
     alpha = blur((alpha * shape).astype(np.float32), 0.6)
     name, colour = stain_colour(ctx)
     transmit = np.clip(colour / 255.0, 0.08, 1.0)
+    gloss = None
+    if ctx.photo.monochrome:  # ... darker, with its rim and a wet sheen
+        transmit = np.full(3, float(rng.uniform(*GREY_STAIN)), np.float32)
+        gloss = sheen(ctx, shape, alpha, size, float(rng.uniform(0.04, 0.1)))
     albedo = 1.0 - alpha[..., None] * (1.0 - transmit)
     ctx.record(colour=name, rgb=colour, strength=strength, satellites=satellites, ring_px=ring_width)
-    return Maps(albedo=albedo)
+    return Maps(albedo=albedo, gloss=gloss)
 
 
 def oil(ctx: Context) -> Maps:
@@ -75,7 +79,7 @@ def oil(ctx: Context) -> Maps:
     drops = droplets(ctx, blob, int(rng.integers(0, 4)), max(1.0, 0.06 * size))
     film = blur((blob | drops).astype(np.float32), float(rng.uniform(0.6, 1.2))) * ctx.region
     thickness = np.clip(0.5 + 0.5 * np.sqrt(lift) + 0.3 * ctx.noise(max(4.0, size / 3)), 0.2, 1.0)
-    darkness = float(rng.uniform(0.25, 0.5))
+    darkness = float(rng.uniform(0.25, 0.5)) * (1.4 if ctx.photo.monochrome else 1.0)  # no sheen colour to show
     tone = np.array([0.92, 0.88, 0.80], np.float32)
     albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
     # interference: the colour cycles with the optical thickness (phase-shifted per channel)
@@ -86,15 +90,7 @@ def oil(ctx: Context) -> Maps:
     albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
     # the film's meniscus: a slightly darker, crisper edge
     albedo = albedo * (1.0 - 0.15 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]
-    # gloss: a soft highlight band across the film facing the light, broken up by the thickness
-    ys, xs = np.nonzero(blob)
-    lx, ly = ctx.photo.light
-    h, w = ctx.shape
-    along = np.arange(w, dtype=np.float32)[None, :] * lx + np.arange(h, dtype=np.float32)[:, None] * ly
-    spread = along[ys, xs]
-    centre = float(np.quantile(spread, rng.uniform(0.55, 0.85))) if ys.size else 0.0
-    band = np.exp(-((along - centre) / max(2.0, 0.15 * size)) ** 2)
     shine = float(rng.uniform(0.06, 0.16))
-    sheen = np.clip(0.6 * band + 0.4 * np.clip(ctx.noise(max(6.0, size / 2)) * 1.5, 0.0, 1.0), 0.0, 1.0) * film * shine
+    gloss = sheen(ctx, blob, film, size, shine)
     ctx.record(darkness=darkness, iridescence=iridescence, sheen=shine)
-    return Maps(albedo=albedo.astype(np.float32), gloss=sheen)
+    return Maps(albedo=albedo.astype(np.float32), gloss=gloss)

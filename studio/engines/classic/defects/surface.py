@@ -4,15 +4,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch, wide_blur
+from studio.engines.classic.defects.base import Context, droplets, organic_patch, wide_blur
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
-#: Rust palette from fresh orange to dark brown (RGB).
-RUST_LIGHT = np.array([196, 104, 44], np.float32)
-RUST_DARK = np.array([82, 42, 22], np.float32)
+#: Rust palette from fresh orange through brown to dark brown (RGB).
+RUST_PALETTE = np.array([[200, 108, 42], [150, 74, 32], [74, 38, 20]], np.float32)
+#: On a greyscale photo the crust's brightness relative to the surface (rust is darker than stone).
+GREY_RUST = (0.45, 0.75)
 #: Discoloration kinds -> albedo factor (RGB multipliers; > 1 brightens).
 TINTS = {
     "yellowing": (1.02, 0.9, 0.55), "bleaching": (1.18, 1.18, 1.15), "heat tint": (0.78, 0.62, 0.95),
@@ -20,29 +21,53 @@ TINTS = {
 }
 
 
+def palette(t: np.ndarray) -> np.ndarray:
+    """Rust colour (RGB, float32) at ``t`` in 0..1 along :data:`RUST_PALETTE` (orange -> dark brown)."""
+    s = np.clip(t, 0.0, 1.0)[..., None] * (len(RUST_PALETTE) - 1)
+    low = np.minimum(s.astype(np.int32), len(RUST_PALETTE) - 2)
+    frac = s - low
+    return RUST_PALETTE[low[..., 0]] * (1.0 - frac) + RUST_PALETTE[low[..., 0] + 1] * frac
+
+
 def rust(ctx: Context) -> Maps:
-    """Corrosion: a granular crust (orange to dark brown) with pitting, fading into an orange bloom;
-    the crust is opaque-ish rust coloured by the palette and carries the surface's own relief."""
+    """Corrosion: an opaque-ish, slightly raised granular crust with a crisp-ish grainy boundary,
+    its colour varying from orange to dark brown in grains a little coarser than the surface's own
+    texture (which the crust carries on top), darker corroded pits, flakes and satellite spots
+    around it, and a thin orange bloom where the corrosion spreads into the surface."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.35, 0.55)))
+    blob, lift = organic_patch(ctx, (0.4, 0.75), float(rng.uniform(0.35, 0.55)))
     nuclei = int(rng.integers(0, 3))
     for _ in range(nuclei):  # satellite corrosion spots
         more, more_lift = organic_patch(ctx, (0.1, 0.3), float(rng.uniform(0.35, 0.55)))
         blob, lift = blob | more, np.maximum(lift, more_lift)
-    grain = np.clip(0.5 + 0.5 * (0.5 * ctx.noise(max(4.0, size / 8)) + 0.2 * ctx.noise(3.0) + 0.3 * ctx.noise(1.5)) * 1.6, 0.0, 1.0)
-    crust = blur(np.clip(lift * 2.5, 0.0, 1.0), 1.2)
-    bloom = np.clip(wide_blur(blob.astype(np.float32), max(1.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
-    strength = float(rng.uniform(0.5, 0.72))
+    flakes = droplets(ctx, blob, int(rng.integers(3, 10)), max(1.0, 0.03 * size))
+    # grains coarser than the texture measure's high-pass: the noise's fine octaves are smoothed away
+    coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 2.5), blur(ctx.noise(6.0), 1.5)
+    # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
+    smooth = wide_blur(lift, 3.0)  # the patch's lift without its peaked crest
+    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 1.6, 0.0, 1.0) * blob
+    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 2.2)
+    bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
+    strength = float(rng.uniform(0.8, 0.95))
     cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
-    tint = 1.0 - (0.35 * crust + 0.25 * bloom)[..., None] * (1.0 - RUST_LIGHT / 255.0)
-    pits = (ctx.noise(3.0) > float(rng.uniform(0.5, 0.65))) & blob & (lift > 0.3)
-    pitted = blur(pits.astype(np.float32), 1.0)
-    shade = 1.0 - 0.4 * pitted  # pits are dark, corroded deeper
-    palette = RUST_LIGHT * shade[..., None] + (RUST_DARK - RUST_LIGHT) * (grain * shade)[..., None]
-    height = -pitted * float(rng.uniform(0.6, 1.2))
-    ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei)
-    return Maps(albedo=tint, height=height, cover=cover, paint=palette, carry_detail=True)
+    # colour: older (darker) towards the middle, varying in grains across the whole crust
+    age = float(rng.uniform(0.2, 0.5))
+    shade_t = np.clip(0.35 + age * smooth + 0.55 * coarse, 0.0, 1.0)
+    pits = (ctx.noise(3.0) > float(rng.uniform(0.55, 0.7))) & blob & (lift > 0.3)
+    pitted = blur(pits.astype(np.float32), 0.8)
+    paint = palette(np.clip(shade_t + 0.5 * pitted, 0.0, 1.0)) * (1.0 - 0.35 * pitted)[..., None]
+    if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
+        surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
+        scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
+        paint = paint * scale
+    tint = 1.0 - 0.35 * bloom[..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
+    # relief: the crust stands a little proud and is rough; pits sink into it
+    rise = float(rng.uniform(0.3, 0.6))
+    height = wide_blur(crust * (1.0 + 0.5 * coarse), 2.0) * rise - 0.3 * pitted
+    ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei, flakes=int(flakes.sum()), rise=rise)
+    return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32),
+                carry_detail=True)
 
 
 def contamination(ctx: Context) -> Maps:
