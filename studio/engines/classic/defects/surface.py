@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, droplets, organic_patch, wide_blur
+from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
@@ -22,11 +22,10 @@ TINTS = {
 
 
 def palette(t: np.ndarray) -> np.ndarray:
-    """Rust colour (RGB, float32) at ``t`` in 0..1 along :data:`RUST_PALETTE` (orange -> dark brown)."""
-    s = np.clip(t, 0.0, 1.0)[..., None] * (len(RUST_PALETTE) - 1)
-    low = np.minimum(s.astype(np.int32), len(RUST_PALETTE) - 2)
-    frac = s - low
-    return RUST_PALETTE[low[..., 0]] * (1.0 - frac) + RUST_PALETTE[low[..., 0] + 1] * frac
+    """Rust colour (RGB, float32) at ``t`` in 0..1 along :data:`RUST_PALETTE` (orange -> brown at
+    0.5 -> dark brown): two linear segments, as channel-wise multiply-adds."""
+    first, second = np.clip(2.0 * t, 0.0, 1.0)[..., None], np.clip(2.0 * t - 1.0, 0.0, 1.0)[..., None]
+    return RUST_PALETTE[0] + first * (RUST_PALETTE[1] - RUST_PALETTE[0]) + second * (RUST_PALETTE[2] - RUST_PALETTE[1])
 
 
 def rust(ctx: Context) -> Maps:
@@ -43,9 +42,9 @@ def rust(ctx: Context) -> Maps:
         blob, lift = blob | more, np.maximum(lift, more_lift)
     flakes = droplets(ctx, blob, int(rng.integers(3, 10)), max(1.0, 0.03 * size))
     # grains coarser than the texture measure's high-pass: the noise's fine octaves are smoothed away
-    coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 2.5), blur(ctx.noise(6.0), 1.5)
+    coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), blur(ctx.noise(6.0), 1.5)
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
-    smooth = wide_blur(lift, 3.0)  # the patch's lift without its peaked crest
+    smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
     crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 1.6, 0.0, 1.0) * blob
     crust = blur(np.maximum(crust, flakes.astype(np.float32)), 2.2)
     bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
@@ -56,7 +55,10 @@ def rust(ctx: Context) -> Maps:
     shade_t = np.clip(0.35 + age * smooth + 0.55 * coarse, 0.0, 1.0)
     pits = (ctx.noise(3.0) > float(rng.uniform(0.55, 0.7))) & blob & (lift > 0.3)
     pitted = blur(pits.astype(np.float32), 0.8)
-    paint = palette(np.clip(shade_t + 0.5 * pitted, 0.0, 1.0)) * (1.0 - 0.35 * pitted)[..., None]
+    y0, y1, x0, x1 = support_box(Maps(cover=cover), ctx.shape, 0)  # the colour matters only where it covers
+    win = (slice(y0, y1), slice(x0, x1))
+    paint = np.zeros(ctx.shape + (3,), np.float32)
+    paint[win] = palette(np.clip(shade_t[win] + 0.5 * pitted[win], 0.0, 1.0)) * (1.0 - 0.35 * pitted[win])[..., None]
     if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
         surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
