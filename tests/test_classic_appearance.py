@@ -216,3 +216,18 @@ def test_greyscale_stain_is_visibly_darker(name: str) -> None:
         core = cv2.erode((cand.mask > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         darkening.append(float((image[..., 0].astype(np.float32) - cand.image[..., 0])[core].mean()))
     assert min(darkening) >= 15.0 and statistics.mean(darkening) >= 23.0, darkening
+
+
+@pytest.mark.parametrize("name", ["grass_lawn", "gravel_bed"])
+def test_smooth_reference_stain_lets_the_texture_through(name: str) -> None:
+    """A smooth reference stain blended normally onto grass or gravel is not a flat pasted patch:
+    the target's own texture continues through it."""
+    ref = next(r for r in MANIFEST["references"] if r["name"] == "red_stain")
+    reference = load_image(config.ASSETS_DIR / ref["image"])
+    ref_mask = load_mask(config.ASSETS_DIR / ref["mask"], (reference.shape[1], reference.shape[0]))
+    image, mask = sample(name)
+    cands = ENGINE.generate(SynthesisRequest.create(image, mask, ref["text"], reference=reference, reference_mask=ref_mask,
+                                                    reference_text=ref["text"], num=2, seed=5))
+    for cand in cands:
+        assert cand.metadata["poisson_mode"] == "normal" and cand.metadata["texture_carried"] > 0
+        assert texture_correlation(image, cand.image, cand.mask) >= 0.6

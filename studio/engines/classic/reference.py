@@ -32,6 +32,9 @@ FEATHER = 2.0
 #: translucent change of tone (at 45 the shipped red stain would qualify, but its seams then grow on
 #: wood and gravel beyond a naive paste's).
 TRANSLUCENT_TONE = 25.0
+#: Largest step (grey levels) at which a normal-blended smooth anomaly is still a stain through
+#: which the target's texture shows (:func:`carried_texture`).
+STAIN_TONE = 60.0
 
 
 @dataclass
@@ -233,6 +236,9 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng
     coloured, camera_info = match_camera(coloured, fit.mask, ref, fit.scale, photo, rng)
     mode, texture = blend_mode(photo, ref)
     blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
+    carried = carried_texture(photo, ref, mode)
+    if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
+        blended = blended + (crop_f - blur(crop_f, 2.0)) * carried * fit.mask[..., None]
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
     contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
     boost = 1.0
@@ -254,6 +260,7 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng
         "poisson_scale": poisson_scale,
         "texture": texture,
         "contrast_boost": round(boost, 3),
+        "texture_carried": round(carried, 3),
     }
     return out, extra
 
@@ -275,6 +282,16 @@ def match_camera(image: np.ndarray, anomaly: np.ndarray, ref: PreparedReference,
         image = image + (rng.standard_normal(anomaly.shape, dtype=np.float32) * extra_noise)[..., None]
     return image, {"reference_blur": round(own_blur, 3), "added_blur": round(extra_blur, 3),
                    "reference_noise": round(own_noise, 3), "added_noise": round(extra_noise, 3)}
+
+
+def carried_texture(photo: Photometry, ref: PreparedReference, mode: str) -> float:
+    """How much of the target's fine texture a normal-blended anomaly takes on (0..1): a smooth,
+    translucent one (a stain, within ``STAIN_TONE`` of its surface) on a textured target would
+    otherwise read as a flat pasted patch; an opaque one (a hole, a crack's opening) or one with
+    texture of its own keeps its own look; mixed blending carries the texture already."""
+    if mode != "normal" or photo.texture < 6.0 or ref.tone >= STAIN_TONE:
+        return 0.0
+    return float(np.clip(1.0 - ref.detail / photo.texture, 0.0, 1.0))
 
 
 def blend_mode(photo: Photometry, ref: PreparedReference) -> tuple[str, dict]:
