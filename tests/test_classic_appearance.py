@@ -196,6 +196,7 @@ def test_reference_keeps_its_aspect() -> None:
 def test_rust_spans_orange_to_dark_brown_with_pits() -> None:
     """Rust on metal is a granular crust: inside the label there are both fresh orange grains and
     old dark-brown ones (not one uniform orange), and the crust stands proud of the surface."""
+    image, _ = sample("metal_disc")
     for cand in candidates("rust", "metal_disc", 4):
         px = cand.image[cand.mask > 0].astype(np.float32)
         r, g, b = px[:, 0], px[:, 1], px[:, 2]
@@ -204,6 +205,7 @@ def test_rust_spans_orange_to_dark_brown_with_pits() -> None:
         dark_brown = (r > g) & (g > b) & (lum <= 95) & (r - b >= 30)
         assert orange.mean() >= 0.03 and dark_brown.mean() >= 0.03, (orange.mean(), dark_brown.mean())
         assert cand.metadata["generator_params"]["rise"] > 0
+        assert texture_correlation(image, cand.image, cand.mask) >= 0.6  # the metal's texture still shows
 
 
 @pytest.mark.parametrize("name", ["brick_wall", "grass_lawn", "gravel_bed"])
