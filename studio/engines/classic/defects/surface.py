@@ -21,11 +21,21 @@ TINTS = {
 }
 
 
+def _palette_table() -> np.ndarray:
+    """:data:`RUST_PALETTE` as a 256-entry colour table (orange -> brown at 0.5 -> dark brown)."""
+    s = np.linspace(0.0, 2.0, 256, dtype=np.float32)[:, None]
+    low = np.minimum(s, 1.0) * (RUST_PALETTE[1] - RUST_PALETTE[0]) + np.clip(s - 1.0, 0.0, 1.0) * (RUST_PALETTE[2] - RUST_PALETTE[1])
+    return np.clip(np.rint(RUST_PALETTE[0] + low), 0, 255).astype(np.uint8)[None]
+
+
+#: ``cv2.LUT`` table of the rust palette (1, 256, 3).
+PALETTE_TABLE = _palette_table()
+
+
 def palette(t: np.ndarray) -> np.ndarray:
-    """Rust colour (RGB, float32) at ``t`` in 0..1 along :data:`RUST_PALETTE` (orange -> brown at
-    0.5 -> dark brown): two linear segments, as channel-wise multiply-adds."""
-    first, second = np.clip(2.0 * t, 0.0, 1.0)[..., None], np.clip(2.0 * t - 1.0, 0.0, 1.0)[..., None]
-    return RUST_PALETTE[0] + first * (RUST_PALETTE[1] - RUST_PALETTE[0]) + second * (RUST_PALETTE[2] - RUST_PALETTE[1])
+    """Rust colour (RGB, float32) at ``t`` in 0..1 along :data:`RUST_PALETTE`, read from a table."""
+    index = np.clip(t * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
+    return cv2.LUT(cv2.merge([index, index, index]), PALETTE_TABLE).astype(np.float32)
 
 
 def rust(ctx: Context) -> Maps:
@@ -35,7 +45,7 @@ def rust(ctx: Context) -> Maps:
     around it, and a thin orange bloom where the corrosion spreads into the surface."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.4, 0.75), float(rng.uniform(0.35, 0.55)))
+    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.35, 0.55)))
     nuclei = int(rng.integers(0, 3))
     for _ in range(nuclei):  # satellite corrosion spots
         more, more_lift = organic_patch(ctx, (0.1, 0.3), float(rng.uniform(0.35, 0.55)))
@@ -63,7 +73,8 @@ def rust(ctx: Context) -> Maps:
         surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
         paint = paint * scale
-    tint = 1.0 - 0.35 * bloom[..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
+    tint = np.ones(ctx.shape + (3,), np.float32)  # the bloom lies inside the cover's box
+    tint[win] = 1.0 - 0.35 * bloom[win][..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
     # relief: the crust stands a little proud and is rough; pits sink into it
     rise = float(rng.uniform(0.3, 0.6))
     height = wide_blur(crust * (1.0 + 0.5 * coarse), 2.0) * rise - 0.3 * pitted
