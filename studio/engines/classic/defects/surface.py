@@ -56,7 +56,7 @@ def rust(ctx: Context) -> Maps:
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
     crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 1.6, 0.0, 1.0) * blob
-    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 2.2)
+    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 1.8)
     bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
     strength = float(rng.uniform(0.8, 0.95))
     cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
