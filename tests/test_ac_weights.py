@@ -202,3 +202,27 @@ def test_shipped_configs_follow_the_weights_folder_setting(tmp_path, monkeypatch
     assert weights.configs_dir() == tmp_path / "elsewhere" / "configs"
     with pytest.raises(WeightsError, match="shipped model configs are missing"):
         load_bundle("sd15-random", device="cpu")
+
+
+def test_sd15_random_builds_from_configs_in_the_shipped_layout(tmp_path):
+    """The sd15-random path end to end (configs read, models built, bundle finished), on miniature
+    configs written in the shipped layout so it runs on a CPU in seconds."""
+    from studio.engines.anomalycontrol import models, tiny
+
+    shipped = config.WEIGHTS_DIR / "configs"
+    cfg = tiny.tiny_configs(len(tiny.clip_tokenizer()), len(tiny.bert_tokenizer()))
+    sd, blip = tmp_path / weights.SD_DIR, tmp_path / weights.BLIP_DIR
+    for name in ("unet", "vae", "text_encoder"):
+        (sd / name).mkdir(parents=True)
+        (sd / name / "config.json").write_text(json.dumps(cfg[name]))
+    (sd / "scheduler").mkdir()
+    (sd / "scheduler" / "scheduler_config.json").write_bytes(
+        (shipped / weights.SD_DIR / "scheduler" / "scheduler_config.json").read_bytes())
+    blip.mkdir()
+    (blip / "config.json").write_text(json.dumps(cfg["blip2"]))
+    processor = json.loads((shipped / weights.BLIP_DIR / "preprocessor_config.json").read_text())
+    processor["size"] = {"height": 64, "width": 64}
+    (blip / "preprocessor_config.json").write_text(json.dumps(processor))
+    bundle = models.build_random_bundle(tmp_path, device="cpu", dtype=torch.float32)
+    assert bundle.profile == "sd15-random" and bundle.note == weights.RANDOM_NOTE
+    assert bundle.unet.config.in_channels == 9 and bundle.unet.config.cross_attention_dim == 32

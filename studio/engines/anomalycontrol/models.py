@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterator
 
 from studio.engines.anomalycontrol.weights import (
-    BLIP_DIR, SD_DIR, SD_REPO, SGA_FILE, ModelBundle, fetch_blip_command, fetch_sd_command, show_path, configs_dir, locate,
+    BLIP_DIR, RANDOM_NOTE, SD_DIR, SD_REPO, SGA_FILE, ModelBundle, fetch_blip_command, fetch_sd_command, show_path,
+    configs_dir, locate,
     log, missing_message, quiet_libraries,
 )
 from studio.errors import WeightsError
