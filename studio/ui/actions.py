@@ -9,12 +9,13 @@ review and export APIs, and reads engines through the context at call time.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from studio.batch.review import (ReviewSummary, accept_review, find_review_job, load_review_job,
+from studio.batch.review import (ReviewJob, ReviewSummary, accept_review, find_review_job, load_review_job,
                                  review_sample_id, review_summaries)
 from studio.engines import Engine
 from studio.errors import InputError
@@ -32,6 +33,8 @@ from studio.ui.inputs import as_text, label_text, params_dict
 from studio.ui.views import GalleryItem, attention_items
 
 EXPORT_TTL_S = 3600
+#: Review jobs kept open in memory (labels, normal image, reference; candidates decode on demand).
+OPEN_JOBS = 4
 
 NO_REFERENCE = "Add a reference anomaly first (② Reference): pick an example or upload one, then mark its region."
 
@@ -54,6 +57,7 @@ class Actions:
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._review_lock = threading.Lock()  # one review accept at a time: check-then-add stays atomic
+        self._jobs: OrderedDict[str, ReviewJob] = OrderedDict()  # guarded by _locks_guard
 
     # ------------------------------------------------------------------ model work
     def _generate(self, state: ss.Session | None, request: SynthesisRequest, engine_name: Any,
@@ -100,10 +104,23 @@ class Actions:
 
     def _open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, Any]:
         """Load a review job's candidates into the (new or given) session; returns (session, job)."""
-        job = load_review_job(find_review_job(self.ctx.store.root, as_text(job_id)))
+        job = self._review_job(as_text(job_id), reload=True)
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         return ss.record_review(session, job), job
+
+    def _review_job(self, job_id: str, *, reload: bool = False) -> ReviewJob:
+        """Review job ``job_id``, read once and kept for its accepts (a review folder never changes)."""
+        with self._locks_guard:
+            job = None if reload else self._jobs.get(job_id)
+        if job is None:
+            job = load_review_job(find_review_job(self.ctx.store.root, job_id))
+            with self._locks_guard:
+                # a copy without decoded candidates: accepts decode only the one they take
+                self._jobs[job_id] = job.relabelled(category=job.category, defect_type=job.defect_type, note=job.note)
+                while len(self._jobs) > OPEN_JOBS:
+                    self._jobs.popitem(last=False)
+        return job
 
     # ------------------------------------------------------------------ decisions
     def _session_lock(self, state: ss.Session | None) -> threading.Lock:
@@ -111,10 +128,11 @@ class Actions:
             return self._session_locks.setdefault(state.id if isinstance(state, ss.Session) else "", threading.Lock())
 
     def _accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any, note: Any,
-                *, strict_category: bool = True) -> tuple[str, bool]:
+                *, strict_category: bool = True, inputs: dict[str, Any] | None = None) -> tuple[str, bool]:
         """Accept candidate ``index`` into the store; returns (sample id, newly added).
 
-        An empty defect type (and, with ``strict_category``, category) is refused before anything is stored."""
+        An empty defect type (and, with ``strict_category``, category) is refused before anything is stored;
+        ``inputs`` are the session's decoded inputs when the caller already has them."""
         record = ss.candidate_record(state, index)
         defect = required_label(defect_type, "defect type", "Type one (or press 1–9) and accept again.")
         how = "Type the product's category and accept again."
@@ -128,7 +146,7 @@ class Actions:
                 sample_id, new = self._accept_reviewed(state, record.index, defect, cat, text)
             else:
                 sample_id = str(self.ctx.store.add(ss.load_candidate(record), category=cat, defect_type=defect,
-                                                   note=text, **ss.load_inputs(state)))
+                                                   note=text, **(inputs or ss.load_inputs(state))))
                 new = True
             record.status, record.sample_id = ss.ACCEPTED, sample_id
             queue.remember(state, record, previous)
@@ -139,8 +157,7 @@ class Actions:
         """Accept candidate ``index`` of the session's review job with these labels (only that candidate
         is decoded); the id is ``<job-id>-NN`` and a candidate already in the store (from any session or
         the CLI) is not added again."""
-        job = load_review_job(find_review_job(self.ctx.store.root, state.review or ""))
-        job = job.relabelled(category=category, defect_type=defect_type, note=note)
+        job = self._review_job(state.review or "").relabelled(category=category, defect_type=defect_type, note=note)
         with self._review_lock:
             added = accept_review(self.ctx.store, job, [index])
         return review_sample_id(job.job_id, index), bool(added)
@@ -174,9 +191,10 @@ class Actions:
         undecided = [r.index for r in (state.candidates if state else []) if r.status == ss.UNDECIDED]
         if not undecided:
             raise InputError("There are no undecided candidates.")
+        inputs = ss.load_inputs(state) if decision == ss.ACCEPTED and not state.review else None  # decoded once
         for index in undecided:
             if decision == ss.ACCEPTED:
-                self._accept(state, index, defect_type, category, note)
+                self._accept(state, index, defect_type, category, note, inputs=inputs)
             else:
                 self._reject(state, index)
         return len(undecided)
@@ -189,13 +207,15 @@ class Actions:
         """The curated samples matching ``filters`` (oldest first)."""
         return filtered(self.ctx.store, filters or Filters())
 
-    def _remove(self, sample_id: Any) -> str:
-        """Remove a curated sample by id; returns the id."""
-        sample_id = as_text(sample_id).strip()
-        if not sample_id:
+    def _remove(self, sample_ids: list[str]) -> list[str]:
+        """Remove curated samples by id (all checked before any is removed); returns the ids."""
+        if not sample_ids:
             raise InputError("Give the id of the curated sample to remove.")
-        self.ctx.store.remove(sample_id)
-        return sample_id
+        for sample_id in sample_ids:
+            self.ctx.store.get(sample_id)  # an unknown id is refused before anything is removed
+        for sample_id in sample_ids:
+            self.ctx.store.remove(sample_id)
+        return sample_ids
 
     def _relabel(self, sample_ids: list[str], category: Any, defect_type: Any, note: Any) -> list[str]:
         """Give these samples a new category / defect type / note (empty = leave as it is)."""
@@ -218,7 +238,7 @@ class Actions:
         fmt = as_text(fmt).strip().lower()
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
-        records = filtered(self.ctx.store, filters) if filters and filters.active else self.ctx.store.list()
+        records = self._records(filters)
         if not records:
             raise InputError("Nothing to export: the curated set (or the current filter) has no samples yet.")
         self.ctx.prune("exports", EXPORT_TTL_S)

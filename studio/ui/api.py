@@ -16,7 +16,7 @@ from studio.requests import build_request
 from studio.ui import review_queue as queue
 from studio.ui import session as ss
 from studio.ui.actions import NO_REFERENCE, Actions
-from studio.ui.curated import Filters, page_of
+from studio.ui.curated import PAGE_SIZE, Filters, engine_of, page_of
 from studio.ui.feedback import friendly
 from studio.ui.inputs import as_text, candidate_count, params_dict, resolve_seed
 from studio.ui.views import strip_caption
@@ -34,7 +34,7 @@ def candidates_info(state: ss.Session) -> dict[str, Any]:
 def sample_info(record: Any) -> dict[str, Any]:
     """A curated sample as JSON: id, labels, note, engine, when it was accepted, size."""
     return {"id": str(record.id), "category": record.category, "defect_type": record.defect_type,
-            "note": record.note, "engine": str((record.metadata or {}).get("engine") or ""),
+            "note": record.note, "engine": engine_of(record),
             "accepted_at": str(record.accepted_at), "width": record.width, "height": record.height}
 
 
@@ -185,7 +185,7 @@ class ApiEndpoints(Actions):
         records = self._records(Filters.of(category, defect_type, engine, date_from, date_to))
         total, number, pages = len(records), 0, 1
         if page and float(page) >= 1:
-            size = int(page_size) if page_size and float(page_size) >= 1 else 24
+            size = int(page_size) if page_size and float(page_size) >= 1 else PAGE_SIZE
             records, number, pages = page_of(records, page, min(size, 500))
         return {"samples": [sample_info(r) for r in records], "total": total, "page": number, "pages": pages,
                 "stats": self._stats()}
@@ -200,12 +200,7 @@ class ApiEndpoints(Actions):
     @friendly
     def api_remove(self, sample_id: str):
         """Remove curated samples by id (several separated by commas or spaces); returns the new counts."""
-        ids = id_list(sample_id)
-        if not ids:
-            raise InputError("Give the id of the curated sample to remove.")
-        for one in ids:
-            self.ctx.store.get(one)  # an unknown id is refused before anything is removed
-        removed = [self._remove(one) for one in ids]
+        removed = self._remove(id_list(sample_id))
         return {"removed": removed[0] if len(removed) == 1 else removed, "stats": self._stats()}
 
     @friendly

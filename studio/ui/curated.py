@@ -39,9 +39,6 @@ class Filters:
                 raise InputError(f"Dates are written YYYY-MM-DD, e.g. 2026-12-01; got {day[:40]!r}.")
         return cls(as_text(category).strip(), as_text(defect_type).strip(), as_text(engine).strip(), *days)
 
-    @property
-    def active(self) -> bool:
-        return any((self.category, self.defect_type, self.engine, self.date_from, self.date_to))
 
     def describe(self) -> str:
         """The filter in words, for counts and export messages."""

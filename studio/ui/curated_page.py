@@ -114,11 +114,7 @@ class CuratedCallbacks(ReviewCallbacks):
     def ui_remove(self, picks: list[str], selected: str | None, category: str, defect_type: str, engine: str,
                   date_from: str, date_to: str, page: float):
         """Remove the ticked samples (or the opened one) from the curated set."""
-        ids = self._targets(picks, selected)
-        for sample_id in ids:
-            self.ctx.store.get(sample_id)  # an unknown id is refused before anything is removed
-        for sample_id in ids:
-            self._remove(sample_id)
+        ids = self._remove(self._targets(picks, selected))
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
         return (*self.workspace(filters, page), f"Removed {len(ids)} sample(s) from the curated set.")
 

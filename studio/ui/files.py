@@ -23,11 +23,3 @@ def write_png_once(folder: Path, array: np.ndarray) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{array_sha256(array)}.png"
     return str(path) if path.exists() else write_png(path, array)
-
-
-def mask_u8(mask: np.ndarray) -> np.ndarray:
-    """A label or region mask (bool, 0/255, or H×W×C) as a 0/255 greyscale array."""
-    mask = np.asarray(mask)
-    if mask.ndim == 3:
-        mask = mask[..., 0]
-    return ((mask > 0) * 255).astype(np.uint8)

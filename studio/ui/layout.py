@@ -17,11 +17,12 @@ from studio.ui.assets import Assets, load_assets
 from studio.ui.callbacks import Studio
 from studio.ui.context import StudioContext
 from studio.ui.curated_layout import curated_tab
-from studio.ui.events import MODEL_CONCURRENCY, QUIET, REVIEW, UI
 from studio.ui.editor import SHAPES
+from studio.ui.events import MODEL_CONCURRENCY, QUIET, REVIEW, UI
 from studio.ui.keyboard import KEYS_HELP
 from studio.ui.review_queue import STRIP_WINDOW
 from studio.ui.session import ACCEPTED, REJECTED
+from studio.ui.space import on_space
 from studio.ui.views import VIEWS
 from studio.visualize import STROKE_ALPHA, STROKE_RGB
 
@@ -77,7 +78,7 @@ def build_demo(ctx: StudioContext, assets: Assets | None = None) -> gr.Blocks:
         with gr.Row(equal_height=False):
             gr.Markdown(HEADER, elem_id="title")
             status = gr.Markdown(ctx.status_markdown(), elem_id="status-line")
-        timer = gr.Timer(2.0)
+        timer = gr.Timer(2.0, active=on_space())  # only a Space's background fetch changes the status
 
         with gr.Tabs(elem_id="main-tabs"):
             with gr.Tab("Workstation", id="workstation", elem_id="workstation-tab"):

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from studio.errors import InputError
-from studio.imaging import load_image, load_mask
+from studio.imaging import label_mask, load_image, load_mask
 from studio.types import Candidate, SynthesisRequest
-from studio.ui.files import mask_u8, write_png
+from studio.ui.files import write_png
 
 if TYPE_CHECKING:
     from studio.batch.review import ReviewJob
@@ -129,11 +129,11 @@ def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray |
     folder.mkdir(parents=True, exist_ok=True)
     state.normal = write_png(folder / "normal.png", image)
     state.reference = write_png(folder / "reference.png", reference) if reference is not None else None
-    state.reference_mask = (write_png(folder / "reference_mask.png", mask_u8(reference_mask))
+    state.reference_mask = (write_png(folder / "reference_mask.png", label_mask(reference_mask))
                             if reference is not None and reference_mask is not None else None)
     state.candidates = [
         CandidateRecord(index=i, image=write_png(folder / f"candidate_{i:03d}.png", cand.image),
-                        mask=write_png(folder / f"candidate_{i:03d}_mask.png", mask_u8(cand.mask)),
+                        mask=write_png(folder / f"candidate_{i:03d}_mask.png", label_mask(cand.mask)),
                         seed=int(cand.seed), metadata=dict(cand.metadata))
         for i, cand in enumerate(candidates)
     ]

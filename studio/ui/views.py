@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from studio.imaging import load_image, load_mask
+from studio.imaging import label_mask, load_image, load_mask
 from studio.types import AttentionTrace
-from studio.ui.files import mask_u8, write_png, write_png_once
+from studio.ui.files import write_png, write_png_once
 from studio.ui.session import ACCEPTED, REJECTED, CandidateRecord
 from studio.visualize import heatmap_overlay, mask_outline, mask_overlay
 
@@ -44,11 +44,6 @@ def fit(image: np.ndarray, longest: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def next_view(view: str) -> str:
-    """The view after ``view`` (what ``O`` switches to)."""
-    return VIEWS[(VIEWS.index(view) + 1) % len(VIEWS)] if view in VIEWS else VIEWS[0]
-
-
 def _drawn(record: CandidateRecord, suffix: str, draw: Any) -> str:
     """A picture of ``record`` drawn once by ``draw(image, mask)`` beside its image file."""
     path = Path(record.image).with_name(f"{Path(record.image).stem}_{suffix}.png")
@@ -66,7 +61,7 @@ def view_file(record: CandidateRecord, view: str) -> str:
     if view == "overlay":
         return _drawn(record, "overlay", lambda image, mask: mask_overlay(fit(image, VIEW_MAX), mask))
     if view == "mask":
-        return _drawn(record, "mask_view", lambda _image, mask: fit(mask_u8(mask), VIEW_MAX)) if large else record.mask
+        return _drawn(record, "mask_view", lambda _image, mask: fit(label_mask(mask), VIEW_MAX)) if large else record.mask
     return _drawn(record, "view", lambda image, _mask: fit(image, VIEW_MAX)) if large else record.image
 
 
