@@ -68,8 +68,7 @@ class ClassicEngine:
         box = crop_box(request)
         photo = surroundings(request, box)
         x0, y0, x1, y1 = box
-        shared = None if request.reference is not None else Shared.of(request.image[y0:y1, x0:x1],
-                                                                      request.mask[y0:y1, x0:x1])
+        shared = Shared.of(request.image[y0:y1, x0:x1], request.mask[y0:y1, x0:x1])
         seeds = request.candidate_seeds()
         candidates = []
         for i, seed in enumerate(seeds):
@@ -108,7 +107,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
                box: tuple[int, int, int, int] | None = None,
                photo: Photometry | None = None, shared: Shared | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """One candidate: (image, label mask 0/255, metadata extras); ``shared`` is what the request's
-    procedural candidates share (computed here when not given)."""
+    candidates share (computed here when not given)."""
     image, mask = request.image, request.mask
     grow = grow_radius(image.shape)
     x0, y0, x1, y1 = box = box or crop_box(request)
@@ -116,13 +115,14 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     region = mask[y0:y1, x0:x1]
     rng = np.random.default_rng([seed, 0xC1A551C])
     photo = photo or surroundings(request, box)
+    shared = shared or Shared.of(crop, region)
     if request.reference is not None:
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
-        out_f, extra = transplant(crop, region, prepared, rng, photo)
+        out_f, extra = transplant(crop, shared, prepared, rng, photo)
     else:
         generator, word = pick_generator(request.prompt)
-        ctx = Context(crop=crop.astype(np.float32), region=region, rng=rng, prompt=request.prompt, photo=photo,
+        ctx = Context(crop=shared.crop, region=region, rng=rng, prompt=request.prompt, photo=photo,
                       shared=shared)
         out_f = ctx.render(REGISTRY[generator](ctx))
         extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
@@ -225,8 +225,9 @@ def naive_candidate(request: SynthesisRequest, seed: int) -> tuple[np.ndarray, n
     crop = image[y0:y1, x0:x1]
     prepared = prepare_reference(request.reference, request.reference_mask)
     rng = np.random.default_rng([seed, 0xC1A551C])
-    fit = fit_reference(prepared, mask[y0:y1, x0:x1], rng)
-    pasted = naive_paste(crop.astype(np.float32), fit)
+    shared = Shared.of(crop, mask[y0:y1, x0:x1])
+    fit = fit_reference(prepared, shared, rng)
+    pasted = naive_paste(shared.crop, fit)
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(np.rint(pasted), 0, 255).astype(np.uint8)
     label = np.zeros(mask.shape, np.uint8)

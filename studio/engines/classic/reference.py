@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.blend import poisson
+from studio.engines.classic.defects.base import Shared
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
@@ -127,12 +128,14 @@ class Fit:
     scale: float = 1.0  # how much the reference was enlarged (geometric mean of the two axes)
 
 
-def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Generator) -> Fit:
-    """Warp the reference so its anomaly fills the target region's frame, with seeded jitter.
+def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generator) -> Fit:
+    """Warp the reference so its anomaly fills the target region's frame (``shared``: what the
+    request's candidates share), with seeded jitter.
 
     The anomaly is shrunk (up to four times by 15%) until it lies inside the region, so its own
     edge survives: an anomaly cut off by the region's edge would be faded there by the blend."""
-    target = region_frame(region)
+    region = shared.region
+    target = shared.frame
     src = ref.frame
     jitter = rng.normal(0.0, math.radians(15.0)) + (math.pi if rng.random() < 0.5 else 0.0)
     mirror = bool(rng.random() < 0.5)
@@ -158,7 +161,7 @@ def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Gen
     cos_t, sin_t = math.cos(target.angle), math.sin(target.angle)
     rot_tgt = np.array([[cos_t, -sin_t], [sin_t, cos_t]])
     centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    yy, xx = shared.grid
     px, py = xx + dx - centre[0], yy + dy - centre[1]
     ref_mask = ref.mask.astype(np.float32)
 
@@ -168,7 +171,7 @@ def fit_reference(ref: PreparedReference, region: np.ndarray, rng: np.random.Gen
                 (inverse[1, 0] * px + inverse[1, 1] * py + src.cy).astype(np.float32))
 
     shrink = 1.0
-    rim = ring(region, inner=0, outer=1)  # the pixels just outside the region
+    rim = shared.rim  # the pixels just outside the region
     for attempt in range(6):
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
@@ -224,21 +227,23 @@ def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
     return out
 
 
-def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng: np.random.Generator,
+def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np.random.Generator,
                photo: Photometry) -> tuple[np.ndarray, dict]:
     """Fit the reference anomaly into the region, match its colour, noise and blur to the target,
-    Poisson-blend it (normal or mixed gradients, by the target's texture), feather it."""
-    fit = fit_reference(ref, region, rng)
+    Poisson-blend it (normal or mixed gradients, by the target's texture), feather it. ``crop`` is
+    the target crop (uint8), ``shared`` what the request's candidates share (its float crop, region, ...)."""
+    region = shared.region
+    fit = fit_reference(ref, shared, rng)
     if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
         fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True}, scale=fit.scale)
-    crop_f = crop.astype(np.float32)
+    crop_f = shared.crop
     coloured, colour_info = match_colour(fit, ref, crop_f, region)
     coloured, camera_info = match_camera(coloured, fit.mask, ref, fit.scale, photo, rng)
     mode, texture = blend_mode(photo, ref)
     blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
     carried = carried_texture(photo, ref, mode)
     if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
-        blended = blended + (crop_f - blur(crop_f, 2.0)) * carried * fit.mask[..., None]
+        blended = blended + (crop_f - shared.base) * carried * fit.mask[..., None]
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
     contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
     boost = 1.0
@@ -246,7 +251,8 @@ def transplant(crop: np.ndarray, region: np.ndarray, ref: PreparedReference, rng
         boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)
         blended = crop_f + (blended - crop_f) * boost
     # feather: the anomaly (and a pixel around it) fades into the untouched surface
-    core = fit.mask & erode(region, 1) if (fit.mask & erode(region, 1)).any() else fit.mask
+    core = fit.mask & shared.interior
+    core = core if core.any() else fit.mask
     alpha = blur(dilate(core, 1).astype(np.float32), FEATHER)[..., None]
     out = crop_f * (1.0 - alpha) + blended * alpha
     extra = {

@@ -9,29 +9,58 @@ from typing import Any
 import cv2
 import numpy as np
 
-from studio.engines.classic.geometry import Frame, inside_distance, region_frame
+from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry
 from studio.engines.classic.shading import Maps, render
-from studio.imaging import blur
+from studio.imaging import blur, erode
 
 #: Gaussian sigma (px) separating an image's smooth base from its detail (texture and noise).
 BASE_SIGMA = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Shared:
-    """What every candidate of one request shares, computed once: the crop's smooth part (its detail
-    is ``crop - base``), the region's principal frame and the distance (px) of every region pixel
-    from the region's outside."""
+    """What every candidate of one request shares, computed once (each part on first use): the crop
+    (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``), the
+    region's principal frame, the distance (px) of every region pixel from the region's outside, the
+    crop's pixel grid, the rim just outside the region, and the region less its outermost pixel."""
 
-    base: np.ndarray
-    frame: Frame
-    depth: np.ndarray
+    crop: np.ndarray
+    region: np.ndarray
 
     @classmethod
     def of(cls, crop: np.ndarray, region: np.ndarray) -> Shared:
-        return cls(blur(crop.astype(np.float32), BASE_SIGMA), region_frame(region), inside_distance(region))
+        return cls(crop.astype(np.float32, copy=False), region)
+
+    @cached_property
+    def base(self) -> np.ndarray:
+        return blur(self.crop, BASE_SIGMA)
+
+    @cached_property
+    def frame(self) -> Frame:
+        return region_frame(self.region)
+
+    @cached_property
+    def depth(self) -> np.ndarray:
+        return inside_distance(self.region)
+
+    @cached_property
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """(yy, xx) float32 pixel coordinates of the crop."""
+        h, w = self.region.shape
+        yy, xx = np.mgrid[:h, :w].astype(np.float32)
+        return yy, xx
+
+    @cached_property
+    def rim(self) -> np.ndarray:
+        """The pixels just outside the region."""
+        return ring(self.region, inner=0, outer=1)
+
+    @cached_property
+    def interior(self) -> np.ndarray:
+        """The region less its outermost pixel."""
+        return erode(self.region, 1)
 
 
 @dataclass
