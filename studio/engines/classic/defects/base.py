@@ -11,7 +11,7 @@ import numpy as np
 
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
 from studio.engines.classic.noise import noise_patch
-from studio.engines.classic.photometry import Photometry
+from studio.engines.classic.photometry import Photometry, luminance
 from studio.engines.classic.shading import Maps, render
 from studio.imaging import blur, erode
 
@@ -24,7 +24,8 @@ class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
     (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``), the
     region's principal frame, the distance (px) of every region pixel from the region's outside, the
-    crop's pixel grid, the rim just outside the region, and the region less its outermost pixel."""
+    crop's pixel grid, the rim just outside the region, the region less its outermost pixel, and the
+    orientation of a woven surface's threads."""
 
     crop: np.ndarray
     region: np.ndarray
@@ -61,6 +62,15 @@ class Shared:
     def interior(self) -> np.ndarray:
         """The region less its outermost pixel."""
         return erode(self.region, 1)
+
+    @cached_property
+    def weave_angle(self) -> float:
+        """The orientation (radians, modulo 90 degrees) of a woven surface's threads, from the 4-fold
+        symmetric mean of the crop's gradient directions."""
+        grey = luminance(self.crop).astype(np.float32)
+        gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+        theta, weight = np.arctan2(gy, gx), np.hypot(gx, gy)
+        return 0.25 * math.atan2(float((weight * np.sin(4 * theta)).sum()), float((weight * np.cos(4 * theta)).sum()))
 
 
 @dataclass

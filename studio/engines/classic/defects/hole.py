@@ -12,7 +12,6 @@ import numpy as np
 from studio.engines.classic.defects.base import Context, cavity, patch_field
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import FABRIC_WORDS, mentions
-from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur, dilate
 
@@ -40,15 +39,6 @@ def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]
     return (out if out.sum() >= 3 else ctx.depth >= 0.5 * deepest), radius
 
 
-def weave_angle(ctx: Context) -> float:
-    """The orientation (radians, modulo 90 degrees) of a woven surface's threads, from the 4-fold
-    symmetric mean of its gradient directions."""
-    grey = luminance(ctx.crop).astype(np.float32)
-    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
-    theta, weight = np.arctan2(gy, gx), np.hypot(gx, gy)
-    return 0.25 * math.atan2(float((weight * np.sin(4 * theta)).sum()), float((weight * np.cos(4 * theta)).sum()))
-
-
 def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
     """Broken thread ends: thin strands from the rim into the opening along the weave's two directions."""
     canvas = np.zeros(ctx.shape, np.uint8)
@@ -57,7 +47,7 @@ def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
     if ys.size == 0:
         return canvas.astype(bool)
     cy, cx = float(ys.mean()), float(xs.mean())
-    base = weave_angle(ctx)
+    base = ctx.shared.weave_angle
     for _ in range(int(ctx.rng.integers(8, 20))):
         i = int(ctx.rng.integers(ys.size))
         inward = np.array([cx - xs[i], cy - ys[i]])
