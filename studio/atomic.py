@@ -37,12 +37,14 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_new(path: str | os.PathLike, data: bytes) -> None:
-    """Create ``path`` (it must not exist) with ``data`` and fsync it; for files inside a staging folder."""
+def write_new(path: str | os.PathLike, data: bytes, *, sync: bool = False) -> None:
+    """Create ``path`` (it must not exist) with ``data``; for files inside a :class:`staged_dir`, which
+    syncs them all before its rename (``sync`` fsyncs this one at once)."""
     with open(path, "xb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, staging_dir: str | os.PathLike | None = None) -> Path:
@@ -54,7 +56,7 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, staging_dir: str | os.P
     folder = Path(staging_dir) if staging_dir is not None else target.parent
     staging = folder / f".{target.name[:100]}.{secrets.token_hex(4)}.tmp"
     try:
-        write_new(staging, data)
+        write_new(staging, data, sync=True)
         os.replace(staging, target)
     finally:
         remove_path(staging)

@@ -8,9 +8,10 @@ import json
 import os
 from pathlib import Path
 
+from studio.atomic import write_bytes, write_new
 from studio.errors import InputError
-from studio.imaging import label_mask, load_image, load_mask, write_png
-from studio.jsonfile import write_json
+from studio.imaging import label_mask, load_image, load_mask, to_png_bytes
+from studio.jsonfile import dumps
 from studio.types import Candidate
 
 
@@ -19,16 +20,21 @@ def candidate_stem(folder: Path, index: int) -> Path:
     return folder / f"candidate_{index:02d}"
 
 
-def write_candidates(folder: str | os.PathLike, candidates: list[Candidate]) -> list[Path]:
-    """Write each candidate's three files (each atomically) into ``folder``; returns the image paths."""
+def write_candidates(folder: str | os.PathLike, candidates: list[Candidate], *, staged: bool = False) -> list[Path]:
+    """Write each candidate's three files into ``folder``; returns the image paths.
+
+    Each file is written atomically, or plainly when ``staged`` (``folder`` is a :class:`~studio.atomic.staged_dir`,
+    which syncs and renames the whole folder at once).
+    """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+    write = write_new if staged else write_bytes
     written = []
     for i, cand in enumerate(candidates):
         stem = candidate_stem(out, i)
-        write_png(f"{stem}.png", cand.image)
-        write_png(f"{stem}_mask.png", label_mask(cand.mask))
-        write_json(f"{stem}.json", {"seed": int(cand.seed), **cand.metadata})
+        write(f"{stem}.png", to_png_bytes(cand.image))
+        write(f"{stem}_mask.png", to_png_bytes(label_mask(cand.mask)))
+        write(f"{stem}.json", dumps({"seed": int(cand.seed), **cand.metadata}).encode("utf-8"))
         written.append(Path(f"{stem}.png"))
     return written
 

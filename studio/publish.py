@@ -8,7 +8,6 @@ or written into a card: :func:`scrub` removes anything token-shaped from text th
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from studio import __version__
+from studio.atomic import is_disk_full
 from studio.errors import InputError, StudioError
 
 _TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}\b")
@@ -113,7 +113,7 @@ def hub_errors(action: str, repo: str) -> Iterator[None]:
         raise HubError(f"The transfer with {where} broke off ({_reason(exc)}), so not everything was {action}: "
                        "run the same command again (finished files are kept).") from None
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
+        if is_disk_full(exc):
             free = shutil.disk_usage(Path(exc.filename).parent if exc.filename else ".").free
             raise HubError(f"The disk is full ({free / 1e9:.1f} GB free), so not everything was {action}: free "
                            "some space and run the same command again (finished files are kept).") from None

@@ -106,7 +106,7 @@ def write_review_job(root: Path, job_id: str, candidates: list[Candidate], image
     if final.is_dir():
         return final
     with staged_dir(final, if_exists="keep") as staging:
-        write_candidates(staging, candidates)
+        write_candidates(staging, candidates, staged=True)
         write_new(staging / "normal.png", to_png_bytes(image))
         if reference is not None:
             write_new(staging / "reference.png", to_png_bytes(reference))

@@ -31,7 +31,7 @@ import numpy as np
 from studio import config
 from studio.engines import ENGINE_NAMES
 from studio.errors import InputError
-from studio.imaging import SHAPE_ALIASES, shape_mask
+from studio.imaging import shape_mask, shape_name
 from studio.types import PARAM_SPECS, SEED_MAX, clean_text, resolve_params
 
 MAX_SPEC_BYTES = 50 * 1024 * 1024
@@ -203,10 +203,13 @@ def _generator(value: Any, job_seed: int) -> dict[str, Any]:
     unknown = sorted(set(spec) - {"type", "seed", "count", "min_size", "max_size"})
     if unknown:
         raise InputError(f"'mask_generator' has unknown key(s): {', '.join(unknown)}.")
-    kind = str(spec.get("type", "ellipse")).strip().lower()
-    kind = SHAPE_ALIASES.get(kind, kind)
+    try:
+        kind = shape_name(spec.get("type", "ellipse"))
+    except InputError:
+        kind = ""
     if kind not in MASK_GENERATORS:
-        raise InputError(f"'mask_generator' type must be one of {', '.join(MASK_GENERATORS)}, got {kind!r}.")
+        raise InputError(f"'mask_generator' type must be one of {', '.join(MASK_GENERATORS)}, "
+                         f"got {spec.get('type')!r}.")
     sizes = {}
     for key, default in (("min_size", 0.06), ("max_size", 0.2)):
         value = spec.get(key, default)

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = ["anomaly-studio", *(sys.argv[1:] if argv is None else argv)]  # as typed, for hub cards
     if getattr(args, "sga", None):
-        os.environ["ANOMALY_STUDIO_SGA"] = args.sga  # the weights loader resolves it (file or hub id)
+        from studio.engines.anomalycontrol.hub import SGA_ENV
+
+        os.environ[SGA_ENV] = args.sga  # the weights loader resolves it (file or hub id)
     try:
         return int(args.func(args) or 0)
     except StudioError as exc:

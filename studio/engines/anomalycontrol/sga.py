@@ -227,7 +227,9 @@ def plain_attention(unet) -> Iterator[None]:
 
 def save_adapter(adapter: SGAdapter, path: str | Path) -> Path:
     """Write the adapter as one safetensors file with a JSON header of its shapes."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from studio.atomic import write_bytes
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -240,10 +242,7 @@ def save_adapter(adapter: SGAdapter, path: str | Path) -> Path:
         "embed_dim": str(adapter.embed_dim),
         "shapes": json.dumps(adapter.shapes(), sort_keys=True),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)
-    return path
+    return write_bytes(path, save(tensors, metadata=metadata))
 
 
 def read_adapter_header(path: str | Path) -> dict[str, str]:

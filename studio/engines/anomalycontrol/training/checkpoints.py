@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from studio.atomic import staged_dir
 from studio.engines.anomalycontrol.sga import SGAdapter, load_adapter, save_adapter
 from studio.errors import InputError
 
@@ -31,16 +32,15 @@ def save_checkpoint(root: Path, step: int, adapter: SGAdapter, optimizer, lr_sch
                     *, keep: int) -> Path:
     """Adapter (engine-loadable safetensors) + optimiser/schedule/scaler state, written atomically; prune old ones."""
     final = root / f"step-{step:06d}"
-    partial = root / f".step-{step:06d}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_adapter(adapter, partial / ADAPTER_FILE)
-    torch.save({
-        "step": step, "optimizer": optimizer.state_dict(), "lr_schedule": lr_schedule.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None, "meta": meta,
-    }, partial / STATE_FILE)
+    for stale in root.glob(f".{final.name}.partial-*"):  # left by a run killed mid-write
+        shutil.rmtree(stale, ignore_errors=True)
     shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
+    with staged_dir(final) as partial:
+        save_adapter(adapter, partial / ADAPTER_FILE)
+        torch.save({
+            "step": step, "optimizer": optimizer.state_dict(), "lr_schedule": lr_schedule.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None, "meta": meta,
+        }, partial / STATE_FILE)
     for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
