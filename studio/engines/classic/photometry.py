@@ -74,20 +74,27 @@ def immerkaer_sigma(grey: np.ndarray, where: np.ndarray) -> float:
     return float(np.median(values)) * 1.4826 / 6.0
 
 
-def residual_noise(grey: np.ndarray, where: np.ndarray, level: float) -> float:
+def high_pass(grey: np.ndarray) -> np.ndarray:
+    """The detail of ``grey`` (float32): grey minus a sigma-2 blur (slopes and shading out, edges,
+    texture and noise in)."""
+    return grey - cv2.GaussianBlur(grey, (0, 0), 2.0)
+
+
+def residual_noise(grey: np.ndarray, where: np.ndarray, level: float, detail: np.ndarray | None = None) -> float:
     """Noise sigma over ``where`` from the residual of an edge-preserving (bilateral) smoothing of the
-    image's detail (grey minus a sigma-2 blur, so smooth shading does not count) whose range is 3x the
-    expected noise ``level``: noise is smoothed away while edges and lines (steps well above the
-    noise) are left alone, so they are not counted as noise."""
-    detail = grey - cv2.GaussianBlur(grey, (0, 0), 2.0)  # slopes and shading out, edges and noise in
+    image's detail (:func:`high_pass`, so smooth shading does not count; computed when not given)
+    whose range is 3x the expected noise ``level``: noise is smoothed away while edges and lines
+    (steps well above the noise) are left alone, so they are not counted as noise."""
+    detail = high_pass(grey) if detail is None else detail
     smooth = cv2.bilateralFilter(detail, 5, max(3.0 * level, 2.0), 1.5)
     values = np.abs(detail - smooth)[where]
     return float(np.median(values)) * RESIDUAL_SCALE if values.size else 0.0
 
 
-def noise_sigma(grey: np.ndarray, where: np.ndarray) -> float:
-    """Sensor-noise sigma of ``grey`` over ``where``: :func:`residual_noise` at Immerkær's level."""
-    return residual_noise(grey, where, immerkaer_sigma(grey, where))
+def noise_sigma(grey: np.ndarray, where: np.ndarray, detail: np.ndarray | None = None) -> float:
+    """Sensor-noise sigma of ``grey`` over ``where``: :func:`residual_noise` at Immerkær's level
+    (``detail``: ``high_pass(grey)`` when already computed)."""
+    return residual_noise(grey, where, immerkaer_sigma(grey, where), detail)
 
 
 def blur_sigma(grey: np.ndarray, where: np.ndarray) -> float:
@@ -130,6 +137,7 @@ def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photo
     where = surround if surround.sum() >= 16 else ~region
     light, confidence = light_direction(grey, where)
     monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)
-    return Photometry(noise=noise_sigma(grey, where), blur=blur_sigma(grey, where), light=light,
+    detail = high_pass(grey)
+    return Photometry(noise=noise_sigma(grey, where, detail), blur=blur_sigma(grey, where), light=light,
                       light_confidence=confidence, monochrome=monochrome,
-                      texture=float(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2.0))[where].mean()))
+                      texture=float(np.abs(detail)[where].mean()))
