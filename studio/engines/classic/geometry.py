@@ -26,10 +26,6 @@ class Frame:
     def angle(self) -> float:
         return math.atan2(self.uy, self.ux)
 
-    def to_local(self, xx: np.ndarray, yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        dx, dy = xx - self.cx, yy - self.cy
-        return dx * self.ux + dy * self.uy, -dx * self.uy + dy * self.ux
-
     def to_image(self, t: np.ndarray, s: np.ndarray) -> np.ndarray:
         return np.stack([self.cx + t * self.ux - s * self.uy, self.cy + t * self.uy + s * self.ux], axis=-1)
 
