@@ -49,13 +49,25 @@ def read_candidates(folder: str | os.PathLike, count: int | None = None) -> list
     return [read_candidate(folder, i) for i in range(count)]
 
 
+def candidate_files(folder: str | os.PathLike, index: int) -> tuple[Path, Path]:
+    """The image and 0/255 mask PNGs of candidate ``index`` in ``folder``."""
+    stem = candidate_stem(Path(folder), index)
+    return Path(f"{stem}.png"), Path(f"{stem}_mask.png")
+
+
+def read_candidate_metadata(folder: str | os.PathLike, index: int) -> dict:
+    """Candidate ``index``'s seed and metadata (its JSON file), without decoding its pictures."""
+    stem = candidate_stem(Path(folder), index)
+    try:
+        return json.loads(Path(f"{stem}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(f"Candidate {index} in {folder} has no readable {stem.name}.json.") from None
+
+
 def read_candidate(folder: str | os.PathLike, index: int) -> Candidate:
     """Read candidate ``index`` (image, 0/255 mask, seed, metadata) back from ``folder``."""
     stem = candidate_stem(Path(folder), index)
-    try:
-        meta = json.loads(Path(f"{stem}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError(f"Candidate {index} in {folder} has no readable {stem.name}.json.") from None
+    meta = read_candidate_metadata(folder, index)
     image = load_image(Path(f"{stem}.png"), what=f"candidate {index} image")
     mask = load_mask(Path(f"{stem}_mask.png"), (image.shape[1], image.shape[0]), what=f"candidate {index} mask")
     return Candidate(image=image, mask=label_mask(mask), seed=int(meta.get("seed", 0)), metadata=meta)

@@ -127,7 +127,7 @@ class ReviewCallbacks(PageCallbacks):
         """Load a batch review job's candidates into the queue and its labels into the fields.
         Returns the bundle, category, defect type and a message."""
         state, job = self._open_review(state, job_id)
-        message = (f"{len(job.candidates)} candidate(s) of batch review job `{job.job_id}` "
+        message = (f"{job.count} candidate(s) of batch review job `{job.job_id}` "
                    f"({as_text(job.info.get('prompt')) or 'no prompt'}): review them with the keys.")
         return (*self.review_bundle(state, view), job.category, gr.update(value=job.defect_type or None), message)
 

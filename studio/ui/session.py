@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from studio.candidates import candidate_files, read_candidate_metadata
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask
 from studio.types import Candidate, SynthesisRequest
@@ -113,16 +114,38 @@ def record_review(state: Session, job: ReviewJob) -> Session:
     """Put a batch review job's candidates in the session as if just generated; accepting them
     then goes through batch review's accept (ids ``<job-id>-NN``)."""
     seed = job.info.get("seed")
-    return record_candidates(state, job.normal_image, job.reference, job.reference_mask, job.candidates,
-                             str(job.info.get("prompt", "")), str(job.info.get("reference_text", "")),
-                             seed if isinstance(seed, int) else None, review=job.job_id)
+    folder, old = _next_generation(state, job.normal_image, job.reference, job.reference_mask)
+    records = []
+    for i in range(job.count):  # the review folder's PNGs are copied as they are, not decoded
+        meta = read_candidate_metadata(job.folder, i)
+        image, mask = candidate_files(job.folder, i)
+        records.append(CandidateRecord(
+            index=i, image=str(shutil.copyfile(image, folder / f"candidate_{i:03d}.png")),
+            mask=str(shutil.copyfile(mask, folder / f"candidate_{i:03d}_mask.png")),
+            seed=int(meta.get("seed", 0)), metadata=meta))
+    return _finish_generation(state, old, records, str(job.info.get("prompt", "")),
+                              str(job.info.get("reference_text", "")), seed if isinstance(seed, int) else None,
+                              review=job.job_id)
 
 
 def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray | None,
                       reference_mask: np.ndarray | None, candidates: list[Candidate], prompt: str,
-                      reference_text: str, seed: int | None, review: str | None = None) -> Session:
+                      reference_text: str, seed: int | None) -> Session:
     """Write the inputs and candidates into a new generation folder of the session (the previous
-    one is removed); ``review`` is the batch review job they came from, if any."""
+    one is removed)."""
+    folder, old = _next_generation(state, image, reference, reference_mask)
+    records = [
+        CandidateRecord(index=i, image=write_png(folder / f"candidate_{i:03d}.png", cand.image),
+                        mask=write_png(folder / f"candidate_{i:03d}_mask.png", label_mask(cand.mask)),
+                        seed=int(cand.seed), metadata=dict(cand.metadata))
+        for i, cand in enumerate(candidates)
+    ]
+    return _finish_generation(state, old, records, prompt, reference_text, seed)
+
+
+def _next_generation(state: Session, image: np.ndarray, reference: np.ndarray | None,
+                     reference_mask: np.ndarray | None) -> tuple[Path, Path]:
+    """A new generation folder holding the inputs; returns (it, the previous one)."""
     old = Path(state.dir) / f"gen{state.generation:04d}"
     state.generation += 1
     folder = Path(state.dir) / f"gen{state.generation:04d}"
@@ -131,12 +154,13 @@ def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray |
     state.reference = write_png(folder / "reference.png", reference) if reference is not None else None
     state.reference_mask = (write_png(folder / "reference_mask.png", label_mask(reference_mask))
                             if reference is not None and reference_mask is not None else None)
-    state.candidates = [
-        CandidateRecord(index=i, image=write_png(folder / f"candidate_{i:03d}.png", cand.image),
-                        mask=write_png(folder / f"candidate_{i:03d}_mask.png", label_mask(cand.mask)),
-                        seed=int(cand.seed), metadata=dict(cand.metadata))
-        for i, cand in enumerate(candidates)
-    ]
+    return folder, old
+
+
+def _finish_generation(state: Session, old: Path, records: list[CandidateRecord], prompt: str, reference_text: str,
+                       seed: int | None, review: str | None = None) -> Session:
+    """Make ``records`` the session's candidates (``review``: the batch job they came from) and drop ``old``."""
+    state.candidates = records
     state.prompt, state.reference_text, state.seed = prompt, reference_text, seed
     state.review = review
     state.history = []
