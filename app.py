@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     from PIL import Image
 
     from studio import config
+    from studio.tempdirs import private_root
+
+    # One private temp root for session files, exports and Gradio's uploads, removed on exit,
+    # SIGTERM and SIGINT (and by the next start if this process is killed); set before Gradio loads.
+    temp_root = private_root("anomaly_studio_")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root / "gradio"))
+
     from studio.ui import CSS, build_context, build_demo, head_html, space
 
     # Gradio decodes the page's editor images itself: hold Pillow to the studio's pixel limit too
@@ -44,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     Image.MAX_IMAGE_PIXELS = config.MAX_PIXELS
 
     deferred = space.defer_engine(args.engine)  # on a Space: serve now, fetch and switch in the background
-    ctx = build_context(args.data_dir, "classic" if deferred else args.engine, args.weights)
+    ctx = build_context(args.data_dir, "classic" if deferred else args.engine, args.weights,
+                        temp_root=temp_root)
     demo = build_demo(ctx)
     if deferred:
         space.start(ctx, args.weights)

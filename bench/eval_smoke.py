@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from studio.cli import main as cli
-from tests.test_evaluate import make_classic_train, make_drawn_test
+from tests.helpers.evaluation_data import make_classic_train, make_drawn_test
 
 
 def main() -> None:

@@ -5,10 +5,8 @@ UI builder; callbacks reach everything through it. Nothing here is per user.
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from studio import config
 from studio.errors import InputError, StudioError
+from studio.tempdirs import private_root
 from studio.ui.gpu import register_engines
 
 if TYPE_CHECKING:
@@ -115,10 +114,8 @@ class StudioContext:
 
 
 def make_temp_root() -> Path:
-    """A private folder for this process's session files and exports, removed at exit."""
-    root = Path(tempfile.mkdtemp(prefix="anomaly_studio_"))
-    atexit.register(shutil.rmtree, root, True)
-    return root
+    """A private folder for this process's session files and exports, removed when it ends."""
+    return private_root("anomaly_studio_")
 
 
 def load_engines(engine: str | None = "auto", weights: str | None = None) -> tuple[dict[str, Engine], str, str]:

@@ -17,7 +17,7 @@ from studio.engines.anomalycontrol.weights import (
 )
 from studio.errors import WeightsError
 from studio.publish import scrub
-from tests.hub_double import HubDouble
+from tests.helpers.hub_double import HubDouble
 
 TOKEN = "hf_TestTokenThatMustNeverLeak0123"
 UNET_FILE = "unet/diffusion_pytorch_model.safetensors"
@@ -206,7 +206,7 @@ def test_offline_fetch_sends_nothing_and_says_so_once(hub, monkeypatch, capsys):
 def test_an_unreachable_hub_gives_one_message_and_exit_2(hub, monkeypatch, capsys):
     from huggingface_hub import constants
 
-    from tests.ui_server import free_port
+    from tests.helpers.ui_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"  # bound, then closed: nothing listens
     monkeypatch.setenv("HF_ENDPOINT", dead)

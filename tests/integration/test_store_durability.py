@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 
 from studio.store import Store
-from tests.test_store import make_sample, read_png
+from tests.helpers.samples import make_sample, read_png
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KILLS = 24
 
 CHILD = r"""
 import sys, threading
 sys.path.insert(0, {repo!r})
-from tests.test_store import make_sample
+from tests.helpers.samples import make_sample
 from studio.store import Store
 
 root, start, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from ui_server import live_app_fixture
+from tests.helpers.ui_server import live_app_fixture
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402

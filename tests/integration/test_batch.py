@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
 from studio.batch import (
     accept_review, distributed_env, find_review_job, generate_mask, job_id_for, list_review_jobs, load_review_job,
@@ -25,44 +24,9 @@ from studio.batch import (
 from studio.cli import main
 from studio.errors import InputError
 from studio.store import Store
+from tests.helpers.samples import make_spec
 
-REPO = Path(__file__).resolve().parent.parent
-PROMPTS = [("a scratch", "scratch"), ("a crack", "crack"), ("a hole", "hole"), ("an oil stain", "stain")]
-
-
-def make_spec(folder: Path, jobs: int = 40, size: int = 64, count: int = 2, name: str = "jobs.yaml") -> Path:
-    """A spec of ``jobs`` classic-engine jobs over two small normals, with masks, generators and references."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "inputs").mkdir(exist_ok=True)
-    rng = np.random.default_rng(0)
-    for k in range(2):
-        surface = np.clip(140 + 20 * k + rng.normal(0, 4, (size, size, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(surface).save(folder / "inputs" / f"normal{k}.png")
-    mask = np.zeros((size, size), np.uint8)
-    mask[size // 4: size // 2, size // 3: size // 2 + 4] = 255
-    Image.fromarray(mask).save(folder / "inputs" / "mask.png")
-    ref = np.full((48, 48, 3), 120, np.uint8)
-    ref[16:32, 10:38] = (40, 30, 20)
-    Image.fromarray(ref).save(folder / "inputs" / "ref.png")
-    ref_mask = np.zeros((48, 48), np.uint8)
-    ref_mask[16:32, 10:38] = 255
-    Image.fromarray(ref_mask).save(folder / "inputs" / "ref_mask.png")
-    entries = []
-    for i in range(jobs):
-        prompt, defect = PROMPTS[i % len(PROMPTS)]
-        entry = {"image": f"inputs/normal{i % 2}.png", "prompt": prompt, "seed": 1000 + i, "count": count,
-                 "category": ["bottle", "../../etc"][i % 2], "defect_type": defect}
-        if i % 3 == 0:
-            entry["mask_generator"] = {"type": ["ellipse", "rectangle"][i % 2], "seed": i}
-        else:
-            entry["mask"] = "inputs/mask.png"
-        if i % 5 == 0:
-            entry.update(reference="inputs/ref.png", reference_mask="inputs/ref_mask.png",
-                         reference_text="a dark dent")
-        entries.append(entry)
-    spec = folder / name
-    spec.write_text(yaml.safe_dump({"defaults": {"engine": "classic", "blur_sigma": 2}, "jobs": entries}))
-    return spec
+REPO = Path(__file__).resolve().parents[2]
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, str]]:

@@ -16,21 +16,9 @@ from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
 from studio.naming import NameAllocator, safe_name
 from studio.store import Store
-from tests.test_store import make_sample, read_png
+from tests.helpers.samples import fill, read_png
 
 HOSTILE = ["../../etc", "CON", "", "x" * 300, "🔩 défaut ✨", "a/b\\c", "good", "nul.txt", "..", " . ", "COM1"]
-
-
-def fill(store: Store, labels: list[tuple[str, str]], *, with_reference: bool = True) -> list[str]:
-    ids = []
-    for i, (category, defect) in enumerate(labels):
-        cand, normal = make_sample(i, size=40 + 8 * (i % 3), normal_value=10 * (i % 4))
-        kwargs = {}
-        if with_reference and i % 3 == 0:
-            kwargs = {"reference": np.full((16, 20, 3), 200, np.uint8),
-                      "reference_mask": np.pad(np.ones((6, 6), bool), ((5, 5), (7, 7)))}
-        ids.append(store.add(cand, normal_image=normal, category=category, defect_type=defect, **kwargs))
-    return ids
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from studio.errors import StudioError
 from studio.export import export_dataset
 from studio.store import Store
 from studio.types import Candidate
-from tests.test_store import read_png
+from tests.helpers.samples import read_png
 
 SIZE = 160  # random pixels do not compress: ~77 KB per PNG, ~230 KB per accept (image, mask, normal)
 

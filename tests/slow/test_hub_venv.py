@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui_server import free_port, stop_app, wait_http_ok
+from tests.helpers.ui_server import free_port, stop_app, wait_http_ok
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _requirements() -> list[str]:

@@ -6,7 +6,6 @@ file route refusing paths outside the app's folders.
 """
 from __future__ import annotations
 
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,63 +19,13 @@ import pytest
 from PIL import Image
 
 from studio.batch import load_spec, run_batch
-from test_batch import make_spec
-from ui_server import UPLOAD_LIMIT, live_app  # noqa: F401 - fixture
+from tests.helpers.samples import make_spec
+from tests.helpers.ui_client import SIZE, ellipse, files, generate, surface  # noqa: F401 - fixture
+from tests.helpers.ui_server import UPLOAD_LIMIT, live_app  # noqa: F401 - fixture
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
-
-SIZE = 160
-
-
-def surface(level: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    base = np.full((SIZE, SIZE, 3), level, np.float32)
-    base += rng.normal(0, 4, (SIZE, 1, 1)).astype(np.float32)
-    base += rng.normal(0, 2, (SIZE, SIZE, 1)).astype(np.float32)
-    return np.clip(base, 0, 255).astype(np.uint8)
-
-
-def ellipse(cx: int, cy: int, rx: int, ry: int, size: int = SIZE) -> np.ndarray:
-    yy, xx = np.mgrid[:size, :size]
-    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
-
-
-def save(path: Path, array: np.ndarray) -> str:
-    Image.fromarray(array).save(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("inputs")
-    reference = surface(200, 3)
-    stain = ellipse(80, 80, 30, 22)
-    reference[stain] = (170, 30, 40)
-    out = {
-        "image": save(folder / "normal.png", surface(140)),
-        "mask": save(folder / "mask.png", ellipse(80, 70, 28, 14).astype(np.uint8) * 255),
-        "empty_mask": save(folder / "empty.png", np.zeros((SIZE, SIZE), np.uint8)),
-        "reference": save(folder / "reference.png", reference),
-        "reference_mask": save(folder / "reference_mask.png", stain.astype(np.uint8) * 255),
-        "corrupt": str(folder / "corrupt.png"),
-    }
-    Path(out["corrupt"]).write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not really a png" * 10)
-    for level in (60, 100, 180, 220):
-        out[f"image_{level}"] = save(folder / f"normal_{level}.png", surface(level, level))
-    return out
-
-
-def generate(client: Client, files: dict[str, str], image: str, mask: str, num: int = 2, seed: int = 7,
-             reference: bool = True, prompt: str = "a red stain"):
-    return client.predict(
-        handle_file(image), handle_file(mask), prompt,
-        handle_file(files["reference"]) if reference else None,
-        handle_file(files["reference_mask"]) if reference else None,
-        "a red contamination stain" if reference else "",
-        num, seed, api_name="/generate",
-    )
 
 
 def test_flow_generate_accept_export(live_app, files, tmp_path):  # noqa: F811
@@ -207,16 +156,22 @@ def test_uploads_over_the_limit_are_refused(live_app, tmp_path):  # noqa: F811
 
 
 def test_file_route_serves_nothing_outside_its_folders(live_app, files):  # noqa: F811
+    """Session files, the store, the inputs and the code are never served, whatever the path says."""
+    client = Client(live_app.url, verbose=False)
+    generate(client, files, files["image"], files["mask"], num=2, seed=11, reference=False, prompt="a scratch")
+    client.predict(0, "accept", "route-check", "plate", "", api_name="/decide")
     base = live_app.url.rstrip("/") + "/gradio_api/file="
-    store_files = [p for p in live_app.data_dir.rglob("*.png")]
-    assert store_files, "the flow tests should have left samples in the store"
-    session_files = sorted(Path(tempfile.gettempdir()).glob("anomaly_studio_*/sessions/*/gen*/candidate_00.png"))
-    assert session_files, "the flow tests should have left session files"
+    store_files = sorted(live_app.data_dir.rglob("*.png"))
+    assert store_files, "the accept above must have written the sample into the store"
+    [temp_root] = live_app.temp_roots()
+    session_files = sorted(temp_root.glob("sessions/*/gen*/candidate_*.png"))
+    assert session_files, f"the generate above must have written session files under {temp_root}"
+    repo = Path(__file__).resolve().parents[2]
     for target in ["/etc/passwd", "../../../../etc/passwd", "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
                    str(Path(files["image"])), str(store_files[0]), str(live_app.data_dir / "index.sqlite"),
-                   str(session_files[-1]), str(Path(__file__).resolve().parent.parent / "app.py")]:
+                   str(session_files[-1]), str(temp_root / ".owner.json"), str(repo / "app.py")]:
         assert _status(base + urllib.parse.quote(target, safe="/%")) in (403, 404), target
-    served = _status(base + urllib.parse.quote(str(Path(__file__).resolve().parent.parent / "README.md")))
+    served = _status(base + urllib.parse.quote(str(repo / "README.md")))
     assert served in (403, 404)
 
 

@@ -9,31 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from studio.cli import main
 from studio.errors import InputError
 from studio.store import SAMPLE_ID_RE, NewSample, Store, new_sample_id
 from studio.types import Candidate
+from tests.helpers.samples import make_sample, read_png
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def make_sample(i: int, size: int = 32, normal_value: int = 100) -> tuple[Candidate, np.ndarray]:
-    """A deterministic candidate #i and its normal image."""
-    rng = np.random.default_rng(i)
-    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-    mask = np.zeros((size, size), np.uint8)
-    mask[2 + i % 5: 12 + i % 7, 3: 9 + i % 11] = 255
-    normal = np.full((size, size, 3), normal_value, np.uint8)
-    meta = {"engine": "fake", "weights": "none", "prompt": f"defect {i}", "seed": i,
-            "params": {"steps": 50, "strength": 0.7}, "k": i, "np_value": np.float32(0.5)}
-    return Candidate(image=image, mask=mask, seed=i, metadata=meta), normal
-
-
-def read_png(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -187,7 +170,7 @@ def test_many_threads_accept_concurrently(store):
 CHILD = """
 import sys
 sys.path.insert(0, {repo!r})
-from tests.test_store import make_sample
+from tests.helpers.samples import make_sample
 from studio.store import Store
 with Store(sys.argv[1]) as store:
     for i in range(int(sys.argv[2]), int(sys.argv[2]) + 15):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from studio.store import Store
 from studio.types import Candidate
-from ui_server import start_app, stop_app
+from tests.helpers.ui_server import start_app, stop_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402

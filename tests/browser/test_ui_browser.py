@@ -20,7 +20,7 @@ import zipfile
 import pytest
 
 from studio.ui.review_queue import STRIP_WINDOW
-from ui_server import ARTIFACTS, REPO, live_app_fixture
+from tests.helpers.ui_server import ARTIFACTS, REPO, live_app_fixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ARTIFACTS / "browser"

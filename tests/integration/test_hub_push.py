@@ -10,8 +10,8 @@ from studio.cli import main
 from studio.engines.anomalycontrol.hub import ADAPTER_FILE
 from studio.engines.anomalycontrol.weights import BLIP_REPO, SD_REPO
 from studio.store import Store
-from tests.test_export import fill
-from tests.test_hub import TOKEN, _error_lines, hub, tiny_folder  # noqa: F401 - fixtures
+from tests.helpers.samples import fill
+from tests.integration.test_hub import TOKEN, _error_lines, hub, tiny_folder  # noqa: F401 - fixtures
 
 LABELS = [("bottle", "crack"), ("bottle", "scratch"), ("cable", "crack"), ("bottle", "crack"), ("cable", "hole")]
 

@@ -23,7 +23,7 @@ from studio.ui.assets import Assets, NormalSample, ReferenceExample, load_assets
 from studio.ui.callbacks import Studio
 from studio.ui.context import build_context
 from studio.ui.inputs import resolve_seed
-from test_batch import make_spec
+from tests.helpers.samples import make_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # gr.Warning outside a request
 

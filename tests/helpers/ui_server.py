@@ -1,6 +1,6 @@
 """Start and stop a live ``python app.py`` on a free port with a temporary data folder.
 
-Import the fixture into a test module (``from tests.ui_server import live_app``) or use
+Import the fixture into a test module (``from tests.helpers.ui_server import live_app``) or use
 :func:`start_app` directly. One server per test module keeps the suite fast.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Iterator
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -30,6 +30,12 @@ class LiveApp:
     process: subprocess.Popen
     log_path: Path
     startup_s: float
+    #: The app's own TMPDIR (inside the test's folder): its private temp root lies in here.
+    temp_dir: Path
+
+    def temp_roots(self) -> list[Path]:
+        """The app's private temp roots (one while it runs, none once it has stopped)."""
+        return sorted(self.temp_dir.glob("anomaly_studio_*"))
 
     def log(self) -> str:
         try:
@@ -61,14 +67,22 @@ def wait_http_ok(url: str, process: subprocess.Popen | None = None, timeout: flo
 
 
 def start_app(data_dir: Path, log_path: Path, *extra: str, timeout: float = 90.0,
-              env_extra: dict[str, str] | None = None) -> LiveApp:
-    """Run ``app.py`` on a free loopback port; returns once the page answers HTTP 200."""
+              env_extra: dict[str, str] | None = None, temp_dir: Path | None = None) -> LiveApp:
+    """Run ``app.py`` on a free loopback port; returns once the page answers HTTP 200.
+
+    The app gets its own TMPDIR (``temp_dir``, default a ``tmp`` folder beside ``data_dir``), so
+    everything it writes to a temp folder stays inside the test's folder and can be checked.
+    """
     port = free_port()
     env = dict(os.environ)
     env.update({"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
     env.pop("GRADIO_SERVER_PORT", None)
+    env.pop("GRADIO_TEMP_DIR", None)
+    env["TMPDIR"] = str(temp_dir or data_dir.parent / "tmp")
     env.update(env_extra or {})
+    temp_dir = Path(env["TMPDIR"])
+    temp_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     started = time.perf_counter()
@@ -84,7 +98,7 @@ def start_app(data_dir: Path, log_path: Path, *extra: str, timeout: float = 90.0
     except Exception:
         stop_app(process)
         raise RuntimeError(f"app.py did not start:\n{log_path.read_text(errors='replace')[-4000:]}") from None
-    return LiveApp(url, data_dir, process, log_path, time.perf_counter() - started)
+    return LiveApp(url, data_dir, process, log_path, time.perf_counter() - started, temp_dir)
 
 
 def stop_app(process: subprocess.Popen) -> None:
@@ -113,6 +127,8 @@ def live_app_fixture(*extra: str, env: dict[str, str] | None = None):
             yield app
         finally:
             stop_app(app.process)
+        assert app.process.returncode is not None
+        assert not app.temp_roots(), f"the app left its temp root behind: {app.temp_roots()}"
 
     return _live
 

@@ -19,7 +19,7 @@ from studio.cli import main as cli_main
 from studio.errors import InputError
 from studio.imaging import check_mask, load_image, load_mask, mask_from_array
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- helpers

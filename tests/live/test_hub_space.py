@@ -13,10 +13,10 @@ import time
 import pytest
 
 from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, SD_REPO
-from tests.hub_double import HubDouble
-from tests.test_hub import hub, tiny_folder  # noqa: F401 - fixtures
-from tests.test_ui_client import files, generate  # noqa: F401 - fixture
-from tests.ui_server import REPO, start_app, stop_app
+from tests.helpers.hub_double import HubDouble
+from tests.integration.test_hub import hub, tiny_folder  # noqa: F401 - fixtures
+from tests.helpers.ui_client import files, generate  # noqa: F401 - fixture
+from tests.helpers.ui_server import REPO, start_app, stop_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -88,7 +88,7 @@ def test_a_space_that_cannot_reach_the_hub_keeps_serving_and_says_why_once(hub, 
     from huggingface_hub import constants
 
     from studio.ui import space
-    from tests.ui_server import free_port
+    from tests.helpers.ui_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("HF_ENDPOINT", dead)

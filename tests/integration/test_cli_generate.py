@@ -15,7 +15,7 @@ from studio import config
 from studio.cli import main as cli_main
 from studio.imaging import load_image, load_mask
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = json.loads((config.ASSETS_DIR / "manifest.json").read_text(encoding="utf-8"))
 NORMAL = MANIFEST["normal"][0]
 REFERENCE = MANIFEST["references"][0]
