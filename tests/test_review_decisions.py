@@ -3,6 +3,7 @@ one's own, one queue across a batch's jobs, and ``batch --review`` counting what
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,31 @@ def test_batch_review_reports_the_candidates_it_wrote(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "4 candidate(s) written" in err and "sample(s)" not in err
     assert sum(s.count for s in review_summaries(data)) == 4
+
+
+def test_two_sessions_racing_through_one_batch_in_threads_decide_each_candidate_once(tmp_path):
+    count = 16
+    write_job(tmp_path, "job1", count)
+    with Store(tmp_path) as store:
+        decider = BatchDecider(store)
+        queues = [open_batch(store, s, SPEC, decider=decider) for s in ("tab1", "tab2")]
+        applied = {"tab1": 0, "tab2": 0}
+
+        def review(queue) -> None:
+            for _ in range(3 * count):  # each press acts on the shown one; a refusal refreshes and moves on
+                if queue.progress().decided == count:
+                    return
+                outcome = queue.press(decider, queue.current, "accept")
+                applied[queue.session] += outcome.applied
+                if not outcome.applied:
+                    queue.refresh(decider)
+                    queue.current = queue.next_undecided(None) or queue.current
+
+        threads = [threading.Thread(target=review, args=(q,)) for q in queues]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert applied["tab1"] + applied["tab2"] == count == len(store)
+        owners = {r.session for r in decisions.read_decisions(store, review_summaries(tmp_path)[0]).values()}
+        assert owners <= {"tab1", "tab2"} and all(q.progress().decided == count for q in queues)

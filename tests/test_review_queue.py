@@ -2,12 +2,15 @@
 they were pressed on, undo of one's own decisions, and the store kept consistent."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from studio.errors import InputError
 from studio.review.generation import GenerationDecider, open_generation
 from studio.review.labels import QueueLabels
+from studio.review.queue import ReviewQueue
 from studio.store import NewSample, Store
 from studio.types import Candidate
 
@@ -124,3 +127,14 @@ def test_unknown_actions_and_empty_generations_are_input_errors():
     queue = open_generation("tab1", LABELS, 1, reference_used=False)
     with pytest.raises(InputError, match="Unknown review action"):
         queue.press(GenerationDecider(None, sample), queue.current, "delete")  # type: ignore[arg-type]
+
+
+def test_a_saved_queue_restores_with_its_decisions_and_undo(store):
+    decider = GenerationDecider(store, sample)
+    queue = open_generation("tab1", LABELS, 3, reference_used=True)
+    stored = queue.press(decider, queue.current, "accept").sample_id
+    restored = ReviewQueue.from_dict(json.loads(json.dumps(queue.to_dict())))
+    assert restored == queue and restored.entries[0].reference_used
+    assert restored.press(decider, restored.current, "undo").applied and stored not in store
+    with pytest.raises(InputError, match="unreadable"):
+        ReviewQueue.from_dict({"entries": [{"id": "x"}]})

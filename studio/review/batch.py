@@ -11,6 +11,7 @@ API::
     list_batches(store) -> list[BatchInfo]          # for the batch dropdown: jobs, candidates, decided, finished
     open_batch(store, session, batch, job_ids=None, best_first=False) -> ReviewQueue
     BatchDecider(store)                             # the Decider for batch queues
+    BatchDecider.files(entry) -> (image_png, mask_png)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from studio.batch import decisions
 from studio.batch.review import (ReviewJob, ReviewSummary, find_review_job, load_review_job, review_summaries,
                                  review_summary)
-from studio.candidates import metadata_score, read_candidate_metadata
+from studio.candidates import candidate_files, metadata_score, read_candidate_metadata
 from studio.errors import InputError
 from studio.review.labels import QueueLabels
 from studio.review.queue import EntryState, QueueEntry, ReviewQueue
@@ -125,6 +126,12 @@ class BatchDecider:
                 if entry_id in ids:
                     out[entry_id] = _state(record)
         return out
+
+    def files(self, entry: QueueEntry) -> tuple[Path, Path]:
+        """The candidate's image and 0/255 mask PNGs in its review folder (to show it without decoding)."""
+        if entry.job_id is None:
+            raise InputError("That candidate is not from a batch review job.")
+        return candidate_files(self._summary(entry.job_id).folder, entry.index)
 
     def _job(self, entry: QueueEntry) -> ReviewJob:
         if entry.job_id is None:

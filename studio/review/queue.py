@@ -23,11 +23,12 @@ API (``q`` a ReviewQueue, ``d`` a Decider)::
     q.refresh(d)                                      # re-read shared decisions (other sessions, restart)
     q.progress() -> Progress                          # decided / total, per job, finished jobs
     q.shown() -> QueueEntry | None; q.state(entry_id) -> EntryState
+    q.to_dict() / ReviewQueue.from_dict(data)         # plain JSON, to restore a session's queue after a reload
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
 
 from studio.batch.decisions import ACCEPTED, REJECTED, UNDECIDED, DecisionRefused
 from studio.errors import InputError
@@ -118,6 +119,22 @@ class ReviewQueue:
             raise InputError("A review queue cannot hold the same candidate twice.")
         if self.current is None and self.entries:
             self.current = self.next_undecided(None) or self.entries[0].id
+
+    # ------------------------------------------------------------------ saving
+    def to_dict(self) -> dict[str, Any]:
+        """The queue as plain JSON data (:meth:`from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReviewQueue":
+        """A queue saved by :meth:`to_dict`; InputError when ``data`` is not one."""
+        try:
+            entries = [QueueEntry(**{**e, "labels": QueueLabels(**e["labels"])}) for e in data["entries"]]
+            states = {k: EntryState(**v) for k, v in data.get("states", {}).items()}
+            return cls(str(data["session"]), entries, str(data.get("title", "")), states, data.get("current"),
+                       [str(i) for i in data.get("history", [])])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"The saved review queue is unreadable ({exc}); open the queue again.") from None
 
     # ------------------------------------------------------------------ reading
     def entry(self, entry_id: str) -> QueueEntry:
