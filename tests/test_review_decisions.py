@@ -15,6 +15,7 @@ from studio.batch import decisions
 from studio.batch.decisions import ACCEPTED, REJECTED, DecisionRefused
 from studio.batch.review import accept_review, load_review_job, review_root, review_summaries, write_review_job
 from studio.cli import main
+from studio.errors import InputError
 from studio.review.batch import BatchDecider, list_batches, open_batch
 from studio.review.labels import QueueLabels
 from studio.store import Store
@@ -238,3 +239,14 @@ def test_two_sessions_racing_through_one_batch_in_threads_decide_each_candidate_
         assert applied["tab1"] + applied["tab2"] == count == len(store)
         owners = {r.session for r in decisions.read_decisions(store, review_summaries(tmp_path)[0]).values()}
         assert owners <= {"tab1", "tab2"} and all(q.progress().decided == count for q in queues)
+
+
+def test_a_decision_needs_a_session_and_a_real_candidate(tmp_path):
+    write_job(tmp_path, "job1", 2)
+    with Store(tmp_path) as store:
+        job = load_review_job(review_root(tmp_path) / "job1")
+        with pytest.raises(InputError, match="session"):
+            decisions.reject(store, job, 0, "")
+        with pytest.raises(InputError, match="does not exist"):
+            decisions.accept(store, job, 2, "tab1", category="c", defect_type="d", note="")
+        assert decisions.read_decisions(store, job) == {} and len(store) == 0

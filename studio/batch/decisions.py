@@ -82,7 +82,7 @@ def accept(store: Store, job: ReviewJob, index: int, session: str, *, category: 
     """Store candidate ``index`` with these labels (once) and record the accept; a candidate this
     session already accepted is left as it is (its record returned)."""
     with _lock(job):
-        current = _current(store, job, _checked(job, index))
+        current = _current(store, job, _checked(job, index, session))
         _refuse_foreign(current, session, job)
         if current is not None and current.decision == ACCEPTED:
             return current
@@ -97,7 +97,7 @@ def accept(store: Store, job: ReviewJob, index: int, session: str, *, category: 
 def reject(store: Store, job: JobLike, index: int, session: str) -> DecisionRecord:
     """Record candidate ``index`` as rejected by ``session`` (an accepted one must be undone first)."""
     with _lock(job):
-        current = _current(store, job, _checked(job, index))
+        current = _current(store, job, _checked(job, index, session))
         _refuse_foreign(current, session, job)
         if current is not None and current.decision == ACCEPTED:
             raise DecisionRefused(f"Candidate #{index + 1} of job {job.job_id} is accepted; undo that first "
@@ -112,7 +112,7 @@ def reject(store: Store, job: JobLike, index: int, session: str) -> DecisionReco
 def undo(store: Store, job: JobLike, index: int, session: str) -> DecisionRecord:
     """Remove ``session``'s decision on candidate ``index`` (an accept's sample leaves the store first)."""
     with _lock(job):
-        current = _current(store, job, _checked(job, index))
+        current = _current(store, job, _checked(job, index, session))
         if current is None:
             raise DecisionRefused(f"Candidate #{index + 1} of job {job.job_id} has no decision to undo.")
         _refuse_foreign(current, session, job, verb="undo")
@@ -145,7 +145,10 @@ def _current(store: Store, job: JobLike, index: int) -> DecisionRecord | None:
     return record
 
 
-def _checked(job: JobLike, index: int) -> int:
+def _checked(job: JobLike, index: int, session: str) -> int:
+    """``index`` if the job has it and ``session`` names a session; InputError otherwise."""
+    if not isinstance(session, str) or not session.strip():
+        raise InputError("A review decision needs the id of the session that makes it.")
     if not isinstance(index, int) or not 0 <= index < job.count:
         raise InputError(f"Candidate {index!r} does not exist in review job {job.job_id}.")
     return index

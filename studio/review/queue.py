@@ -200,6 +200,7 @@ class ReviewQueue:
         entry = self.entry(candidate_id)
         if action == "undo":
             return self._undo(decider)
+        self.refresh(decider, [entry])  # what other sessions did to it since this queue last looked
         before = self.state(entry.id)
         wanted = ACCEPTED if action == "accept" else REJECTED
         if before.status != UNDECIDED and before.session == self.session:
