@@ -18,7 +18,7 @@ candidate must be undone before it is rejected.
 
 API::
 
-    read_decisions(store, job) -> dict[int, DecisionRecord]      # job: ReviewJob or ReviewSummary
+    read_decisions(store, job, indices=None) -> dict[int, DecisionRecord]   # job: ReviewJob or ReviewSummary
     accept(store, job, index, session, *, category, defect_type, note) -> DecisionRecord
     reject(store, job, index, session) -> DecisionRecord
     undo(store, job, index, session) -> DecisionRecord            # the decision removed
@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ContextManager, Protocol
+from typing import ContextManager, Iterable, Protocol
 
 from studio.atomic import remove_path
 from studio.batch.review import DECISIONS_DIR, ReviewJob, accept_review
@@ -72,9 +72,11 @@ class JobLike(Protocol):
     def count(self) -> int: ...
 
 
-def read_decisions(store: Store, job: JobLike) -> dict[int, DecisionRecord]:
-    """Every decided candidate of ``job`` (index -> record), reconciled with the store (see the module doc)."""
-    return {i: rec for i in range(job.count) if (rec := _current(store, job, i)) is not None}
+def read_decisions(store: Store, job: JobLike, indices: Iterable[int] | None = None) -> dict[int, DecisionRecord]:
+    """The decided candidates of ``job`` (all, or those of ``indices``) as index -> record, reconciled
+    with the store (see the module doc)."""
+    chosen = range(job.count) if indices is None else [i for i in indices if 0 <= i < job.count]
+    return {i: rec for i in chosen if (rec := _current(store, job, i)) is not None}
 
 
 def accept(store: Store, job: ReviewJob, index: int, session: str, *, category: str, defect_type: str,

@@ -116,15 +116,13 @@ class BatchDecider:
 
     def states(self, entries: list[QueueEntry]) -> dict[str, EntryState]:
         out: dict[str, EntryState] = {}
-        by_job: dict[str, set[str]] = {}
+        by_job: dict[str, dict[int, str]] = {}
         for e in entries:
-            by_job.setdefault(e.job_id or "", set()).add(e.id)
+            if e.job_id is not None:
+                by_job.setdefault(e.job_id, {})[e.index] = e.id
         for job_id, ids in by_job.items():
-            job = self._summary(job_id)
-            for index, record in decisions.read_decisions(self.store, job).items():
-                entry_id = f"{job_id}/{index:02d}"
-                if entry_id in ids:
-                    out[entry_id] = _state(record)
+            for index, record in decisions.read_decisions(self.store, self._summary(job_id), ids).items():
+                out[ids[index]] = _state(record)
         return out
 
     def files(self, entry: QueueEntry) -> tuple[Path, Path]:
