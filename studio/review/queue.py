@@ -183,6 +183,15 @@ class ReviewQueue:
         self.current = self.entries[here].id
         return self.entries[here]
 
+    def next_undecided(self, after: str | None) -> str | None:
+        """The first undecided entry after ``after`` (wrapping round), or None when all are decided."""
+        ids = [e.id for e in self.entries]
+        start = ids.index(after) + 1 if after in ids else 0
+        for entry_id in ids[start:] + ids[:start]:
+            if self.state(entry_id).status == UNDECIDED:
+                return entry_id
+        return None
+
     # ------------------------------------------------------------------ decisions
     def press(self, decider: Decider, candidate_id: str, action: str) -> Outcome:
         """Apply ``action`` to ``candidate_id`` if it is the candidate shown now (see the module doc).
@@ -266,15 +275,6 @@ class ReviewQueue:
         self.current = entry.id
         return Outcome(True, f"Undid the {undone.status} decision on {self._name(entry.id)}: undecided again.",
                        entry, undone.sample_id)
-
-    def next_undecided(self, after: str | None) -> str | None:
-        """The first undecided entry after ``after`` (wrapping round), or None when all are decided."""
-        ids = [e.id for e in self.entries]
-        start = ids.index(after) + 1 if after in ids else 0
-        for entry_id in ids[start:] + ids[:start]:
-            if self.state(entry_id).status == UNDECIDED:
-                return entry_id
-        return None
 
     def _name(self, entry_id: str | None) -> str:
         """``#3 of 40`` for the page."""
