@@ -210,7 +210,11 @@ def test_batch_review_reports_the_candidates_it_wrote(tmp_path, capsys):
     assert main(["batch", "--spec", str(spec), "--data-dir", str(data), "--review", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "4 candidate(s) written" in err and "sample(s)" not in err
-    assert sum(s.count for s in review_summaries(data)) == 4
+    with Store(data) as store:  # both jobs of the spec are one batch, reviewed as one queue
+        (batch,) = list_batches(store)
+        assert len(batch.jobs) == 2 and batch.candidates == 4 and batch.decided == 0
+        queue = open_batch(store, "tab1", batch.batch)
+        assert {e.labels for e in queue.entries} == {QueueLabels("plate", "scratch")}
 
 
 def test_two_sessions_racing_through_one_batch_in_threads_decide_each_candidate_once(tmp_path):
