@@ -254,3 +254,19 @@ def test_a_decision_needs_a_session_and_a_real_candidate(tmp_path):
         with pytest.raises(InputError, match="does not exist"):
             decisions.accept(store, job, 2, "tab1", category="c", defect_type="d", note="")
         assert decisions.read_decisions(store, job) == {} and len(store) == 0
+
+
+def test_a_sample_stored_by_a_batch_run_during_the_accept_is_refused_not_doubled(tmp_path, monkeypatch):
+    write_job(tmp_path, "job1", 2)
+
+    def raced(store, job, indices):  # a `batch` run in store mode commits the same id first
+        accept_review(store, job.relabelled(category="cli", defect_type="cli", note=""), indices)
+        raise InputError("A sample with one of the ids job1-00 is already in the store.")
+
+    with Store(tmp_path) as store:
+        job = load_review_job(review_root(tmp_path) / "job1")
+        monkeypatch.setattr(decisions, "accept_review", raced)
+        with pytest.raises(DecisionRefused, match="outside the review"):
+            decisions.accept(store, job, 0, "tab1", category="cap", defect_type="dent", note="")
+        assert len(store) == 1 and store.get("job1-00").category == "cli"
+        assert decisions.read_decisions(store, job)[0].session == decisions.UNKNOWN_SESSION

@@ -88,8 +88,15 @@ def accept(store: Store, job: ReviewJob, index: int, session: str, *, category: 
         _refuse_foreign(current, session, job)
         if current is not None and current.decision == ACCEPTED:
             return current
-        accept_review(store, job.relabelled(category=category, defect_type=defect_type, note=note), [index])
-        stored = store.get(review_sample_id(job.job_id, index))
+        sample_id = review_sample_id(job.job_id, index)
+        try:
+            accept_review(store, job.relabelled(category=category, defect_type=defect_type, note=note), [index])
+        except InputError:
+            if sample_id not in store:
+                raise
+            _refuse_foreign(_current(store, job, index), session, job)  # a batch run stored it meanwhile
+            raise
+        stored = store.get(sample_id)
         record = DecisionRecord(index, ACCEPTED, session, now_iso(), stored.id, stored.category,
                                 stored.defect_type, stored.note)
         _write(job, record)
