@@ -71,3 +71,12 @@ def read_candidate(folder: str | os.PathLike, index: int) -> Candidate:
     image = load_image(Path(f"{stem}.png"), what=f"candidate {index} image")
     mask = load_mask(Path(f"{stem}_mask.png"), (image.shape[1], image.shape[0]), what=f"candidate {index} mask")
     return Candidate(image=image, mask=label_mask(mask), seed=int(meta.get("seed", 0)), metadata=meta)
+
+
+def metadata_score(metadata: dict) -> float | None:
+    """The engine's quality score in a candidate's metadata (higher is better); None when it gave none."""
+    value = (metadata.get("score") or {}).get("value") if isinstance(metadata, dict) else None
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -2,7 +2,9 @@
 accepts and cleans them.
 
 A folder holds the candidates (:mod:`studio.candidates` files), ``normal.png``, optionally
-``reference.png`` and ``reference_mask.png``, and ``job.json`` (labels, prompt, engine, counts).
+``reference.png`` and ``reference_mask.png``, ``job.json`` (labels, prompt, engine, counts, the
+spec it came from) and ``decisions/`` (who decided what: :mod:`studio.batch.decisions`, the only
+part of a folder that changes after it is written).
 It is written in a hidden ``.<job-id>.partial-<hex>`` sibling and renamed, so a folder that
 exists is complete; :func:`remove_partial_folders` clears what an interrupted writer left.
 Accepting candidate ``i`` stores it as ``<job-id>-NN`` exactly once, whoever accepts it.
@@ -28,6 +30,7 @@ from studio.types import Candidate
 
 REVIEW_DIR = "review"
 JOB_FILE = "job.json"
+DECISIONS_DIR = "decisions"
 _PARTIAL = ".partial-"
 
 
@@ -46,6 +49,16 @@ class ReviewSummary:
     seed: int | None
     written_at: str | None
     info: dict[str, Any]
+
+    @property
+    def count(self) -> int:
+        """How many candidates the job has (as :attr:`ReviewJob.count`)."""
+        return self.candidates
+
+    @property
+    def batch(self) -> str:
+        """The batch the job belongs to: the spec it was run from (a job without one is its own batch)."""
+        return str(self.info.get("spec") or self.job_id)
 
 
 @dataclass
@@ -114,16 +127,18 @@ def write_review_job(root: Path, job_id: str, candidates: list[Candidate], image
             write_new(staging / "reference_mask.png", to_png_bytes(label_mask(reference_mask)))
         document = {**info, "job_id": job_id, "candidates": len(candidates), "written_at": now_iso()}
         write_new(staging / JOB_FILE, dumps(document).encode("utf-8"))
+        (staging / DECISIONS_DIR).mkdir()
     return final
 
 
 def list_review_jobs(data_dir: str | os.PathLike) -> list[Path]:
-    """Complete review folders under ``<data-dir>/review`` (oldest first)."""
+    """Complete review folders under ``<data-dir>/review`` (oldest first: by their ``job.json``, which
+    decisions never touch)."""
     root = review_root(data_dir)
     if not root.is_dir():
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / JOB_FILE).is_file()]
-    return sorted(folders, key=lambda p: (p.stat().st_mtime, p.name))
+    return sorted(folders, key=lambda p: (mtime(p / JOB_FILE), p.name))
 
 
 def review_summary(folder: str | os.PathLike) -> ReviewSummary:

@@ -34,7 +34,8 @@ class BatchResult:
     done: list[str] = field(default_factory=list)  # job ids finished by this run
     skipped: list[str] = field(default_factory=list)  # already finished before
     failed: list[tuple[str, str]] = field(default_factory=list)  # (job id, message)
-    sample_ids: list[str] = field(default_factory=list)
+    sample_ids: list[str] = field(default_factory=list)  # accepted into the store (store mode)
+    candidates_written: int = 0  # written to review folders (review mode)
 
 
 def run_batch(spec: BatchSpec, data_dir: str | os.PathLike, *, review: bool = False, rank: int | None = None,
@@ -60,7 +61,7 @@ def run_batch(spec: BatchSpec, data_dir: str | os.PathLike, *, review: bool = Fa
             for job in todo:
                 bar.set_postfix_str(f"job {job.index + 1}", refresh=False)
                 try:
-                    ids = run_job(job, store, spec_path=spec.path, review=review)
+                    ids = run_job(job, store, spec_path=spec.path, review=review, result=result)
                 except Exception as exc:  # one bad job must not stop an unattended batch
                     if fail_fast:
                         raise
@@ -75,8 +76,10 @@ def run_batch(spec: BatchSpec, data_dir: str | os.PathLike, *, review: bool = Fa
     return result
 
 
-def run_job(job: Job, store: Store, *, spec_path: Path | None = None, review: bool = False) -> list[str]:
-    """Generate one job's candidates and accept them all (or write them to the review folder)."""
+def run_job(job: Job, store: Store, *, spec_path: Path | None = None, review: bool = False,
+            result: BatchResult | None = None) -> list[str]:
+    """Generate one job's candidates and accept them all (or write them to the review folder, counted
+    in ``result.candidates_written``); returns the ids accepted."""
     from studio.engines import get_engine
 
     generator = job.mask_generator or {}
@@ -100,6 +103,8 @@ def run_job(job: Job, store: Store, *, spec_path: Path | None = None, review: bo
         folder = write_review_job(review_root(store.root), job.job_id, candidates, request.image,
                                   request.reference, request.reference_mask, {**info, **labels})
         store.mark_job_done(job.job_id, "review", [], {**info, "folder": str(folder)})
+        if result is not None:
+            result.candidates_written += len(candidates)
         return []
     ids = job.sample_ids()
     samples = [NewSample(c, request.image, request.reference, request.reference_mask, job.category,

@@ -46,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     data_dir = config.data_dir(args.data_dir)
     result = run_batch(spec, data_dir, review=args.review, rank=rank, world=world,
                        show_progress=not args.no_progress, fail_fast=args.fail_fast)
-    where = f"{data_dir}/review" if args.review else str(data_dir)
     shard = "" if result.world == 1 else f" (shard {result.rank + 1}/{result.world})"
+    written = (f"{result.candidates_written} candidate(s) written to {data_dir}/review for review" if args.review
+               else f"{len(result.sample_ids)} sample(s) written to {data_dir}")
     print(f"batch{shard}: {len(result.done)} job(s) done, {len(result.skipped)} already finished, "
-          f"{len(result.failed)} failed; {len(result.sample_ids)} sample(s) written to {where}", file=sys.stderr)
+          f"{len(result.failed)} failed; {written}", file=sys.stderr)
     for _, message in result.failed:
         print(f"error: {message}", file=sys.stderr)
     return 1 if result.failed else 0
