@@ -333,8 +333,9 @@ def stage_chunk64(st: Stage) -> dict:
     try:
         for num in (4, 64):
             request = _request(num, {param: CHUNK} if param else None)
+            if num == 4:
+                engine.generate(request)  # warm-up and ASEA cache (the 64-candidate request reuses both)
             unet_batches.clear()
-            engine.generate(request)  # warm-up and ASEA cache
             _reset_peak()
             start = time.perf_counter()
             try:
@@ -366,11 +367,15 @@ def stage_precision(st: Stage) -> dict:
 
     from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
 
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here (cuDNN's convolutions default to TF32)
+    torch.backends.cudnn.allow_tf32 = False
     request = _request(1)
     ref_image = request.reference
     captured: dict[str, Any] = {}
-    results: dict[str, Any] = {"tolerance": TOLERANCE, "weights_note": "weights saved in fp16, so every dtype holds "
-                               "the same values (bf16 rounds them): the differences are arithmetic"}
+    saved = st.folder("sga") != st.weights
+    results: dict[str, Any] = {"tolerance": TOLERANCE, "weights_note": (
+        "weights saved in fp16: every dtype holds the same values (bf16 rounds them), the differences are arithmetic"
+        if saved else f"{st.weights} built per dtype: fp16/bf16 also round the weights")}
     reference: dict[str, Any] = {}
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
         name = str(dtype).removeprefix("torch.")
@@ -474,11 +479,32 @@ def run_stage(name: str, weights: str, work: Path, quick: bool, seconds: float) 
     return 0
 
 
-def orchestrate(weights: str, out: Path, work: Path, budget: float, quick: bool, only: list[str]) -> dict:
-    """Run the stages in order, each in a child with what is left of the budget; rewrite the JSON after each."""
+def _run_child(name: str, weights: str, work: Path, quick: bool, limit: float) -> dict[str, Any]:
+    """One stage in a child process, killed at ``limit`` seconds; its report, or why there is none."""
+    cmd = [sys.executable, "-m", "bench.gpu_check", "--stage", name, "--weights", weights, "--work", str(work),
+           "--seconds", str(int(limit))] + (["--quick"] if quick else [])
+    start = time.perf_counter()
+    report = work / f"{name}.json"
+    try:
+        rc = subprocess.run(cmd, timeout=limit).returncode
+        figures = json.loads(report.read_text()) if report.is_file() else {
+            "status": "failed", "rc": rc, "error": "the stage died without a report (see the log)"}
+    except subprocess.TimeoutExpired:
+        figures = {"status": "timeout", "limit_s": round(limit)}
+    figures["wall_s"] = round(time.perf_counter() - start, 1)
+    return figures
+
+
+def orchestrate(weights: str, out: Path, work: Path, budget: float, quick: bool, only: list[str],
+                previous: dict | None = None) -> dict:
+    """Run the stages in order, each in a child with what is left of the budget; rewrite the JSON after each.
+
+    ``previous`` (an earlier run's JSON) keeps the stages this run does not repeat.
+    """
     t0 = time.perf_counter()
+    kept = {k: v for k, v in (previous or {}).get("stages", {}).items() if k not in only}
     result: dict[str, Any] = {"gpu": gpu_slug(), "weights": weights, "budget_s": budget, "quick": quick,
-                              "size": 512, "steps": STEPS, "strength": STRENGTH, "stages": {}}
+                              "size": 512, "steps": STEPS, "strength": STRENGTH, "stages": kept}
     if _cuda():
         import torch
 
@@ -488,20 +514,10 @@ def orchestrate(weights: str, out: Path, work: Path, budget: float, quick: bool,
         left = budget - (time.perf_counter() - t0)
         limit = min(left, STAGE_CAP[name] * (1 if not quick else 3))
         if limit < MIN_STAGE_S:
-            result["stages"][name] = {"status": "skipped", "reason": f"{left:.0f} s of the budget left"}
-            continue
-        print(f"\n=== {name} (limit {limit:.0f} s, {left:.0f} s left) ===", flush=True)
-        cmd = [sys.executable, "-m", "bench.gpu_check", "--stage", name, "--weights", weights, "--work", str(work),
-               "--seconds", str(int(limit))] + (["--quick"] if quick else [])
-        start = time.perf_counter()
-        try:
-            rc = subprocess.run(cmd, timeout=limit).returncode
-            report = work / f"{name}.json"
-            figures = json.loads(report.read_text()) if report.is_file() else {"status": "failed", "rc": rc,
-                                                                                "error": "died without a report"}
-        except subprocess.TimeoutExpired:
-            figures = {"status": "timeout", "limit_s": round(limit)}
-        figures.setdefault("wall_s", round(time.perf_counter() - start, 1))
+            figures: dict[str, Any] = {"status": "skipped", "reason": f"{max(left, 0):.0f} s of the budget left"}
+        else:
+            print(f"\n=== {name} (limit {limit:.0f} s, {left:.0f} s left) ===", flush=True)
+            figures = _run_child(name, weights, work, quick, limit)
         result["stages"][name] = figures
         result["elapsed_s"] = round(time.perf_counter() - t0, 1)
         path.write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -517,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=450.0, help="seconds for all stages together")
     parser.add_argument("--quick", action="store_true", help="tiny sizes everywhere (CPU dry run)")
     parser.add_argument("--only", default=",".join(STAGES), help=f"comma-separated stages, in order: {','.join(STAGES)}")
+    parser.add_argument("--previous", default=None, help="an earlier run's JSON: keep its stages that are not rerun")
     parser.add_argument("--stage", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -531,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory(dir=args.work) as work:
-        result = orchestrate(args.weights, out, Path(work), args.budget, args.quick, only)
+        previous = json.loads(Path(args.previous).read_text()) if args.previous else None
+        result = orchestrate(args.weights, out, Path(work), args.budget, args.quick, only, previous)
     from bench.perf_table import summary
 
     print(summary(result))

@@ -76,11 +76,12 @@ def rows(result: dict) -> list[tuple[str, str]]:
         out.append((f"{name} vs float32: UNet ε rel. error; ViT rel. error; ASEA in-mask max diff; all finite; pass",
                     f"{e['unet_eps_rel_err']:.2e}; {e['vit_rel_err']:.2e}; {e['inmask_max_abs_diff']:.4f}; "
                     f"{_fmt(e.get('finite'))}; {_fmt(e.get('pass'))}"))
-    for stage, label in (("train", "train, fp16"), ("train-checkpointing", "train, fp16, gradient checkpointing")):
+    for stage, label in (("train", "train"), ("train-checkpointing", "train, gradient checkpointing")):
         t = stages.get(stage, {})
         if "steps_per_s" not in t:
             out.append((label, t.get("status", "not run")))
             continue
+        label = f"{label}, {t.get('mixed_precision')}"
         out.append((f"{label}: steps run; steps/s; peak; h / 10k steps",
                     f"{t['steps']} @ batch {t['batch_size']}, {t['resolution']}²; {_fmt(t['steps_per_s'])}; "
                     f"{_fmt(t.get('peak_allocated_gib'), '.1f', 1, ' GiB')}; {_fmt(t.get('hours_per_10k_steps'), '.2f')}"))

@@ -45,7 +45,7 @@ def _result() -> dict:
             "precision": {"status": "ok", "float16": {"unet_eps_rel_err": 0.0031, "vit_rel_err": 0.002,
                                                       "inmask_max_abs_diff": 0.0004, "finite": True, "pass": True},
                           "bfloat16": {"status": "failed", "error": "RuntimeError: boom"}},
-            "train": {"status": "ok", "steps": 120, "batch_size": 8, "resolution": 512, "steps_per_s": 3.1,
+            "train": {"status": "ok", "mixed_precision": "fp16", "steps": 120, "batch_size": 8, "resolution": 512, "steps_per_s": 3.1,
                       "peak_allocated_gib": 21.4, "hours_per_10k_steps": 0.9},
         },
     }
@@ -63,7 +63,8 @@ def test_markdown_shows_measured_figures_and_why_others_are_missing():
     assert "| `text` mode | not run |" in table
     assert "3.10e-03; 2.00e-03; 0.0004; yes; yes" in table
     assert "| bfloat16 vs float32 | RuntimeError: boom |" in table
-    assert "120 @ batch 8, 512²; 3.100; 21.4 GiB; 0.90" in table
+    assert "| train, fp16: steps run; steps/s; peak; h / 10k steps | 120 @ batch 8, 512²; 3.100; 21.4 GiB; 0.90 |" in table
+    assert "| train, gradient checkpointing | not run |" in table
     assert "chunk64 timeout" in table
 
 
