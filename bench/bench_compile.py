@@ -32,13 +32,14 @@ def _timings(engine: AnomalyControlEngine, request: SynthesisRequest, repeats: i
     return first, statistics.median(once() for _ in range(repeats))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Print the comparison; returns the figures (seconds; ``gain`` = eager steady / compiled steady)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="tiny")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     image = rng.integers(80, 180, (512, 512, 3), dtype=np.uint8)
     mask = np.zeros((512, 512), bool)
@@ -49,12 +50,14 @@ def main() -> None:
     for compiled in (False, True):
         engine = AnomalyControlEngine.load(args.weights, compile_unet=compiled)
         rows["compiled" if compiled else "eager"] = _timings(engine, request, args.repeats)
+        del engine
     (e_first, e_steady), (c_first, c_steady) = rows["eager"], rows["compiled"]
     print(f"weights {args.weights} · batch {args.batch} · {args.steps} steps x 0.7")
     print(f"eager:    first call {e_first:.2f} s, steady {e_steady:.3f} s")
     print(f"compiled: first call {c_first:.2f} s (compile ≈ {c_first - c_steady:.1f} s), steady {c_steady:.3f} s")
     print(f"steady-state gain: {e_steady / c_steady:.2f}x")
-
+    return {"batch": args.batch, "eager_first_s": e_first, "eager_steady_s": e_steady, "compiled_first_s": c_first,
+            "compiled_steady_s": c_steady, "compile_s": c_first - c_steady, "gain": e_steady / c_steady}
 
 if __name__ == "__main__":
     main()
