@@ -120,25 +120,14 @@ def test_a_space_without_a_gpu_does_not_fetch_unless_told(monkeypatch):
 
 
 def test_zerogpu_slots_are_sized_to_the_request(surface, blob_mask):
+    from studio.engines.anomalycontrol import pipeline
     from studio.types import SynthesisRequest
-    from studio.ui import space
 
     def request(num: int, steps: int) -> SynthesisRequest:
-        return SynthesisRequest.create(surface, blob_mask, "a scratch", num=num, params={"steps": steps})
+        return SynthesisRequest.create(surface, blob_mask, "a scratch", num=num, params={"steps": steps},
+                                       parameters=pipeline.declared.PARAMETERS)
 
-    small, big = space.generate_seconds("x", request(1, 20)), space.generate_seconds("x", request(8, 50))
-    assert space.GPU_MIN_S <= small < big <= space.GPU_MAX_S
-    assert space.generate_seconds("x", request(64, 200)) == space.GPU_MAX_S
-    assert space.GPU_MIN_S <= space.explain_seconds("x", request(1, 50)) <= small
-
-
-def test_the_model_work_asks_zerogpu_for_those_durations():
-    """With a stand-in ``spaces`` package (in a fresh interpreter): each GPU function gets its sizing function."""
-    code = (
-        "import sys, types; asked = []\n"
-        "sys.modules['spaces'] = types.SimpleNamespace(GPU=lambda duration: asked.append(duration) or (lambda f: f))\n"
-        "from studio.ui import gpu, space\n"
-        "assert gpu.ON_SPACES_GPU and asked == [space.generate_seconds, space.explain_seconds], asked\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+    small, big = pipeline.gpu_seconds(request(1, 20)), pipeline.gpu_seconds(request(8, 50))
+    assert pipeline.GPU_MIN_S <= small < big <= pipeline.GPU_MAX_S
+    assert pipeline.gpu_seconds(request(64, 200)) == pipeline.GPU_MAX_S
+    assert pipeline.GPU_MIN_S <= pipeline.gpu_seconds(request(1, 50), "explain") <= small

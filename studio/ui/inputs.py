@@ -1,4 +1,4 @@
-"""Reading widget and API values: text, labels, whole numbers, seeds and engine parameters.
+"""Reading widget and API values: text, labels, whole numbers and seeds.
 
 Every check raises :class:`~studio.errors.InputError` with one sentence the user can act on.
 """
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from studio.errors import InputError
-from studio.types import PARAM_SPECS, SEED_MAX, clean_text
+from studio.types import SEED_MAX, clean_text
 
 #: Longest defect type or category accepted into the curated set.
 LABEL_MAX = 200
@@ -59,8 +59,3 @@ def candidate_count(value: Any) -> int:
         raise InputError(f"The number of candidates must be a whole number from 1 to {CANDIDATES_MAX}, "
                          f"got {value!r}.")
     return number
-
-
-def params_dict(values: dict[str, Any]) -> dict[str, Any]:
-    """Engine parameters from widget/API values (None or "" = the engine's default)."""
-    return {k: v for k, v in values.items() if k in PARAM_SPECS and v is not None and v != ""}
