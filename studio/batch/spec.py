@@ -38,7 +38,10 @@ MAX_SPEC_BYTES = 50 * 1024 * 1024
 JOB_KEYS = frozenset({
     "image", "mask", "mask_generator", "prompt", "count", "seed", "category", "defect_type", "reference",
     "reference_mask", "reference_text", "engine", "weights", "params", "note",
-}) | frozenset(p.name for p in declared_parameters())
+})
+#: Engine parameters a job may set at its top level (each engine refuses the ones it does not use).
+PARAMETER_KEYS = frozenset(p.name for p in declared_parameters())
+JOB_KEYS |= PARAMETER_KEYS
 SPEC_KEYS = frozenset({"jobs", "defaults", "version", "name", "description"})
 MASK_GENERATORS = ("ellipse", "rectangle")  # the shapes of studio.imaging.SHAPES a generator draws
 
@@ -151,7 +154,7 @@ def _parse_job(index: int, entry: dict[str, Any], base: Path) -> Job:
     if engine not in ("auto", *ENGINE_NAMES):
         raise InputError(f"{where}: unknown engine {engine!r}; choose one of: auto, {', '.join(ENGINE_NAMES)}.")
     declared = {p.name: p for p in declared_parameters(engine)}  # the job's engine's (auto: any engine's)
-    params.update({k: entry[k] for k in declared if k in entry})
+    params.update({k: entry[k] for k in PARAMETER_KEYS if k in entry})
     job_id = job_id_for(entry, index)
     try:
         count = _int(entry.get("count", 1), "count", 1, config.MAX_CANDIDATES)

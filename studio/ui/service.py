@@ -49,7 +49,7 @@ def required_label(value: Any, what: str, how: str) -> str:
 class StudioService:
     """The operations shared by the page and the API, bound to one process's :class:`StudioContext`."""
 
-    def __init__(self, ctx: StudioContext, assets: Assets | None = None):
+    def __init__(self, ctx: StudioContext, assets: Assets | None = None) -> None:
         self.ctx = ctx
         self.assets = assets if assets is not None else load_assets()
         self._session_locks: dict[str, threading.Lock] = {}
