@@ -6,8 +6,6 @@ opened before the switch keeps working after it.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,7 @@ from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, S
 from tests.hub_double import HubDouble
 from tests.test_hub import hub, tiny_folder  # noqa: F401 - fixtures
 from tests.test_ui_client import files, generate  # noqa: F401 - fixture
-from tests.ui_server import REPO, start_app, stop_app
+from tests.ui_server import start_app, stop_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
