@@ -247,11 +247,22 @@ def _check_image(image: np.ndarray, what: str) -> None:
         raise InputError(f"The {what} is empty.")
 
 
-def _check_int(value: Any, what: str, lo: int, hi: int) -> int:
+def whole_number(value: Any, lo: float, hi: float) -> int | None:
+    """``value`` (a number or its text) as an int when it is a whole number from ``lo`` to ``hi``, else None:
+    the one whole-number reading of the studio (UI, API, batch spec, requests)."""
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"The {what} must be a whole number, got {value!r}.") from None
+        return None
     if not np.isfinite(number) or number != int(number) or not lo <= number <= hi:
-        raise InputError(f"The {what} must be a whole number from {lo} to {hi}, got {value!r}.")
+        return None
     return int(number)
+
+
+def _check_int(value: Any, what: str, lo: int, hi: int) -> int:
+    number = whole_number(value, lo, hi)
+    if number is None:
+        raise InputError(f"The {what} must be a whole number from {lo} to {hi}, got {value!r}.")
+    return number

@@ -152,3 +152,25 @@ def test_the_service_runs_without_gradio():
     code = "import sys, studio.ui.service, studio.ui.filters; assert 'gradio' not in sys.modules, 'gradio imported'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_service_generates_decides_and_curates_with_plain_values(tmp_path, surface, blob_mask):
+    from studio.ui.filters import Filters
+    from studio.ui.service import StudioService
+
+    service = StudioService(build_context(tmp_path / "data", engines={"classic": ClassicEngine()},
+                                          temp_root=tmp_path / "tmp"), Assets((), ()))
+    engine = service.ctx.engine("")
+    request = build_request(surface, blob_mask, prompt="a scratch", num=3, seed=4, engine=engine)
+    state = service.generate(None, request, engine)
+    assert [r.seed for r in state.candidates] == [4, 5, 6]
+    with pytest.raises(InputError, match="category is empty"):
+        service.accept(state, 0, "scratch", "", "")
+    sample_id, new = service.accept(state, 0, "scratch", "plate", "")
+    assert new and service.accept(state, 0, "scratch", "plate", "") == (sample_id, False)
+    service.reject(state, 1)
+    assert service.undo(state).index == 1 and state.candidates[1].status == "undecided"
+    assert service.decide_all(state, "accepted", "dent", "plate", "") == 2
+    assert [r.defect_type for r in service.records(Filters.of(defect_type="dent"))] == ["dent", "dent"]
+    path, count = service.export("imagefolder", Filters.of(defect_type="scratch"))
+    assert count == 1 and path.suffix == ".zip"

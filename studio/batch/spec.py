@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from studio import config
 from studio.engines import ENGINE_NAMES, declared_parameters
 from studio.errors import InputError
 from studio.imaging import shape_mask, shape_name
-from studio.types import SEED_MAX, clean_text
+from studio.types import SEED_MAX, clean_text, whole_number
 
 MAX_SPEC_BYTES = 50 * 1024 * 1024
 JOB_KEYS = frozenset({
@@ -188,15 +187,10 @@ def _str(value: Any, what: str) -> str:
 
 
 def _int(value: Any, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InputError(f"'{what}' must be a whole number from {lo} to {hi}.")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(f"'{what}' must be a whole number from {lo} to {hi}, got {value!r}.") from None
-    if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
+    number = whole_number(value, lo, hi) if isinstance(value, (int, float, str)) else None
+    if number is None:
         raise InputError(f"'{what}' must be a whole number from {lo} to {hi}, got {value!r}.")
-    return int(number)
+    return number
 
 
 def _path(value: Any, base: Path, what: str) -> Path:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import numpy as np
 
 from studio.errors import InputError
-from studio.types import SEED_MAX, clean_text
+from studio.types import SEED_MAX, clean_text, whole_number
 
 #: Longest defect type or category accepted into the curated set.
 LABEL_MAX = 200
@@ -29,17 +28,6 @@ def label_text(value: Any, what: str) -> str:
     if len(text) > LABEL_MAX:
         raise InputError(f"The {what} is {len(text)} characters long; keep it under {LABEL_MAX}.")
     return text
-
-
-def whole_number(value: Any, lo: int, hi: int) -> int | None:
-    """``value`` as an int when it is a whole number from ``lo`` to ``hi``, else None."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not np.isfinite(number) or number != int(number) or not lo <= number <= hi:
-        return None
-    return int(number)
 
 
 def resolve_seed(seed: Any, randomise: bool = False) -> int:

@@ -114,7 +114,7 @@ class StudioService:
         """The review jobs waiting in the data folder (oldest first)."""
         return review_summaries(self.ctx.store.root)
 
-    def open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, Any]:
+    def open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
         """Load a review job's candidates into the (new or given) session; returns (session, job)."""
         job = self._review_job(as_text(job_id), reload=True)
         session = ss.ensure_session(state, self.ctx.temp_root)

@@ -18,7 +18,7 @@ import numpy as np
 from studio.candidates import candidate_files, candidate_stem, read_candidate_metadata
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask
-from studio.types import Candidate, SynthesisRequest
+from studio.types import Candidate, SynthesisRequest, whole_number
 from studio.ui.files import write_png
 
 if TYPE_CHECKING:
@@ -183,13 +183,10 @@ def candidate_record(state: Session | None, index: Any) -> CandidateRecord:
     records = state.candidates if isinstance(state, Session) else []
     if not records:
         raise InputError("There are no candidates in this session yet: generate some first.")
-    try:
-        number = float(index)
-    except (TypeError, ValueError):
-        raise InputError(f"The candidate index must be a whole number, got {index!r}.") from None
-    if not np.isfinite(number) or number != int(number) or not 0 <= number < len(records):
-        raise InputError(f"The candidate index must be between 0 and {len(records) - 1}, got {index!r}.")
-    return records[int(number)]
+    number = whole_number(index, 0, len(records) - 1)
+    if number is None:
+        raise InputError(f"The candidate index must be a whole number from 0 to {len(records) - 1}, got {index!r}.")
+    return records[number]
 
 
 def load_candidate(record: CandidateRecord) -> Candidate:

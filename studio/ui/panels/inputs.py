@@ -52,8 +52,8 @@ class InputsPanel:
     # ------------------------------------------------------------------ blocks
     def render_image_tab(self, first: EditorPair) -> None:
         """① Image & region."""
-        self.picked = gr.State(0 if first[0] is not None else None)
-        with gr.Tab("① Image & region", elem_id="image-tab"):
+        with gr.Tab("① Image & region", elem_id="image-tab"):  # (a State outside a Tab would shift the tab buttons)
+            self.picked = gr.State(0 if first[0] is not None else None)
             self.examples = gr.Gallery(value=self.example_items() or None,
                                        label="Examples: one click fills every input and label", columns=5,
                                        height=112, allow_preview=False, object_fit="cover", fit_columns=False,
