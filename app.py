@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from PIL import Image
 
+    from studio.ui import zerogpu
+
+    zerogpu.on_zero_gpu()  # imports `spaces` where installed, before torch touches CUDA (as ZeroGPU requires)
+
     from studio import config
     from studio.ui import CSS, build_context, build_demo, head_html, space
 
