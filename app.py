@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     temp_root = private_root("anomaly_studio_")
     os.environ.setdefault("GRADIO_TEMP_DIR", str(temp_root / "gradio"))
 
+    from studio.ui import zerogpu
+
+    zerogpu.on_zero_gpu()  # imports `spaces` where installed, before torch touches CUDA (as ZeroGPU requires)
+
     from studio.ui import CSS, build_context, build_demo, head_html, space
 
     # Gradio decodes the page's editor images itself: hold Pillow to the studio's pixel limit too

@@ -102,9 +102,27 @@ def place(staging: Path, final: Path, *, if_exists: IfExists = "error") -> Path:
     return target
 
 
+#: What marks a staging entry's name: ``.<final name>.partial-<hex>``.
+PARTIAL = ".partial-"
+
+
 def staging_path(final: Path, staging_root: Path | None = None) -> Path:
     """A hidden, unique staging name for ``final`` (``.<name>.partial-<hex>``) in ``staging_root`` or beside it."""
-    return (staging_root or final.parent) / f".{final.name[:100]}.partial-{secrets.token_hex(4)}"
+    return (staging_root or final.parent) / f".{final.name[:100]}{PARTIAL}{secrets.token_hex(4)}"
+
+
+def remove_staging_leftovers(folder: Path, older_than: float = float("inf"), final_name: str = "") -> int:
+    """Delete the staging entries (:func:`staging_path`; only those for ``final_name`` when given) that an
+    interrupted writer left in ``folder``, modified before ``older_than``; returns how many went."""
+    if not folder.is_dir():
+        return 0
+    prefix = f".{final_name[:100]}{PARTIAL}" if final_name else "."
+    removed = 0
+    for entry in folder.iterdir():
+        if entry.name.startswith(prefix) and PARTIAL in entry.name and mtime(entry) < older_than:
+            remove_path(entry)
+            removed += 1
+    return removed
 
 
 class staged_dir:  # noqa: N801 - used like contextlib's context managers

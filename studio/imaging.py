@@ -30,6 +30,8 @@ from studio.errors import InputError
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image, np.ndarray]
 
 ACCEPTED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "BMP", "TIFF"})
+#: File suffixes of those formats: what a folder of images is listed by.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 

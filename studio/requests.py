@@ -8,13 +8,16 @@ also be a function of the image's (width, height) that draws it (a batch mask ge
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Union
 
 import numpy as np
 
 from studio.errors import InputError
 from studio.imaging import ImageSource, check_mask, load_image, load_mask
 from studio.types import SynthesisRequest
+
+if TYPE_CHECKING:
+    from studio.engines import Engine
 
 
 MaskSource = Union[ImageSource, Callable[[tuple[int, int]], np.ndarray]]
@@ -60,13 +63,16 @@ def load_request_inputs(image: ImageSource, mask: MaskSource, reference: ImageSo
 def build_request(image: ImageSource, mask: MaskSource, *, reference: ImageSource | None = None,
                   reference_mask: ImageSource | None = None, prompt: str | None, reference_text: str | None = "",
                   num: Any = 1, seed: Any = 0, params: dict[str, Any] | None = None, where: str = "",
-                  empty_reference_mask_is_none: bool = False) -> SynthesisRequest:
-    """Load every input (:func:`load_request_inputs`) and validate the whole request."""
+                  empty_reference_mask_is_none: bool = False, engine: Engine | None = None) -> SynthesisRequest:
+    """Load every input (:func:`load_request_inputs`) and validate the whole request; with ``engine``
+    the parameters are exactly the ones it declares (a name it does not use is refused)."""
     inputs = load_request_inputs(image, mask, reference, reference_mask, where=where,
                                  empty_reference_mask_is_none=empty_reference_mask_is_none)
     return SynthesisRequest.create(
         inputs.image, inputs.mask, prompt, reference=inputs.reference, reference_mask=inputs.reference_mask,
         reference_text=reference_text, num=num, seed=seed, params=params,
+        parameters=None if engine is None else engine.parameters(),
+        owner="" if engine is None else f"The {engine.label} engine",
     )
 
 

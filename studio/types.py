@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -23,7 +23,10 @@ SEED_MAX = 2**32 - 1
 
 @dataclass(frozen=True)
 class EngineParameter:
-    """One tunable request parameter: what an engine's ``parameters()`` lists and the UI/CLI show."""
+    """One tunable request parameter, declared by the engine that uses it (its ``parameters()``).
+
+    The page's Advanced panel, the API's ``generate`` inputs, the CLI flags, the batch keys and the
+    candidates' metadata all come from these declarations; ``shown`` = offered in the page's panel."""
 
     name: str
     label: str
@@ -33,25 +36,41 @@ class EngineParameter:
     step: float
     integer: bool = False
     help: str = ""
+    shown: bool = True
+    #: Whether the attention preview (``explain``) uses it too.
+    explains: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--sga-scale``."""
+        return "--" + self.name.replace("_", "-")
+
+    def resolve(self, value: Any) -> float | int:
+        """``value`` checked against the range (None or "" = the default)."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            value = self.default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"The parameter {self.name} must be a number, got {value!r}.") from None
+        if not np.isfinite(number) or not self.minimum <= number <= self.maximum:
+            raise InputError(f"The parameter {self.name} must lie between {self.minimum:g} and {self.maximum:g}, "
+                             f"got {value!r}.")
+        return int(round(number)) if self.integer else number
 
 
-#: Every request parameter (engines ignore the ones they do not use, but record all of them
-#: in metadata); an engine's ``parameters()`` names the ones it uses.
-PARAMETERS: dict[str, EngineParameter] = {p.name: p for p in (
-    EngineParameter("steps", "denoising steps", 50, 1, 200, 1, True, "Scheduler steps (the model runs strength x steps)."),
-    EngineParameter("strength", "strength", 0.7, 0.05, 1.0, 0.05, help="How far the region is noised before denoising."),
-    EngineParameter("guidance", "guidance scale", 7.0, 0.0, 30.0, 0.5, help="Classifier-free guidance of the prompt."),
-    EngineParameter("sga_scale", "SGA scale (λ)", 1.0, 0.0, 5.0, 0.1, help="Weight of the reference's semantic tokens; 0 = plain inpainting."),
-    EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True, "Guidance optimisation steps on the reference's attention."),
-    EngineParameter("asea_lr", "ASEA learning rate", 0.1, 1e-4, 10.0, 0.01, help="Adam step size of the ASEA guidance variable."),
-    EngineParameter("blur_sigma", "composite blur σ (px)", 5.0, 0.0, 50.0, 0.5, help="Feather of the mask the result is composited through."),
-    EngineParameter("label_threshold", "label: changed-pixel threshold", 0, 0, 255, 1, True, "0 = the label is the sketched mask (as in the paper); above 0 = the sketched pixels that changed by more than this many grey levels, cleaned."),
-)}
-#: (default, min, max) of every parameter, for validation.
-PARAM_SPECS: dict[str, tuple[float, float, float]] = {
-    name: (p.default, p.minimum, p.maximum) for name, p in PARAMETERS.items()
-}
-INT_PARAMS = frozenset(name for name, p in PARAMETERS.items() if p.integer)
+def resolve_params(params: dict[str, Any] | None, parameters: tuple[EngineParameter, ...],
+                   owner: str = "this engine", *, strict: bool = True) -> dict[str, float | int]:
+    """Exactly the declared ``parameters``: given values range-checked, the rest their defaults.
+
+    A name not declared is an error naming ``owner`` (with ``strict``) or dropped (without)."""
+    given = dict(params or {})
+    declared = {p.name: p for p in parameters}
+    unknown = sorted(set(given) - set(declared))
+    if unknown and strict:
+        takes = ", ".join(declared) or "no parameters"
+        raise InputError(f"{owner} does not use the parameter(s) {', '.join(unknown)}; it takes: {takes}.")
+    return {name: p.resolve(given.get(name)) for name, p in declared.items()}
 
 
 def clean_text(text: str | None, what: str) -> str:
@@ -68,27 +87,6 @@ def clean_text(text: str | None, what: str) -> str:
             f"The {what} is {len(text)} characters long; keep it under {config.MAX_TEXT_CHARS}."
         )
     return text
-
-
-def resolve_params(params: dict[str, Any] | None) -> dict[str, float | int]:
-    """Fill defaults and check ranges of engine parameters; unknown names are an error."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(PARAM_SPECS))
-    if unknown:
-        raise InputError(f"Unknown engine parameter(s): {', '.join(unknown)}.")
-    resolved: dict[str, float | int] = {}
-    for name, (default, lo, hi) in PARAM_SPECS.items():
-        value = params.get(name, default)
-        if value is None:
-            value = default
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"The parameter {name} must be a number, got {value!r}.") from None
-        if not np.isfinite(number) or not lo <= number <= hi:
-            raise InputError(f"The parameter {name} must lie between {lo:g} and {hi:g}, got {value!r}.")
-        resolved[name] = int(round(number)) if name in INT_PARAMS else number
-    return resolved
 
 
 def array_sha256(array: np.ndarray | None) -> str | None:
@@ -113,7 +111,7 @@ class SynthesisRequest:
     reference_text: str = ""
     num: int = 1
     seed: int = 0
-    params: dict[str, float | int] = field(default_factory=resolve_params)
+    params: dict[str, float | int] = field(default_factory=dict)
     _hashes: dict[str, str | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -129,8 +127,13 @@ class SynthesisRequest:
         num: int = 1,
         seed: int = 0,
         params: dict[str, Any] | None = None,
+        parameters: tuple[EngineParameter, ...] | None = None,
+        owner: str = "this engine",
     ) -> "SynthesisRequest":
-        """Validate and normalise all fields; raises :class:`InputError` with one clear sentence."""
+        """Validate and normalise all fields; raises :class:`InputError` with one clear sentence.
+
+        With ``parameters`` (the engine's declaration) ``params`` become exactly those, a name the engine
+        does not use refused (naming ``owner``); without, they are kept as given for :meth:`using`."""
         _check_image(image, "normal image")
         if mask.shape != image.shape[:2]:
             raise InputError(
@@ -154,8 +157,15 @@ class SynthesisRequest:
             reference_text=clean_text(reference_text, "reference text"),
             num=num_i,
             seed=seed_i,
-            params=resolve_params(params),
+            params=dict(params or {}) if parameters is None else resolve_params(params, parameters, owner),
         )
+
+    def using(self, parameters: tuple[EngineParameter, ...]) -> "SynthesisRequest":
+        """This request with exactly the engine's declared ``parameters`` (defaults filled, others dropped):
+        what an engine's ``generate`` works on and records in its candidates' metadata."""
+        resolved = replace(self, params=resolve_params(self.params, parameters, strict=False))
+        resolved._hashes = self._hashes
+        return resolved
 
     def candidate_seeds(self) -> list[int]:
         """One seed per candidate: seed, seed+1, ... (wrapping), so candidate i is reproducible alone."""
@@ -237,11 +247,22 @@ def _check_image(image: np.ndarray, what: str) -> None:
         raise InputError(f"The {what} is empty.")
 
 
-def _check_int(value: Any, what: str, lo: int, hi: int) -> int:
+def whole_number(value: Any, lo: float, hi: float) -> int | None:
+    """``value`` (a number or its text) as an int when it is a whole number from ``lo`` to ``hi``, else None:
+    the one whole-number reading of the studio (UI, API, batch spec, requests)."""
+    if isinstance(value, bool):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"The {what} must be a whole number, got {value!r}.") from None
+        return None
     if not np.isfinite(number) or number != int(number) or not lo <= number <= hi:
-        raise InputError(f"The {what} must be a whole number from {lo} to {hi}, got {value!r}.")
+        return None
     return int(number)
+
+
+def _check_int(value: Any, what: str, lo: int, hi: int) -> int:
+    number = whole_number(value, lo, hi)
+    if number is None:
+        raise InputError(f"The {what} must be a whole number from {lo} to {hi}, got {value!r}.")
+    return number

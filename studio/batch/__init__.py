@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from studio.batch.review import (
     JOB_FILE, REVIEW_DIR, ReviewJob, ReviewSummary, accept_review, find_review_job, list_review_jobs,
-    load_review_job, remove_partial_folders, review_sample_id, review_summaries, review_summary, write_review_job,
+    load_review_job, review_sample_id, review_summaries, review_summary, write_review_job,
 )
 from studio.batch.run import BatchResult, run_batch, run_job
 from studio.batch.shard import distributed_env, shard, use_local_gpu
@@ -17,6 +17,6 @@ from studio.batch.spec import MASK_GENERATORS, BatchSpec, Job, generate_mask, jo
 __all__ = [
     "JOB_FILE", "MASK_GENERATORS", "REVIEW_DIR", "BatchResult", "BatchSpec", "Job", "ReviewJob", "ReviewSummary",
     "accept_review", "distributed_env", "find_review_job", "generate_mask", "job_id_for", "list_review_jobs",
-    "load_review_job", "load_spec", "remove_partial_folders", "review_sample_id", "review_summaries",
+    "load_review_job", "load_spec", "review_sample_id", "review_summaries",
     "review_summary", "run_batch", "run_job", "shard", "use_local_gpu", "write_review_job",
 ]

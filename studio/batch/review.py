@@ -1,12 +1,13 @@
-"""Batch review folders: ``<data-dir>/review/<job-id>/``, the one module that writes, lists, reads,
-accepts and cleans them.
+"""Batch review folders: ``<data-dir>/review/<job-id>/``, the one module that writes, lists, reads and
+accepts them.
 
 A folder holds the candidates (:mod:`studio.candidates` files), ``normal.png``, optionally
 ``reference.png`` and ``reference_mask.png``, ``job.json`` (labels, prompt, engine, counts, the
 spec it came from) and ``decisions/`` (who decided what: :mod:`studio.batch.decisions`, the only
 part of a folder that changes after it is written).
 It is written in a hidden ``.<job-id>.partial-<hex>`` sibling and renamed, so a folder that
-exists is complete; :func:`remove_partial_folders` clears what an interrupted writer left.
+exists is complete; the store's recovery clears what an interrupted writer left
+(:func:`studio.atomic.remove_staging_leftovers`).
 Accepting candidate ``i`` stores it as ``<job-id>-NN`` exactly once, whoever accepts it.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from studio.atomic import mtime, remove_path, staged_dir, write_new
+from studio.atomic import staged_dir, write_new
 from studio.batch.spec import review_sample_id
 from studio.candidates import read_candidate, write_candidates
 from studio.errors import InputError
@@ -31,7 +32,6 @@ from studio.types import Candidate
 REVIEW_DIR = "review"
 JOB_FILE = "job.json"
 DECISIONS_DIR = "decisions"
-_PARTIAL = ".partial-"
 
 
 @dataclass(frozen=True)
@@ -212,17 +212,3 @@ def accept_review(store: Store, job: ReviewJob, indices: Iterable[int] | None = 
         samples.append(NewSample(job.candidate(i), job.normal_image, job.reference, job.reference_mask,
                                  job.category, job.defect_type, job.note, sample_id=sid))
     return store.add_many(samples) if samples else []
-
-
-def remove_partial_folders(data_dir: str | os.PathLike, older_than: float = float("inf")) -> int:
-    """Delete review folders an interrupted writer left half-written (modified before ``older_than``)."""
-    root = review_root(data_dir)
-    if not root.is_dir():
-        return 0
-    removed = 0
-    for entry in root.iterdir():
-        if entry.name.startswith(".") and _PARTIAL in entry.name and mtime(entry) < older_than:
-            remove_path(entry)
-            removed += 1
-    return removed
-

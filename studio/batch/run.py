@@ -82,14 +82,14 @@ def run_job(job: Job, store: Store, *, spec_path: Path | None = None, review: bo
     in ``result.candidates_written``); returns the ids accepted."""
     from studio.engines import get_engine
 
+    engine = get_engine(job.engine, job.weights)
     generator = job.mask_generator or {}
     request = build_request(
         job.image, job.mask if job.mask is not None else functools.partial(generate_mask, generator),
         reference=job.reference, reference_mask=job.reference_mask, prompt=job.prompt,
         reference_text=job.reference_text, num=job.count, seed=job.seed, params=job.params,
-        where=f" of job {job.index + 1}",
+        where=f" of job {job.index + 1}", engine=engine,
     )
-    engine = get_engine(job.engine, job.weights)
     candidates = engine.generate(request)
     spec_name = spec_path.name if spec_path else None
     for i, cand in enumerate(candidates):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +28,30 @@ from typing import Any
 import numpy as np
 
 from studio import config
-from studio.engines import ENGINE_NAMES
+from studio.engines import ENGINE_NAMES, declared_parameters
 from studio.errors import InputError
 from studio.imaging import shape_mask, shape_name
-from studio.types import PARAM_SPECS, SEED_MAX, clean_text, resolve_params
+from studio.types import SEED_MAX, clean_text, whole_number
 
 MAX_SPEC_BYTES = 50 * 1024 * 1024
 JOB_KEYS = frozenset({
     "image", "mask", "mask_generator", "prompt", "count", "seed", "category", "defect_type", "reference",
     "reference_mask", "reference_text", "engine", "weights", "params", "note",
-}) | frozenset(PARAM_SPECS)
+})
+#: Engine parameters a job may set at its top level (each engine refuses the ones it does not use).
+PARAMETER_KEYS = frozenset(p.name for p in declared_parameters())
+JOB_KEYS |= PARAMETER_KEYS
 SPEC_KEYS = frozenset({"jobs", "defaults", "version", "name", "description"})
 MASK_GENERATORS = ("ellipse", "rectangle")  # the shapes of studio.imaging.SHAPES a generator draws
+
+
+def _params(params: dict[str, Any], declared: dict[str, Any], engine: str) -> dict[str, float | int]:
+    """The parameters a job sets, range-checked; one its engine does not use is refused (with ``auto``,
+    the engine that runs checks them again)."""
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise InputError(f"the {engine} engine does not use the parameter(s) {', '.join(unknown)}.")
+    return {name: declared[name].resolve(value) for name, value in params.items()}
 
 
 def review_sample_id(job_id: str, index: int) -> str:
@@ -141,7 +152,8 @@ def _parse_job(index: int, entry: dict[str, Any], base: Path) -> Job:
     engine = entry.get("engine", "auto")
     if engine not in ("auto", *ENGINE_NAMES):
         raise InputError(f"{where}: unknown engine {engine!r}; choose one of: auto, {', '.join(ENGINE_NAMES)}.")
-    params.update({k: entry[k] for k in PARAM_SPECS if k in entry})
+    declared = {p.name: p for p in declared_parameters(engine)}  # the job's engine's (auto: any engine's)
+    params.update({k: entry[k] for k in PARAMETER_KEYS if k in entry})
     job_id = job_id_for(entry, index)
     try:
         count = _int(entry.get("count", 1), "count", 1, config.MAX_CANDIDATES)
@@ -160,7 +172,7 @@ def _parse_job(index: int, entry: dict[str, Any], base: Path) -> Job:
             reference_text=clean_text(_str(entry.get("reference_text", ""), "reference_text"), "reference text"),
             engine=str(engine),
             weights=_str(entry["weights"], "weights") if entry.get("weights") not in (None, "") else None,
-            params=resolve_params(params),
+            params=_params(params, declared, engine),
             note=clean_text(_str(entry.get("note", ""), "note"), "note"),
         )
     except InputError as exc:
@@ -175,15 +187,10 @@ def _str(value: Any, what: str) -> str:
 
 
 def _int(value: Any, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InputError(f"'{what}' must be a whole number from {lo} to {hi}.")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(f"'{what}' must be a whole number from {lo} to {hi}, got {value!r}.") from None
-    if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
+    number = whole_number(value, lo, hi) if isinstance(value, (int, float, str)) else None
+    if number is None:
         raise InputError(f"'{what}' must be a whole number from {lo} to {hi}, got {value!r}.")
-    return int(number)
+    return number
 
 
 def _path(value: Any, base: Path, what: str) -> Path:

@@ -10,24 +10,24 @@ from tqdm import tqdm
 
 from studio.imaging import write_png
 from studio.jsonfile import write_json
-from studio.types import PARAM_SPECS, AttentionTrace, ProgressFn
+from studio.engines import declared_parameters
+from studio.types import AttentionTrace, ProgressFn
 from studio.visualize import heatmap_overlay
 
-ENGINE_PARAM_FLAGS = {name: "--" + name.replace("_", "-") for name in PARAM_SPECS}
 #: The changed-pixel threshold ``--label changed`` uses when ``--label-threshold`` is not given.
 CHANGED_LABEL_THRESHOLD = 16
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
-    """--engine, --weights and one flag per engine parameter (recorded in metadata)."""
+    """--engine, --weights and one flag per parameter an engine declares (the chosen engine refuses the
+    ones it does not use)."""
     parser.add_argument("--engine", default="auto", help="classic, anomalycontrol or auto (default)")
     parser.add_argument("--weights", default=None, help="weight profile (tiny, sd15-random, sd15) or a folder")
     parser.add_argument("--sga", default=None, metavar="ADAPTER",
                         help="SGA adapter: a .safetensors file or a hub id user/repo[/file] (default $ANOMALY_STUDIO_SGA)")
-    for name, flag in ENGINE_PARAM_FLAGS.items():
-        default, lo, hi = PARAM_SPECS[name]
-        parser.add_argument(flag, dest=name, type=float, default=None,
-                            help=f"engine parameter (default {default:g}, range {lo:g}..{hi:g})")
+    for p in declared_parameters():
+        parser.add_argument(p.flag, dest=p.name, type=float, default=None,
+                            help=f"{p.help} (default {p.default:g}, range {p.minimum:g}..{p.maximum:g})")
     parser.add_argument("--label", choices=("sketch", "changed"), default=None,
                         help="label mask: the sketch (default, as in the paper) or the sketched pixels that changed "
                              f"(threshold --label-threshold, default {CHANGED_LABEL_THRESHOLD} grey levels)")
@@ -41,7 +41,7 @@ def add_data_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 def params_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The engine parameters the user set on the command line (``--label`` sets ``label_threshold``)."""
-    params = {name: getattr(args, name) for name in PARAM_SPECS if getattr(args, name, None) is not None}
+    params = {p.name: getattr(args, p.name) for p in declared_parameters() if getattr(args, p.name, None) is not None}
     label = getattr(args, "label", None)
     if label == "sketch":
         params["label_threshold"] = 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from studio.atomic import disk_space_guard
 from studio.candidates import write_candidates
 from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention
-from studio.engines import get_engine
+from studio.engines import Engine, get_engine
 from studio.errors import InputError
 from studio.requests import build_request
 from studio.types import SynthesisRequest
@@ -29,20 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def request_from_args(args: argparse.Namespace) -> SynthesisRequest:
-    """Load and validate every input named on the command line."""
+def request_from_args(args: argparse.Namespace, engine: Engine) -> SynthesisRequest:
+    """Load and validate every input named on the command line (parameters: the ones ``engine`` uses)."""
     if args.ref_mask and not args.ref:
         raise InputError("--ref-mask needs --ref (the reference image it marks).")
     return build_request(
         args.image, args.mask, reference=args.ref or None, reference_mask=args.ref_mask or None,
         prompt=args.prompt, reference_text=args.ref_text, num=args.num, seed=args.seed,
-        params=params_from_args(args),
+        params=params_from_args(args), engine=engine,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    request = request_from_args(args)
     engine = get_engine(args.engine, args.weights)
+    request = request_from_args(args, engine)
     out = Path(args.out)
     if request.reference is not None and request.reference_mask is not None:
         with tqdm_progress("ASEA") as progress:

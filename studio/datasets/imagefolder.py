@@ -1,7 +1,8 @@
 """Hugging Face ``imagefolder`` (the writer): ``metadata.jsonl`` plus images/, masks/, normals/, references/.
 
 One row per sample; image, mask, normal (and reference, when any sample has one) are Image
-columns; every engine parameter is a typed column, identical in every row (one Arrow schema).
+columns; every engine parameter a sample records is a typed column, present in every row (one Arrow schema;
+null where the sample's engine does not use it).
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.store import SampleRecord
-from studio.types import INT_PARAMS, PARAM_SPECS
 
 if TYPE_CHECKING:
     from studio.datasets.sink import Progress, Sink
@@ -31,6 +31,7 @@ def write_imagefolder(records: list[SampleRecord], sink: "Sink", progress: "Prog
 
     has_reference = any(r.reference_path is not None for r in records)
     has_reference_mask = any(r.reference_mask_path is not None for r in records)
+    columns = _param_columns(records)
     files: list[dict[str, Any]] = []
     lines: list[str] = []
     for rec in records:
@@ -52,15 +53,26 @@ def write_imagefolder(records: list[SampleRecord], sink: "Sink", progress: "Prog
             "weights": str(meta.get("weights") or ""), "note": rec.note, "accepted_at": rec.accepted_at,
             "width": rec.width, "height": rec.height,
         })
-        for name in PARAM_SPECS:
+        for name, integer in columns.items():
             value = params.get(name)
-            row[name] = None if value is None else (int(value) if name in INT_PARAMS else float(value))
+            row[name] = None if value is None else (int(value) if integer else float(value))
         row["metadata"] = json.dumps(meta, sort_keys=True, ensure_ascii=False)
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
         files.append({"id": rec.id, "image": image, "mask": mask})
         progress.step(rec.id)
     sink.write("metadata.jsonl", "".join(lines).encode("utf-8"))
     return {"samples": files}
+
+
+def _param_columns(records: list[SampleRecord]) -> dict[str, bool]:
+    """name -> whole-number column, for every engine parameter any of ``records`` recorded (sorted)."""
+    seen: dict[str, bool] = {}
+    for rec in records:
+        params = rec.metadata.get("params") if isinstance(rec.metadata.get("params"), dict) else {}
+        for name, value in params.items():
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            seen[name] = seen.get(name, True) and whole
+    return dict(sorted(seen.items()))
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -22,14 +22,13 @@ import cv2
 import numpy as np
 
 from studio.errors import InputError
-from studio.imaging import load_image, load_mask
+from studio.imaging import IMAGE_SUFFIXES, load_image, load_mask
 from studio.naming import NameAllocator
 from studio.store import DEFAULT_CATEGORY, DEFAULT_DEFECT_TYPE, SampleRecord
 
 if TYPE_CHECKING:
     from studio.datasets.sink import Progress, Sink
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 GOOD = "good"
 
 

@@ -2,17 +2,29 @@
 
 An engine takes one :class:`~studio.types.SynthesisRequest` and returns
 :class:`~studio.types.Candidate` objects; the UI, CLI, store and exports never know
-which engine ran. Engines are created once per process and shared (:func:`get_engine`).
+which engine ran. Engines are registered by name (:data:`REGISTRY`, imported lazily), created once per process and
+held here (:func:`get_engine`, :func:`loaded_engine`): the one place that holds loaded engines.
 """
 from __future__ import annotations
 
+import importlib
 import threading
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from studio.errors import InputError
 from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
-ENGINE_NAMES = ("classic", "anomalycontrol")
+#: name -> "module:Class" of every engine (imported on first use; torch only when a diffusion engine is asked for).
+REGISTRY: dict[str, str] = {
+    "classic": "studio.engines.classic.engine:ClassicEngine",
+    "anomalycontrol": "studio.engines.anomalycontrol.pipeline:AnomalyControlEngine",
+}
+#: name -> "module:NAME" of each engine's torch-free parameter declaration (CLI flags, batch keys).
+DECLARATIONS: dict[str, str] = {
+    "classic": "studio.engines.classic.engine:ClassicEngine",
+    "anomalycontrol": "studio.engines.anomalycontrol.parameters:PARAMETERS",
+}
+ENGINE_NAMES = tuple(REGISTRY)
 
 
 @runtime_checkable
@@ -32,7 +44,12 @@ class Engine(Protocol):
     hint: str
 
     def parameters(self) -> tuple[EngineParameter, ...]:
-        """The request parameters this engine uses (ranges and defaults), for the UI and CLI help."""
+        """The request parameters this instance uses (ranges, defaults, whether the page shows them): the
+        Advanced panel, the API, the CLI, batch keys and metadata all come from it. It may depend on how
+        the instance was loaded (e.g. its guidance mode)."""
+
+    def gpu_seconds(self, request: SynthesisRequest, work: str = "generate") -> int:
+        """Seconds of GPU time ``work`` ("generate" or "explain") needs on ``request``; 0 = no GPU."""
 
     def generate(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> list[Candidate]:
         """Synthesise ``request.num`` candidates (one batched call where the engine can).
@@ -48,6 +65,32 @@ class Engine(Protocol):
         """One line for a status bar: engine, weights, and how to get more if something is missing."""
 
 
+def _import(target: str) -> Any:
+    module, attribute = target.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def engine_class(name: str) -> type:
+    """The class registered as ``name`` (imported now); it says ``needs_weights``, ``available()``,
+    ``fetch()`` and ``declared_parameters()``, and ``load(weights)`` makes an instance."""
+    if name not in REGISTRY:
+        raise InputError(f"Unknown engine {name!r}; choose one of: auto, {', '.join(ENGINE_NAMES)}.")
+    return _import(REGISTRY[name])
+
+
+def declared_parameters(name: str | None = None) -> tuple[EngineParameter, ...]:
+    """Every parameter engine ``name`` may use (None: of all engines, each name once), without loading weights."""
+    names = ENGINE_NAMES if name in (None, "", "auto") else (name,)
+    found: dict[str, EngineParameter] = {}
+    for each in names:
+        if each not in DECLARATIONS:
+            raise InputError(f"Unknown engine {each!r}; choose one of: auto, {', '.join(ENGINE_NAMES)}.")
+        declared = _import(DECLARATIONS[each])
+        for parameter in (declared.declared_parameters() if isinstance(declared, type) else declared):
+            found.setdefault(parameter.name, parameter)
+    return tuple(found.values())
+
+
 def auto_engine_name() -> str:
     """``anomalycontrol`` when the real diffusion weights are present locally, else ``classic``."""
     from studio.engines.anomalycontrol.weights import sd15_available  # file checks only, no torch
@@ -56,28 +99,34 @@ def auto_engine_name() -> str:
 
 
 _lock = threading.Lock()
-_engines: dict[tuple[str, str | None], Engine] = {}
+#: The one place that holds loaded engines: name -> the process's instance (one per name).
+_loaded: dict[str, Engine] = {}
+_weights: dict[str, str | None] = {}  # the weights each was loaded with
 
 
 def get_engine(name: str | None = "auto", weights: str | None = None) -> Engine:
-    """The process-wide engine for (name, weights), created on first use and shared afterwards."""
+    """The process-wide engine ``name``, loaded (with ``weights``) on first use and shared afterwards;
+    asking for other weights than the loaded ones loads those instead."""
     resolved = auto_engine_name() if name in (None, "", "auto") else name
-    if resolved not in ENGINE_NAMES:
-        raise InputError(f"Unknown engine {name!r}; choose one of: auto, {', '.join(ENGINE_NAMES)}.")
-    key = (resolved, None if resolved == "classic" else (weights or "auto"))
+    cls = engine_class(resolved)
     with _lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = _create(resolved, weights)
-            _engines[key] = engine
+        engine = _loaded.get(resolved)
+        if engine is None or (weights and cls.needs_weights and weights != _weights.get(resolved)):
+            engine = cls.load(weights)
+            _loaded[resolved], _weights[resolved] = engine, weights
         return engine
 
 
-def _create(name: str, weights: str | None) -> Engine:
-    if name == "classic":
-        from studio.engines.classic import ClassicEngine
+def register(engine: Engine) -> Engine:
+    """Hold ``engine`` (one made elsewhere, e.g. a test double) as the process's engine of its name."""
+    with _lock:
+        _loaded[engine.name], _weights[engine.name] = engine, getattr(engine, "profile", None)
+    return engine
 
-        return ClassicEngine()
-    from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
 
-    return AnomalyControlEngine.load(weights)
+def loaded_engine(name: str) -> Engine:
+    """The loaded engine called ``name`` (for work that crosses a process boundary by name, e.g. ZeroGPU)."""
+    engine = _loaded.get(name)
+    if engine is None:
+        raise InputError(f"The engine {name!r} is not loaded in this process; loaded: {', '.join(_loaded) or 'none'}.")
+    return engine

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from studio.atomic import mtime, remove_path
+from studio.atomic import mtime, remove_path, remove_staging_leftovers
 from studio.store.files import blob_path
 from studio.store.index import Index
 from studio.store.records import IMAGE_FILE, MASK_FILE, METADATA_FILE, RecoveryReport
@@ -30,15 +30,14 @@ _NO_LOCK_DEBRIS_AGE_S = 3600.0
 
 def recover(root: Path, index: Index) -> RecoveryReport:
     """Remove debris under ``root``; call with the folder lock held exclusively."""
-    from studio.batch.review import remove_partial_folders  # the review folder format is batch's
-
     report = RecoveryReport()
     cutoff = time.time() - _NO_LOCK_DEBRIS_AGE_S if fcntl is None else float("inf")
     for entry in (root / "tmp").iterdir():
         if mtime(entry) < cutoff:
             remove_path(entry)
             report.temp_entries += 1
-    report.temp_entries += remove_partial_folders(root, older_than=cutoff)
+    for folder in (p for p in root.iterdir() if p.is_dir()):  # e.g. review/: folders staged by any writer
+        report.temp_entries += remove_staging_leftovers(folder, older_than=cutoff)
     rows = index.query("SELECT id, folder, normal_sha, reference_sha, reference_mask_sha FROM samples")
     folders = {r[1] for r in rows}
     for entry in (root / "samples").iterdir():

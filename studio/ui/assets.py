@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from studio import config
+from studio.imaging import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: Defect types offered before any are in use (and read from a sample's suggested description).
 COMMON_DEFECTS = ("scratch", "crack", "hole", "stain", "contamination", "dent", "broken")
 

@@ -1,7 +1,9 @@
-"""What the studio shares between all browser sessions: engines, the curated store, folders.
+"""What the studio shares between all browser sessions: which engines it offers, the curated store, folders.
 
-One :class:`StudioContext` is built at start-up (engines loaded once) and handed to the
-UI builder; callbacks reach everything through it. Nothing here is per user.
+One :class:`StudioContext` is built at start-up and handed to the page builder; callbacks reach
+everything through it. The engines themselves are held by the registry (:mod:`studio.engines`, the
+one place that holds loaded engines); the context names the ones this studio offers and its default.
+Nothing here is per user.
 """
 from __future__ import annotations
 
@@ -14,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio import config
+from studio.engines import Engine, get_engine, loaded_engine, register
 from studio.errors import InputError, StudioError
 from studio.tempdirs import private_root
-from studio.ui.gpu import register_engines
 
 if TYPE_CHECKING:
-    from studio.engines import Engine
     from studio.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,26 +30,31 @@ class StudioContext:
     """Engines, store and folders shared by every session of one studio process."""
 
     data_dir: Path
-    engines: dict[str, Engine]
+    #: The engines this studio offers, by registry name (default first when it started).
+    engine_names: list[str]
     default_engine: str
     store: Store
     temp_root: Path
     startup_note: str = ""
 
     # ----------------------------------------------------------------- engines
+    @property
+    def engines(self) -> dict[str, Engine]:
+        """name -> engine of every engine this studio offers (from the registry, at call time)."""
+        return {name: loaded_engine(name) for name in list(self.engine_names)}
+
     def engine(self, name: str | None) -> Engine:
-        """The loaded engine called ``name`` (None or "" = the default one)."""
+        """The engine called ``name`` (None or "" = the default one): resolve it once per call and pass it on."""
         key = (name or "").strip() or self.default_engine
-        engine = self.engines.get(key)
-        if engine is None:
-            loaded = ", ".join(self.engines)
-            raise InputError(f"The engine {key!r} is not loaded in this studio; choose one of: {loaded}.")
-        return engine
+        if key not in self.engine_names:
+            raise InputError(f"The engine {key!r} is not loaded in this studio; choose one of: "
+                             f"{', '.join(self.engine_names)}.")
+        return loaded_engine(key)
 
     def engine_choices(self) -> list[tuple[str, str]]:
         """(label, value) pairs for the engine dropdown, default first."""
-        names = [self.default_engine] + [n for n in self.engines if n != self.default_engine]
-        return [(self.engines[n].label, n) for n in names]
+        names = [self.default_engine] + [n for n in self.engine_names if n != self.default_engine]
+        return [(loaded_engine(n).label, n) for n in names]
 
     def attention_engine(self, preferred: str | None = None) -> Engine | None:
         """The engine that runs the ASEA preview: the chosen one if it can explain, else any loaded
@@ -70,7 +76,7 @@ class StudioContext:
         """
         lines = []
         for _, name in self.engine_choices():
-            engine = self.engines[name]
+            engine = loaded_engine(name)
             try:
                 text = engine.label if self.startup_note and name == self.default_engine else engine.status()
             except Exception:  # a status line must never break the page
@@ -84,8 +90,9 @@ class StudioContext:
     def add_engine(self, engine: Engine, *, default: bool = True) -> None:
         """Load ``engine`` into the running studio (e.g. once a Space's background fetch is done);
         with ``default`` the next call of every session uses it (callbacks read engines at call time)."""
-        register_engines({engine.name: engine})
-        self.engines = {**self.engines, engine.name: engine}  # a new dict: readers never see it change size
+        register(engine)
+        if engine.name not in self.engine_names:
+            self.engine_names = [*self.engine_names, engine.name]  # a new list: readers never see it change size
         if default:
             self.default_engine = engine.name
 
@@ -118,20 +125,17 @@ def make_temp_root() -> Path:
     return private_root("anomaly_studio_")
 
 
-def load_engines(engine: str | None = "auto", weights: str | None = None) -> tuple[dict[str, Engine], str, str]:
-    """Load the start-up engine once (plus classic, always); returns (engines, default name, note).
+def load_engines(engine: str | None = "auto", weights: str | None = None) -> tuple[list[str], str]:
+    """Load the start-up engine once (plus classic, always); returns (engine names, default first; note).
 
     An engine that cannot load (missing weights, ...) does not stop the studio: it falls back
     to the weight-free classic engine and the note (shown in the status line) says why.
     """
-    from studio.engines import get_engine
-
-    engines: dict[str, Engine] = {}
+    names: list[str] = []
     note = ""
     requested = (engine or "auto").strip() or "auto"
     try:
-        primary = get_engine(requested, weights)
-        engines[primary.name] = primary
+        names.append(get_engine(requested, weights).name)
     except StudioError as exc:
         note = f"The {requested} engine could not load: {exc} Running the weight-free classic engine."
         log.warning(note)
@@ -139,10 +143,8 @@ def load_engines(engine: str | None = "auto", weights: str | None = None) -> tup
         log.exception("engine %s failed to load", requested)
         note = (f"The {requested} engine could not load ({type(exc).__name__}: {exc}). "
                 "Running the weight-free classic engine.")
-    fallback = get_engine("classic")
-    engines.setdefault(fallback.name, fallback)
-    default = next(iter(engines))
-    return engines, default, note
+    fallback = get_engine("classic").name
+    return names + [fallback] * (fallback not in names), note
 
 
 def build_context(
@@ -153,19 +155,20 @@ def build_context(
     temp_root: Path | None = None,
     engines: dict[str, Engine] | None = None,
 ) -> StudioContext:
-    """Everything the studio shares: engines loaded once, the store of ``data_dir``, a temp root."""
+    """Everything the studio shares: engines loaded once (or ``engines`` made elsewhere, registered),
+    the store of ``data_dir``, a temp root."""
     from studio.store import Store
 
     folder = config.data_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     if engines is None:
-        engines, default, note = load_engines(engine, weights)
+        names, note = load_engines(engine, weights)
     else:
-        default, note = next(iter(engines)), ""
+        names, note = [register(e).name for e in engines.values()], ""
     return StudioContext(
         data_dir=folder,
-        engines=engines,
-        default_engine=default,
+        engine_names=names,
+        default_engine=names[0],
         store=Store(folder),
         temp_root=temp_root or make_temp_root(),
         startup_note=note,

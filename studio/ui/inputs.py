@@ -1,4 +1,4 @@
-"""Reading widget and API values: text, labels, whole numbers, seeds and engine parameters.
+"""Reading widget and API values: text, labels, whole numbers and seeds.
 
 Every check raises :class:`~studio.errors.InputError` with one sentence the user can act on.
 """
@@ -7,10 +7,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import numpy as np
 
 from studio.errors import InputError
-from studio.types import PARAM_SPECS, SEED_MAX, clean_text
+from studio.types import SEED_MAX, clean_text, whole_number
 
 #: Longest defect type or category accepted into the curated set.
 LABEL_MAX = 200
@@ -31,17 +30,6 @@ def label_text(value: Any, what: str) -> str:
     return text
 
 
-def whole_number(value: Any, lo: int, hi: int) -> int | None:
-    """``value`` as an int when it is a whole number from ``lo`` to ``hi``, else None."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not np.isfinite(number) or number != int(number) or not lo <= number <= hi:
-        return None
-    return int(number)
-
-
 def resolve_seed(seed: Any, randomise: bool = False) -> int:
     """A fixed seed, or a fresh random one when ``randomise`` or ``seed`` is -1 / empty."""
     if randomise or seed is None or (isinstance(seed, str) and not seed.strip()):
@@ -59,8 +47,3 @@ def candidate_count(value: Any) -> int:
         raise InputError(f"The number of candidates must be a whole number from 1 to {CANDIDATES_MAX}, "
                          f"got {value!r}.")
     return number
-
-
-def params_dict(values: dict[str, Any]) -> dict[str, Any]:
-    """Engine parameters from widget/API values (None or "" = the engine's default)."""
-    return {k: v for k, v in values.items() if k in PARAM_SPECS and v is not None and v != ""}

@@ -1,6 +1,6 @@
 """The review queue of a session: which candidate is under review, in which order, and undo.
 
-Pure bookkeeping on a :class:`~studio.ui.session.Session` (the store is :mod:`studio.ui.actions`'
+Pure bookkeeping on a :class:`~studio.ui.session.Session` (the store is :mod:`studio.ui.service`'
 business). The session's ``selected`` candidate is the one truth: the strip highlights it and
 ``A``/``R`` act on it, so what is highlighted is always what a decision stores.
 """

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from studio.candidates import candidate_files, read_candidate_metadata
+from studio.candidates import candidate_files, candidate_stem, read_candidate_metadata
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask
-from studio.types import Candidate, SynthesisRequest
+from studio.types import Candidate, SynthesisRequest, whole_number
 from studio.ui.files import write_png
 
 if TYPE_CHECKING:
@@ -119,9 +119,10 @@ def record_review(state: Session, job: ReviewJob) -> Session:
     for i in range(job.count):  # the review folder's PNGs are copied as they are, not decoded
         meta = read_candidate_metadata(job.folder, i)
         image, mask = candidate_files(job.folder, i)
+        stem = candidate_stem(folder, i)
         records.append(CandidateRecord(
-            index=i, image=str(shutil.copyfile(image, folder / f"candidate_{i:03d}.png")),
-            mask=str(shutil.copyfile(mask, folder / f"candidate_{i:03d}_mask.png")),
+            index=i, image=str(shutil.copyfile(image, f"{stem}.png")),
+            mask=str(shutil.copyfile(mask, f"{stem}_mask.png")),
             seed=int(meta.get("seed", 0)), metadata=meta))
     return _finish_generation(state, old, records, str(job.info.get("prompt", "")),
                               str(job.info.get("reference_text", "")), seed if isinstance(seed, int) else None,
@@ -135,8 +136,8 @@ def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray |
     one is removed)."""
     folder, old = _next_generation(state, image, reference, reference_mask)
     records = [
-        CandidateRecord(index=i, image=write_png(folder / f"candidate_{i:03d}.png", cand.image),
-                        mask=write_png(folder / f"candidate_{i:03d}_mask.png", label_mask(cand.mask)),
+        CandidateRecord(index=i, image=write_png(Path(f"{candidate_stem(folder, i)}.png"), cand.image),
+                        mask=write_png(Path(f"{candidate_stem(folder, i)}_mask.png"), label_mask(cand.mask)),
                         seed=int(cand.seed), metadata=dict(cand.metadata))
         for i, cand in enumerate(candidates)
     ]
@@ -182,13 +183,10 @@ def candidate_record(state: Session | None, index: Any) -> CandidateRecord:
     records = state.candidates if isinstance(state, Session) else []
     if not records:
         raise InputError("There are no candidates in this session yet: generate some first.")
-    try:
-        number = float(index)
-    except (TypeError, ValueError):
-        raise InputError(f"The candidate index must be a whole number, got {index!r}.") from None
-    if not np.isfinite(number) or number != int(number) or not 0 <= number < len(records):
-        raise InputError(f"The candidate index must be between 0 and {len(records) - 1}, got {index!r}.")
-    return records[int(number)]
+    number = whole_number(index, 0, len(records) - 1)
+    if number is None:
+        raise InputError(f"The candidate index must be a whole number from 0 to {len(records) - 1}, got {index!r}.")
+    return records[number]
 
 
 def load_candidate(record: CandidateRecord) -> Candidate:

@@ -17,33 +17,13 @@ from typing import TYPE_CHECKING
 from studio.errors import StudioError
 
 if TYPE_CHECKING:
-    from studio.types import SynthesisRequest
     from studio.ui.context import StudioContext
 
 log = logging.getLogger(__name__)
 
 
-#: ZeroGPU slot sizing: fixed cost (moving the models onto the slot's GPU, first-call set-up), seconds per
-#: denoising step of one candidate (SD-1.5 at 512² with CFG, fp16, on a shared A100/H200-class GPU,
-#: conservatively), seconds per ASEA step, a safety factor, and the slot limits.
-GPU_FIXED_S, GPU_STEP_S, GPU_ASEA_STEP_S, GPU_MARGIN, GPU_MIN_S, GPU_MAX_S = 20.0, 0.05, 0.5, 1.5, 30, 180
-
-
-def _slot(work_s: float) -> int:
-    return int(min(GPU_MAX_S, max(GPU_MIN_S, GPU_FIXED_S + GPU_MARGIN * work_s)))
-
-
-def generate_seconds(engine_name: str, request: SynthesisRequest, progress=None) -> int:
-    """The ZeroGPU duration to ask for one ``generate``: candidates x denoising steps, plus ASEA."""
-    p = request.params
-    return _slot(request.num * p["steps"] * p["strength"] * GPU_STEP_S + p["asea_steps"] * GPU_ASEA_STEP_S)
-
-
-def explain_seconds(engine_name: str, request: SynthesisRequest, progress=None) -> int:
-    """The ZeroGPU duration to ask for one attention preview (CSM + ASEA only)."""
-    return _slot(request.params["asea_steps"] * GPU_ASEA_STEP_S)
-
-
+#: The engine a Space fetches and switches to.
+BACKGROUND_ENGINE = "anomalycontrol"
 #: ``auto`` (default): fetch and switch only where a GPU (or ZeroGPU) can run the model; ``always``; ``never``.
 FETCH_ENV = "ANOMALY_STUDIO_FETCH"
 
@@ -107,10 +87,10 @@ class BackgroundWeights:
 
     def run(self) -> None:
         """The whole background job (the thread's target)."""
-        from studio.engines import get_engine
-        from studio.engines.anomalycontrol.hub import fetch_weights
-        from studio.engines.anomalycontrol.weights import sd15_available
+        from studio.engines import engine_class, get_engine
         from studio.publish import offline, offline_message
+
+        wanted = engine_class(BACKGROUND_ENGINE)
 
         try:
             refused = fetch_policy()
@@ -119,17 +99,15 @@ class BackgroundWeights:
                 return
             weights = self.weights
             if weights is None:
-                if not sd15_available():
-                    if offline():
-                        self.note(offline_message("fetched") + " Running the weight-free engine.")
-                        return
+                if not wanted.available() and offline():
+                    self.note(offline_message("fetched") + " Running the weight-free engine.")
+                    return
+                if not wanted.available():
                     self.note("Fetching the AnomalyControl weights in the background (the weight-free engine "
                               "serves meanwhile) ...")
-                    weights = fetch_weights(progress=self.progress).weights
-                else:
-                    weights = "sd15"
+                weights = wanted.fetch(progress=self.progress)
             self.note("AnomalyControl weights are here; loading the anomalycontrol engine ...")
-            engine = get_engine("anomalycontrol", weights)
+            engine = get_engine(BACKGROUND_ENGINE, weights)
             self.ctx.add_engine(engine)
             self.note("")
             log.info("switched the studio to %s", engine.label)

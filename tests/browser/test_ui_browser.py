@@ -116,11 +116,11 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
     assert not page.locator("#preview-attention").is_visible()
     assert "not available" in page.locator("#attention-hint").inner_text()
     page.locator("#advanced-button").click()
+    from studio.engines import declared_parameters
     from studio.engines.classic import ClassicEngine
-    from studio.types import PARAMETERS
 
     used = {p.name for p in ClassicEngine().parameters()}
-    assert {n for n in PARAMETERS if page.locator(f"#param-{n}").is_visible()} == used
+    assert {p.name for p in declared_parameters() if page.locator(f"#param-{p.name}").is_visible()} == used
     assert "classic" in page.locator("#params-hint").inner_text()
     page.locator("#random-seed input").uncheck()
     shot(page, "02_advanced")

@@ -73,5 +73,5 @@ def make_spec(folder: Path, jobs: int = 40, size: int = 64, count: int = 2, name
                          reference_text="a dark dent")
         entries.append(entry)
     spec = folder / name
-    spec.write_text(yaml.safe_dump({"defaults": {"engine": "classic", "blur_sigma": 2}, "jobs": entries}))
+    spec.write_text(yaml.safe_dump({"defaults": {"engine": "classic"}, "jobs": entries}))
     return spec

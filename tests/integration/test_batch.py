@@ -74,7 +74,7 @@ def test_spec_parsing(tmp_path):
     assert job.image == tmp_path / "inputs" / "normal0.png" and job.mask is None
     assert job.mask_generator == {"type": "ellipse", "seed": 0, "count": 1, "min_size": 0.06, "max_size": 0.2}
     assert job.reference == tmp_path / "inputs" / "ref.png" and job.reference_text == "a dark dent"
-    assert job.engine == "classic" and job.params["blur_sigma"] == 2.0 and job.params["steps"] == 50
+    assert job.engine == "classic" and job.params == {}  # the classic engine takes no parameters
     assert spec.jobs[1].mask == tmp_path / "inputs" / "mask.png"
     assert spec.jobs[1].sample_ids() == [f"{spec.jobs[1].job_id}-00", f"{spec.jobs[1].job_id}-01"]
     (tmp_path / "jobs.json").write_text(json.dumps({"jobs": [{"image": "inputs/normal0.png", "mask": "inputs/mask.png",
@@ -82,6 +82,11 @@ def test_spec_parsing(tmp_path):
     (jjob,) = load_spec(tmp_path / "jobs.json").jobs
     assert jjob.params["strength"] == 0.5 and jjob.count == 1 and jjob.engine == "auto"
     assert jjob.seed == int(jjob.job_id[:8], 16)  # no seed given: derived from the job, still deterministic
+    for where in ({"blur_sigma": 2}, {"params": {"blur_sigma": 2}}):  # one its engine does not use: refused
+        (tmp_path / "jobs.json").write_text(json.dumps({"jobs": [{"image": "inputs/normal0.png", "engine": "classic",
+                                                                  "mask": "inputs/mask.png", **where}]}))
+        with pytest.raises(InputError, match="does not use the parameter"):
+            load_spec(tmp_path / "jobs.json")
 
 
 @pytest.mark.parametrize("jobs, message", [

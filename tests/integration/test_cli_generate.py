@@ -39,7 +39,9 @@ def read(out: Path, i: int) -> tuple[bytes, bytes, dict]:
 
 def test_generate_writes_candidates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert generate(out, "--steps", "30", "--strength", "0.5") == 0
+    assert generate(tmp_path / "refused", "--steps", "30") == 2  # the classic engine uses no --steps
+    assert "does not use the parameter(s) steps" in capsys.readouterr().err
+    assert generate(out) == 0
     assert "wrote 2 candidate(s)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [
         "candidate_00.json", "candidate_00.png", "candidate_00_mask.png",
@@ -55,7 +57,7 @@ def test_generate_writes_candidates(tmp_path: Path, capsys: pytest.CaptureFixtur
         meta = read(out, i)[2]
         assert meta["engine"] == "classic" and meta["weights"] == "none" and meta["seed"] == 3 + i
         assert meta["generator"] == "scratch"  # the asset's suggested prompt is "a dark scratch"
-        assert meta["params"]["steps"] == 30 and meta["params"]["strength"] == 0.5
+        assert meta["params"] == {}  # nothing it does not use is recorded
         assert meta["sha256"]["image"] and meta["version"]
 
 

@@ -6,8 +6,6 @@ opened before the switch keeps working after it.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,7 @@ from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, S
 from tests.helpers.hub_double import HubDouble
 from tests.integration.test_hub import hub, tiny_folder  # noqa: F401 - fixtures
 from tests.helpers.ui_client import files, generate  # noqa: F401 - fixture
-from tests.helpers.ui_server import REPO, start_app, stop_app
+from tests.helpers.ui_server import start_app, stop_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -120,25 +118,14 @@ def test_a_space_without_a_gpu_does_not_fetch_unless_told(monkeypatch):
 
 
 def test_zerogpu_slots_are_sized_to_the_request(surface, blob_mask):
+    from studio.engines.anomalycontrol import pipeline
     from studio.types import SynthesisRequest
-    from studio.ui import space
 
     def request(num: int, steps: int) -> SynthesisRequest:
-        return SynthesisRequest.create(surface, blob_mask, "a scratch", num=num, params={"steps": steps})
+        return SynthesisRequest.create(surface, blob_mask, "a scratch", num=num, params={"steps": steps},
+                                       parameters=pipeline.declared.PARAMETERS)
 
-    small, big = space.generate_seconds("x", request(1, 20)), space.generate_seconds("x", request(8, 50))
-    assert space.GPU_MIN_S <= small < big <= space.GPU_MAX_S
-    assert space.generate_seconds("x", request(64, 200)) == space.GPU_MAX_S
-    assert space.GPU_MIN_S <= space.explain_seconds("x", request(1, 50)) <= small
-
-
-def test_the_model_work_asks_zerogpu_for_those_durations():
-    """With a stand-in ``spaces`` package (in a fresh interpreter): each GPU function gets its sizing function."""
-    code = (
-        "import sys, types; asked = []\n"
-        "sys.modules['spaces'] = types.SimpleNamespace(GPU=lambda duration: asked.append(duration) or (lambda f: f))\n"
-        "from studio.ui import gpu, space\n"
-        "assert gpu.ON_SPACES_GPU and asked == [space.generate_seconds, space.explain_seconds], asked\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+    small, big = pipeline.gpu_seconds(request(1, 20)), pipeline.gpu_seconds(request(8, 50))
+    assert pipeline.GPU_MIN_S <= small < big <= pipeline.GPU_MAX_S
+    assert pipeline.gpu_seconds(request(64, 200)) == pipeline.GPU_MAX_S
+    assert pipeline.GPU_MIN_S <= pipeline.gpu_seconds(request(1, 50), "explain") <= small

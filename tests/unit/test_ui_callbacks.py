@@ -17,12 +17,13 @@ from studio.atomic import disk_full_error
 from studio.batch import load_spec, run_batch
 from studio.engines.classic import ClassicEngine
 from studio.types import AttentionStep, AttentionTrace, EngineParameter
-from studio.ui import editor as ed
 from studio.ui import review_queue as queue
 from studio.ui.assets import Assets, NormalSample, ReferenceExample, load_assets, parse_manifest
-from studio.ui.callbacks import Studio
 from studio.ui.context import build_context
 from studio.ui.inputs import resolve_seed
+from studio.ui.page import Page
+from studio.ui.panels import review as rv
+from studio.ui.widgets import editor as ed
 from tests.helpers.samples import make_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # gr.Warning outside a request
@@ -39,6 +40,9 @@ class FakeCSMEngine:
 
     def parameters(self):
         return (EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True),)
+
+    def gpu_seconds(self, request, work="generate"):
+        return 0
 
     def generate(self, request, progress=None):
         raise RuntimeError("boom: not meant to generate")
@@ -68,7 +72,7 @@ def stroke_layer(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.n
 
 
 @pytest.fixture
-def studio(tmp_path, surface) -> Studio:
+def studio(tmp_path, surface) -> Page:
     ctx = build_context(tmp_path / "data", engines={"classic": ClassicEngine(), "fakecsm": FakeCSMEngine()},
                         temp_root=tmp_path / "tmp")
     normal, normal_mask = tmp_path / "normal.png", tmp_path / "normal_mask.png"
@@ -85,7 +89,9 @@ def studio(tmp_path, surface) -> Studio:
     Image.fromarray(ref_mask).save(ref_mask_path)
     assets = Assets((NormalSample("plate", normal, "metal_plate", normal_mask, "a red stain"),),
                     (ReferenceExample("stain", ref_path, ref_mask_path, "a red stain", "stain"),))
-    return Studio(ctx, assets)
+    page = Page(ctx, assets)
+    page.render()
+    return page
 
 
 @pytest.fixture
@@ -108,11 +114,16 @@ def as_browser_sends(value: dict, strokes: list[np.ndarray] | None = None) -> di
     return {"background": rgba(background), "layers": strokes or [], "composite": None}
 
 
-def generate(studio: Studio, sketched: dict, num: int = 2, state=None, view: str = "image", seed: int = 11):
-    """ui_generate with the example's reference on the classic engine; returns its outputs."""
-    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
-    return studio.ui_generate(state, sketched, None, as_browser_sends(reference), source, "a red stain", text, num,
-                              seed, False, "classic", view, 10, 0.7, 7.0, 1.0, 3, 0.1, 5.0, progress=None)
+def controls(studio: Page, **values) -> list:
+    """The Advanced controls' values in the order the events take them (their defaults, or ``values``)."""
+    return [values.get(name, control.value) for name, control in studio.advanced.controls.items()]
+
+
+def generate(studio: Page, sketched: dict, num: int = 2, state=None, view: str = "image", seed: int = 11):
+    """Generate with the example's reference on the classic engine; returns its outputs."""
+    reference, source, text, _, _ = studio.reference.pick_reference(select(0))
+    return studio.inputs.generate(state, sketched, None, as_browser_sends(reference), source, "a red stain", text, num,
+                                  seed, False, view, "classic", None, *controls(studio))
 
 
 def skipped(outputs: tuple) -> bool:
@@ -133,62 +144,62 @@ def test_mask_is_union_of_layers_resized_to_background(surface):
 
 @pytest.mark.parametrize("shape", ed.SHAPES)
 def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
-    value, source = studio.pick_example(select(0))[:2]
-    value, source, _ = studio.ui_clear_region(as_browser_sends(value), source)
-    value, source, _ = studio.ui_add_shape(as_browser_sends(value), source, shape, 20, 25, 75)
+    value, source = studio.inputs.pick_example(None, "image", select(0))[5:7]
+    value, source, _ = studio.inputs.normal.clear_region(as_browser_sends(value), source)
+    value, source, _ = studio.inputs.normal.add_shape(as_browser_sends(value), source, shape, 20, 25, 75)
     image, mask = ed.image_and_mask(as_browser_sends(value), "normal image", "missing", source)
     ys, xs = np.nonzero(mask)
     assert abs(xs.mean() - 0.25 * 255) < 4 and abs(ys.mean() - 0.75 * 255) < 4
-    assert np.array_equal(image, np.asarray(Image.open(studio.assets.normals[0].path).convert("RGB")))
+    assert np.array_equal(image, np.asarray(Image.open(studio.service.assets.normals[0].path).convert("RGB")))
     stroke = stroke_layer((256, 256), (200, 10, 230, 30))  # the user paints after the shape
     image2, mask2 = ed.image_and_mask(as_browser_sends(value, [stroke]), "normal image", "missing", source)
     assert np.array_equal(mask2, mask | (stroke[..., 3] > 0)) and np.array_equal(image2, image)
-    cleared, source, _ = studio.ui_clear_region(as_browser_sends(value, [stroke]), source)
+    cleared, source, _ = studio.inputs.normal.clear_region(as_browser_sends(value, [stroke]), source)
     assert not ed.image_and_mask(as_browser_sends(cleared), "normal image", "missing", source)[1].any()
 
 
 def test_the_editor_clear_button_cannot_delete_the_photo(studio):
-    value, source = studio.pick_example(select(0))[:2]
-    restored, source2, message = studio.ui_restore_image(source)  # the editor's own trash icon emptied it
+    value, source = studio.inputs.pick_example(None, "image", select(0))[5:7]
+    restored, source2, message = studio.inputs.normal.restore_image(source)  # the editor's own trash icon emptied it
     image, region = ed.image_and_mask(as_browser_sends(restored), "normal image", "missing", source2)
-    assert np.array_equal(image, np.asarray(Image.open(studio.assets.normals[0].path).convert("RGB")))
+    assert np.array_equal(image, np.asarray(Image.open(studio.service.assets.normals[0].path).convert("RGB")))
     assert region[10:20, 10:30].all() and not np.array_equal(pixels(restored["background"]), image)  # shown tinted
     assert "Clear region" in message
 
 
 def test_example_fills_every_input_at_once_and_uploads_reset_labels(studio):
-    out = studio.pick_example(select(0))
+    out = studio.inputs.pick_example(None, "image", select(0))[5:]
     value, source, ref_value, ref_source, category, prompt, text, defect, picked, _ = out
     assert (category, prompt, text, defect["value"], picked) == ("metal_plate", "a red stain", "a red stain", "stain", 0)
     assert ed.image_and_mask(as_browser_sends(value), "normal", "missing", source)[1][10:20, 10:30].all()
     assert ed.image_and_mask(as_browser_sends(ref_value), "reference", "missing", ref_source)[1].sum() == 40 * 50
     # your own image: category from its file name, no description, no defect type, no suggested region
-    own = studio.assets.normals[0].path.with_name("Steel Plate.png")
-    own.write_bytes(studio.assets.normals[0].path.read_bytes())
-    value, source, category, prompt, defect, picked, examples, message = studio.upload_normal(str(own))
+    own = studio.service.assets.normals[0].path.with_name("Steel Plate.png")
+    own.write_bytes(studio.service.assets.normals[0].path.read_bytes())
+    value, source, category, prompt, defect, picked, examples, message = studio.inputs.upload_normal(str(own), None, "image")[5:]
     assert category == "steel_plate" and prompt == "" and defect["value"] is None and picked is None
     assert examples["selected_index"] is None  # no example stays highlighted
     assert source["preset"] is None and "cleared" in message
     # a reference upload drops the old text and mask
-    value, source, text, _ = studio.ui_upload_reference(str(own))
+    value, source, text, _ = studio.reference.upload_reference(str(own))
     assert text == "" and source["preset"] is None
 
 
 def test_a_new_normal_image_closes_the_old_queue(studio, sketched):
     state = generate(studio, sketched, num=3)[0]
-    studio.ui_accept(state, "stain", "metal_plate", "", "image")
-    out = studio.ui_pick_example(state, "image", select(0))
+    studio.review.accept(state, "stain", "metal_plate", "", "image")
+    out = studio.inputs.pick_example(state, "image", select(0))
     state, viewer, _, strip, details = out[:5]
     assert state.candidates == [] and strip == [] and "No candidates" in details
-    assert "2 undecided" in out[-1] and len(studio.ctx.store) == 1  # the accepted one stays
-    assert "no candidates" in studio.ui_accept(state, "stain", "metal_plate", "", "image")[-1].lower()
-    own = studio.assets.normals[0].path
-    out = studio.ui_upload_normal(str(own), state, "image")
+    assert "2 undecided" in out[-1] and len(studio.service.ctx.store) == 1  # the accepted one stays
+    assert "no candidates" in studio.review.accept(state, "stain", "metal_plate", "", "image")[-1].lower()
+    own = studio.service.assets.normals[0].path
+    out = studio.inputs.upload_normal(str(own), state, "image")
     assert out[0].candidates == [] and "left the review queue" not in out[-1]  # nothing was left to close
 
 
 def test_editor_without_image_says_what_to_do(studio):
-    *_, message = studio.ui_add_shape({"background": None, "layers": []}, None, "box", 10, 50, 50)
+    *_, message = studio.inputs.normal.add_shape({"background": None, "layers": []}, None, "box", 10, 50, 50)
     assert "first" in message
 
 
@@ -200,42 +211,42 @@ def test_generate_review_by_decisions_auto_advance_and_undo(studio, sketched):
     assert viewer["value"] == state.candidates[0].image and not slider["visible"]
     assert all(r.score is not None for r in state.candidates)  # the engine scores every candidate
 
-    out = studio.ui_accept(state, "stain", "metal_plate", "nice", "image")
+    out = studio.review.accept(state, "stain", "metal_plate", "nice", "image")
     state, _, _, strip, details, message = out
     assert "Accepted **#1**" in message and details.startswith("**#2**") and strip["selected_index"] == 1
     assert strip["value"][0][1].endswith("✓")
-    record = studio.ctx.store.get(state.candidates[0].sample_id)
+    record = studio.service.ctx.store.get(state.candidates[0].sample_id)
     assert (record.defect_type, record.category, record.note) == ("stain", "metal_plate", "nice")
     assert record.metadata["seed"] == state.candidates[0].seed and record.reference_path is not None
 
-    state, *_, message = studio.ui_reject(state, "image")
+    state, *_, message = studio.review.reject(state, "image")
     assert state.selected == 2 and "Rejected **#2**" in message
-    state, *_ = studio.ui_step(state, "image", 1)  # → skips #3
+    state, *_ = studio.review.next(state, "image")  # → skips #3
     assert state.selected == 3
-    state, *_ = studio.ui_accept(state, "stain", "metal_plate", "", "image")
+    state, *_ = studio.review.accept(state, "stain", "metal_plate", "", "image")
     assert state.selected == 2  # the only undecided one left, wrapping round
-    state, *_, message = studio.ui_undo(state, "image")  # undo the accept of #4: its sample goes again
-    assert state.selected == 3 and state.candidates[3].status == "undecided" and len(studio.ctx.store) == 1
-    state, *_, message = studio.ui_decide_all(state, "rejected", "", "", "", "image")
+    state, *_, message = studio.review.undo(state, "image")  # undo the accept of #4: its sample goes again
+    assert state.selected == 3 and state.candidates[3].status == "undecided" and len(studio.service.ctx.store) == 1
+    state, *_, message = studio.review.reject_all_undecided(state, "", "", "", "image")
     assert "Rejected all 2" in message and queue.tally(state) == {"undecided": 0, "accepted": 1, "rejected": 3}
-    *_, message = studio.ui_reject(state, "image")
+    *_, message = studio.review.reject(state, "image")
     assert "already" in message or "Rejected" in message
 
 
 def test_views_and_best_first(studio, sketched):
     state = generate(studio, sketched, num=4)[0]
-    overlay = studio.ui_view(state, "overlay")[1]["value"]
+    overlay = studio.review.view_changed(state, "overlay")[1]["value"]
     assert pixels(overlay).shape == pixels(state.candidates[0].image).shape
     assert not np.array_equal(pixels(overlay), pixels(state.candidates[0].image))
-    assert studio.ui_view(state, "overlay")[1]["value"] == overlay  # drawn once, then reused
-    _, viewer, slider, *_ = studio.ui_view(state, "before / after")
+    assert studio.review.view_changed(state, "overlay")[1]["value"] == overlay  # drawn once, then reused
+    _, viewer, slider, *_ = studio.review.view_changed(state, "before / after")
     assert not viewer["visible"] and slider["visible"] and slider["value"] == (state.normal, state.candidates[0].image)
-    assert studio.ui_view(state, "mask")[1]["value"] == state.candidates[0].mask
-    state, _, _, strip, *_ = studio.ui_best_first(state, True, "image")
+    assert studio.review.view_changed(state, "mask")[1]["value"] == state.candidates[0].mask
+    state, _, _, strip, *_ = studio.review.order_changed(state, True, "image")
     scores = [state.candidates[i].score for i in queue.order(state)]
     assert scores == sorted(scores, reverse=True) and "best first" in strip["label"]
     state.candidates[1].metadata.pop("score")  # an engine without a score: shown last, says so
-    assert queue.order(state)[-1] == 1 and "no score" in studio.details(state, state.candidates[1])
+    assert queue.order(state)[-1] == 1 and "no score" in rv.details(state, state.candidates[1])
 
 
 def test_strip_shows_a_window_around_the_candidate_under_review(studio, sketched):
@@ -246,172 +257,173 @@ def test_strip_shows_a_window_around_the_candidate_under_review(studio, sketched
     queue.select(state, 20)
     shown = queue.window(state)
     assert len(shown) == queue.STRIP_WINDOW and 20 in shown and shown == sorted(shown)
-    state, *_ = studio.ui_select_candidate(state, "image", select(shown.index(22)))
+    state, *_ = studio.review.select_candidate(state, "image", select(shown.index(22)))
     assert state.selected == 22
 
 
 def test_no_silent_mislabels_empty_labels_are_refused_and_nothing_stored(studio, sketched):
     state = generate(studio, sketched, num=2)[0]
     for defect, category, said in (("", "plate", "defect type is empty"), ("stain", " ", "category is empty")):
-        out = studio.ui_accept(state, defect, category, "", "image")
+        out = studio.review.accept(state, defect, category, "", "image")
         assert skipped(out) and said in out[-1]
-    assert len(studio.ctx.store) == 0 and state.candidates[0].status == "undecided"
-    assert "refused" in studio.ui_will_store("", "stain")
-    assert studio.ui_will_store("plate", "stain") == "**A** stores: category `plate` · defect type `stain`"
-    types = studio.ui_load("")[3]  # the list the page shows is the list the keys pick from
-    assert "**3** " + types[2] in studio.type_keys_markdown(types)
-    assert studio.ui_type_key(3, types)[0]["value"] == types[2] and "no defect type 9" in studio.ui_type_key(9, types)[-1]
+    assert len(studio.service.ctx.store) == 0 and state.candidates[0].status == "undecided"
+    assert "refused" in rv.will_store("", "stain")
+    assert rv.will_store("plate", "stain") == "**A** stores: category `plate` · defect type `stain`"
+    types = studio.review.load()[1]  # the list the page shows is the list the keys pick from
+    assert "**3** " + types[2] in rv.type_keys_markdown(types)
+    assert studio.review.type_key(3, types)[0]["value"] == types[2] and "no defect type 9" in studio.review.type_key(9, types)[-1]
 
 
 def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeypatch, tmp_path):
     state = generate(studio, sketched, num=2)[0]
     empty = {"background": sketched["background"], "layers": []}
-    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
-    args = [as_browser_sends(reference), source, "", text, 2, 1, False, "classic", "image", 10, 0.7, 7, 1, 3, 0.1, 5]
+    reference, source, text, _, _ = studio.reference.pick_reference(select(0))
+    args = [as_browser_sends(reference), source, "", text, 2, 1, False, "image", "classic", None, *controls(studio)]
     for normal, said in ((empty, "defect region is empty"), (None, "normal image first")):
-        out = studio.ui_generate(state, normal, None, *args, progress=None)
+        out = studio.inputs.generate(state, normal, None, *args)
         assert skipped(out) and said in out[-1]
-    out = studio.ui_generate(state, sketched, None, *args[:7], "fakecsm", *args[8:], progress=None)
+    out = studio.inputs.generate(state, sketched, None, *args[:8], "fakecsm", *args[9:])
     assert skipped(out) and "Something went wrong" in out[-1]  # an engine bug stays a message
 
     def disk_full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(studio.ctx.store, "add", disk_full)
-    out = studio.ui_accept(state, "stain", "plate", "", "image")
+    monkeypatch.setattr(studio.service.ctx.store, "add", disk_full)
+    out = studio.review.accept(state, "stain", "plate", "", "image")
     assert skipped(out) and out[-1].startswith("⚠️") and state.candidates[0].status == "undecided"
     assert not state.history
 
     def store_says_disk_full(*_a, **_k):  # what the store raises when the disk fills during an accept
-        raise disk_full_error("Accepting the sample", studio.ctx.store.root)
+        raise disk_full_error("Accepting the sample", studio.service.ctx.store.root)
 
-    monkeypatch.setattr(studio.ctx.store, "add", store_says_disk_full)
-    out = studio.ui_accept(state, "stain", "plate", "", "image")
+    monkeypatch.setattr(studio.service.ctx.store, "add", store_says_disk_full)
+    out = studio.review.accept(state, "stain", "plate", "", "image")
     assert skipped(out) and "disk holding" in out[-1] and "free" in out[-1]  # the store's own sentence
     monkeypatch.undo()
-    assert studio.ui_accept(state, "stain", "plate", "", "image")[-1].startswith("Accepted")
+    assert studio.review.accept(state, "stain", "plate", "", "image")[-1].startswith("Accepted")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"GIF89a not really")
-    assert re.search("(?i)image", studio.ui_upload_normal(str(bad), state, "image")[-1])
-    assert "Nothing to export" in studio.ui_export("mvtec", "current filter", "nope", "", "", "", "",
+    assert re.search("(?i)image", studio.inputs.upload_normal(str(bad), state, "image")[-1])
+    assert "Nothing to export" in studio.curated.export("mvtec", "current filter", "nope", "", "", "", "",
                                                    progress=None)[-1]
 
 
 def test_sessions_are_isolated(studio, sketched, surface):
     state_a = generate(studio, sketched, num=1)[0]
     dark = {"background": rgba(surface // 3), "layers": sketched["layers"]}
-    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
-    state_b = studio.ui_generate(None, dark, None, as_browser_sends(reference), source, "", text, 1, 3, False,
-                                 "classic", "image", 10, 0.7, 7, 1, 3, 0.1, 5, progress=None)[0]
+    reference, source, text, _, _ = studio.reference.pick_reference(select(0))
+    state_b = studio.inputs.generate(None, dark, None, as_browser_sends(reference), source, "", text, 1, 3, False,
+                                     "image", "classic", None, *controls(studio))[0]
     assert state_a.id != state_b.id and state_a.dir != state_b.dir
     assert pixels(state_a.candidates[0].image).mean() > 2 * pixels(state_b.candidates[0].image).mean()
-    studio.ui_accept(state_b, "stain", "plate", "", "image")
+    studio.review.accept(state_b, "stain", "plate", "", "image")
     assert state_a.candidates[0].status == "undecided"
 
 
 def test_accepting_twice_keeps_one_sample(studio, sketched):
     state = generate(studio, sketched, num=1)[0]
-    first = studio.api_accept(0, "stain", "", "", state)[0]
-    second = studio.api_accept(0, "stain", "", "", state)[0]
+    first = studio.api.api_accept(0, "stain", "", "", state)[0]
+    second = studio.api.api_accept(0, "stain", "", "", state)[0]
     assert first["id"] == second["id"] and not second["new"] and second["stats"]["total"] == 1
 
 
 # --------------------------------------------------------------------------- curated workspace and API
 def test_curated_workspace_pages_filters_relabel_remove_export(studio, sketched):
     state = generate(studio, sketched, num=3)[0]
-    studio.ui_decide_all(state, "accepted", "stain", "plate", "", "image")
-    gallery, ids, page, counts, picks, *_ = studio.ui_curated("", "", "", "", "", 1)
+    studio.review.accept_all_undecided(state, "stain", "plate", "", "image")
+    gallery, ids, page, counts, picks, *_ = studio.curated.browse("", "", "", "", "", 1)
     assert len(gallery) == 3 and page == 1 and all(c == "plate · stain" for _, c in gallery)
     assert "**3** of 3" in counts and len(picks["choices"]) == 3
-    image, meta, opened, cat, defect, _ = studio.ui_select_curated(ids, select(0))
+    image, meta, opened, cat, defect, _ = studio.curated.open_sample(ids, select(0))
     assert opened == ids[0] and (cat, defect) == ("plate", "stain") and json.loads(meta)["id"] == ids[0]
-    gallery, ids2, *_, message = studio.ui_relabel(ids[:2], None, "", "crack", "re-checked", "", "", "", "", "", 1)
-    assert "Relabelled 2" in message and sorted(r.defect_type for r in studio.ctx.store.list()) == [
+    gallery, ids2, *_, message = studio.curated.relabel(ids[:2], None, "", "crack", "re-checked", "", "", "", "", "", 1)
+    assert "Relabelled 2" in message and sorted(r.defect_type for r in studio.service.ctx.store.list()) == [
         "crack", "crack", "stain"]
-    assert len(studio.ui_curated("", "crack", "", "", "", 1)[0]) == 2
-    assert studio.ui_curated("", "", "", "2020-01-01", "2020-12-31", 1)[0] == []
-    assert "YYYY-MM-DD" in studio.ui_curated("", "", "", "yesterday", "", 1)[-1]
-    download, message = studio.ui_export("mvtec", "current filter", "", "crack", "", "", "", progress=None)
+    assert len(studio.curated.browse("", "crack", "", "", "", 1)[0]) == 2
+    assert studio.curated.browse("", "", "", "2020-01-01", "2020-12-31", 1)[0] == []
+    assert "YYYY-MM-DD" in studio.curated.browse("", "", "", "yesterday", "", 1)[-1]
+    download, message = studio.curated.export("mvtec", "current filter", "", "crack", "", "", "", None)
     with zipfile.ZipFile(download["value"]) as zf:
         tests = [n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]
     assert len(tests) == 2 and all("/test/crack/" in n for n in tests) and "2 sample" in message
-    whole = studio.api_export("mvtec")
+    whole = studio.api.api_export("mvtec")
     with zipfile.ZipFile(whole) as zf:
         assert len([n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]) == 3
-    *_, message = studio.ui_remove([], opened, "", "", "", "", "", 1)
-    assert "Removed 1" in message and len(studio.ctx.store) == 2
+    *_, message = studio.curated.remove([], opened, "", "", "", "", "", 1)
+    assert "Removed 1" in message and len(studio.service.ctx.store) == 2
 
 
 def test_api_decide_undo_curated_pages_relabel(studio, sketched):
     state = generate(studio, sketched, num=3)[0]
-    info, state = studio.api_decide(0, "accept", "stain", "plate", "", state)
+    info, state = studio.api.api_decide(0, "accept", "stain", "plate", "", state)
     assert info["status"] == "accepted" and info["next"] == 1 and info["counts"]["accepted"] == 1
-    info, state = studio.api_decide(1, "reject", "", "", "", state)
+    info, state = studio.api.api_decide(1, "reject", "", "", "", state)
     assert info["status"] == "rejected" and info["next"] == 2
     with pytest.raises(gr.Error, match="category is empty"):
-        studio.api_decide(2, "accept", "stain", "", "", state)
+        studio.api.api_decide(2, "accept", "stain", "", "", state)
     with pytest.raises(gr.Error, match="decision must be"):
-        studio.api_decide(2, "maybe", "stain", "plate", "", state)
-    info, state = studio.api_undo(state)
+        studio.api.api_decide(2, "maybe", "stain", "plate", "", state)
+    info, state = studio.api.api_undo(state)
     assert info == {"index": 1, "status": "undecided", "counts": {"undecided": 2, "accepted": 1, "rejected": 0}}
-    listed = studio.api_curated("stain", "plate", "", "", "", 1, 10)
+    listed = studio.api.api_curated("stain", "plate", "", "", "", 1, 10)
     assert listed["total"] == 1 and listed["pages"] == 1 and listed["samples"][0]["engine"] == "classic"
     sample_id = listed["samples"][0]["id"]
-    relabelled = studio.api_relabel(sample_id, "", "scratch", "")
+    relabelled = studio.api.api_relabel(sample_id, "", "scratch", "")
     assert relabelled["samples"][0]["defect_type"] == "scratch"
     with pytest.raises(gr.Error):
-        studio.api_relabel("01NOTANID00000000000000000", "", "scratch", "")
+        studio.api.api_relabel("01NOTANID00000000000000000", "", "scratch", "")
 
 
 def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, sketched, tmp_path):
     spec = load_spec(make_spec(tmp_path / "spec", jobs=1, count=2))  # classic engine, defect "scratch"
-    run_batch(spec, studio.ctx.store.root, review=True, show_progress=False)
+    run_batch(spec, studio.service.ctx.store.root, review=True, show_progress=False)
     job_id = spec.jobs[0].job_id
-    listed, _ = studio.ui_review_jobs(None)
+    listed, _ = studio.batch_jobs.list_jobs(None)
     assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 2 candidate(s) · a scratch", job_id)]
-    assert studio.api_review_jobs()["jobs"][0]["candidates"] == 2
+    assert studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
 
-    state, viewer, _, strip, details, category, defect, message = studio.ui_open_review(None, job_id, "image")
+    state, viewer, _, strip, details, category, defect, message = studio.batch_jobs.open_job(None, job_id, "image")
     assert len(strip["value"]) == 2 and job_id in message and "batch job" in details
     assert defect["value"] == "scratch" and category == "bottle"
-    folder = studio.ctx.store.root / "review" / job_id
+    folder = studio.service.ctx.store.root / "review" / job_id
     assert np.array_equal(pixels(viewer["value"]), pixels(folder / "candidate_00.png"))
 
-    state, *_ = studio.ui_step(state, "image", 1)
-    state, *_, message = studio.ui_accept(state, "crack", "bottle", "kept", "image")
+    state, *_ = studio.review.next(state, "image")
+    state, *_, message = studio.review.accept(state, "crack", "bottle", "kept", "image")
     assert f"`{job_id}-01`" in message
-    record = studio.ctx.store.get(f"{job_id}-01")
+    record = studio.service.ctx.store.get(f"{job_id}-01")
     assert record.defect_type == "crack" and record.note == "kept" and record.reference_path is not None
     assert record.metadata["batch_job"] == job_id
-    info, other = studio.api_open_review(job_id)  # another session accepts the same candidate: no duplicate
+    info, other = studio.api.api_open_review(job_id)  # another session accepts the same candidate: no duplicate
     assert [c["index"] for c in info["candidates"]] == [0, 1] and info["defect_type"] == "scratch"
-    again = studio.api_accept(1, "crack", "bottle", "", other)[0]
+    again = studio.api.api_accept(1, "crack", "bottle", "", other)[0]
     assert again["id"] == f"{job_id}-01" and not again["new"] and again["stats"]["total"] == 1
-    assert studio.api_reject(0, other)[0]["remaining"] == [1]
-    state, *_, message = studio.ui_undo(state, "image")  # undo removes the reviewed sample again
-    assert f"{job_id}-01" not in studio.ctx.store
+    assert studio.api.api_reject(0, other)[0]["remaining"] == [1]
+    state, *_, message = studio.review.undo(state, "image")  # undo removes the reviewed sample again
+    assert f"{job_id}-01" not in studio.service.ctx.store
 
-    (studio.ctx.store.root / "review" / "half").mkdir()  # not a review job: no job.json
+    (studio.service.ctx.store.root / "review" / "half").mkdir()  # not a review job: no job.json
     for bad in ("", "nope", "half", f"../review/{job_id}", f"{job_id}/..", str(folder), "../../etc"):
-        assert "batch review job" in studio.ui_open_review(None, bad, "image")[-1]
+        assert "batch review job" in studio.batch_jobs.open_job(None, bad, "image")[-1]
         with pytest.raises(gr.Error, match="batch review job"):
-            studio.api_open_review(bad)
+            studio.api.api_open_review(bad)
 
 
 # --------------------------------------------------------------------------- engines through the protocol
 def test_attention_preview_only_where_an_engine_explains(studio, sketched):
-    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
-    args = (sketched, None, as_browser_sends(reference), source, text, "", 3, "classic")
-    maps, note, _ = studio.ui_preview_attention(*args, progress=None)  # classic cannot: the fake CSM engine runs
+    reference, source, text, _, _ = studio.reference.pick_reference(select(0))
+    args = (sketched, None, as_browser_sends(reference), source, text, "", "classic", None,
+            *controls(studio, asea_steps=3))
+    maps, note, _ = studio.reference.preview_attention(*args)  # classic cannot: the fake CSM engine runs
     assert len(maps["value"]) == 4 and re.fullmatch(r"step 0 · \d+%", maps["value"][0][1])
     assert "inside the marked region" in note and "fake CSM" in note
-    *sliders, preview, hint, listed = studio.ui_engine("fakecsm")
+    *sliders, preview, hint, listed = studio.advanced.show_engine("fakecsm")
     assert preview["visible"] and hint == "" and sum(s["visible"] for s in sliders) == 1
-    studio.ctx.engines.pop("fakecsm")
-    *sliders, preview, hint, listed = studio.ui_engine("classic")
+    studio.service.ctx.engine_names.remove("fakecsm")
+    *sliders, preview, hint, listed = studio.advanced.show_engine("classic")
     assert not preview["visible"] and "weights" in hint
     assert [s["visible"] for s in sliders] == [False] * len(sliders) or "Parameters" in listed
-    maps, note, _ = studio.ui_preview_attention(*args, progress=None)
+    maps, note, _ = studio.reference.preview_attention(*args)
     assert not maps["visible"] and "No attention maps" in note
 
 
@@ -423,29 +435,29 @@ def test_a_swapped_default_engine_is_used_by_the_next_call(studio, sketched):
         def status(self):
             return "Engine: classic, swapped in."
 
-    before = studio.ui_status()
-    assert studio.ui_status(before) == gr.skip()  # the timer sends nothing while nothing changed
-    studio.ctx.add_engine(Renamed())
-    assert "swapped in" in studio.ui_status(before).splitlines()[0]
-    reference, source, text, _, _ = studio.ui_pick_reference(select(0))
-    out = studio.ui_generate(None, sketched, None, as_browser_sends(reference), source, "", text, 1, 1, False, "",
-                             "image", 10, 0.7, 7, 1, 3, 0.1, 5, progress=None)
+    before = studio.status_line()
+    assert studio.status_line(before) == gr.skip()  # the timer sends nothing while nothing changed
+    studio.service.ctx.add_engine(Renamed())
+    assert "swapped in" in studio.status_line(before).splitlines()[0]
+    reference, source, text, _, _ = studio.reference.pick_reference(select(0))
+    out = studio.inputs.generate(None, sketched, None, as_browser_sends(reference), source, "", text, 1, 1, False,
+                                 "image", "", None, *controls(studio))
     assert "classic, swapped in" in out[-1]
-    assert studio.ui_load("")[1]["choices"][0] == ("default: classic, swapped in", "")
+    assert studio.load("")[1]["choices"][0] == ("default: classic, swapped in", "")
 
 
 def test_a_startup_note_replaces_the_default_engines_own_advice(studio):
-    studio.ctx.startup_note = "Fetching the AnomalyControl weights in the background (3/10 files)."
+    studio.service.ctx.startup_note = "Fetching the AnomalyControl weights in the background (3/10 files)."
     try:
-        status = studio.ctx.status_markdown()
+        status = studio.service.ctx.status_markdown()
     finally:
-        studio.ctx.startup_note = ""
+        studio.service.ctx.startup_note = ""
     lines = status.split("  \n")
     first, note = lines[0], lines[-1]
-    default = studio.ctx.engines[studio.ctx.default_engine]
+    default = studio.service.ctx.engines[studio.service.ctx.default_engine]
     assert first == default.label and note.startswith("Fetching")
     assert "weights/README.md" not in status  # no "put the weights in weights/" while they are being fetched
-    assert studio.ctx.status_markdown().split("  \n")[0] == default.status()
+    assert studio.service.ctx.status_markdown().split("  \n")[0] == default.status()
 
 
 def test_resolve_seed():
@@ -472,7 +484,7 @@ def test_manifest_parsing_skips_missing_and_escaping_files(tmp_path):
 
 
 def test_the_viewer_shows_large_candidates_downscaled_once(studio, monkeypatch, sketched):
-    from studio.ui import views
+    from studio.ui.widgets import views
 
     state = generate(studio, sketched, num=1)[0]
     monkeypatch.setattr(views, "VIEW_MAX", 128)  # the 256 px candidate counts as large

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from studio.imaging import mask_bbox
-from studio.types import PARAMETERS
+from studio.engines.anomalycontrol.parameters import BLUR_SIGMA
 
 #: The composite blur the margin leaves room for when no request says otherwise (training).
-DEFAULT_BLUR_SIGMA = float(PARAMETERS["blur_sigma"].default)
+DEFAULT_BLUR_SIGMA = float(BLUR_SIGMA.default)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from studio.engines.anomalycontrol.scoring import SCORE_METHOD, region_match
 from studio.engines.anomalycontrol.weights import ModelBundle, load_bundle, quiet_libraries
 from studio.errors import InputError
 from studio.imaging import composite
-from studio.types import PARAMETERS, AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest, array_sha256
+from studio.engines.anomalycontrol import parameters as declared
+from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest, array_sha256
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, low quality, lowres, cartoon, drawing, painting, text, watermark, deformed, oversaturated"
@@ -43,6 +44,21 @@ VAE_SLICE_FROM = int(os.environ.get("ANOMALY_STUDIO_VAE_SLICE_FROM", "5"))
 
 with quiet_libraries():
     from diffusers import StableDiffusionInpaintPipeline
+
+
+#: ZeroGPU slot sizing: fixed cost (moving the models onto the slot's GPU, first-call set-up), seconds per
+#: denoising step of one candidate (SD-1.5 at 512² with CFG, fp16, on a shared A100/H200-class GPU,
+#: conservatively), seconds per ASEA step, a safety factor, and the slot limits.
+GPU_FIXED_S, GPU_STEP_S, GPU_ASEA_STEP_S, GPU_MARGIN, GPU_MIN_S, GPU_MAX_S = 20.0, 0.05, 0.5, 1.5, 30, 180
+
+
+def gpu_seconds(request: SynthesisRequest, work: str = "generate") -> int:
+    """Seconds of GPU ``work`` takes on ``request``: candidates x denoising steps plus ASEA (explain: ASEA only)."""
+    p = request.params
+    seconds = p["asea_steps"] * GPU_ASEA_STEP_S
+    if work == "generate":
+        seconds += request.num * p["steps"] * p["strength"] * GPU_STEP_S
+    return int(min(GPU_MAX_S, max(GPU_MIN_S, GPU_FIXED_S + GPU_MARGIN * seconds)))
 
 
 class InpaintPipeline(StableDiffusionInpaintPipeline):
@@ -61,6 +77,8 @@ class AnomalyControlEngine:
 
     name = "anomalycontrol"
     can_explain = True
+    #: Registry facts: it runs on model weights (``available`` / ``fetch`` say where they stand).
+    needs_weights = True
 
     def __init__(self, bundle: ModelBundle, *, compile_unet: bool | None = None):
         self.bundle = bundle
@@ -98,8 +116,31 @@ class AnomalyControlEngine:
         return "" if self.bundle.sga_trained else "SGA is off: train or fetch an adapter (see weights/README.md)."
 
     def parameters(self) -> tuple[EngineParameter, ...]:
-        """Every request parameter drives the diffusion pipeline."""
-        return tuple(PARAMETERS.values())
+        """The request parameters this engine uses (:mod:`.parameters`)."""
+        return declared.PARAMETERS
+
+    @classmethod
+    def declared_parameters(cls) -> tuple[EngineParameter, ...]:
+        """Every parameter any instance may use (the CLI flags and batch keys; no weights loaded)."""
+        return declared.PARAMETERS
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the real (sd15) weights are on this machine (file checks only)."""
+        from studio.engines.anomalycontrol.weights import sd15_available
+
+        return sd15_available()
+
+    @classmethod
+    def fetch(cls, progress: Any = None) -> str:
+        """Fetch what :meth:`available` lacks into the hub cache; returns the weight profile to load."""
+        from studio.engines.anomalycontrol.hub import fetch_weights
+
+        return "sd15" if cls.available() else fetch_weights(progress=progress).weights
+
+    def gpu_seconds(self, request: SynthesisRequest, work: str = "generate") -> int:
+        """The GPU slot (ZeroGPU) to ask for ``work`` (generate or explain) on ``request``."""
+        return gpu_seconds(request.using(self.parameters()), work)
 
     def status(self) -> str:
         b = self.bundle
@@ -112,12 +153,14 @@ class AnomalyControlEngine:
 
     def explain(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> AttentionTrace:
         """ASEA's attention map before and after each step (cached for the following ``generate``)."""
+        request = request.using(self.parameters())
         with self._lock:
             _, trace = self._semantics(request, progress)
         return replace(trace, steps=list(trace.steps))
 
     def generate(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> list[Candidate]:
         """``request.num`` candidates from one batched denoising call."""
+        request = request.using(self.parameters())
         steps, strength = int(request.params["steps"]), float(request.params["strength"])
         if min(int(steps * strength), steps) < 1:
             raise InputError(

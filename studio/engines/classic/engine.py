@@ -57,11 +57,38 @@ class ClassicEngine:
     hint = ("For the full AnomalyControl model put the weights under `weights/` "
             "(see `weights/README.md`) and start with `--engine anomalycontrol`.")
 
-    def parameters(self) -> tuple[EngineParameter, ...]:
-        """None of the diffusion parameters apply to the weight-free engine."""
+    #: Registry facts: no weights, always available, never a GPU.
+    needs_weights = False
+
+    @classmethod
+    def load(cls, weights: str | None = None) -> "ClassicEngine":
+        """The engine (it has no weights to load)."""
+        return cls()
+
+    @classmethod
+    def declared_parameters(cls) -> tuple[EngineParameter, ...]:
+        """Every parameter any instance may use: none (its label threshold is fixed, ``LABEL_THRESHOLD``)."""
         return ()
 
+    @classmethod
+    def available(cls) -> bool:
+        return True
+
+    @classmethod
+    def fetch(cls, progress: object = None) -> str:
+        """Nothing to fetch."""
+        return "none"
+
+    def parameters(self) -> tuple[EngineParameter, ...]:
+        """None: the weight-free engine takes no tunable request parameters."""
+        return self.declared_parameters()
+
+    def gpu_seconds(self, request: SynthesisRequest, work: str = "generate") -> int:
+        """No GPU: 0 (it never asks for a ZeroGPU slot)."""
+        return 0
+
     def generate(self, request: SynthesisRequest, progress: ProgressFn | None = None) -> list[Candidate]:
+        request = request.using(self.parameters())
         prepared = None
         if request.reference is not None:
             prepared = prepare_reference(request.reference, request.reference_mask)

@@ -16,7 +16,6 @@ import gradio as gr
 
 from studio.errors import StudioError
 from studio.types import ProgressFn
-from studio.ui.gpu import ON_SPACES_GPU
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +69,9 @@ def keeps_work(outputs: int) -> Callable[[Callable], Callable]:
 
 
 def progress_fn(progress: Any) -> ProgressFn | None:
-    """Adapt ``gr.Progress`` to the engines' ``(done, total, description)`` callback."""
-    if progress is None or ON_SPACES_GPU:
+    """Adapt ``gr.Progress`` to the engines' ``(done, total, description)`` callback (work on a ZeroGPU
+    slot gets none: :mod:`studio.ui.zerogpu`)."""
+    if progress is None:
         return None
 
     def update(done: int, total: int, description: str) -> None:

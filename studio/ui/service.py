@@ -1,10 +1,9 @@
-"""What the page and the API both do: generate, explain, open batch review jobs, decide (accept,
-reject, undo), and curate the store (relabel, remove, export).
+"""What the page's panels and the API both do, without Gradio: generate, explain, open batch review
+jobs, decide (accept, reject, undo), and curate the store (filter, relabel, remove, export).
 
-:class:`Actions` holds one studio process's shared :class:`StudioContext` and shipped assets;
-the page's callbacks (:mod:`studio.ui.page`, :mod:`studio.ui.review_page`, :mod:`studio.ui.curated_page`)
-and the documented API (:mod:`studio.ui.api`) build on it. It only calls the engine, store, batch
-review and export APIs, and reads engines through the context at call time.
+One :class:`StudioService` per process holds the shared :class:`StudioContext` and shipped assets;
+every panel (:mod:`studio.ui.panels`) calls it with plain values and engines it resolved once, and
+turns its :class:`~studio.errors.StudioError` into a message. Tested directly (no Gradio import here).
 """
 from __future__ import annotations
 
@@ -17,20 +16,20 @@ import numpy as np
 
 from studio.batch.review import (ReviewJob, ReviewSummary, accept_review, find_review_job, load_review_job,
                                  review_sample_id, review_summaries)
-from studio.engines import Engine
+from studio.engines import Engine, declared_parameters
 from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
 from studio.requests import build_request
-from studio.types import AttentionTrace, SynthesisRequest, clean_text
+from studio.store import SampleRecord
+from studio.types import AttentionTrace, EngineParameter, ProgressFn, SynthesisRequest, clean_text
 from studio.ui import review_queue as queue
 from studio.ui import session as ss
-from studio.ui.assets import Assets, load_assets
+from studio.ui import zerogpu
+from studio.ui.assets import COMMON_DEFECTS, Assets, load_assets
 from studio.ui.context import StudioContext
-from studio.ui.curated import Filters, filtered
-from studio.ui.feedback import progress_fn
-from studio.ui.gpu import register_engines, run_explain, run_generate
-from studio.ui.inputs import as_text, label_text, params_dict
-from studio.ui.views import GalleryItem, attention_items
+from studio.ui.filters import Filters, filtered
+from studio.ui.inputs import as_text, label_text
+from studio.ui.widgets.views import GalleryItem, attention_items
 
 EXPORT_TTL_S = 3600
 #: Review jobs kept open in memory (labels, normal image, reference; candidates decode on demand).
@@ -47,62 +46,75 @@ def required_label(value: Any, what: str, how: str) -> str:
     return text
 
 
-class Actions:
+class StudioService:
     """The operations shared by the page and the API, bound to one process's :class:`StudioContext`."""
 
-    def __init__(self, ctx: StudioContext, assets: Assets | None = None):
+    def __init__(self, ctx: StudioContext, assets: Assets | None = None) -> None:
         self.ctx = ctx
         self.assets = assets if assets is not None else load_assets()
-        register_engines(ctx.engines)
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._review_lock = threading.Lock()  # one review accept at a time: check-then-add stays atomic
         self._jobs: OrderedDict[str, ReviewJob] = OrderedDict()  # guarded by _locks_guard
 
     # ------------------------------------------------------------------ model work
-    def _generate(self, state: ss.Session | None, request: SynthesisRequest, engine_name: Any,
-                  progress: Any) -> ss.Session:
-        """Run the engine on one request and record its candidates in the (new or given) session."""
-        engine = self.ctx.engine(as_text(engine_name))
-        callback = progress_fn(progress)
-        if callback:
-            callback(0, request.num, f"{engine.label}: generating {request.num} candidate(s)")
-        candidates = run_generate(engine.name, request, callback)
+    def offered_parameters(self) -> tuple[EngineParameter, ...]:
+        """Every parameter an engine of this studio may use: the loaded engines' own (first) and the
+        registered ones' (an engine a Space switches to later), each name once."""
+        found: dict[str, EngineParameter] = {}
+        for engine in self.ctx.engines.values():
+            for parameter in engine.parameters():
+                found.setdefault(parameter.name, parameter)
+        for parameter in declared_parameters():
+            found.setdefault(parameter.name, parameter)
+        return tuple(found.values())
+
+    def generate(self, state: ss.Session | None, request: SynthesisRequest, engine: Engine,
+                 progress: ProgressFn | None = None) -> ss.Session:
+        """Run ``engine`` (resolved once by the caller) on one request; its candidates go into the (new or
+        given) session."""
+        if progress:
+            progress(0, request.num, f"{engine.label}: generating {request.num} candidate(s)")
+        candidates = zerogpu.generate(engine, request, progress)
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         return ss.record_generation(session, request, candidates)
 
-    def _explain(self, image: np.ndarray | None, mask: np.ndarray | None, reference: Any, reference_mask: Any,
-                 reference_text: Any, prompt: Any, asea_steps: Any, engine_name: Any,
-                 progress: Any) -> tuple[Engine, AttentionTrace]:
-        """(engine, trace) of the ASEA preview over the marked reference (the normal side is optional)."""
-        # with no engine that can explain, the chosen one's trace says why there are no maps
-        engine = self.ctx.attention_engine(as_text(engine_name)) or self.ctx.engine(as_text(engine_name))
+    def explainer(self, engine_name: Any) -> Engine:
+        """The engine that runs the ASEA preview for the chosen one: it, or another loaded one that can
+        explain, or (none can) the chosen one, whose trace says why there are no maps."""
+        return self.ctx.attention_engine(as_text(engine_name)) or self.ctx.engine(as_text(engine_name))
+
+    def explain(self, image: np.ndarray | None, mask: np.ndarray | None, reference: Any, reference_mask: Any,
+                reference_text: Any, prompt: Any, params: dict[str, Any], engine: Engine,
+                progress: ProgressFn | None = None) -> AttentionTrace:
+        """The ASEA trace over the marked reference (the normal side is optional) with the ``params`` given
+        (of ``engine``'s own; the others take their defaults)."""
         if reference is None:
             raise InputError(NO_REFERENCE)
         if reference_mask is None or (isinstance(reference_mask, np.ndarray) and not reference_mask.any()):
             raise InputError("Mark the anomaly on the reference image with the brush first (② Reference).")
         if image is None or mask is None or not mask.any():
             image, mask = reference, reference_mask  # the preview needs only the reference side
+        used = {p.name for p in engine.parameters()}
         request = build_request(image, mask, reference=reference, reference_mask=reference_mask,
                                 prompt=as_text(prompt), reference_text=as_text(reference_text), num=1, seed=0,
-                                params=params_dict({"asea_steps": asea_steps}))
-        return engine, run_explain(engine.name, request, progress_fn(progress))
+                                params={k: v for k, v in params.items() if k in used}, engine=engine)
+        return zerogpu.explain(engine, request, progress)
 
-    def _attention_maps(self, trace: AttentionTrace, reference: np.ndarray,
-                        reference_mask: np.ndarray) -> list[GalleryItem]:
-        """The trace's heat maps as gallery items (none when the engine skipped them)."""
+    def attention_maps(self, trace: AttentionTrace, reference: np.ndarray,
+                       reference_mask: np.ndarray) -> list[GalleryItem]:
+        """The trace's heat maps as (file, caption) gallery items (none when the engine skipped them)."""
         if trace.skipped:
             return []
-        self.ctx.prune("attention", ss.SESSION_TTL_S)
-        return attention_items(trace, reference, reference_mask, self.ctx.temp_root / "attention")
+        return attention_items(trace, reference, reference_mask, self.scratch("attention"))
 
     # ------------------------------------------------------------------ batch review jobs
-    def _review_jobs(self) -> list[ReviewSummary]:
+    def review_jobs(self) -> list[ReviewSummary]:
         """The review jobs waiting in the data folder (oldest first)."""
         return review_summaries(self.ctx.store.root)
 
-    def _open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, Any]:
+    def open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
         """Load a review job's candidates into the (new or given) session; returns (session, job)."""
         job = self._review_job(as_text(job_id), reload=True)
         session = ss.ensure_session(state, self.ctx.temp_root)
@@ -127,7 +139,7 @@ class Actions:
         with self._locks_guard:
             return self._session_locks.setdefault(state.id if isinstance(state, ss.Session) else "", threading.Lock())
 
-    def _accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any, note: Any,
+    def accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any, note: Any,
                 *, strict_category: bool = True, inputs: dict[str, Any] | None = None) -> tuple[str, bool]:
         """Accept candidate ``index`` into the store; returns (sample id, newly added).
 
@@ -162,7 +174,7 @@ class Actions:
             added = accept_review(self.ctx.store, job, [index])
         return review_sample_id(job.job_id, index), bool(added)
 
-    def _reject(self, state: ss.Session | None, index: Any) -> None:
+    def reject(self, state: ss.Session | None, index: Any) -> None:
         """Mark candidate ``index`` rejected (an accepted one must be undone or removed from the curated set)."""
         record = ss.candidate_record(state, index)
         with self._session_lock(state):
@@ -173,7 +185,7 @@ class Actions:
                 queue.remember(state, record, record.status)
                 record.status = ss.REJECTED
 
-    def _undo(self, state: ss.Session | None) -> ss.CandidateRecord:
+    def undo(self, state: ss.Session | None) -> ss.CandidateRecord:
         """Undo the session's last decision (an accept removes its sample again); returns that candidate."""
         with self._session_lock(state):
             decision = queue.last_decision(state)
@@ -185,7 +197,7 @@ class Actions:
             queue.select(state, record.index)
         return record
 
-    def _decide_all(self, state: ss.Session | None, decision: str, defect_type: Any, category: Any,
+    def decide_all(self, state: ss.Session | None, decision: str, defect_type: Any, category: Any,
                     note: Any) -> int:
         """Accept or reject every undecided candidate (labels checked once, before anything is stored)."""
         undecided = [r.index for r in (state.candidates if state else []) if r.status == ss.UNDECIDED]
@@ -194,20 +206,21 @@ class Actions:
         inputs = ss.load_inputs(state) if decision == ss.ACCEPTED and not state.review else None  # decoded once
         for index in undecided:
             if decision == ss.ACCEPTED:
-                self._accept(state, index, defect_type, category, note, inputs=inputs)
+                self.accept(state, index, defect_type, category, note, inputs=inputs)
             else:
-                self._reject(state, index)
+                self.reject(state, index)
         return len(undecided)
 
     # ------------------------------------------------------------------ the curated set
-    def _stats(self) -> dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
+        """The store's counts (total, per category, per defect type, ...)."""
         return self.ctx.store.stats()
 
-    def _records(self, filters: Filters | None = None) -> list[Any]:
+    def records(self, filters: Filters | None = None) -> list[SampleRecord]:
         """The curated samples matching ``filters`` (oldest first)."""
         return filtered(self.ctx.store, filters or Filters())
 
-    def _remove(self, sample_ids: list[str]) -> list[str]:
+    def remove(self, sample_ids: list[str]) -> list[str]:
         """Remove curated samples by id (all checked before any is removed); returns the ids."""
         if not sample_ids:
             raise InputError("Give the id of the curated sample to remove.")
@@ -217,7 +230,7 @@ class Actions:
             self.ctx.store.remove(sample_id)
         return sample_ids
 
-    def _relabel(self, sample_ids: list[str], category: Any, defect_type: Any, note: Any) -> list[str]:
+    def relabel(self, sample_ids: list[str], category: Any, defect_type: Any, note: Any) -> list[str]:
         """Give these samples a new category / defect type / note (empty = leave as it is)."""
         if not sample_ids:
             raise InputError("Select one or more curated samples first.")
@@ -232,17 +245,29 @@ class Actions:
             self.ctx.store.relabel(sample_id, **changes)
         return sample_ids
 
-    def _export(self, fmt: Any, progress: Any, filters: Filters | None = None) -> tuple[Path, int]:
+    def export(self, fmt: Any, filters: Filters | None = None, progress: ProgressFn | None = None) -> tuple[Path, int]:
         """The curated set (or the samples matching ``filters``) exported as ``fmt`` into a fresh zip;
         returns (zip, number of samples). Old exports are pruned."""
         fmt = as_text(fmt).strip().lower()
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"Unknown export format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}.")
-        records = self._records(filters)
+        records = self.records(filters)
         if not records:
             raise InputError("Nothing to export: the curated set (or the current filter) has no samples yet.")
         self.ctx.prune("exports", EXPORT_TTL_S)
         out = self.ctx.new_dir("exports")
         path = export_dataset(self.ctx.store, fmt, out / f"anomaly_studio_{fmt}", make_zip=True,
-                              progress=progress_fn(progress), records=records)
+                              progress=progress, records=records)
         return Path(path), len(records)
+
+    def scratch(self, kind: str) -> Path:
+        """The folder of the page's scratch pictures of ``kind`` (editors, attention, thumbs), old ones pruned."""
+        self.ctx.prune(kind, ss.SESSION_TTL_S)
+        return self.ctx.temp_root / kind
+
+    def defect_types(self) -> list[str]:
+        """The defect types ``1``–``9`` pick from: common ones, the examples' and those in use, sorted."""
+        known = set(COMMON_DEFECTS)
+        known |= {r.defect_type for r in self.assets.references if r.defect_type}
+        known |= {k for k in (self.stats().get("by_defect_type") or {}) if k}
+        return sorted(known)

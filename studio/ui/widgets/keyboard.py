@@ -1,9 +1,10 @@
-"""The page's browser-side behaviour: review hotkeys and zoom/pan in the viewer (in ``<head>``).
+"""The page's browser-side behaviour: hotkeys and zoom/pan in the viewer (in ``<head>``).
 
-Keys act whenever focus is not in a text field: ``←``/``→`` previous/next candidate, ``A`` accept,
-``R`` reject, ``Z`` undo, ``1``–``9`` the n-th defect type, ``O`` the next view. Each key only
-clicks the button that does the same (so a key and a click can never disagree); the server's
-selection is the one truth. In the viewer the mouse wheel zooms, dragging pans and a double
+The keys come from one table of :class:`Hotkey` s (the review panel declares its own next to its
+buttons; :func:`keys_help` and :func:`head_html` are generated from it). Keys act whenever focus is
+not in a text field and the Workstation tab is shown. Each key only clicks the button that does the
+same (so a key and a click can never disagree), or picks the next option of a radio group; the
+server's selection is the one truth. In the viewer the mouse wheel zooms, dragging pans and a double
 click resets; the zoom is kept from one candidate to the next, to compare the same spot. On a
 phone a decision scrolls the viewer (with the next candidate) back into view.
 """
@@ -11,19 +12,33 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 
 from studio.ui.style import OUTER_CSS
 
-#: key -> elem_id of the button it clicks.
-KEYS = {"ArrowLeft": "prev-btn", "ArrowRight": "next-btn", "a": "accept-btn", "r": "reject-btn", "z": "undo-btn"}
 
-KEYS_HELP = ("**Keys** (outside text fields): **A** accept · **R** reject · **Z** undo · **←/→** previous/next · "
-             "**1–9** defect type · **O** next view · wheel/drag zoom and pan, double-click resets")
+@dataclass(frozen=True)
+class Hotkey:
+    """Keys that act on one element: each of ``keys`` (``KeyboardEvent.key`` values, one-character keys
+    lower-case) clicks the button ``target`` (``{key}`` = the key pressed), or with ``cycles`` picks the next
+    option of the radio group ``target``; ``shown`` and ``does`` are its line in the keys help."""
+
+    keys: tuple[str, ...]
+    target: str
+    shown: str
+    does: str
+    cycles: bool = False
+
+
+def keys_help(hotkeys: tuple[Hotkey, ...]) -> str:
+    """The keys help line under the review panel, from the hotkey table."""
+    keys = " · ".join(f"**{h.shown}** {h.does}" for h in hotkeys)
+    return f"**Keys** (outside text fields): {keys} · wheel/drag zoom and pan, double-click resets"
 
 _SCRIPT = """
 <script>
 (() => {
-  const KEYS = %KEYS%;
+  const KEYS = %KEYS%;  // key -> [elem_id, cycles]
   // added from here: Gradio scopes <style> given to it, and this CSS is outside the app's content
   document.head.appendChild(Object.assign(document.createElement('style'), { textContent: atob('%OUTER_CSS%') }));
   const typing = (el) => el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
@@ -33,20 +48,18 @@ _SCRIPT = """
     (el.tagName === 'BUTTON' ? el : el.querySelector('button') || el).click();
     return true;
   };
-  const cycleView = () => {
-    const radios = [...document.querySelectorAll('#view input[type=radio]')];
+  const cycle = (id) => {
+    const radios = [...document.querySelectorAll('#' + id + ' input[type=radio]')];
     const at = radios.findIndex((r) => r.checked);
     if (radios.length) radios[(at + 1) % radios.length].click();
+    return radios.length > 0;
   };
   document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || typing(e.target)) return;
     if (!document.getElementById('candidate-strip')?.offsetParent) return;  // the Workstation tab is hidden
     const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
-    let done = false;
-    if (KEYS[key]) done = click(KEYS[key]);
-    else if (/^[1-9]$/.test(key)) done = click('type-key-' + key);
-    else if (key === 'o') { cycleView(); done = true; }
-    if (done) e.preventDefault();
+    const action = KEYS[key];
+    if (action && (action[1] ? cycle(action[0]) : click(action[0]))) e.preventDefault();
   }, true);
 
   // on a phone the decision buttons sit below the viewer: after a decision bring the next candidate into view
@@ -90,7 +103,8 @@ _SCRIPT = """
 """
 
 
-def head_html() -> str:
-    """What ``launch(head=...)`` adds to the page: this script and the CSS outside the app's content."""
+def head_html(hotkeys: tuple[Hotkey, ...]) -> str:
+    """What ``launch(head=...)`` adds to the page: this script with ``hotkeys`` and the CSS outside the app's content."""
+    table = {key: [h.target.replace("{key}", key), h.cycles] for h in hotkeys for key in h.keys}
     outer = base64.b64encode(OUTER_CSS.encode()).decode()  # Gradio rewrites anything in <head> that looks like CSS
-    return _SCRIPT.replace("%KEYS%", json.dumps(KEYS)).replace("%OUTER_CSS%", outer)
+    return _SCRIPT.replace("%KEYS%", json.dumps(table)).replace("%OUTER_CSS%", outer)

@@ -1,0 +1,304 @@
+"""The review panel: the viewer (image, overlay, before / after, mask), the candidate strip, the labels
+and the decisions (``A``/``R``/``Z``/arrows/``1``–``9``/``O``; the keys only click this panel's buttons).
+
+Blocks, events and thin callbacks over :class:`~studio.ui.service.StudioService`. Every callback returns
+the queue's bundle first (session, viewer, slider, strip, details; :meth:`ReviewPanel.show`) and its
+message line last; on failure nothing but the message changes. A new decision is one button, one
+:class:`~studio.ui.widgets.keyboard.Hotkey` in :data:`HOTKEYS`, one event and one callback, all here.
+"""
+from __future__ import annotations
+
+import html
+from typing import Any, Callable
+
+import gradio as gr
+
+from studio.errors import InputError
+from studio.ui import review_queue as queue
+from studio.ui import session as ss
+from studio.ui.events import QUIET, REVIEW
+from studio.ui.inputs import label_text
+from studio.ui.service import StudioService
+from studio.ui.widgets.feedback import keeps_work
+from studio.ui.widgets.keyboard import Hotkey, keys_help
+from studio.ui.widgets.selection import clicked
+from studio.ui.widgets.views import VIEWS, before_after, strip_caption, strip_file, view_file
+
+#: The outputs every review callback starts with: session, viewer, slider, strip, details.
+BUNDLE = 5
+EMPTY_DETAILS = "No candidates yet: generate some (or open a batch review job), then review them with the keys."
+#: The keys of the review panel, in the order the keys help lists them.
+HOTKEYS = (
+    Hotkey(("a",), "accept-btn", "A", "accept"),
+    Hotkey(("r",), "reject-btn", "R", "reject"),
+    Hotkey(("z",), "undo-btn", "Z", "undo"),
+    Hotkey(("ArrowLeft",), "prev-btn", "←", "previous"),
+    Hotkey(("ArrowRight",), "next-btn", "→", "next"),
+    Hotkey(tuple("123456789"), "type-key-{key}", "1–9", "defect type"),
+    Hotkey(("o",), "view", "O", "next view", cycles=True),
+)
+
+
+def type_keys_markdown(types: list[str]) -> str:
+    """``1 crack · 2 dent · …``: the defect types the number keys pick."""
+    return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1))
+
+
+def will_store(category: Any, defect_type: Any) -> str:
+    """What ``A`` stores with the labels as they are now (or why it would be refused)."""
+    try:
+        cat, defect = label_text(category, "category"), label_text(defect_type, "defect type")
+    except InputError as exc:
+        return f"⚠️ {exc}"
+    missing = [w for w, v in (("category", cat), ("defect type", defect)) if not v]
+    if missing:
+        return f"⚠️ **A** is refused until the {' and '.join(missing)} is filled in."
+    return f"**A** stores: category `{cat}` · defect type `{defect}`"
+
+
+def details(state: ss.Session, record: ss.CandidateRecord) -> str:
+    """Seed, engine, score and decision of the candidate under review, and the queue's counts."""
+    meta = record.metadata or {}
+    score = meta.get("score") if isinstance(meta.get("score"), dict) else {}
+    shown = "no score" if record.score is None else f"score **{record.score:.2f}**"
+    if score.get("method"):
+        method = html.escape(str(score["method"]), quote=True)
+        shown = f"<span title=\"{method}\" class='score'>{shown}</span>"
+    engine = " · ".join(f"{k} {meta[k]}" for k in ("engine", "weights") if meta.get(k))
+    decision = {ss.ACCEPTED: f"✓ accepted as `{record.sample_id}`", ss.REJECTED: "✗ rejected"}.get(
+        record.status, "undecided")
+    counts = queue.tally(state)
+    source = (f"batch job `{state.review[:8]}…` · " if state.review else "") + f"seed {record.seed}"
+    return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
+            f"{shown}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
+            f"{counts['rejected']} rejected")
+
+
+def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
+    """The bundle: (session, viewer, slider, strip, details) for the candidate under review."""
+    if state is None or not state.candidates:
+        return state, gr.update(value=None, visible=True), gr.update(visible=False), [], EMPTY_DETAILS
+    record = queue.current(state)
+    shown = queue.window(state)
+    items = [(strip_file(state.candidates[i]), strip_caption(state.candidates[i])) for i in shown]
+    order = queue.order(state)
+    first, last = order.index(shown[0]) + 1, order.index(shown[-1]) + 1
+    label = f"Candidates {first}–{last} of {len(order)}" + (" (best first)" if state.best_first else "")
+    strip = gr.update(value=items, selected_index=shown.index(record.index), label=label)
+    if view == "before / after" and state.normal:
+        viewer = gr.update(visible=False)
+        slider = gr.update(value=before_after(record, state.normal), visible=True)
+    else:
+        viewer = gr.update(value=view_file(record, view if view in VIEWS else "image"), visible=True)
+        slider = gr.update(visible=False)
+    return state, viewer, slider, strip, details(state, record)
+
+
+def close_queue(state: ss.Session | None, view: str) -> tuple[tuple[Any, ...], str]:
+    """(bundle, note) after a new normal image: the old candidates leave the queue, so that no key can store
+    them with the new image's labels (accepted ones stay in the curated set)."""
+    if state is None or not state.candidates:
+        return show(state, view), ""
+    undecided = queue.tally(state)["undecided"]
+    ss.close_queue(state)
+    note = (f" The previous image's candidates left the review queue ({undecided} undecided), so none is "
+            "stored with these labels." if undecided else "")
+    return show(state, view), note
+
+
+class ReviewPanel:
+    """The right side of the workstation."""
+
+    show = staticmethod(show)
+    close_queue = staticmethod(close_queue)
+
+    def __init__(self, service: StudioService, session: gr.State) -> None:
+        self.service = service
+        self.session = session
+
+    @property
+    def bundle(self) -> list[Any]:
+        """The outputs :func:`show` fills, in order."""
+        return [self.session, self.viewer, self.slider, self.strip, self.details]
+
+    @property
+    def labels(self) -> list[Any]:
+        """The fields a decision stores: defect type, category, note."""
+        return [self.defect_type, self.category, self.note]
+
+    # ------------------------------------------------------------------ blocks
+    def render(self, category: str, defect_type: str) -> None:
+        """The viewer with the strip, and the decision column beside them."""
+        types = self.service.defect_types()
+        self.type_list = gr.State(types)  # what the number keys pick from: exactly the list the page shows
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=360, elem_id="candidate-viewer"):
+                self.viewer = gr.Image(value=None, type="filepath", format="png", label="④ Candidate", height=520,
+                                       interactive=False, buttons=["fullscreen", "download"], elem_id="viewer-image")
+                self.slider = gr.ImageSlider(value=None, type="filepath", format="png",
+                                             label="④ Candidate: before / after", max_height=520, visible=False,
+                                             interactive=False, elem_id="viewer-slider")
+                self.strip = gr.Gallery(label="Candidates", columns=queue.STRIP_WINDOW, height=116,
+                                        allow_preview=False, object_fit="contain", fit_columns=False, format="png",
+                                        elem_id="candidate-strip")
+            with gr.Column(scale=1, min_width=240, elem_id="decision-panel"):
+                self._render_decisions(category, defect_type, types)
+        gr.Markdown(keys_help(HOTKEYS), elem_classes=["hint"], elem_id="keys-help")
+        self.type_buttons = [gr.Button(str(k), visible="hidden", elem_id=f"type-key-{k}") for k in range(1, 10)]
+
+    def _render_decisions(self, category: str, defect_type: str, types: list[str]) -> None:
+        self.details = gr.Markdown(EMPTY_DETAILS, elem_id="details")
+        with gr.Group():
+            self.view = gr.Radio(list(VIEWS), value="image", label="View (O)", elem_id="view")
+            self.best_first = gr.Checkbox(value=False, label="best score first", elem_id="best-first")
+        with gr.Group():
+            self.category = gr.Textbox(value=category, label="Category (product)", max_lines=1,
+                                       placeholder="e.g. metal_plate", elem_id="category")
+            self.defect_type = gr.Dropdown(choices=types, value=defect_type or None, allow_custom_value=True,
+                                           label="Defect type (1–9)", elem_id="defect-type")
+            self.note = gr.Textbox(show_label=False, placeholder="note (optional)", max_lines=1, elem_id="note")
+        self.type_keys = gr.Markdown(type_keys_markdown(types), elem_classes=["hint"], elem_id="type-keys")
+        self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
+        with gr.Row():
+            self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
+            self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
+        self.message = gr.Markdown("", elem_id="message")
+        with gr.Row():
+            self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
+            self.undo_btn = gr.Button("Undo (Z)", size="sm", elem_id="undo-btn")
+            self.next_btn = gr.Button("next →", size="sm", elem_id="next-btn")
+        with gr.Row():
+            self.accept_all = gr.Button("Accept all undecided", size="sm", elem_id="accept-all-btn")
+            self.reject_all = gr.Button("Reject all undecided", size="sm", elem_id="reject-all-btn")
+
+    # ------------------------------------------------------------------ events
+    def wire(self, after_store: tuple[Callable, list, list]) -> None:
+        """This panel's events; ``after_store`` (fn, inputs, outputs) runs after every change of the store."""
+        queue_io = [self.session, self.view]
+        outputs = [*self.bundle, self.message]
+        self.view.change(self.view_changed, queue_io, outputs, api_name="ui_view", **QUIET)
+        self.best_first.change(self.order_changed, [self.session, self.best_first, self.view], outputs,
+                               api_name="ui_best_first", **QUIET)
+        self.strip.select(self.select_candidate, queue_io, outputs, api_name="ui_select_candidate", **REVIEW)
+        self.prev_btn.click(self.previous, queue_io, outputs, api_name="ui_step", **REVIEW)
+        self.next_btn.click(self.next, queue_io, outputs, api_name="ui_step", **REVIEW)
+        labelled = [self.session, *self.labels, self.view]
+        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **REVIEW),
+                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **REVIEW),
+                  self.accept_all.click(self.accept_all_undecided, labelled, outputs, api_name="ui_accept_all",
+                                        **REVIEW)]
+        self.reject_btn.click(self.reject, queue_io, outputs, api_name="ui_reject", **REVIEW)
+        self.reject_all.click(self.reject_all_undecided, labelled, outputs, api_name="ui_reject_all", **REVIEW)
+        for event in stored:
+            event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
+        for k, button in enumerate(self.type_buttons, 1):
+            button.click(lambda t, _k=k: self.type_key(_k, t), self.type_list, [self.defect_type, self.message],
+                         api_name="ui_type_key", **QUIET)
+        for field in (self.category, self.defect_type):
+            field.change(will_store, [self.category, self.defect_type], self.will_store, api_name="ui_will_store",
+                         queue=False, **QUIET)
+
+    def load(self) -> tuple[Any, ...]:
+        """At page load: the defect types (the list the number keys pick from, with the line that shows it:
+        both change together, only here). Outputs: :attr:`load_outputs`."""
+        types = self.service.defect_types()
+        return gr.update(choices=types), types, type_keys_markdown(types)
+
+    @property
+    def load_outputs(self) -> list[Any]:
+        return [self.defect_type, self.type_list, self.type_keys]
+
+    # ------------------------------------------------------------------ moving through the queue
+    @keeps_work(BUNDLE + 1)
+    def view_changed(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+        """Show the candidate under review as image, overlay, before / after or mask."""
+        return (*show(state, view), "")
+
+    @keeps_work(BUNDLE + 1)
+    def order_changed(self, state: ss.Session | None, best_first: bool, view: str) -> tuple[Any, ...]:
+        """Order the queue by score (best first) or as generated."""
+        if state is not None:
+            state.best_first = bool(best_first)
+        return (*show(state, view), "")
+
+    @keeps_work(BUNDLE + 1)
+    def select_candidate(self, state: ss.Session | None, view: str, evt: gr.SelectData) -> tuple[Any, ...]:
+        """A thumbnail of the strip was clicked: put that candidate under review."""
+        shown = queue.window(state)
+        position = clicked(evt, len(shown))
+        if position is None:
+            raise InputError("Click one of the candidates on the strip.")
+        queue.select(state, shown[position])
+        return (*show(state, view), "")
+
+    @keeps_work(BUNDLE + 1)
+    def previous(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+        """←: the previous candidate in the queue's order."""
+        queue.step(state, -1)
+        return (*show(state, view), "")
+
+    @keeps_work(BUNDLE + 1)
+    def next(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+        """→: the next candidate in the queue's order."""
+        queue.step(state, 1)
+        return (*show(state, view), "")
+
+    # ------------------------------------------------------------------ decisions
+    @staticmethod
+    def _after_decision(state: ss.Session, view: str, done: str) -> tuple[Any, ...]:
+        """Advance to the next undecided candidate and say what happened."""
+        if not queue.advance(state):
+            counts = queue.tally(state)
+            done += (f" All {len(state.candidates)} decided: {counts['accepted']} accepted, "
+                     f"{counts['rejected']} rejected.")
+        return (*show(state, view), done)
+
+    @keeps_work(BUNDLE + 1)
+    def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
+               view: str) -> tuple[Any, ...]:
+        """A: accept the candidate under review with the labels shown, then move to the next undecided."""
+        record = queue.current(state)
+        sample_id, new = self.service.accept(state, record.index, defect_type, category, note)
+        done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({label_text(category, 'category')} · "
+                f"{label_text(defect_type, 'defect type')})." if new
+                else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
+        return self._after_decision(state, view, done)
+
+    @keeps_work(BUNDLE + 1)
+    def reject(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+        """R: reject the candidate under review, then move to the next undecided."""
+        record = queue.current(state)
+        self.service.reject(state, record.index)
+        return self._after_decision(state, view, f"Rejected **#{record.index + 1}**.")
+
+    @keeps_work(BUNDLE + 1)
+    def undo(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+        """Z: undo the last decision and put that candidate under review again."""
+        record = self.service.undo(state)
+        return (*show(state, view), f"Undid the decision on **#{record.index + 1}**: undecided again.")
+
+    def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
+                    view: str) -> tuple[Any, ...]:
+        count = self.service.decide_all(state, decision, defect_type, category, note)
+        verb = "Accepted" if decision == ss.ACCEPTED else "Rejected"
+        return (*show(state, view), f"{verb} all {count} undecided candidate(s).")
+
+    @keeps_work(BUNDLE + 1)
+    def accept_all_undecided(self, state: ss.Session | None, defect_type: str, category: str, note: str,
+                             view: str) -> tuple[Any, ...]:
+        """Accept every undecided candidate with the labels shown."""
+        return self._decide_all(state, ss.ACCEPTED, defect_type, category, note, view)
+
+    @keeps_work(BUNDLE + 1)
+    def reject_all_undecided(self, state: ss.Session | None, defect_type: str, category: str, note: str,
+                             view: str) -> tuple[Any, ...]:
+        """Reject every undecided candidate."""
+        return self._decide_all(state, ss.REJECTED, defect_type, category, note, view)
+
+    @keeps_work(2)
+    def type_key(self, number: int, types: list[str]) -> tuple[Any, str]:
+        """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it)."""
+        types = list(types or [])
+        if not 1 <= number <= len(types):
+            raise InputError(f"There is no defect type {number}: the list has {len(types)}.")
+        return gr.update(value=types[number - 1]), ""
