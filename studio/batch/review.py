@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from studio.atomic import staged_dir, write_new
+from studio.atomic import mtime, staged_dir, write_new
 from studio.batch.spec import review_sample_id
 from studio.candidates import read_candidate, write_candidates
 from studio.errors import InputError
