@@ -89,7 +89,7 @@ def measure(weights: str = "tiny", batches: tuple[int, ...] = (1, 4), steps: int
         "load_s": time.perf_counter() - start, "torch": torch.__version__,
     }
     if load_from_disk:
-        from studio.engines.anomalycontrol.weights import load_bundle, save_bundle
+        from studio.engines.anomalycontrol.models import load_bundle, save_bundle
 
         save_bundle(engine.bundle, load_from_disk)
         _sync()

@@ -42,6 +42,7 @@ PARAMETERS: dict[str, EngineParameter] = {p.name: p for p in (
     EngineParameter("strength", "strength", 0.7, 0.05, 1.0, 0.05, help="How far the region is noised before denoising."),
     EngineParameter("guidance", "guidance scale", 7.0, 0.0, 30.0, 0.5, help="Classifier-free guidance of the prompt."),
     EngineParameter("sga_scale", "SGA scale (λ)", 1.0, 0.0, 5.0, 0.1, help="Weight of the reference's semantic tokens; 0 = plain inpainting."),
+    EngineParameter("ip_adapter_scale", "IP-Adapter scale", 0.6, 0.0, 2.0, 0.05, help="Weight of the reference cut's IP-Adapter tokens (guidance mode ip-adapter); 0 = plain inpainting."),
     EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True, "Guidance optimisation steps on the reference's attention."),
     EngineParameter("asea_lr", "ASEA learning rate", 0.1, 1e-4, 10.0, 0.01, help="Adam step size of the ASEA guidance variable."),
     EngineParameter("blur_sigma", "composite blur σ (px)", 5.0, 0.0, 50.0, 0.5, help="Feather of the mask the result is composited through."),

@@ -141,7 +141,7 @@ def test_csm_reads_the_checkpoints_own_preprocessor_settings():
 def test_attention_hooks_do_not_accumulate_across_engines():
     """Two engines on one shared BLIP-2: no hook outlives a call, each call sees only its own maps."""
     from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
-    from studio.engines.anomalycontrol.weights import load_bundle
+    from studio.engines.anomalycontrol.models import load_bundle
 
     bundle = load_bundle("tiny", device="cpu")
     first, second = AnomalyControlEngine(bundle).csm, AnomalyControlEngine(bundle).csm

@@ -59,7 +59,7 @@ def test_candidates_keep_full_size_untouched_pixels_and_sketched_labels(engine, 
         assert np.array_equal(cand.mask > 0, blob_mask)
     meta = candidates[0].metadata
     assert meta["engine"] == "anomalycontrol" and meta["weights"] == "tiny"
-    assert meta["sga"]["active"] is True and meta["sga"]["scale"] == 1.0
+    assert meta["guidance"]["mode"] == "sga" and meta["guidance"]["active"] is True and meta["guidance"]["scale"] == 1.0
     assert meta["asea"]["ran"] is True and len(meta["asea"]["inmask_fraction"]) == 6
     assert meta["negative_prompt"] and meta["params"]["steps"] == 10
 
@@ -78,7 +78,7 @@ def test_large_input_is_inpainted_in_a_crop_and_keeps_its_resolution(engine):
     x0, y0, x1, y1 = cand.metadata["work_region"]["box"]
     assert x0 <= 700 and x1 >= 790 and y0 <= 500 and y1 >= 560 and (x1 - x0) < 1024
     assert cand.metadata["work_region"]["size"] == [64, 64]
-    assert cand.metadata["sga"]["active"] is False and "no reference" in cand.metadata["sga"]["off_reason"]
+    assert cand.metadata["guidance"]["active"] is False and "no reference" in cand.metadata["guidance"]["off_reason"]
 
 
 def test_work_region_contains_the_blurred_mask():
@@ -167,7 +167,7 @@ def test_progress_is_reported_per_denoising_step(engine, surface, blob_mask):
 
 def test_sga_scale_zero_and_bad_step_counts(engine, surface, blob_mask, reference):
     (cand,) = engine.generate(_request(surface, blob_mask, reference, params={"sga_scale": 0}))
-    assert cand.metadata["sga"]["active"] is False and cand.metadata["sga"]["off_reason"] == "sga_scale is 0"
+    assert cand.metadata["guidance"]["active"] is False and cand.metadata["guidance"]["off_reason"] == "sga_scale is 0"
     with pytest.raises(InputError, match="at least 2 steps"):
         engine.generate(_request(surface, blob_mask, params={"steps": 1, "strength": 0.5}))
 

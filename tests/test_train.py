@@ -20,7 +20,7 @@ from studio.engines.anomalycontrol.training.data import (
     StreamBatches, read_training_set, sample_position, template_caption,
 )
 from studio.engines.anomalycontrol.training.train import TrainSettings, check_frozen, fresh_adapter, train
-from studio.engines.anomalycontrol.weights import load_bundle, save_bundle
+from studio.engines.anomalycontrol.models import load_bundle, save_bundle
 from studio.errors import InputError
 from studio.types import SynthesisRequest
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from studio.atomic import disk_space_guard
 from studio.candidates import write_candidates
-from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention
-from studio.engines import get_engine
+from studio.cli.common import add_engine_args, engine_from_args, params_from_args, tqdm_progress, write_attention
 from studio.errors import InputError
 from studio.requests import build_request
 from studio.types import SynthesisRequest
@@ -42,7 +41,7 @@ def request_from_args(args: argparse.Namespace) -> SynthesisRequest:
 
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
-    engine = get_engine(args.engine, args.weights)
+    engine = engine_from_args(args)
     out = Path(args.out)
     if request.reference is not None and request.reference_mask is not None:
         with tqdm_progress("ASEA") as progress:

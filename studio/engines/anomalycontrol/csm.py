@@ -112,9 +112,11 @@ class CrossModalSemantics:
                                     text_mask.expand(batch, -1)], dim=1)
         captured: list[torch.Tensor] = []
         with self._attention_hooks(captured):
+            # output_attentions: before transformers' attention refactor the module's out[1] is the weights only
+            # when asked for (else the key/value cache); after it, always the weights (eager).
             out = model.qformer(query_embeds=embeds, query_length=queries.shape[1], attention_mask=attention_mask,
-                                encoder_hidden_states=image_embeds)
-        if not captured or any(a is None for a in captured):
+                                encoder_hidden_states=image_embeds, output_attentions=True)
+        if not captured or any(not isinstance(a, torch.Tensor) or a.ndim != 4 for a in captured):
             raise RuntimeError("BLIP-2's Q-Former returned no cross-attention weights (eager attention is required).")
         return CSMOutput(features=out.last_hidden_state[:, : queries.shape[1]], cross_attentions=captured)
 

@@ -154,6 +154,12 @@ class SGAdapter(nn.Module):
         param = self.projection.to_embed.weight
         return self.projection(feature.to(device=param.device, dtype=param.dtype), drop)
 
+    def embedding_tokens(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, cross_dim) from an embedding (B, embed_dim) that skips ``to_embed``: IP-Adapter's
+        CLIP image embedding in the ``ip-adapter`` guidance mode."""
+        param = self.projection.to_embed.weight
+        return self.projection.image_proj(embeds.to(device=param.device, dtype=param.dtype))
+
     def unconditional_tokens(self, batch: int = 1) -> torch.Tensor:
         """The tokens of no image (a zero embedding, as IP-Adapter): CFG's unconditional branch, dropout's target."""
         param = self.projection.to_embed.weight

@@ -133,3 +133,16 @@ def build_tiny_components(seed: int = TINY_SEED) -> dict:
         "unet": unet.eval(), "vae": vae.eval(), "text_encoder": text_encoder.eval(), "tokenizer": tokenizer,
         "scheduler": scheduler, "blip2": blip2.eval(), "blip_tokenizer": blip_tokenizer,
     }
+
+
+def tiny_image_encoder(seed: int = TINY_SEED):
+    """A miniature CLIP image encoder with IP-Adapter SD-1.5's projection width (1024), random weights."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from studio.engines.anomalycontrol.sga import EMBED_DIM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                  image_size=32, patch_size=8, projection_dim=EMBED_DIM)
+        return CLIPVisionModelWithProjection(config).eval()

@@ -44,7 +44,7 @@ from studio.engines.anomalycontrol.training.conditioning import DROPOUT_RATE, Re
 from studio.engines.anomalycontrol.training.data import (
     PAIRINGS, AnomalyPairs, StreamBatches, TrainingSet, check_batch, read_training_set,
 )
-from studio.engines.anomalycontrol.weights import ModelBundle, load_bundle, quiet_libraries
+from studio.engines.anomalycontrol.models import ModelBundle, load_bundle, quiet_libraries
 from studio.errors import InputError, WeightsError
 from studio.types import ProgressFn
 
@@ -247,7 +247,7 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     accelerator.wait_for_everyone()
     if main:
         save_adapter(adapter, out)
-    bundle.adapter, bundle.sga_source = adapter, str(out)
+    bundle.adapter, bundle.guidance, bundle.guidance_source = adapter, "sga", str(out)
     return result
 
 
