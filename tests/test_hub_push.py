@@ -11,7 +11,7 @@ from studio.engines.anomalycontrol.hub import ADAPTER_FILE
 from studio.engines.anomalycontrol.weights import BLIP_REPO, SD_REPO
 from studio.store import Store
 from tests.test_export import fill
-from tests.test_hub import TOKEN, _error_lines, hub, tiny_folder  # noqa: F401 - fixtures
+from tests.test_hub import TOKEN, _error_lines, hub, real_repos  # noqa: F401 - fixtures
 
 LABELS = [("bottle", "crack"), ("bottle", "scratch"), ("cable", "crack"), ("bottle", "crack"), ("cable", "hole")]
 
