@@ -112,12 +112,13 @@ class CrossModalSemantics:
                                     text_mask.expand(batch, -1)], dim=1)
         captured: list[torch.Tensor] = []
         with self._attention_hooks(captured):
-            # output_attentions: before transformers' attention refactor the module's out[1] is the weights only
-            # when asked for (else the key/value cache); after it, always the weights (eager).
             out = model.qformer(query_embeds=embeds, query_length=queries.shape[1], attention_mask=attention_mask,
-                                encoder_hidden_states=image_embeds, output_attentions=True)
+                                encoder_hidden_states=image_embeds)
+        # out[1] of the attention module is its weights in transformers' refactored attention (the declared
+        # floor); before it, a key/value cache tuple: refused here rather than read as weights.
         if not captured or any(not isinstance(a, torch.Tensor) or a.ndim != 4 for a in captured):
-            raise RuntimeError("BLIP-2's Q-Former returned no cross-attention weights (eager attention is required).")
+            raise RuntimeError("BLIP-2's Q-Former returned no cross-attention weights (eager attention and "
+                               "transformers >= 4.56 are required).")
         return CSMOutput(features=out.last_hidden_state[:, : queries.shape[1]], cross_attentions=captured)
 
     @torch.no_grad()
