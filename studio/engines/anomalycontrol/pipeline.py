@@ -99,6 +99,8 @@ class AnomalyControlEngine:
 
     name = "anomalycontrol"
     can_explain = True
+    #: Its model work belongs on a GPU (on ZeroGPU: inside ``spaces.GPU``, sized by :meth:`gpu_seconds`).
+    needs_gpu = True
 
     def __init__(self, bundle: ModelBundle, *, compile_unet: bool | None = None, unet_chunk: int | None = None):
         self.bundle = bundle
