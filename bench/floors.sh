@@ -11,12 +11,13 @@ PYTHON=${PYTHON:-python3}
 TESTS=${FLOORS_TESTS:-"tests/test_ac_weights.py tests/test_ac_csm_asea.py tests/test_ac_sga.py tests/test_ac_ip_adapter.py tests/test_ac_inpainting.py tests/test_ac_pipeline.py tests/test_ac_modes.py tests/test_train.py tests/test_hub.py"}
 
 pins=$(grep -v '^\s*#' requirements.txt | sed -n 's/^\([A-Za-z0-9_.-]*\)>=\([0-9.]*\).*/\1==\2/p')
+# test tools (not floors): pytest and friends, and datasets for the hub double's fixtures
 if [ ! -f "$VENV/.floors" ] || [ "$(cat "$VENV/.floors")" != "$pins" ]; then
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # shellcheck disable=SC2086
-  PIP_CONSTRAINT= "$VENV/bin/python" -m pip install -q $pins pytest pytest-timeout hypothesis psutil
+  PIP_CONSTRAINT= "$VENV/bin/python" -m pip install -q $pins pytest pytest-timeout hypothesis psutil datasets
   "$VENV/bin/python" -m pip install -q --no-deps -e .
   echo "$pins" > "$VENV/.floors"
 fi
