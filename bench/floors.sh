@@ -17,7 +17,7 @@ if [ ! -f "$VENV/.floors" ] || [ "$(cat "$VENV/.floors")" != "$pins" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # shellcheck disable=SC2086
-  PIP_CONSTRAINT= "$VENV/bin/python" -m pip install -q $pins pytest pytest-timeout hypothesis psutil datasets
+  PIP_CONSTRAINT= "$VENV/bin/python" -m pip install -q $pins pytest pytest-timeout hypothesis psutil datasets "pyarrow<20"
   "$VENV/bin/python" -m pip install -q --no-deps -e .
   echo "$pins" > "$VENV/.floors"
 fi
