@@ -37,7 +37,7 @@ def real_repos(tmp_path_factory):
 def hub(real_repos, tmp_path, monkeypatch):
     """The double serving the real file lists (pickles, .ckpt, variants and all) under the real repo ids."""
     import datasets.config
-    from huggingface_hub import constants
+    from huggingface_hub import constants, file_download
 
     with HubDouble() as double:
         serve(double, real_repos[0])
@@ -51,7 +51,9 @@ def hub(real_repos, tmp_path, monkeypatch):
         monkeypatch.delenv("ANOMALY_STUDIO_SGA", raising=False)
         # A process started with HF_ENDPOINT set reads it at import: patch what was read then.
         monkeypatch.setattr(constants, "ENDPOINT", double.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", double.url + "/{repo_id}/resolve/{revision}/{filename}")
+        template = double.url + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template, raising=False)  # hub < 1.0 copies it
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
