@@ -387,6 +387,11 @@ def tiny_real_repos(bundle, folder: Path) -> tuple[dict[str, dict[str, bytes]], 
     save_bundle(bundle, folder, with_sga=False, variant="fp16")
     _slow_tokenizer_files(bundle.tokenizer, folder / SD_DIR / "tokenizer")
     _slow_tokenizer_files(bundle.blip_tokenizer, folder / BLIP_DIR)
+    if not (folder / BLIP_DIR / "tokenizer.json").is_file():  # transformers 4.x saves the slow files only
+        from transformers import AutoTokenizer
+
+        fast = AutoTokenizer.from_pretrained(folder / BLIP_DIR, use_fast=True)
+        fast.backend_tokenizer.save(str(folder / BLIP_DIR / "tokenizer.json"))
     ip = folder / "h94-IP-Adapter"
     tiny_image_encoder().save_pretrained(ip / IMAGE_ENCODER_DIR)
     save_ip_adapter(bundle.adapter, ip / IP_ADAPTER_FILE)

@@ -160,7 +160,12 @@ def test_an_interrupted_fetch_resumes_without_downloading_finished_files_again(h
 
 
 def test_a_transfer_that_breaks_mid_file_continues_with_a_range_request(hub, tmp_path):
+    import huggingface_hub
     from huggingface_hub import constants
+
+    if int(huggingface_hub.__version__.split(".")[0]) < 1:
+        pytest.skip("huggingface_hub < 1.0 (the floor with transformers 4.56) resumes a broken file on the next "
+                    "fetch (test_an_interrupted_fetch_resumes...), not within the same call")
 
     from studio.engines.anomalycontrol.hub import resolve_adapter
 
