@@ -12,9 +12,9 @@ most important first:
 2. ``mode-sga`` / ``mode-text`` / ``mode-ip-adapter``: :func:`bench.bench_anomalycontrol.measure`
    per guidance mode (s/candidate at batch 1 and 4, ratio to plain diffusers, ASEA alone, peak
    memory, load time, host-device syncs in the denoising loop). The mode is what the engine
-   reports (``engine.guidance_mode``); an engine without modes runs ``sga`` (adapter) and
-   ``text`` (no adapter: λ forced to 0), and ``ip-adapter`` only when it reports that mode.
-3. ``chunk64``: 64 candidates in one request (the engine's chunk setting when it has one), peak
+   reports (``engine.guidance``), chosen from the files: ``sga`` (adapter), ``ip-adapter``
+   (random IP-Adapter files and image encoder in the real layout), ``text`` (neither).
+3. ``chunk64``: 64 candidates in one request (the engine's chunk setting), peak
    memory, the largest batch the UNet saw.
 4. ``precision``: fp16 and bf16 against fp32 on the same request and seed (UNet noise prediction
    on identical inputs, BLIP-2 ViT tokens, ASEA in-mask fractions, pixels) and a finite check on
@@ -235,12 +235,7 @@ def stage_mode(mode: str) -> Callable[[Stage], dict]:
             if reason:
                 return {"status": "skipped", "reason": reason}
         figures = measure(st.folder(mode), (1, 4), STEPS, 1 if st.quick else 3, sync_check=_cuda())
-        reported = figures.get("guidance_mode")
-        if reported is None:  # an engine without modes: the adapter decides
-            reported = "sga" if figures["sga_trained"] else "text"
-            figures["guidance_mode_note"] = "engine reports no mode; " + (
-                "SGA adapter present (λ=1)" if figures["sga_trained"] else "no adapter: λ forced to 0")
-        figures["guidance_mode"] = reported
+        reported = figures["guidance_mode"]
         if reported != mode:
             figures["status"] = "mismatch"
             figures["reason"] = f"asked for {mode}, the engine ran {reported}"
@@ -259,8 +254,6 @@ def _prepare_ip_adapter(st: Stage) -> str | None:
     from studio.engines.anomalycontrol.ip_adapter import ip_adapter_keys
     from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
 
-    if not _package_mentions("guidance_mode"):
-        return "the engine has no guidance modes (no guidance_mode in its code): ip-adapter not implemented"
     text = st.work / "models-text"
     if not text.is_dir():
         return "the models stage did not save the weights"
@@ -275,7 +268,7 @@ def _prepare_ip_adapter(st: Stage) -> str | None:
     _save_random_image_encoder(folder / IP_IMAGE_ENCODER, adapter.embed_dim, full=not st.quick)
     del engine
     _reset_peak()
-    mode = getattr(AnomalyControlEngine.load(str(folder)), "guidance_mode", None)
+    mode = AnomalyControlEngine.load(str(folder)).guidance
     return None if mode == "ip-adapter" else (
         f"with random IP-Adapter files at {IP_ADAPTER_FILE} and {IP_IMAGE_ENCODER}/ the engine reports mode {mode!r}: "
         "set IP_ADAPTER_FILE / IP_IMAGE_ENCODER in bench/gpu_check.py to the layout the engine reads")
@@ -296,26 +289,11 @@ def _save_random_image_encoder(folder: Path, projection_dim: int, *, full: bool)
     model.save_pretrained(folder, safe_serialization=True)
 
 
-def _engine_sources() -> Iterator[str]:
-    """The text of every module of the ``anomalycontrol`` package (to see what the engine supports by name)."""
-    import importlib.util
-
-    package = Path(importlib.util.find_spec("studio.engines.anomalycontrol").origin).parent
-    for path in sorted(package.rglob("*.py")):
-        yield path.read_text(encoding="utf-8")
-
-
-def _package_mentions(word: str) -> bool:
-    return any(word in text for text in _engine_sources())
-
-
 def _chunk_settings() -> tuple[str | None, str | None]:
-    """(request parameter, environment variable) the engine reads its chunk size from, by their names."""
-    from studio.types import PARAMETERS
+    """(request parameter, environment variable) the engine reads its chunk size from."""
+    from studio.engines.anomalycontrol.pipeline import UNET_CHUNK_ENV
 
-    param = next((name for name in PARAMETERS if "chunk" in name), None)
-    names = {m for text in _engine_sources() for m in re.findall(r"ANOMALY_STUDIO_\w*CHUNK\w*", text)}
-    return param, min(names) if names else None
+    return None, UNET_CHUNK_ENV
 
 
 def stage_chunk64(st: Stage) -> dict:

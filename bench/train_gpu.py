@@ -58,7 +58,7 @@ def measure(weights: str, steps: int, batch: int, resolution: int, precision: st
     import torch
 
     from studio.engines.anomalycontrol.training.train import TrainSettings, train
-    from studio.engines.anomalycontrol.weights import load_bundle
+    from studio.engines.anomalycontrol.models import load_bundle
 
     stamps: dict[int, float] = {}
 

@@ -20,6 +20,7 @@ Each export also holds ``export.json``: format, time, and which sample id became
 from __future__ import annotations
 
 import functools
+from collections import Counter
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from typing import Any, Callable, Iterable
 
 from studio import __version__
 from studio.atomic import disk_space_guard, place, remove_path, staging_path
+from studio.datasets import guidance_mode
 from studio.datasets.coco import write_coco
 from studio.datasets.imagefolder import write_imagefolder
 from studio.datasets.mvtec import write_mvtec
@@ -73,6 +75,9 @@ def export_dataset(store: Store, fmt: str, out: str | os.PathLike, *, make_zip: 
         try:
             manifest = _WRITERS[fmt](records, sink, Progress(progress, len(records), fmt))
             manifest.update({
+                "guidance_modes": dict(sorted(Counter(
+                    f"{rec.metadata.get('engine') or 'unknown'}: {guidance_mode(rec.metadata) or 'none'}"
+                    for rec in records).items())),
                 "format": fmt, "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "store": str(store.root), "anomaly_studio_version": __version__,
             })

@@ -143,8 +143,9 @@ def dataset_summary(folder: Path) -> dict:
         "categories": dict(sorted(Counter(r.get("category") or "unknown" for r in rows).items())),
         "defects": dict(sorted(Counter(f"{r.get('category') or 'unknown'} / {r.get('defect_type') or 'unknown'}"
                                        for r in rows).items())),
-        "engines": dict(sorted(Counter(f"{r.get('engine') or 'unknown'} ({r.get('weights') or 'none'})"
-                                       for r in rows).items())),
+        "engines": dict(sorted(Counter(
+            f"{r.get('engine') or 'unknown'} ({r.get('weights') or 'none'}"
+            + (f", guidance {r['guidance_mode']}" if r.get("guidance_mode") else "") + ")" for r in rows).items())),
     }
 
 
@@ -178,6 +179,11 @@ region, and the normal image it started from. Every sample was accepted by hand 
 ## Engines
 
 {engines}
+
+Guidance of the `anomalycontrol` samples: `sga` is the paper's method (a trained Semantic Guided
+Adapter), `ip-adapter` is reference guidance through IP-Adapter's public SD-1.5 weights (not the
+paper's method; not trained on anomalies), `text` is plain inpainting with the prompt (the reference
+did not steer the pixels).
 
 ## How it was made
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from studio import __version__
@@ -31,10 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     args.argv = ["anomaly-studio", *(sys.argv[1:] if argv is None else argv)]  # as typed, for hub cards
-    if getattr(args, "sga", None):
-        from studio.engines.anomalycontrol.hub import SGA_ENV
-
-        os.environ[SGA_ENV] = args.sga  # the weights loader resolves it (file or hub id)
     try:
         return int(args.func(args) or 0)
     except StudioError as exc:

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
+from studio.errors import InputError
 from studio.imaging import write_png
 from studio.jsonfile import write_json
 from studio.engines import declared_parameters
@@ -24,13 +25,28 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="auto", help="classic, anomalycontrol or auto (default)")
     parser.add_argument("--weights", default=None, help="weight profile (tiny, sd15-random, sd15) or a folder")
     parser.add_argument("--sga", default=None, metavar="ADAPTER",
-                        help="SGA adapter: a .safetensors file or a hub id user/repo[/file] (default $ANOMALY_STUDIO_SGA)")
+                        help="SGA adapter for the anomalycontrol engine (guidance mode sga): a .safetensors file or "
+                             "a hub id user/repo[/file] (default: $ANOMALY_STUDIO_SGA, else the weights folder's)")
     for p in declared_parameters():
         parser.add_argument(p.flag, dest=p.name, type=float, default=None,
                             help=f"{p.help} (default {p.default:g}, range {p.minimum:g}..{p.maximum:g})")
     parser.add_argument("--label", choices=("sketch", "changed"), default=None,
                         help="label mask: the sketch (default, as in the paper) or the sketched pixels that changed "
                              f"(threshold --label-threshold, default {CHANGED_LABEL_THRESHOLD} grey levels)")
+
+
+def engine_from_args(args: argparse.Namespace):
+    """The engine ``--engine``/``--weights``/``--sga`` name: the shared one, or with ``--sga`` an anomalycontrol
+    engine loaded with that adapter."""
+    from studio.engines import get_engine
+
+    if not getattr(args, "sga", None):
+        return get_engine(args.engine, args.weights)
+    if args.engine not in ("auto", "anomalycontrol"):
+        raise InputError(f"--sga is an adapter of the anomalycontrol engine; it does not apply to --engine {args.engine}.")
+    from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
+
+    return AnomalyControlEngine.load(args.weights, sga=args.sga)
 
 
 def add_data_dir_arg(parser: argparse.ArgumentParser) -> None:

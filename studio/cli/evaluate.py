@@ -29,12 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and flips (default 0); the same seed, "
                         "device and thread count give the same numbers")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--adapter", default=None, metavar="SGA_FILE",
+                   help="the SGA adapter that synthesised --train: test images it was trained on (recorded in it by "
+                        "`anomaly-studio train`) are refused, since measuring on them would leak")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from studio.evaluation.protocol import EvalSettings, evaluate  # torch loads only for this command
 
+    if args.adapter:
+        refuse_seen_test_images(args.test, args.adapter)
     settings = EvalSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             resolution=args.resolution, seed=args.seed, device=args.device)
     document = evaluate(args.train, args.test, args.out, settings, progress=tqdm_progress)
@@ -48,6 +53,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'metrics.json'} and {out / 'report.png'} "
           f"({document['settings']['seconds_total']:.0f} s on {document['settings']['device']})", file=sys.stderr)
     return 0
+
+
+def refuse_seen_test_images(test: str, adapter: str) -> None:
+    """An InputError when any anomalous test image of ``test`` is among the images ``adapter`` was trained on."""
+    import hashlib
+
+    from studio.datasets.mvtec import find_categories
+    from studio.engines.anomalycontrol.sga import adapter_training_images
+    from studio.errors import InputError
+
+    seen = adapter_training_images(adapter)
+    if not seen:
+        print(f"warning: the adapter {adapter} records no training images; leakage into --test cannot be checked",
+              file=sys.stderr)
+        return
+    leaked = [s.image for c in find_categories(test, what="test folder") for s in c.test_anomalous
+              if hashlib.sha256(s.image.read_bytes()).hexdigest() in seen]
+    if leaked:
+        raise InputError(
+            f"{len(leaked)} test image(s) (e.g. {leaked[0]}) trained the adapter {adapter}: metrics on them would "
+            "leak. Test on images it did not see: train with --split authors (the default: the first third of each "
+            "defect type trains, the rest stays for testing) and test on a folder without those images."
+        )
 
 
 def _fmt(value: float | None) -> str:

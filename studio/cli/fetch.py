@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sga", dest="adapter", default=None, metavar="ADAPTER",
                    help="also fetch an SGA adapter: a hub id user/repo[/file.safetensors] (or a local file)")
-    p.add_argument("--ip-adapter", action="store_true",
-                   help="also fetch IP-Adapter's SD-1.5 weights, the start for `anomaly-studio train --init-ip-adapter`")
+    p.add_argument("--ip-adapter", action=argparse.BooleanOptionalAction, default=None,
+                   help="also fetch IP-Adapter SD-1.5 and its CLIP image encoder (h94/IP-Adapter): guidance mode "
+                        "ip-adapter (reference guidance without training) and the start for `train --init-ip-adapter`; "
+                        "default: yes on a Space, no elsewhere")
     p.add_argument("--local-dir", default=None, metavar="DIR",
                    help="put the files in DIR laid out like weights/ (e.g. --local-dir weights); "
                         "default: the Hugging Face cache, where the sd15 profile finds them")
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from studio.engines.anomalycontrol.hub import SGA_ENV, fetch_weights
+    from studio.engines.anomalycontrol.hub import fetch_weights
+    from studio.engines.anomalycontrol.weights import guidance_mode
 
     fetched = fetch_weights(args.local_dir, sga=args.adapter, ip_adapter=args.ip_adapter)
     print(f"fetched {fetched.sd} and {fetched.blip}", file=sys.stderr)
@@ -32,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if fetched.adapter is not None:
         print(f"SGA adapter: {fetched.adapter}", file=sys.stderr)
         if fetched.root is None:
-            use = f"{SGA_ENV}={args.adapter} {use}"
-    print(f"the engine's file check passes; use them with: {use}", file=sys.stderr)
+            use += f" --sga {args.adapter}"
+    mode = guidance_mode(fetched.adapter is not None, fetched.ip_adapter is not None)
+    print(f"the engine's file check passes (guidance mode {mode}); use them with: {use}", file=sys.stderr)
     if fetched.ip_adapter is not None:
         print(f"train from IP-Adapter with: anomaly-studio train --init-ip-adapter {fetched.ip_adapter} ...",
               file=sys.stderr)

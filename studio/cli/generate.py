@@ -7,8 +7,8 @@ from pathlib import Path
 
 from studio.atomic import disk_space_guard
 from studio.candidates import write_candidates
-from studio.cli.common import add_engine_args, params_from_args, tqdm_progress, write_attention
-from studio.engines import Engine, get_engine
+from studio.cli.common import add_engine_args, engine_from_args, params_from_args, tqdm_progress, write_attention
+from studio.engines import Engine
 from studio.errors import InputError
 from studio.requests import build_request
 from studio.types import SynthesisRequest
@@ -41,7 +41,7 @@ def request_from_args(args: argparse.Namespace, engine: Engine) -> SynthesisRequ
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = get_engine(args.engine, args.weights)
+    engine = engine_from_args(args)
     request = request_from_args(args, engine)
     out = Path(args.out)
     if request.reference is not None and request.reference_mask is not None:

@@ -40,9 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-features", action=argparse.BooleanOptionalAction, default=True,
                    help="encode each reference (CSM + ASEA) once and reuse its features (default on; exact, "
                         "ASEA is deterministic)")
-    p.add_argument("--pairing", default="same-category", choices=("same-category", "same-defect", "self"),
-                   help="reference of each anomaly: another of its defect type in its category (default, as the "
-                        "authors), of its defect name in any category, or itself")
+    p.add_argument("--pairing", default="self", choices=("self", "same-category", "same-defect"),
+                   help="reference each anomaly's BLIP-2 feature is computed from: itself with its own caption and "
+                        "mask (default, the authors'); or (our options, not the authors') another image of its defect "
+                        "type in its category, or of its defect name in any category")
+    p.add_argument("--split", default="authors", choices=("authors", "all"),
+                   help="which anomalies train: the first third of each defect type by file name (default, the "
+                        "authors' split; the other two thirds stay for testing) or all of them (ours: then do not "
+                        "evaluate on the same folder; evaluate --adapter refuses it)")
     p.add_argument("--condition-dropout", type=float, default=0.05,
                    help="probability of dropping the reference image, the caption, and both, each (default 0.05)")
     p.add_argument("--gradient-checkpointing", action="store_true",
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, lr_warmup=args.lr_warmup, resolution=args.resolution,
         mixed_precision=args.mixed_precision, seed=args.seed, asea_steps=args.asea_steps, asea_lr=args.asea_lr,
         cache_features=args.cache_features, condition_dropout=args.condition_dropout, pairing=args.pairing,
-        gradient_checkpointing=args.gradient_checkpointing, checkpoint_every=args.checkpoint_every,
+        split=args.split, gradient_checkpointing=args.gradient_checkpointing, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, workers=args.workers, cpu=args.cpu,
     )
     settings.validate()
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         from studio.engines.anomalycontrol.hub import check_adapter_push
 
         check_adapter_push(args.push_to_hub)  # before hours of training, not after
-    data = read_training_set(args.data, args.captions, args.pairing)
+    data = read_training_set(args.data, args.captions, args.pairing, args.split)
     print(f"training on {data.summary()}", file=sys.stderr)
     with tqdm_progress("train SGA") as progress:
         result = train(data, args.weights, args.out, settings, resume=args.resume, init_adapter=args.init_adapter,

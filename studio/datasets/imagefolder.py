@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.datasets import guidance_mode
 from studio.store import SampleRecord
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def write_imagefolder(records: list[SampleRecord], sink: "Sink", progress: "Prog
             "sample_id": rec.id, "category": rec.category, "defect_type": rec.defect_type,
             "prompt": str(meta.get("prompt") or ""), "reference_text": str(meta.get("reference_text") or ""),
             "seed": _int_or_none(meta.get("seed")), "engine": str(meta.get("engine") or ""),
-            "weights": str(meta.get("weights") or ""), "note": rec.note, "accepted_at": rec.accepted_at,
+            "weights": str(meta.get("weights") or ""), "guidance_mode": guidance_mode(meta),
+            "note": rec.note, "accepted_at": rec.accepted_at,
             "width": rec.width, "height": rec.height,
         })
         for name, integer in columns.items():

@@ -349,3 +349,70 @@ def _handler(hub: HubDouble):
                         "commitOid": r.sha, "pullRequestUrl": None})
 
     return Handler
+
+
+# ---------------------------------------------------------------------- the real repos, in miniature
+
+#: The public repos' file lists (names only), see its ``_about``.
+MANIFEST = {repo: files for repo, files in json.loads((Path(__file__).with_name("hub_manifest.json")).read_text()).items()
+            if not repo.startswith("_")}
+
+
+def _slow_tokenizer_files(tokenizer, folder: Path) -> None:
+    """The vocabulary files the public repos ship (vocab.json + merges.txt for CLIP, vocab.txt for BERT) and the
+    special-tokens map, written from a tokenizer whose own ``save_pretrained`` writes only ``tokenizer.json``."""
+    vocab = tokenizer.get_vocab()
+    if type(tokenizer).__name__.startswith("CLIP"):
+        (folder / "vocab.json").write_text(json.dumps(vocab))
+        (folder / "merges.txt").write_text("#version: 0.2\n")  # the miniature vocabulary has no merges
+    else:
+        (folder / "vocab.txt").write_text("".join(tok + "\n" for tok, _ in sorted(vocab.items(), key=lambda kv: kv[1])))
+    (folder / "special_tokens_map.json").write_text(json.dumps(tokenizer.special_tokens_map))
+
+
+def tiny_real_repos(bundle, folder: Path) -> tuple[dict[str, dict[str, bytes]], set[tuple[str, str]]]:
+    """Every file of :data:`MANIFEST`, with the tiny models saved through the real save code under the real names
+    (SD in fp16 safetensors, BLIP-2 in fp32, IP-Adapter SD-1.5 and a miniature CLIP image encoder); files with
+    no miniature (pickles, the .ckpt, the other IP-Adapters, the safety checker) hold placeholder bytes.
+
+    Returns (repo -> {name: bytes}, the (repo, name) pairs that are placeholders).
+    """
+    from studio.engines.anomalycontrol.ip_adapter import save_ip_adapter
+    from studio.engines.anomalycontrol.models import save_bundle
+    from studio.engines.anomalycontrol.tiny import tiny_image_encoder
+    from studio.engines.anomalycontrol.weights import (
+        BLIP_DIR, BLIP_REPO, IMAGE_ENCODER_DIR, IP_ADAPTER_FILE, IP_ADAPTER_REPO, SD_DIR, SD_REPO,
+    )
+
+    save_bundle(bundle, folder, with_sga=False, variant="fp16")
+    _slow_tokenizer_files(bundle.tokenizer, folder / SD_DIR / "tokenizer")
+    _slow_tokenizer_files(bundle.blip_tokenizer, folder / BLIP_DIR)
+    if not (folder / BLIP_DIR / "tokenizer.json").is_file():  # transformers 4.x saves the slow files only
+        from transformers import AutoTokenizer
+
+        fast = AutoTokenizer.from_pretrained(folder / BLIP_DIR, use_fast=True)
+        fast.backend_tokenizer.save(str(folder / BLIP_DIR / "tokenizer.json"))
+    ip = folder / "h94-IP-Adapter"
+    tiny_image_encoder().save_pretrained(ip / IMAGE_ENCODER_DIR)
+    save_ip_adapter(bundle.adapter, ip / IP_ADAPTER_FILE)
+    saved = {SD_REPO: folder / SD_DIR, BLIP_REPO: folder / BLIP_DIR, IP_ADAPTER_REPO: ip}
+    repos: dict[str, dict[str, bytes]] = {}
+    placeholders: set[tuple[str, str]] = set()
+    for repo, names in MANIFEST.items():
+        repos[repo] = {}
+        for name in names:
+            path = saved[repo] / name
+            if path.is_file():
+                repos[repo][name] = path.read_bytes()
+            else:
+                repos[repo][name] = f"placeholder for {repo}/{name}: never fetched by the studio".encode()
+                placeholders.add((repo, name))
+    return repos, placeholders
+
+
+def serve(hub: HubDouble, repos: dict[str, dict[str, bytes]]) -> None:
+    """Serve ``repos`` (repo -> {name: bytes}) from ``hub``."""
+    for repo_id, files in repos.items():
+        repo = hub.repo(repo_id)
+        repo.files.update(files)
+        repo.bump()

@@ -11,7 +11,8 @@ from studio.cli import main
 from studio.engines.anomalycontrol.ip_adapter import apply_ip_adapter, load_ip_adapter
 from studio.engines.anomalycontrol.sga import FORMAT_NAME, attach_sga, load_adapter
 from studio.engines.anomalycontrol.training.train import TrainSettings, fresh_adapter, train
-from studio.engines.anomalycontrol.weights import configs_dir, load_bundle
+from studio.engines.anomalycontrol.models import load_bundle
+from studio.engines.anomalycontrol.weights import configs_dir
 from studio.errors import WeightsError
 
 

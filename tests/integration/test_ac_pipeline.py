@@ -11,6 +11,7 @@ from studio.engines import Engine
 from studio.engines.anomalycontrol import pipeline as pipeline_module
 from studio.engines.anomalycontrol.inpainting import work_region
 from studio.engines.anomalycontrol.pipeline import AnomalyControlEngine
+from studio.engines.anomalycontrol.parameters import PARAMETERS
 from studio.errors import InputError
 from studio.imaging import soft_mask
 from studio.types import SynthesisRequest
@@ -37,7 +38,7 @@ def _request(surface, blob_mask, reference=None, **kwargs) -> SynthesisRequest:
     ref, ref_mask = reference if reference is not None else (None, None)
     params = {**FAST, **kwargs.pop("params", {})}
     return SynthesisRequest.create(surface, blob_mask, "a deep scratch", reference=ref, reference_mask=ref_mask,
-                                   reference_text="scratch on metal", params=params, **kwargs)
+                                   reference_text="scratch on metal", params=params, parameters=PARAMETERS, **kwargs)
 
 
 def test_engine_follows_the_protocol(engine):
@@ -59,7 +60,7 @@ def test_candidates_keep_full_size_untouched_pixels_and_sketched_labels(engine, 
         assert np.array_equal(cand.mask > 0, blob_mask)
     meta = candidates[0].metadata
     assert meta["engine"] == "anomalycontrol" and meta["weights"] == "tiny"
-    assert meta["sga"]["active"] is True and meta["sga"]["scale"] == 1.0
+    assert meta["guidance"]["mode"] == "sga" and meta["guidance"]["active"] is True and meta["guidance"]["scale"] == 1.0
     assert meta["asea"]["ran"] is True and len(meta["asea"]["inmask_fraction"]) == 6
     assert meta["negative_prompt"] and meta["params"]["steps"] == 10
 
@@ -69,7 +70,7 @@ def test_large_input_is_inpainted_in_a_crop_and_keeps_its_resolution(engine):
     image = rng.integers(60, 200, (768, 1024, 3), dtype=np.uint8)
     mask = np.zeros((768, 1024), bool)
     mask[500:560, 700:790] = True
-    request = SynthesisRequest.create(image, mask, "a dent", params=FAST)
+    request = SynthesisRequest.create(image, mask, "a dent", params=FAST, parameters=PARAMETERS)
     (cand,) = engine.generate(request)
     assert cand.image.shape == (768, 1024, 3)
     support = soft_mask(mask, request.params["blur_sigma"]) > 0
@@ -78,7 +79,7 @@ def test_large_input_is_inpainted_in_a_crop_and_keeps_its_resolution(engine):
     x0, y0, x1, y1 = cand.metadata["work_region"]["box"]
     assert x0 <= 700 and x1 >= 790 and y0 <= 500 and y1 >= 560 and (x1 - x0) < 1024
     assert cand.metadata["work_region"]["size"] == [64, 64]
-    assert cand.metadata["sga"]["active"] is False and "no reference" in cand.metadata["sga"]["off_reason"]
+    assert cand.metadata["guidance"]["active"] is False and "no reference" in cand.metadata["guidance"]["off_reason"]
 
 
 def test_work_region_contains_the_blurred_mask():
@@ -167,7 +168,7 @@ def test_progress_is_reported_per_denoising_step(engine, surface, blob_mask):
 
 def test_sga_scale_zero_and_bad_step_counts(engine, surface, blob_mask, reference):
     (cand,) = engine.generate(_request(surface, blob_mask, reference, params={"sga_scale": 0}))
-    assert cand.metadata["sga"]["active"] is False and cand.metadata["sga"]["off_reason"] == "sga_scale is 0"
+    assert cand.metadata["guidance"]["active"] is False and cand.metadata["guidance"]["off_reason"] == "sga_scale is 0"
     with pytest.raises(InputError, match="at least 2 steps"):
         engine.generate(_request(surface, blob_mask, params={"steps": 1, "strength": 0.5}))
 

@@ -11,7 +11,7 @@ from studio.engines.anomalycontrol.hub import ADAPTER_FILE
 from studio.engines.anomalycontrol.weights import BLIP_REPO, SD_REPO
 from studio.store import Store
 from tests.helpers.samples import fill
-from tests.integration.test_hub import TOKEN, _error_lines, hub, tiny_folder  # noqa: F401 - fixtures
+from tests.helpers.hub import TOKEN, error_lines, hub, real_repos  # noqa: F401 - fixtures
 
 LABELS = [("bottle", "crack"), ("bottle", "scratch"), ("cable", "crack"), ("bottle", "crack"), ("cable", "hole")]
 
@@ -45,7 +45,7 @@ def test_export_push_to_hub_sends_parquet_and_a_dataset_card(hub, store_dir, tmp
 def test_export_push_refuses_other_formats_before_exporting(hub, store_dir, tmp_path, capsys):
     rc = main(["export", "--data-dir", str(store_dir), "--format", "mvtec", "--out", str(tmp_path / "mv"),
                "--push-to-hub", "me/defects"])
-    assert rc == 2 and "imagefolder" in _error_lines(capsys.readouterr())[0]
+    assert rc == 2 and "imagefolder" in error_lines(capsys.readouterr())[0]
     assert not (tmp_path / "mv").exists() and hub.requests == []
 
 

@@ -20,7 +20,7 @@ from studio.engines.anomalycontrol.training.data import (
     StreamBatches, read_training_set, sample_position, template_caption,
 )
 from studio.engines.anomalycontrol.training.train import TrainSettings, check_frozen, fresh_adapter, train
-from studio.engines.anomalycontrol.weights import load_bundle, save_bundle
+from studio.engines.anomalycontrol.models import load_bundle, save_bundle
 from studio.errors import InputError
 from studio.types import SynthesisRequest
 
@@ -125,7 +125,7 @@ def test_saved_adapter_loads_into_the_engine_and_steers_it(trained, tmp_path):
     (folder / "sga").mkdir()
     shutil.copy(trained["result"].out, folder / "sga" / "adapter.safetensors")
     engine = AnomalyControlEngine.load(str(folder), device="cpu")
-    assert engine.bundle.sga_trained
+    assert engine.guidance == "sga"
     stored = load_file(trained["result"].out)
     assert all(torch.equal(v, stored[k]) for k, v in engine.adapter.state_dict().items())
 
@@ -139,7 +139,7 @@ def test_saved_adapter_loads_into_the_engine_and_steers_it(trained, tmp_path):
             image, mask, "a widget with a scratch defect", reference=image, reference_mask=mask,
             reference_text="a scratch", params={"sga_scale": scale, "steps": 6, "asea_steps": 1}, seed=3)
         candidate = engine.generate(request)[0]
-        assert candidate.metadata["sga"]["active"] == (scale > 0)
+        assert candidate.metadata["guidance"]["active"] == (scale > 0)
         return candidate.image
 
     assert not np.array_equal(generate(1.0), generate(0.0))
@@ -151,7 +151,8 @@ def test_cli_rejects_bad_data_with_one_line(tmp_path, capsys):
         ("does not exist", ["--data", str(tmp_path / "missing")]),
         ("no anomaly images", ["--data", str(write_dataset(tmp_path / "empty", {"widget": {}}))]),
         ("has no mask", ["--data", str(write_dataset(tmp_path / "nomask", {"widget": {"hole": 2}}, masks=False))]),
-        ("single anomaly image", ["--data", str(write_dataset(tmp_path / "one", {"widget": {"hole": 1}}))]),
+        ("single anomaly image", ["--data", str(write_dataset(tmp_path / "one", {"widget": {"hole": 1}})),
+                                  "--pairing", "same-category"]),
         (".safetensors", ["--data", str(good), "--out", str(tmp_path / "adapter.pt")]),
         ("not valid JSON", ["--data", str(good), "--captions", str(_text(tmp_path / "c.json", "{oops"))]),
         ("mapping image paths", ["--data", str(good), "--captions", str(_text(tmp_path / "l.json", "[1, 2]"))]),
@@ -181,28 +182,28 @@ def test_captions_templates_and_non_matching_references(dataset, tmp_path):
         "widget/test/hole/001.png": "a round dark hole in the widget",
         str((dataset / "plate/test/scratch/000.png").resolve()): "a thin bright scratch",
     }))
-    data = read_training_set(dataset, captions)
+    data = read_training_set(dataset, captions, pairing="same-category", split="all")
     by_name = {str(a.image.relative_to(dataset)): a for a in data.anomalies}
     assert len(data) == 8
     assert by_name["widget/test/hole/001.png"].caption == "a round dark hole in the widget"
     assert by_name["plate/test/scratch/000.png"].caption == "a thin bright scratch"
     assert by_name["widget/test/hole/000.png"].caption == template_caption("widget", "hole") \
         == "a widget with a hole defect"
-    for i, anomaly in enumerate(data.anomalies):  # default: the same defect type within the same category
+    for i, anomaly in enumerate(data.anomalies):  # same-category: the same defect type within the same category
         pool = data.references[i]
         assert i not in pool and pool
         assert all((data.anomalies[j].category, data.anomalies[j].defect) == (anomaly.category, anomaly.defect)
                    for j in pool)
     plate_scratch = list(by_name).index("plate/test/scratch/000.png")
     assert {data.anomalies[j].category for j in data.references[plate_scratch]} == {"plate"}
-    across = read_training_set(dataset, pairing="same-defect")  # the old pooling: a defect name in any category
+    across = read_training_set(dataset, pairing="same-defect", split="all")  # the old pooling: a defect name in any category
     assert {across.anomalies[j].category for j in across.references[plate_scratch]} == {"plate", "widget"}
-    assert read_training_set(dataset, pairing="self").references[plate_scratch] == (plate_scratch,)
+    assert read_training_set(dataset, split="all").references[plate_scratch] == (plate_scratch,)  # default: self
     with pytest.raises(InputError, match="--pairing must be one of"):
         read_training_set(dataset, pairing="random")
 
     lonely_root = write_dataset(tmp_path / "lonely", {"widget": {"hole": 2, "crack": 1}, "plate": {"crack": 2}})
-    lonely = read_training_set(lonely_root)
+    lonely = read_training_set(lonely_root, pairing="same-category", split="all")
     crack = next(i for i, a in enumerate(lonely.anomalies) if (a.category, a.defect) == ("widget", "crack"))
     # alone in its type: the other anomalies of its category, not plate's (differently meant) cracks
     assert sorted(lonely.anomalies[j].image.parent.name for j in lonely.references[crack]) == ["hole", "hole"]
@@ -309,5 +310,39 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_recomputes(monkeypa
 def test_default_recipe_is_the_authors_not_a_thousand_steps():
     defaults = TrainSettings()
     assert defaults.steps * defaults.batch_size * defaults.grad_accum >= 160_000  # 10x the old 16k samples
-    assert defaults.cache_features and defaults.condition_dropout == 0.05 and defaults.pairing == "same-category"
+    assert defaults.cache_features and defaults.condition_dropout == 0.05 and defaults.pairing == "self"
+    assert defaults.split == "authors"
     assert defaults.lr_warmup > 0 and (defaults.lr, defaults.weight_decay) == (1e-4, 1e-2)
+
+
+def test_the_authors_split_trains_on_the_first_third_of_each_defect_type_by_name(tmp_path):
+    root = write_dataset(tmp_path / "d", {"widget": {"scratch": 7, "hole": 2}})
+    data = read_training_set(root)
+    names = sorted(str(a.image.relative_to(root)) for a in data.anomalies)
+    assert names == ["widget/test/hole/000.png", "widget/test/scratch/000.png", "widget/test/scratch/001.png"]
+    assert data.split == "authors" and "authors' split" in data.summary()
+    assert len(read_training_set(root, split="all")) == 9
+    with pytest.raises(InputError, match="--split must be one of"):
+        read_training_set(root, split="half")
+
+
+def test_the_adapter_records_its_training_images_and_evaluate_refuses_them(trained, dataset, tmp_path, capsys):
+    import hashlib
+
+    from studio.engines.anomalycontrol.sga import adapter_training_images
+
+    seen = adapter_training_images(trained["result"].out)
+    used = read_training_set(dataset)
+    assert seen == {hashlib.sha256(a.image.read_bytes()).hexdigest() for a in used.anomalies} and len(seen) == 3
+    args = ["evaluate", "--train", str(dataset), "--out", str(tmp_path / "eval"), "--adapter", str(trained["result"].out)]
+    assert main([*args, "--test", str(dataset)]) == 2
+    err = capsys.readouterr().err
+    assert "trained the adapter" in err and "leak" in err and not (tmp_path / "eval").exists()
+    held_out = tmp_path / "held-out"  # the authors' other two thirds only: accepted
+    shutil.copytree(dataset, held_out)
+    for anomaly in used.anomalies:
+        (held_out / anomaly.image.relative_to(dataset)).unlink()
+        (held_out / anomaly.mask.relative_to(dataset)).unlink()
+    from studio.cli.evaluate import refuse_seen_test_images
+
+    refuse_seen_test_images(str(held_out), str(trained["result"].out))

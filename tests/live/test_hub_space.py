@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from studio.engines.anomalycontrol.weights import BLIP_DIR, BLIP_REPO, SD_DIR, SD_REPO
-from tests.helpers.hub_double import HubDouble
-from tests.integration.test_hub import hub, tiny_folder  # noqa: F401 - fixtures
+from studio.engines.anomalycontrol.weights import IP_ADAPTER_FILE
+from tests.helpers.hub_double import HubDouble, serve
+from tests.helpers.hub import UNET_FILE, hub, real_repos  # noqa: F401 - fixtures
 from tests.helpers.ui_client import files, generate  # noqa: F401 - fixture
-from tests.helpers.ui_server import start_app, stop_app
+from tests.helpers.ui_server import REPO, start_app, stop_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -34,10 +34,9 @@ def _poll(client: Client, done, timeout: float) -> list[str]:
 
 
 @pytest.mark.slow
-def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_folder, files, tmp_path):  # noqa: F811
+def test_space_starts_weight_free_fetches_and_switches_without_a_restart(real_repos, files, tmp_path):  # noqa: F811
     with HubDouble() as hub:
-        hub.add_folder(SD_REPO, tiny_folder / SD_DIR)
-        hub.add_folder(BLIP_REPO, tiny_folder / BLIP_DIR)
+        serve(hub, real_repos[0])  # the public repos' real file lists
         hub.delay_s = 1.5  # each file takes a while, so the progress is there to be seen
         env = {"SPACE_ID": "me/anomaly-studio", "HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache"),
                "HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_HUB_DISABLE_XET": "1",
@@ -59,9 +58,11 @@ def test_space_starts_weight_free_fetches_and_switches_without_a_restart(tiny_fo
 
             _, _, info = generate(client, files, files["image"], files["mask"], num=1)   # same session
             assert info["candidates"][0]["metadata"]["engine"] == "anomalycontrol"
+            assert info["candidates"][0]["metadata"]["guidance"]["mode"] == "ip-adapter"  # a Space fetches IP-Adapter
             accepted = client.predict(0, "crack", "widget", "", api_name="/accept")
             assert accepted["new"] and accepted["id"]
-            assert hub.gets("unet/diffusion_pytorch_model.safetensors")
+            assert hub.gets(UNET_FILE) and hub.gets(IP_ADAPTER_FILE)
+            assert not [r for r in hub.gets() if r.path.endswith((".bin", ".ckpt"))]
         finally:
             stop_app(app.process)
         assert "Traceback" not in app.log(), app.log()[-3000:]

@@ -1,6 +1,6 @@
 """Soak: 8 concurrent clients x N rounds of generate -> accept against a live classic studio (issue 8, point 3).
 
-`make test` runs 8 rounds; `SOAK_ROUNDS=25 pytest tests/test_soak_live.py -s` (or `make soak`) runs the
+`make test` runs 8 rounds; `SOAK_ROUNDS=25 pytest tests/slow/test_soak_live.py -s` (or `make soak`) runs the
 full 25 and prints the figures. Loopback only, bounded in count and time.
 """
 from __future__ import annotations

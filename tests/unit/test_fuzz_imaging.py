@@ -1,6 +1,6 @@
 """Fuzzing the one image/mask loader: every outcome is an image or an InputError, fast, bounded in memory.
 
-`make test` runs a few hundred cases; `FUZZ_CASES=5000 pytest tests/test_fuzz_imaging.py`
+`make test` runs a few hundred cases; `FUZZ_CASES=5000 pytest tests/unit/test_fuzz_imaging.py`
 (or `make fuzz`) runs the nightly size.
 """
 from __future__ import annotations

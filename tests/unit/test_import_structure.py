@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 #: From the bottom up; a module belongs to the first (longest) prefix that names it.
@@ -140,7 +138,6 @@ def test_no_import_cycle():
     assert [c for c in cycles(graph()) if c != WEIGHTS_CYCLE] == []
 
 
-@pytest.mark.xfail(strict=True, reason="anomalycontrol weights <-> models <-> hub: fixed on the real-weights branch")
 def test_no_import_cycle_at_all():
     assert cycles(graph()) == []
 

@@ -5,13 +5,13 @@ One concept per module, named after the paper:
 - ``csm``      Cross-modal Semantic Modeling (frozen BLIP-2 Q-Former with text input)
 - ``asea``     Anomaly-Semantic Enhanced Attention (guidance variable ``e_g`` optimised by Adam)
 - ``sga``      Semantic Guided Adapter (decoupled cross-attention in every UNet cross-attention layer)
-- ``ip_adapter`` initialising SGA from IP-Adapter's released SD-1.5 weights
+- ``ip_adapter`` IP-Adapter's SD-1.5 weights in the SGA adapter (training's start; the ip-adapter guidance mode)
 - ``inpainting`` the work region around the mask and the 9-channel UNet's inputs (engine and training)
-- ``pipeline`` the engine: SD-1.5 inpainting + SGA, compositing, caching
+- ``pipeline`` the engine: SD-1.5 inpainting in a guidance mode (sga, ip-adapter, text), chunks, compositing
 - ``labels``   the candidate's label: the sketch, or the sketched pixels that changed
 - ``scoring``  the candidate's score: BLIP-2 image-text matching of its region with the prompt
-- ``weights``  weight profiles (tiny, sd15-random, sd15, a folder): file checks, the one loader's entry
-- ``models``   building, loading and finishing the models of a profile
+- ``weights``  weight profiles, the folder layout, file checks and guidance modes (no torch)
+- ``models``   loading every profile (``load_bundle``), building, finishing and saving the models
 - ``tiny``     miniature random models and generated tokenizers
 - ``training`` SGA training (data, conditioning, checkpoints, the loop)
 

@@ -68,7 +68,8 @@ class CrossModalSemantics:
 
     @contextmanager
     def _attention_hooks(self, captured: list[torch.Tensor]) -> Iterator[None]:
-        hooks = [layer.crossattention.attention.register_forward_hook(lambda m, i, out: captured.append(out[1]))
+        hooks = [layer.crossattention.attention.register_forward_hook(
+                     lambda m, i, out: captured.append(out[1] if len(out) > 1 else None))
                  for layer in self.model.qformer.encoder.layer if layer.has_cross_attention]
         try:
             yield
@@ -112,9 +113,11 @@ class CrossModalSemantics:
                                     text_mask.expand(batch, -1)], dim=1)
         captured: list[torch.Tensor] = []
         with self._attention_hooks(captured):
+            # Asked for explicitly: transformers 4.56 returns the attention module's weights (its out[1]) only
+            # when asked; 5.x always does (and keeps its own recorder hooks once asked, which is harmless).
             out = model.qformer(query_embeds=embeds, query_length=queries.shape[1], attention_mask=attention_mask,
-                                encoder_hidden_states=image_embeds)
-        if not captured or any(a is None for a in captured):
+                                encoder_hidden_states=image_embeds, output_attentions=True)
+        if not captured or any(not isinstance(a, torch.Tensor) or a.ndim != 4 for a in captured):
             raise RuntimeError("BLIP-2's Q-Former returned no cross-attention weights (eager attention is required).")
         return CSMOutput(features=out.last_hidden_state[:, : queries.shape[1]], cross_attentions=captured)
 

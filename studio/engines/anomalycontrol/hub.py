@@ -1,12 +1,12 @@
-"""The engine's weights on the Hugging Face Hub: fetch SD-1.5 inpainting and BLIP-2 ITM, SGA adapters by id.
+"""The engine's weights on the Hugging Face Hub: fetch SD-1.5 inpainting, BLIP-2 ITM, IP-Adapter; SGA adapters by id.
 
-- :func:`fetch_weights` downloads the two base models (safetensors only, through
-  ``snapshot_download`` with ``allow_patterns``: finished files are never downloaded twice, a
-  broken transfer resumes) into the hub cache or a ``weights/``-style folder, plus an optional
-  adapter, and checks that the engine's file check then passes.
-- :func:`resolve_adapter` turns ``--sga`` / ``ANOMALY_STUDIO_SGA`` (a file, a folder, or a hub id
-  ``user/repo[/file.safetensors]``) into a local safetensors file; the weights loader calls
-  :func:`adapter_override` for it.
+- :func:`fetch_weights` downloads the files the engine reads, by name (:data:`weights.SD_FILES`,
+  :data:`weights.BLIP_FILES`, :data:`weights.IP_ADAPTER_FILES`: the public SD inpainting repo's fp16
+  safetensors, never its pickles, ``.ckpt`` or safety checker), through ``snapshot_download`` (finished
+  files are never downloaded twice, a broken transfer resumes), into the hub cache or a
+  ``weights/``-style folder, plus an optional adapter, and checks that the engine's file check passes.
+- :func:`resolve_adapter` turns an ``--sga`` value (a file, a folder, or a hub id
+  ``user/repo[/file.safetensors]``) into a local safetensors file.
 - :func:`push_adapter` uploads a trained adapter with a model card.
 
 Nothing here runs at import; huggingface_hub's own progress bars (tqdm) show in a terminal, and a
@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from studio.engines.anomalycontrol.weights import (
-    BLIP_DIR, BLIP_REPO, SD_DIR, SD_REPO, SGA_FILE, hub_cache_dir, locate, missing_message,
+    BLIP_DIR, BLIP_FILES, BLIP_REPO, IP_ADAPTER_DIR, IP_ADAPTER_FILE, IP_ADAPTER_FILES, IP_ADAPTER_REPO, SD_DIR,
+    SD_FILES, SD_REPO, SGA_FILE, hub_cache_dir, locate, missing_message,
 )
 from studio.errors import WeightsError
 from studio.publish import check_repo_id, command_line, endpoint, hub_errors, require_online, scrub
@@ -32,18 +33,6 @@ log = logging.getLogger(__name__)
 
 #: The SGA adapter's file name in a hub repo (what :func:`push_adapter` uploads).
 ADAPTER_FILE = "adapter.safetensors"
-#: IP-Adapter's released SD-1.5 weights: the authors' initialisation of SGA (``train --init-ip-adapter``).
-IP_ADAPTER_REPO, IP_ADAPTER_FILE, IP_ADAPTER_DIR = "h94/IP-Adapter", "models/ip-adapter_sd15.safetensors", "ip-adapter"
-SGA_ENV = "ANOMALY_STUDIO_SGA"
-
-#: What the engine reads of each model, safetensors only (no pickles, no fp16 duplicates, no safety checker).
-SD_PATTERNS = (
-    "model_index.json", "scheduler/scheduler_config.json", "tokenizer/*.json", "tokenizer/*.txt",
-    "text_encoder/config.json", "text_encoder/model.safetensors", "unet/config.json",
-    "unet/diffusion_pytorch_model.safetensors", "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
-)
-BLIP_PATTERNS = ("config.json", "preprocessor_config.json", "tokenizer*.json", "special_tokens_map.json",
-                 "vocab.txt", "model.safetensors", "model-*.safetensors", "model.safetensors.index.json")
 
 #: progress(what, done, total, unit): ``unit`` is "files" or "bytes".
 FetchProgress = Callable[[str, int, int, str], None]
@@ -65,21 +54,25 @@ class Fetched:
         return str(self.root) if self.root is not None else "sd15"
 
 
-def fetch_weights(local_dir: str | os.PathLike | None = None, *, sga: str | None = None, ip_adapter: bool = False,
-                  progress: FetchProgress | None = None) -> Fetched:
+def fetch_weights(local_dir: str | os.PathLike | None = None, *, sga: str | None = None,
+                  ip_adapter: bool | None = None, progress: FetchProgress | None = None) -> Fetched:
     """Download SD-1.5 inpainting, BLIP-2 ITM (the adapter ``sga``, IP-Adapter) and verify the engine finds them.
 
     With ``local_dir`` the files land in ``<local_dir>/stable-diffusion-inpainting/``,
-    ``<local_dir>/blip2-itm-vit-g/``, ``<local_dir>/sga/adapter.safetensors`` (the layout of
-    ``weights/``) and ``<local_dir>/ip-adapter/``; without it, in the hub cache, where the ``sd15``
-    profile finds them.
+    ``<local_dir>/blip2-itm-vit-g/``, ``<local_dir>/sga/adapter.safetensors`` and
+    ``<local_dir>/ip-adapter/models/...`` (the layout of ``weights/``); without it, in the hub
+    cache, where the ``sd15`` profile finds them. ``ip_adapter=None`` fetches IP-Adapter on a
+    Space (``SPACE_ID`` set: the studio only fetches there when a GPU can use it) and not elsewhere.
     """
     require_online("fetched")
+    if ip_adapter is None:
+        ip_adapter = bool(os.environ.get("SPACE_ID", "").strip())
     root = Path(local_dir).expanduser().absolute() if local_dir else None
-    folders = []
-    for repo, patterns, sub, title in ((SD_REPO, SD_PATTERNS, SD_DIR, "Stable Diffusion inpainting"),
-                                       (BLIP_REPO, BLIP_PATTERNS, BLIP_DIR, "BLIP-2 ITM")):
-        folders.append(_snapshot(repo, patterns, root / sub if root else None, title, progress))
+    pieces = [(SD_REPO, SD_FILES, SD_DIR, "Stable Diffusion inpainting"), (BLIP_REPO, BLIP_FILES, BLIP_DIR, "BLIP-2 ITM")]
+    if ip_adapter:
+        pieces.append((IP_ADAPTER_REPO, IP_ADAPTER_FILES, IP_ADAPTER_DIR, "IP-Adapter SD-1.5"))
+    folders = [_snapshot(repo, files, root / sub if root else None, title, progress)
+               for repo, files, sub, title in pieces]
     adapter = None
     if sga:
         adapter = resolve_adapter(sga)
@@ -88,16 +81,15 @@ def fetch_weights(local_dir: str | os.PathLike | None = None, *, sga: str | None
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(adapter, target)
             adapter = target
-    init = _hub_file(IP_ADAPTER_REPO, IP_ADAPTER_FILE, root / IP_ADAPTER_DIR if root else None) if ip_adapter else None
     check_root = root if root is not None else Path(hub_cache_dir()) / ".no-weights-folder"
-    *_, pieces = locate(check_root, use_hub_cache=root is None)
-    if pieces:
+    found = locate(check_root, use_hub_cache=root is None)
+    if found.missing:
         raise WeightsError("The fetch finished but the engine's file check still fails. "
-                           + missing_message(pieces, check_root, hub_cache=root is None, sga_missing=False))
-    return Fetched(root, folders[0], folders[1], adapter, init)
+                           + missing_message(found.missing, check_root, hub_cache=root is None))
+    return Fetched(root, folders[0], folders[1], adapter, folders[2] / IP_ADAPTER_FILE if ip_adapter else None)
 
 
-def _snapshot(repo: str, patterns: tuple[str, ...], local_dir: Path | None, title: str,
+def _snapshot(repo: str, files: tuple[str, ...], local_dir: Path | None, title: str,
               progress: FetchProgress | None) -> Path:
     from huggingface_hub import snapshot_download
 
@@ -105,7 +97,7 @@ def _snapshot(repo: str, patterns: tuple[str, ...], local_dir: Path | None, titl
     if progress is not None:
         kwargs["tqdm_class"] = _reporting_tqdm(title, progress)
     with hub_errors("fetched", repo):
-        path = snapshot_download(repo, allow_patterns=list(patterns), local_dir=local_dir, cache_dir=hub_cache_dir(),
+        path = snapshot_download(repo, allow_patterns=list(files), local_dir=local_dir, cache_dir=hub_cache_dir(),
                                  endpoint=endpoint(), **kwargs)
     return Path(path)
 
@@ -181,24 +173,16 @@ def _safetensors_only(path: Path, spec: str) -> Path:
     return path
 
 
-def _hub_file(repo: str, filename: str, local_dir: Path | None = None) -> Path:
+def _hub_file(repo: str, filename: str) -> Path:
     """One file of a hub repo: from the cache when it is there (offline too), else downloaded."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    if local_dir is None:
-        cached = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir())
-        if isinstance(cached, str):
-            return Path(cached)
+    cached = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir())
+    if isinstance(cached, str):
+        return Path(cached)
     require_online("fetched")
     with hub_errors("fetched", f"{repo}/{filename}"):
-        return Path(hf_hub_download(repo, filename, local_dir=local_dir, cache_dir=hub_cache_dir(),
-                                    endpoint=endpoint()))
-
-
-def adapter_override() -> Path | None:
-    """The adapter named by ``ANOMALY_STUDIO_SGA`` (resolved to a local file), or None when unset."""
-    spec = os.environ.get(SGA_ENV, "").strip()
-    return resolve_adapter(spec) if spec else None
+        return Path(hf_hub_download(repo, filename, cache_dir=hub_cache_dir(), endpoint=endpoint()))
 
 
 def adapter_card(*, repo: str, base: str, data_summary: str, steps: int, final_loss: float | None,
@@ -230,7 +214,7 @@ cross-attention layer's `to_k_sg` / `to_v_sg`. The base models stay frozen and a
 ```bash
 anomaly-studio fetch --sga {repo}                                   # base models + this adapter
 anomaly-studio generate --engine anomalycontrol --sga {repo} ...    # the command line
-ANOMALY_STUDIO_SGA={repo} python app.py                             # the studio
+ANOMALY_STUDIO_SGA={repo} python app.py                             # the studio (or a Space variable)
 ```
 
 ## Training command

@@ -1,6 +1,10 @@
-"""Initialising SGA from IP-Adapter's released SD-1.5 weights (h94/IP-Adapter ``ip-adapter_sd15.safetensors``).
+"""IP-Adapter's released SD-1.5 weights (h94/IP-Adapter ``models/ip-adapter_sd15.safetensors``) in the SGA adapter.
 
-The authors start training from IP-Adapter. Its file holds, with flat key names:
+Two uses: the authors start SGA training from IP-Adapter (:func:`load_ip_adapter`), and the
+``ip-adapter`` guidance mode runs IP-Adapter itself — reference guidance without training — by
+filling the same decoupled attention with its weights and feeding it the CLIP image embedding
+of the reference cut to its mask (:class:`ReferenceImageEncoder`; IP-Adapter's
+``models/image_encoder``, CLIP ViT-H/14 with a 1024-d projection). Its file holds, with flat key names:
 
     image_proj.proj.weight / .bias      (N*768, 1024) / (N*768,)   -> projection.image_proj.proj
     image_proj.norm.weight / .bias      (768,)                     -> projection.image_proj.norm
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from studio.engines.anomalycontrol.sga import SGAdapter, refuse_pickles, short_reason
@@ -77,3 +82,52 @@ def apply_ip_adapter(adapter: SGAdapter, tensors: dict[str, torch.Tensor], sourc
 def load_ip_adapter(adapter: SGAdapter, path: str | Path) -> list[str]:
     """:func:`read_ip_adapter` then :func:`apply_ip_adapter`; returns the adapter keys IP-Adapter does not cover."""
     return apply_ip_adapter(adapter, read_ip_adapter(path), f"The IP-Adapter file {str(path)!r}")
+
+
+def save_ip_adapter(adapter: SGAdapter, path: str | Path) -> Path:
+    """Write ``adapter``'s projection and ``to_k_sg``/``to_v_sg`` under IP-Adapter's key names (the inverse of
+    :func:`apply_ip_adapter`); e.g. miniature IP-Adapter files for tests."""
+    from safetensors.torch import save
+
+    from studio.atomic import write_bytes
+
+    state = adapter.state_dict()
+    tensors = {theirs: state[ours].detach().to("cpu").contiguous() for theirs, ours in ip_adapter_keys(adapter).items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_bytes(Path(path), save(tensors))
+
+
+#: Where the reference is not the anomaly, the cut shows CLIP's mean grey (normalised to ~0).
+_NEUTRAL = np.array([122, 116, 104], dtype=np.uint8)
+
+
+def cut_to_mask(reference: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The reference anomaly alone: its mask's box, pixels outside the mask set to a neutral grey.
+
+    Without a mask (or an empty one) the whole reference is used.
+    """
+    if mask is None or not mask.any():
+        return reference
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    cut = reference[y0:y1, x0:x1].copy()
+    cut[~mask[y0:y1, x0:x1]] = _NEUTRAL
+    return cut
+
+
+class ReferenceImageEncoder:
+    """IP-Adapter's image input: the reference cut to its mask -> CLIP image embedding (1, projection_dim)."""
+
+    def __init__(self, encoder):
+        from transformers import CLIPImageProcessor
+
+        self.encoder = encoder
+        size = int(encoder.config.vision_config.image_size if hasattr(encoder.config, "vision_config")
+                   else encoder.config.image_size)
+        self.processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+    @torch.no_grad()
+    def __call__(self, reference: np.ndarray, mask: np.ndarray | None) -> torch.Tensor:
+        pixels = self.processor(images=[cut_to_mask(reference, mask)], return_tensors="pt")["pixel_values"]
+        weight = next(self.encoder.parameters())
+        return self.encoder(pixel_values=pixels.to(device=weight.device, dtype=weight.dtype)).image_embeds

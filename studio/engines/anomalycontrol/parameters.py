@@ -15,6 +15,9 @@ GUIDANCE = EngineParameter("guidance", "guidance scale", 7.0, 0.0, 30.0, 0.5,
                            help="Classifier-free guidance of the prompt.")
 SGA_SCALE = EngineParameter("sga_scale", "SGA scale (λ)", 1.0, 0.0, 5.0, 0.1,
                             help="Weight of the reference's semantic tokens; 0 = plain inpainting.")
+IP_ADAPTER_SCALE = EngineParameter("ip_adapter_scale", "IP-Adapter scale", 0.6, 0.0, 2.0, 0.05,
+                                   help="Weight of the reference cut's IP-Adapter tokens (guidance mode ip-adapter); "
+                                        "0 = plain inpainting.")
 ASEA_STEPS = EngineParameter("asea_steps", "ASEA steps", 5, 0, 50, 1, True,
                              "Guidance optimisation steps on the reference's attention.", explains=True)
 ASEA_LR = EngineParameter("asea_lr", "ASEA learning rate", 0.1, 1e-4, 10.0, 0.01,
@@ -27,5 +30,5 @@ LABEL_THRESHOLD = EngineParameter(
     "than this many grey levels, cleaned.")
 
 #: Every parameter the engine may use, in the order the page shows them.
-PARAMETERS: tuple[EngineParameter, ...] = (STEPS, STRENGTH, GUIDANCE, SGA_SCALE, ASEA_STEPS, ASEA_LR, BLUR_SIGMA,
-                                           LABEL_THRESHOLD)
+PARAMETERS: tuple[EngineParameter, ...] = (STEPS, STRENGTH, GUIDANCE, SGA_SCALE, IP_ADAPTER_SCALE, ASEA_STEPS, ASEA_LR,
+                                           BLUR_SIGMA, LABEL_THRESHOLD)

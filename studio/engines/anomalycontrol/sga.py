@@ -34,6 +34,8 @@ FORMAT_VERSION = "2"
 DEFAULT_NUM_TOKENS = 4
 #: The embedding between the two projections: IP-Adapter SD-1.5's CLIP image-embedding width.
 EMBED_DIM = 1024
+#: The adapter header's list of the sha256 of its training images.
+TRAINING_IMAGES_KEY = "training_images_sha256"
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
@@ -154,6 +156,12 @@ class SGAdapter(nn.Module):
         param = self.projection.to_embed.weight
         return self.projection(feature.to(device=param.device, dtype=param.dtype), drop)
 
+    def embedding_tokens(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, cross_dim) from an embedding (B, embed_dim) that skips ``to_embed``: IP-Adapter's
+        CLIP image embedding in the ``ip-adapter`` guidance mode."""
+        param = self.projection.to_embed.weight
+        return self.projection.image_proj(embeds.to(device=param.device, dtype=param.dtype))
+
     def unconditional_tokens(self, batch: int = 1) -> torch.Tensor:
         """The tokens of no image (a zero embedding, as IP-Adapter): CFG's unconditional branch, dropout's target."""
         param = self.projection.to_embed.weight
@@ -225,8 +233,9 @@ def plain_attention(unet) -> Iterator[None]:
         unet.set_attn_processor(saved)
 
 
-def save_adapter(adapter: SGAdapter, path: str | Path) -> Path:
-    """Write the adapter as one safetensors file with a JSON header of its shapes."""
+def save_adapter(adapter: SGAdapter, path: str | Path, *, training_images: list[str] | None = None) -> Path:
+    """Write the adapter as one safetensors file with a JSON header of its shapes (and the sha256 of the images it
+    was trained on, ``training_images``, so evaluation can refuse them)."""
     from safetensors.torch import save
 
     from studio.atomic import write_bytes
@@ -242,6 +251,8 @@ def save_adapter(adapter: SGAdapter, path: str | Path) -> Path:
         "embed_dim": str(adapter.embed_dim),
         "shapes": json.dumps(adapter.shapes(), sort_keys=True),
     }
+    if training_images is not None:
+        metadata[TRAINING_IMAGES_KEY] = json.dumps(sorted(training_images))
     return write_bytes(path, save(tensors, metadata=metadata))
 
 
@@ -267,6 +278,14 @@ def read_adapter_header(path: str | Path) -> dict[str, str]:
             "Train it again, e.g. starting from IP-Adapter: anomaly-studio train --init-ip-adapter ip-adapter_sd15.safetensors ..."
         )
     return metadata
+
+
+def adapter_training_images(path: str | Path) -> set[str]:
+    """The sha256 of the images ``path`` was trained on (empty when the adapter does not record them)."""
+    try:
+        return set(json.loads(read_adapter_header(path).get(TRAINING_IMAGES_KEY, "[]")))
+    except json.JSONDecodeError:
+        return set()
 
 
 def refuse_pickles(path: str | Path, what: str) -> Path:

@@ -14,7 +14,10 @@ words, plus BLIP-2's ``[DEC]`` token.
 """
 from __future__ import annotations
 
+import json
 import string
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -43,7 +46,11 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def clip_tokenizer(model_max_length: int = 77):
-    """A CLIP tokenizer over a generated 514-token byte vocabulary (ids 0 = BOS, 1 = EOS/PAD)."""
+    """A CLIP tokenizer over a generated 514-token byte vocabulary (ids 0 = BOS, 1 = EOS/PAD).
+
+    Built from vocabulary files (``vocab.json`` + an empty ``merges.txt``), the one constructor every
+    supported transformers version shares.
+    """
     from transformers import CLIPTokenizer
 
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -52,18 +59,22 @@ def clip_tokenizer(model_max_length: int = 77):
         vocab[sym] = len(vocab)
     for sym in symbols:
         vocab[sym + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=model_max_length)
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        Path(folder, "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+        return CLIPTokenizer.from_pretrained(folder, model_max_length=model_max_length)
 
 
 def bert_tokenizer(model_max_length: int = 512):
-    """A BERT WordPiece tokenizer over a generated vocabulary, with BLIP-2's ``[DEC]`` BOS token."""
+    """A BERT WordPiece tokenizer over a generated vocabulary (``vocab.txt``), with BLIP-2's ``[DEC]`` BOS token."""
     from transformers import BertTokenizer
 
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     pieces = list(string.ascii_lowercase + string.digits + string.punctuation)
     tokens += pieces + ["##" + p for p in pieces] + list(_DEFECT_WORDS)
-    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
-    tokenizer = BertTokenizer(vocab=vocab, model_max_length=model_max_length)
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "vocab.txt").write_text("".join(t + "\n" for t in dict.fromkeys(tokens)), encoding="utf-8")
+        tokenizer = BertTokenizer.from_pretrained(folder, model_max_length=model_max_length)
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     return tokenizer
 
@@ -133,3 +144,16 @@ def build_tiny_components(seed: int = TINY_SEED) -> dict:
         "unet": unet.eval(), "vae": vae.eval(), "text_encoder": text_encoder.eval(), "tokenizer": tokenizer,
         "scheduler": scheduler, "blip2": blip2.eval(), "blip_tokenizer": blip_tokenizer,
     }
+
+
+def tiny_image_encoder(seed: int = TINY_SEED):
+    """A miniature CLIP image encoder with IP-Adapter SD-1.5's projection width (1024), random weights."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from studio.engines.anomalycontrol.sga import EMBED_DIM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                  image_size=32, patch_size=8, projection_dim=EMBED_DIM)
+        return CLIPVisionModelWithProjection(config).eval()

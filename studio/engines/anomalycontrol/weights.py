@@ -1,55 +1,64 @@
-"""Weight profiles and the one loader for the ``anomalycontrol`` engine.
+"""The ``anomalycontrol`` engine's weights on disk: profiles, the folder layout, the file checks, guidance modes.
 
 Profiles:
 
 - ``tiny``: random-init miniature models built in-process (seconds, deterministic).
 - ``sd15-random``: the full-size architectures from ``weights/configs/`` with random weights
   (real memory and speed, for GPU benchmarks; tokenizers are generated, see ``tiny.py``).
-- ``sd15``: real weights — SD-1.5 inpainting, BLIP-2 ITM ViT-g and an SGA checkpoint — from
-  ``weights/<name>/`` or the Hugging Face cache (never downloaded at run time).
-- a folder path: the same layout as ``weights/`` (what :func:`save_bundle` writes)::
+- ``sd15``: real weights from ``weights/<name>/`` or the Hugging Face cache (never downloaded
+  at run time).
+- a folder path: the same layout as ``weights/`` (what ``anomaly-studio fetch --local-dir`` writes)::
 
-      <folder>/stable-diffusion-inpainting/   diffusers layout: unet/ vae/ text_encoder/ tokenizer/ scheduler/
-      <folder>/blip2-itm-vit-g/               transformers layout: config.json model.safetensors tokenizer files
-      <folder>/sga/adapter.safetensors        SGA checkpoint (optional: without it sga_scale is forced to 0)
+      <folder>/stable-diffusion-inpainting/   the repo's diffusers layout; its weights are fp16 safetensors
+                                              (unet/diffusion_pytorch_model.fp16.safetensors, ...), as published
+      <folder>/blip2-itm-vit-g/               config.json model.safetensors (fp32) + processor/tokenizer files
+      <folder>/sga/adapter.safetensors        a trained SGA adapter (optional)
+      <folder>/ip-adapter/models/ip-adapter_sd15.safetensors   IP-Adapter SD-1.5 + its CLIP image encoder
+      <folder>/ip-adapter/models/image_encoder/                (optional; the h94/IP-Adapter repo's paths)
 
-Only safetensors are read (pickles can run code). Anything missing gives one
-:class:`~studio.errors.WeightsError` naming each piece, where it goes and the command that
-fetches it. This module imports neither torch nor diffusers at import time:
-:func:`sd15_available` runs at app start-up and only looks at files.
+Guidance modes (:func:`guidance_mode`), chosen from what is there: ``sga`` (the paper: an SGA
+adapter), ``ip-adapter`` (reference guidance without training: IP-Adapter and its image encoder,
+no adapter), ``text`` (plain inpainting with the target prompt). Only safetensors are read
+(pickles can run code). Anything missing gives one :class:`~studio.errors.WeightsError` naming
+each piece, where it goes and the command that fetches it.
+
+This module imports neither torch nor diffusers nor the loader: :func:`sd15_available` runs at
+app start-up and only looks at files. Loading lives in :mod:`models`.
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
 
 from studio import config
-from studio.errors import WeightsError
-
-log = logging.getLogger(__name__)
 
 PROFILES = ("tiny", "sd15-random", "sd15")
 SD_DIR = "stable-diffusion-inpainting"
 BLIP_DIR = "blip2-itm-vit-g"
 SGA_FILE = "sga/adapter.safetensors"
+IP_ADAPTER_DIR = "ip-adapter"
 SD_REPO = "stable-diffusion-v1-5/stable-diffusion-inpainting"
 BLIP_REPO = "Salesforce/blip2-itm-vit-g"
+IP_ADAPTER_REPO = "h94/IP-Adapter"
+#: IP-Adapter SD-1.5 and its CLIP ViT-H image encoder, as paths inside the h94/IP-Adapter repo.
+IP_ADAPTER_FILE = "models/ip-adapter_sd15.safetensors"
+IMAGE_ENCODER_DIR = "models/image_encoder"
 TINY_NOTE = "tiny random model: the maps show the mechanism only"
 RANDOM_NOTE = "random weights (sd15-random): the maps show the mechanism only"
 
-#: Files each piece needs; each entry lists alternatives (any one will do).
+#: The guidance modes, from the paper's to the plainest.
+GUIDANCE_MODES = ("sga", "ip-adapter", "text")
+
+#: Files each piece needs; each entry lists alternatives (any one will do). The public SD inpainting
+#: repo has fp16 safetensors only; an fp32 file (e.g. one saved locally) is accepted too.
 SD_REQUIRED: tuple[tuple[str, ...], ...] = (
     ("unet/config.json",),
-    ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"),
+    ("unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.safetensors"),
     ("vae/config.json",),
-    ("vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"),
+    ("vae/diffusion_pytorch_model.fp16.safetensors", "vae/diffusion_pytorch_model.safetensors"),
     ("text_encoder/config.json",),
-    ("text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors"),
+    ("text_encoder/model.fp16.safetensors", "text_encoder/model.safetensors"),
     ("tokenizer/vocab.json", "tokenizer/tokenizer.json"),   # the slow CLIP tokenizer needs vocab AND merges,
     ("tokenizer/merges.txt", "tokenizer/tokenizer.json"),  # the fast one tokenizer.json alone
     ("scheduler/scheduler_config.json",),
@@ -59,71 +68,22 @@ BLIP_REQUIRED: tuple[tuple[str, ...], ...] = (
     ("model.safetensors", "model.safetensors.index.json"),
     ("vocab.txt", "tokenizer.json"),
 )
-_SD_FETCH_FILES = (
-    "model_index.json scheduler/scheduler_config.json tokenizer/vocab.json tokenizer/merges.txt "
-    "tokenizer/tokenizer_config.json tokenizer/special_tokens_map.json text_encoder/config.json "
-    "text_encoder/model.safetensors unet/config.json unet/diffusion_pytorch_model.safetensors "
-    "vae/config.json vae/diffusion_pytorch_model.safetensors"
+IP_ADAPTER_REQUIRED: tuple[tuple[str, ...], ...] = (
+    (IP_ADAPTER_FILE,),
+    (f"{IMAGE_ENCODER_DIR}/config.json",),
+    (f"{IMAGE_ENCODER_DIR}/model.safetensors",),
 )
-
-
-@dataclass
-class ModelBundle:
-    """Every model the engine needs, placed on one device, plus where they came from."""
-
-    profile: str
-    unet: Any
-    vae: Any
-    text_encoder: Any
-    tokenizer: Any
-    scheduler: Any
-    blip2: Any
-    blip_tokenizer: Any
-    adapter: Any
-    #: Where the SGA weights came from; None when no checkpoint was found (SGA forced off).
-    sga_source: str | None
-    #: The BLIP-2 checkpoint's ``preprocessor_config.json`` ({} when it has none: PIL bicubic defaults).
-    blip_image_config: dict[str, Any]
-    note: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def device(self):
-        return next(self.unet.parameters()).device
-
-    @property
-    def dtype(self):
-        return next(self.unet.parameters()).dtype
-
-    @property
-    def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def resolution(self) -> int:
-        """The UNet's native resolution in pixels (512 for SD-1.5, 64 for tiny)."""
-        return int(self.unet.config.sample_size) * self.vae_scale_factor
-
-    @property
-    def size_multiple(self) -> int:
-        """Pixel sizes the UNet accepts are multiples of this (VAE factor x UNet downsampling)."""
-        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
-
-    @property
-    def sga_trained(self) -> bool:
-        return self.sga_source is not None
-
-
-# --------------------------------------------------------------------------- file checks (no torch)
-
-
-@dataclass
-class _Piece:
-    title: str
-    folder: Path
-    repo: str | None
-    missing: list[str]
-    fetch: str
+#: Exactly what ``fetch`` downloads of each repo (names, no wildcards: no pickle, no fp32 duplicate,
+#: no safety checker, no single-file .ckpt).
+SD_FILES = (
+    "model_index.json", "scheduler/scheduler_config.json", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "text_encoder/config.json",
+    "text_encoder/model.fp16.safetensors", "unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors",
+    "vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors",
+)
+BLIP_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "special_tokens_map.json",
+              "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+IP_ADAPTER_FILES = (IP_ADAPTER_FILE, f"{IMAGE_ENCODER_DIR}/config.json", f"{IMAGE_ENCODER_DIR}/model.safetensors")
 
 
 def hub_cache_dir() -> str:
@@ -131,6 +91,29 @@ def hub_cache_dir() -> str:
     from huggingface_hub import constants
 
     return os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
+
+
+def show_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _download_command(repo: str, files: tuple[str, ...], folder: Path) -> str:
+    return f"hf download {repo} {' '.join(files)} --local-dir {show_path(folder)}"
+
+
+def fetch_sd_command(folder: Path) -> str:
+    return _download_command(SD_REPO, SD_FILES, folder)
+
+
+def fetch_blip_command(folder: Path) -> str:
+    return _download_command(BLIP_REPO, BLIP_FILES, folder)
+
+
+def fetch_ip_adapter_command(folder: Path) -> str:
+    return _download_command(IP_ADAPTER_REPO, IP_ADAPTER_FILES, folder)
 
 
 def _missing_files(folder: Path, required: tuple[tuple[str, ...], ...]) -> list[str]:
@@ -161,53 +144,75 @@ def _cached_snapshot(repo: str, required: tuple[tuple[str, ...], ...]) -> Path |
     return snapshot
 
 
-def fetch_sd_command(folder: Path) -> str:
-    return f"hf download {SD_REPO} {_SD_FETCH_FILES} --local-dir {show_path(folder)}"
+@dataclass
+class Piece:
+    """A missing piece of the weights: what it is, where it goes and how to fetch it."""
+
+    title: str
+    folder: Path
+    missing: list[str]
+    fetch: str
 
 
-def fetch_blip_command(folder: Path) -> str:
-    return f'hf download {BLIP_REPO} --exclude "*.bin" --local-dir {show_path(folder)}'
+@dataclass
+class Located:
+    """Where each piece was found (None = not there) and the required pieces that are missing."""
+
+    sd: Path | None
+    blip: Path | None
+    sga: Path | None
+    ip_adapter: Path | None
+    missing: list[Piece]
+
+    @property
+    def guidance(self) -> str:
+        return guidance_mode(self.sga is not None, self.ip_adapter is not None)
 
 
-def show_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+def _find(folder: Path, repo: str, required, use_hub_cache: bool) -> tuple[Path | None, list[str]]:
+    missing = _missing_files(folder, required)
+    if not missing:
+        return folder, []
+    cached = _cached_snapshot(repo, required) if use_hub_cache else None
+    return cached, ([] if cached is not None else missing)
 
 
-def locate(root: Path, *, use_hub_cache: bool) -> tuple[Path | None, Path | None, Path | None, list[_Piece]]:
-    """Find (sd folder, blip folder, sga file) under ``root`` (or the hub cache); also the missing pieces."""
-    pieces: list[_Piece] = []
+def locate(root: Path, *, use_hub_cache: bool) -> Located:
+    """Find every piece under ``root`` (or the hub cache); the SD and BLIP-2 pieces that are missing."""
+    pieces: list[Piece] = []
     found: list[Path | None] = []
     for folder, repo, required, title, fetch in (
         (root / SD_DIR, SD_REPO, SD_REQUIRED,
          "Stable Diffusion 1.5 inpainting (9-channel UNet, VAE, CLIP text encoder)", fetch_sd_command),
-        (root / BLIP_DIR, BLIP_REPO, BLIP_REQUIRED, "BLIP-2 image-text matching model (ViT-g + Q-Former)", fetch_blip_command),
+        (root / BLIP_DIR, BLIP_REPO, BLIP_REQUIRED, "BLIP-2 image-text matching model (ViT-g + Q-Former)",
+         fetch_blip_command),
     ):
-        missing = _missing_files(folder, required)
-        location: Path | None = folder
+        location, missing = _find(folder, repo, required, use_hub_cache)
         if missing:
-            location = _cached_snapshot(repo, required) if use_hub_cache else None
-            if location is None:
-                pieces.append(_Piece(title, folder, repo, missing, fetch(folder)))
+            pieces.append(Piece(title, folder, missing, fetch(folder)))
         found.append(location)
-    sd, blip = found
+    ip_adapter, _ = _find(root / IP_ADAPTER_DIR, IP_ADAPTER_REPO, IP_ADAPTER_REQUIRED, use_hub_cache)
     sga = root / SGA_FILE
-    return sd, blip, (sga if sga.is_file() else None), pieces
+    return Located(found[0], found[1], sga if sga.is_file() else None, ip_adapter, pieces)
 
 
-def missing_message(pieces: list[_Piece], root: Path, *, hub_cache: bool, sga_missing: bool) -> str:
-    """The one message for missing weights: each piece, where it goes, how to fetch it."""
+def guidance_mode(has_sga: bool, has_ip_adapter: bool) -> str:
+    """``sga`` with an adapter, else ``ip-adapter`` with IP-Adapter's files, else ``text``."""
+    return "sga" if has_sga else "ip-adapter" if has_ip_adapter else "text"
+
+
+def missing_message(pieces: list[Piece], root: Path, *, hub_cache: bool) -> str:
+    """The one message for missing weights: each piece, where it goes, how to fetch it, and the optional ones."""
     where = f"{show_path(root)}" + (" and the Hugging Face cache" if hub_cache else "")
     lines = [f"The anomalycontrol engine's weights are incomplete (looked in {where}):"]
     for p in pieces:
         shown = ", ".join(p.missing[:3]) + (f" and {len(p.missing) - 3} more" if len(p.missing) > 3 else "")
         lines.append(f"  - missing: {p.title}: put it in {show_path(p.folder)}/ (missing {shown}); "
                      f"on a connected machine run: {p.fetch}")
-    if sga_missing:
-        lines.append(f"  - optional: SGA checkpoint {show_path(root / SGA_FILE)} (train it with `anomaly-studio "
-                     "train`; without it the engine runs with sga_scale=0)")
+    lines.append(f"  - optional: an SGA adapter at {show_path(root / SGA_FILE)} (guidance mode sga, the paper's; "
+                 "train one with `anomaly-studio train`), or IP-Adapter in "
+                 f"{show_path(root / IP_ADAPTER_DIR)}/ (guidance mode ip-adapter; `anomaly-studio fetch --ip-adapter`); "
+                 "without either the engine runs guidance mode text (plain inpainting with the prompt)")
     if pieces:
         lines.append(f"  Or fetch everything at once: anomaly-studio fetch --local-dir {show_path(root)}")
     lines.append("See weights/README.md. For an offline demo of the mechanism use --weights tiny (random weights).")
@@ -217,88 +222,12 @@ def missing_message(pieces: list[_Piece], root: Path, *, hub_cache: bool, sga_mi
 def sd15_available(root: str | os.PathLike[str] | None = None) -> bool:
     """True when SD-1.5 inpainting and BLIP-2 are on disk (``weights/`` or the hub cache). Files only, no torch."""
     try:
-        *_, pieces = locate(Path(root) if root else config.WEIGHTS_DIR, use_hub_cache=True)
+        located = locate(Path(root) if root else config.WEIGHTS_DIR, use_hub_cache=True)
     except Exception:  # a broken cache must not break start-up
         return False
-    return not pieces
-
-
-# --------------------------------------------------------------------------- building and loading
+    return not located.missing
 
 
 def configs_dir() -> Path:
     """The shipped full-size model configs: ``configs/`` in the (``ANOMALY_STUDIO_WEIGHTS``-overridable) weights folder."""
     return config.WEIGHTS_DIR / "configs"
-
-
-def load_bundle(weights: str | None = None, *, device: str | None = None, dtype=None) -> ModelBundle:
-    """Load a profile (``tiny``, ``sd15-random``, ``sd15``; None or ``auto`` = ``sd15``) or a folder."""
-    from studio.engines.anomalycontrol import models
-
-    name = (weights or "auto").strip()
-    if name in ("auto", ""):
-        name = "sd15"
-    target_device, target_dtype = models.device_dtype(device, dtype)
-    if name == "tiny":
-        from studio.engines.anomalycontrol.tiny import build_tiny_components
-
-        return models.finish_bundle(build_tiny_components(), "tiny", None, target_device, target_dtype,
-                                    random_adapter=True, note=TINY_NOTE)
-    if name == "sd15-random":
-        return models.build_random_bundle(configs_dir(), target_device, target_dtype)
-    if name == "sd15":
-        return models.load_root(config.WEIGHTS_DIR, "sd15", target_device, target_dtype, use_hub_cache=True)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return models.load_root(path, str(path), target_device, target_dtype, use_hub_cache=False)
-    if os.sep in name or "/" in name or path.exists():
-        raise WeightsError(f"The weights folder {name!r} does not exist (or is not a folder); see weights/README.md.")
-    raise WeightsError(
-        f"Unknown weights {weights!r}: use tiny, sd15-random, sd15 or a folder laid out like weights/ "
-        "(see weights/README.md)."
-    )
-
-
-@contextlib.contextmanager
-def quiet_libraries() -> Iterator[None]:
-    """Silence the libraries' import-time and loading chatter (their warnings are not the user's business)."""
-    import diffusers
-    import transformers
-
-    t_level = transformers.logging.get_verbosity()
-    d_level = diffusers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    diffusers.logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        transformers.logging.set_verbosity(t_level)
-        diffusers.logging.set_verbosity(d_level)
-
-
-def save_bundle(bundle: ModelBundle, folder: str | os.PathLike[str], *, with_sga: bool = True) -> Path:
-    """Write ``bundle`` in the folder layout :func:`load_bundle` reads (``save_pretrained`` for every model)."""
-    from studio.engines.anomalycontrol.csm import image_processor
-    from studio.engines.anomalycontrol.sga import save_adapter
-
-    root = Path(folder)
-    sd = root / SD_DIR
-    bundle.unet.save_pretrained(sd / "unet")
-    bundle.vae.save_pretrained(sd / "vae")
-    bundle.text_encoder.save_pretrained(sd / "text_encoder")
-    bundle.tokenizer.save_pretrained(sd / "tokenizer")
-    bundle.scheduler.save_pretrained(sd / "scheduler")
-    (sd / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionInpaintPipeline", "feature_extractor": [None, None],
-        "safety_checker": [None, None], "requires_safety_checker": False,
-        "scheduler": ["diffusers", type(bundle.scheduler).__name__], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }, indent=2))
-    blip = root / BLIP_DIR
-    bundle.blip2.save_pretrained(blip)
-    bundle.blip_tokenizer.save_pretrained(blip)
-    image_processor(bundle.blip_image_config, int(bundle.blip2.config.vision_config.image_size)).save_pretrained(blip)
-    if with_sga:
-        save_adapter(bundle.adapter, root / SGA_FILE)
-    return root

@@ -6,11 +6,18 @@ curated samples can train the adapter. Each anomaly's caption comes from a JSON 
 -> text; paths absolute or relative to the data root or to the JSON file) or from a template
 built from category and defect type.
 
-Each anomaly is paired with a reference (:data:`PAIRINGS`). By default (``same-category``, as the
-authors pair) it is a *non-matching* one: another image of the same defect type *within the same
-category* (MVTec's ``combined``, ``color`` or ``cut`` mean different things in different
-categories), else another anomaly of that category, else any other anomaly. ``same-defect`` pools a
-defect name across categories; ``self`` takes the image itself (a matching pair).
+Each anomaly is paired with a reference (:data:`PAIRINGS`). The default, ``self``, is the authors':
+their dataset computes the BLIP-2 feature from the training image itself with its own caption and
+mask; the *non-matching* pair (reference prompt vs target prompt) is how the adapter is used at
+inference. Two options are ours, not the authors': ``same-category`` (another image of the same
+defect type within the same category, else another anomaly of that category, else any other) and
+``same-defect`` (a defect name pooled across categories).
+
+Which anomalies train (:data:`SPLITS`): by default the authors' split, the first third (at least
+one) of each category's defect type, sorted by file name, leaving two thirds for testing; ``all``
+(ours) trains on every image, so evaluating on the same folder would measure images the adapter saw.
+The adapter records the sha256 of every training image (:meth:`TrainingSet.image_sha256`) and
+``evaluate --adapter`` refuses test images among them.
 
 Every sample is cut with the engine's own :func:`~studio.engines.anomalycontrol.inpainting.work_region`
 (a square around the mask at the model's resolution), so training sees each anomaly at the scale
@@ -37,8 +44,10 @@ from studio.imaging import load_image, load_mask
 
 log = logging.getLogger(__name__)
 
-#: How each anomaly's reference is chosen (``--pairing``); the first is the default.
-PAIRINGS = ("same-category", "same-defect", "self")
+#: How each anomaly's reference is chosen (``--pairing``); the first (the authors') is the default.
+PAIRINGS = ("self", "same-category", "same-defect")
+#: Which anomalies train (``--split``): the authors' first third per defect type (default), or all of them.
+SPLITS = ("authors", "all")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class TrainingSet:
     anomalies: tuple[Anomaly, ...]
     references: tuple[tuple[int, ...], ...]
     pairing: str = PAIRINGS[0]
+    split: str = SPLITS[0]
 
     def __len__(self) -> int:
         return len(self.anomalies)
@@ -71,12 +81,17 @@ class TrainingSet:
             digest.update(f"{a.image.relative_to(self.root)}\0{a.caption}\n".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()[:16]
 
+    def image_sha256(self) -> list[str]:
+        """The sha256 of every training image's file, sorted (recorded in the adapter)."""
+        return sorted({hashlib.sha256(a.image.read_bytes()).hexdigest() for a in self.anomalies})
+
     def summary(self) -> str:
         counts: dict[str, int] = defaultdict(int)
         for a in self.anomalies:
             counts[a.defect] += 1
         types = ", ".join(f"{d} ({n})" for d, n in sorted(counts.items()))
-        return f"{len(self)} anomaly images of {len(counts)} defect type(s): {types}"
+        split = "the authors' split: first third of each defect type" if self.split == "authors" else "all images"
+        return f"{len(self)} anomaly images of {len(counts)} defect type(s) ({split}): {types}"
 
 
 def template_caption(category: str, defect: str) -> str:
@@ -87,12 +102,28 @@ def template_caption(category: str, defect: str) -> str:
     return f"a {words(category)} with a {words(defect)} defect"
 
 
-def read_training_set(root: str | Path, captions: str | Path | None = None, pairing: str = PAIRINGS[0]) -> TrainingSet:
-    """List the anomalies under ``root`` with captions and reference pools; raises InputError on bad data."""
+def authors_split(samples: list[Sample]) -> list[Sample]:
+    """The first third (at least one) of each defect type's images, sorted by file name (the authors' training part)."""
+    by_defect: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_defect[sample.defect].append(sample)
+    kept = []
+    for defect in sorted(by_defect):
+        ordered = sorted(by_defect[defect], key=lambda s: s.image.name)
+        kept.extend(ordered[:max(1, len(ordered) // 3)])
+    return kept
+
+
+def read_training_set(root: str | Path, captions: str | Path | None = None, pairing: str = PAIRINGS[0],
+                      split: str = SPLITS[0]) -> TrainingSet:
+    """List the training anomalies under ``root`` with captions and reference pools; raises InputError on bad data."""
     if pairing not in PAIRINGS:
         raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)} (got {pairing!r}).")
+    if split not in SPLITS:
+        raise InputError(f"--split must be one of {', '.join(SPLITS)} (got {split!r}).")
     categories = find_categories(root, what="training data folder")
-    found: list[tuple[str, Sample]] = [(c.name, s) for c in categories for s in c.test_anomalous]
+    pick = authors_split if split == "authors" else list
+    found: list[tuple[str, Sample]] = [(c.name, s) for c in categories for s in pick(list(c.test_anomalous))]
     if not found:
         raise InputError(
             f"The training data folder {str(root)!r} has no anomaly images: expected "
@@ -113,7 +144,7 @@ def read_training_set(root: str | Path, captions: str | Path | None = None, pair
     if texts:
         log.warning("%d caption(s) in %s name no anomaly image of the data folder (e.g. %s); they are ignored.",
                     len(texts), captions, next(iter(texts)))
-    return TrainingSet(root, tuple(anomalies), reference_pools(anomalies, pairing), pairing)
+    return TrainingSet(root, tuple(anomalies), reference_pools(anomalies, pairing), pairing, split)
 
 
 def load_captions(path: str | Path, root: Path) -> dict[Path, str]:
@@ -149,7 +180,7 @@ def reference_pools(anomalies: list[Anomaly], pairing: str = PAIRINGS[0]) -> tup
         candidates = [tuple(j for j in group[key(a)] if j != i) for key, group in zip(keys, groups)]
         pool = next((c for c in candidates if c), tuple(j for j in range(len(anomalies)) if j != i))
         if not candidates[0]:
-            widened.add(f"{a.category}/{a.defect}" if pairing == PAIRINGS[0] else a.defect)
+            widened.add(f"{a.category}/{a.defect}" if pairing == "same-category" else a.defect)
         pools.append(pool)
     if widened:
         log.warning("Defect type(s) with a single image take their references more widely (same category, else any): %s.", ", ".join(sorted(widened)))

@@ -42,9 +42,9 @@ from studio.engines.anomalycontrol.training.checkpoints import (
 )
 from studio.engines.anomalycontrol.training.conditioning import DROPOUT_RATE, ReferenceFeatures, condition_dropout
 from studio.engines.anomalycontrol.training.data import (
-    PAIRINGS, AnomalyPairs, StreamBatches, TrainingSet, check_batch, read_training_set,
+    PAIRINGS, SPLITS, AnomalyPairs, StreamBatches, TrainingSet, check_batch, read_training_set,
 )
-from studio.engines.anomalycontrol.weights import ModelBundle, load_bundle, quiet_libraries
+from studio.engines.anomalycontrol.models import ModelBundle, load_bundle, quiet_libraries
 from studio.errors import InputError, WeightsError
 from studio.types import ProgressFn
 
@@ -77,6 +77,8 @@ class TrainSettings:
     condition_dropout: float = DROPOUT_RATE
     #: How references are paired with the anomalies when ``train`` reads the folder (see training.data.PAIRINGS).
     pairing: str = PAIRINGS[0]
+    #: Which anomalies of the folder train (see training.data.SPLITS).
+    split: str = SPLITS[0]
     #: Recompute the frozen UNet's activations in the backward pass (less memory, more time).
     gradient_checkpointing: bool = False
     checkpoint_every: int = 500
@@ -98,6 +100,8 @@ class TrainSettings:
             raise InputError(f"--condition-dropout must lie between 0 and 1/3 (got {self.condition_dropout:g}).")
         if self.pairing not in PAIRINGS:
             raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)} (got {self.pairing!r}).")
+        if self.split not in SPLITS:
+            raise InputError(f"--split must be one of {', '.join(SPLITS)} (got {self.split!r}).")
         if self.keep_checkpoints < 1:
             raise InputError(f"--keep-checkpoints must be at least 1 (got {self.keep_checkpoints}).")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -151,7 +155,8 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     if init_adapter and init_ip_adapter:
         raise InputError("Give --init-adapter or --init-ip-adapter, not both.")
     # Bad data fails before any model loads.
-    dataset = data if isinstance(data, TrainingSet) else read_training_set(data, captions, settings.pairing)
+    dataset = (data if isinstance(data, TrainingSet)
+               else read_training_set(data, captions, settings.pairing, settings.split))
     resume_dir = resolve_checkpoint(resume) if resume else None
     precision = _mixed_precision(settings)
     try:
@@ -246,8 +251,8 @@ def train(data: str | Path | TrainingSet, weights: str | None, out: str | Path, 
     result.references_encoded = references.encoded
     accelerator.wait_for_everyone()
     if main:
-        save_adapter(adapter, out)
-    bundle.adapter, bundle.sga_source = adapter, str(out)
+        save_adapter(adapter, out, training_images=dataset.image_sha256())
+    bundle.adapter, bundle.guidance, bundle.guidance_source = adapter, "sga", str(out)
     return result
 
 
@@ -322,5 +327,5 @@ def _mixed_precision(settings: TrainSettings) -> str:
 
 def _order_meta(settings: TrainSettings, resolution: int, processes: int, dataset: TrainingSet) -> dict[str, Any]:
     return {"seed": settings.seed, "batch_size": settings.batch_size, "grad_accum": settings.grad_accum,
-            "resolution": resolution, "processes": processes, "pairing": dataset.pairing,
+            "resolution": resolution, "processes": processes, "pairing": dataset.pairing, "split": dataset.split,
             "condition_dropout": settings.condition_dropout, "data": dataset.fingerprint()}
