@@ -87,7 +87,7 @@ def measure(weights: str = "tiny", batches: tuple[int, ...] = (1, 4), steps: int
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "weights": weights, "size": SIZE, "steps": steps, "strength": 0.7, "compiled_unet": compile_unet,
         "load_s": time.perf_counter() - start, "torch": torch.__version__,
-        "guidance_mode": engine.guidance, "sga_trained": engine.bundle.sga_trained,
+        "guidance_mode": engine.guidance, "guidance_source": engine.bundle.guidance_source,
     }
     if load_from_disk:
         from studio.engines.anomalycontrol.models import load_bundle, save_bundle

@@ -189,7 +189,7 @@ def stage_models(st: Stage) -> dict:
     import torch
 
     from bench.run import matmul_rate, unet_flops_per_step
-    from studio.engines.anomalycontrol.weights import load_bundle, save_bundle
+    from studio.engines.anomalycontrol.models import load_bundle, save_bundle
 
     _sync()
     start = time.perf_counter()
