@@ -42,7 +42,7 @@ def stain(ctx: Context) -> Maps:
     uneven density, a darker ring where the liquid dried (the coffee-ring effect), sometimes a fainter
     tide line inside, and a few satellite droplets with rings of their own."""
     rng = ctx.rng
-    blob, lift = organic_patch(ctx, (0.3, 0.75), float(rng.uniform(0.25, 0.45)))
+    blob, lift = organic_patch(ctx, (0.25, 0.6), float(rng.uniform(0.25, 0.45)))
     size = float(np.sqrt(blob.sum()))
     satellites = int(rng.integers(0, 7))
     drops = droplets(ctx, blob, satellites, max(1.0, 0.07 * size))

@@ -109,8 +109,8 @@ def discoloration(ctx: Context) -> Maps:
     prompt's colour), uneven inside."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.4, 0.85), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
-    weight = wide_blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
+    blob, lift = organic_patch(ctx, (0.35, 0.75), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
+    weight = wide_blur(np.sqrt(lift), max(1.5, 0.05 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
     if named is not None:
@@ -124,3 +124,30 @@ def discoloration(ctx: Context) -> Maps:
         factor = (0.35 * ctx.base + 0.65 * grey) * factor / np.maximum(ctx.base, 1.0)
     albedo = 1.0 + weight[..., None] * (factor - 1.0)
     return Maps(albedo=albedo.astype(np.float32))
+
+
+#: Char (RGB): the black core of a burn.
+CHAR = np.array([30, 26, 24], np.float32)
+#: Scorch (RGB multipliers): the brown ring around the char, and the faint heat tint beyond it.
+SCORCH = np.array([0.6, 0.44, 0.3], np.float32)
+HEAT_TINT = np.array([1.0, 0.9, 0.72], np.float32)
+
+
+def burn(ctx: Context) -> Maps:
+    """A burn or scorch mark: a char-black, grainy core that hides the surface, a brown scorched
+    zone through which the texture shows, and a faint yellow-brown heat tint fading beyond it."""
+    rng = ctx.rng
+    size = float(np.sqrt(ctx.region.sum()))
+    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.3, 0.5)), (0.5, 1.0))
+    heat = wide_blur(lift, max(1.0, 0.04 * size))
+    grain = ctx.noise(1.5)
+    core = float(rng.uniform(0.45, 0.7))
+    char = np.clip((heat + 0.2 * grain - core) / 0.12, 0.0, 1.0) * blob
+    scorch = np.clip(heat * float(rng.uniform(1.4, 2.0)), 0.0, 1.0)
+    halo = np.clip(wide_blur(blob.astype(np.float32), max(1.5, 0.05 * size)) * 1.5 - scorch, 0.0, 1.0) * ctx.region
+    albedo = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.6 * halo[..., None] * (HEAT_TINT - 1.0))
+    paint = CHAR * (1.0 + 0.35 * ctx.noise(2.0))[..., None]
+    cover = np.clip(char * float(rng.uniform(0.85, 1.0)), 0.0, 1.0)
+    ctx.record(core=core)
+    return Maps(albedo=albedo.astype(np.float32), cover=cover.astype(np.float32),
+                paint=paint.astype(np.float32), height=(-0.4 * char).astype(np.float32), hollow=0.0)

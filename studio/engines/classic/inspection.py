@@ -1,0 +1,90 @@
+"""What gives a synthetic defect away to an inspector, measured: a change that straddles two
+surfaces, the sketch's outline showing, labelled pixels that did not visibly change (halos), a
+label in pieces, and a hole's floor that repeats the host's own pattern. The engine's candidate
+score and the realism benchmark both read these."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.engines.classic.geometry import ring
+from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma
+from studio.imaging import erode
+
+#: A pixel whose largest channel moved more than this (grey levels) is visibly changed.
+VISIBLE = 12
+#: A pixel of the sketch's inner band that moved more than this shows the outline.
+OUTLINE_STEP = 8
+#: Width (px) of the sketch's inner band watched for its outline.
+OUTLINE_BAND = 2
+
+
+def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Largest-channel |after - before| (int16, grey levels)."""
+    return np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=2)
+
+
+def one_surface_share(before: np.ndarray, after: np.ndarray, surfaces: np.ndarray) -> float:
+    """Share of the visibly changed pixels that lie on the surface unit holding most of them
+    (``surfaces``: int unit index per pixel, 0 = no unit); 1.0 when nothing visibly changed."""
+    visible = change(before, after) > VISIBLE
+    counts = np.bincount(surfaces[visible].ravel(), minlength=int(surfaces.max()) + 1)
+    total = int(visible.sum())
+    return float(counts.max() / total) if total else 1.0
+
+
+def unchanged_share(before: np.ndarray, after: np.ndarray, label: np.ndarray) -> float:
+    """Share of the labelled pixels that did not visibly change (a label halo)."""
+    lab = label > 0
+    return float((change(before, after)[lab] <= VISIBLE).mean()) if lab.any() else 0.0
+
+
+def outline_share(before: np.ndarray, after: np.ndarray, region: np.ndarray) -> float:
+    """Share of the sketch's inner 2-px band that changed by more than 8 grey levels: above ~5% the
+    sketch's outline shows."""
+    band = region & ~erode(region, OUTLINE_BAND)
+    return float((change(before, after)[band] > OUTLINE_STEP).mean()) if band.any() else 0.0
+
+
+def label_parts(label: np.ndarray, share: float = 0.02) -> int:
+    """Pieces of the label (8-connected parts of at least ``share`` of its area)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats((label > 0).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return 0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int((areas >= share * areas.sum()).sum())
+
+
+def floor_figures(before: np.ndarray, after: np.ndarray, label: np.ndarray,
+                  region: np.ndarray) -> tuple[float, float] | None:
+    """(fine detail of the revealed floor / that of the surround, both robust sigmas of
+    :func:`fine_pass`; correlation of the floor's detail with the host's own detail there). The floor is the
+    visibly changed label less 2 px; None when it is under 16 px."""
+    floor = erode(label > 0, 2) & (change(before, after) > VISIBLE)
+    if floor.sum() < 16:
+        return None
+    old, new = fine_pass(_grey(before)), fine_pass(_grey(after))
+    surround = ring(region, 2, 8)
+    level = robust_sigma(old[surround]) if surround.any() else 1.0
+    a, b = old[floor] - old[floor].mean(), new[floor] - new[floor].mean()
+    corr = float((a * b).sum() / max(float(np.sqrt((a * a).sum() * (b * b).sum())), 1e-6))
+    return robust_sigma(new[floor]) / max(level, 1e-3), corr
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return luminance(image.astype(np.float32)).astype(np.float32)
+
+
+def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray,
+                     surfaces: np.ndarray) -> dict:
+    """How likely an inspector passes the candidate at a glance (higher is better): 1 less penalties
+    for a change straddling surfaces, a visible outline, a label halo and a label in pieces; the
+    figures it read come with it."""
+    straddle = 1.0 - one_surface_share(before, after, surfaces)
+    outline = outline_share(before, after, region)
+    halo = unchanged_share(before, after, label)
+    parts = label_parts(label)
+    value = (1.0 - 1.5 * straddle - 2.0 * max(outline - 0.05, 0.0) - 0.8 * max(halo - 0.25, 0.0)
+             - 0.1 * max(parts - 1, 0))
+    return {"value": round(float(value), 4), "straddle": round(straddle, 4), "outline": round(outline, 4),
+            "halo": round(halo, 4), "parts": parts}

@@ -1,0 +1,81 @@
+"""Surface units: the parts of a sketched region that belong to one surface (a coin, a stone, a
+brick, the mortar, the cloth), so that a defect can sit on one of them and end at its edges.
+
+The crop's luminance, smoothed, is split in two tones (Otsu) when the region's surroundings are
+clearly two-toned; each tone's connected parts inside the region are units, and crumbs smaller
+than a share of the region join the unit they touch most. A surface with no such split (a fine
+weave, grass, brushed metal) is one unit.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.engines.classic.photometry import luminance
+
+#: Between-class share of the variance from which the smoothed tones count as two surfaces.
+TWO_TONE = 0.6
+#: A unit smaller than this share of the region is a crumb and joins a neighbour.
+MIN_SHARE = 0.06
+#: The big units must cover at least this share of the region, else the split is texture, not surfaces.
+MIN_COVER = 0.7
+
+
+def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """int32 unit index per crop pixel (1..n inside ``region``, 0 outside); ``n`` is 1 when the
+    surroundings show one surface."""
+    units = region.astype(np.int32)
+    area = int(region.sum())
+    if area < 64:
+        return units
+    grey = luminance(crop).astype(np.float32)
+    size = float(np.sqrt(area))
+    smooth = cv2.GaussianBlur(grey, (0, 0), float(np.clip(0.03 * size, 1.5, 4.0)))
+    values = smooth[region]
+    spread = float(values.std())
+    if spread < 6.0:
+        return units
+    lo, hi = float(values.min()), float(values.max())
+    scaled = np.clip((smooth - lo) * (255.0 / max(hi - lo, 1e-3)), 0, 255).astype(np.uint8)
+    threshold, _ = cv2.threshold(scaled[region][None, :], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = scaled > threshold
+    inside = bright[region]
+    share = float(inside.mean())
+    if share in (0.0, 1.0):
+        return units
+    between = share * (1 - share) * (float(values[inside].mean()) - float(values[~inside].mean())) ** 2
+    if between / (spread * spread) < TWO_TONE:
+        return units
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    labels = np.zeros(region.shape, np.int32)
+    count = 0
+    for tone in (bright & region, ~bright & region):
+        n, parts = cv2.connectedComponents(tone.astype(np.uint8), connectivity=4)
+        labels[parts > 0] = parts[parts > 0] + count
+        count += n - 1
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
+    if big.size < 2 or areas[big].sum() < MIN_COVER * area:
+        return units
+    keep = np.isin(labels, big)
+    # crumbs join the nearest big unit
+    _, nearest = cv2.distanceTransformWithLabels((~keep).astype(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(keep)
+    owner = labels[ys, xs]
+    lookup = np.zeros(int(nearest.max()) + 1, np.int32)
+    lookup[nearest[ys, xs]] = owner
+    filled = np.where(keep, labels, lookup[nearest]) * region
+    remap = np.zeros(count + 1, np.int32)
+    remap[big] = np.arange(1, big.size + 1)
+    return remap[filled].astype(np.int32)
+
+
+def pick_unit(units: np.ndarray, rng: np.random.Generator) -> int:
+    """A seeded unit index, more likely the larger the unit (a defect lands where the sketch mostly is)."""
+    areas = np.bincount(units.ravel())[1:].astype(np.float64)
+    if areas.size <= 1:
+        return 1
+    weights = areas**1.5
+    return int(rng.choice(areas.size, p=weights / weights.sum())) + 1
