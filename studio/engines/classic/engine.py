@@ -20,7 +20,7 @@ import zlib
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects import ALBEDO_FAMILIES, GEOMETRIC_FAMILIES, REGISTRY, Context, Shared
+from studio.engines.classic.defects import GEOMETRIC_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared
 from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.keywords import family_note, pick_generator
 from studio.engines.classic.shading import Maps
@@ -128,14 +128,14 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
         out_f, extra = transplant(crop, shared, prepared, rng, photo)
-        out_crop, label_crop, gain = finalise(crop, grey_if(photo, out_f), shared, grow, rng)
+        out_crop, label_crop, gain = finalise(crop, grey_if(photo, out_f), shared, grow, rng, clear=False)
     else:
         generator, word = pick_generator(request.prompt)
         best = None
         for draw in range(DRAWS):  # a defect too faint to see is drawn again, not amplified
             ctx = procedural_context(request.prompt, generator, shared, photo, rng)
             maps = REGISTRY[generator](ctx)
-            if generator in ALBEDO_FAMILIES:
+            if generator in SOAKING_FAMILIES:
                 maps = soak(maps, shared, ctx, rng)
             out_crop, label_crop, gain = finalise(crop, grey_if(photo, ctx.render(maps)), shared, grow, rng,
                                                   ctx.footprint)
@@ -197,7 +197,7 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
         return maps
     amount = np.abs(maps.albedo - 1.0).max(axis=2) if maps.albedo is not None else maps.cover
     per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
-    strength = rng.uniform(0.15, 0.8, count + 1).astype(np.float32)
+    strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
     strength[int(np.argmax(per_unit)) + 1] = 1.0
     strength[0] = 1.0
     factor = blur(strength[units], 0.7)
@@ -223,16 +223,17 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> dic
 
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
-             footprint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Round; keep every pixel outside the grown region exact and the sketch's outline untouched
-    (the change fades out over a few px inside it); fade out the faint tail (max-channel
+             footprint: np.ndarray | None = None, clear: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
+    outline untouched (the change fades out over a few px inside it; a transplanted reference is
+    cut to its own mask instead); fade out the faint tail (max-channel
     |Δ| < ``CRISP_FULL``) so it neither halos nor gets labelled unseen; label the change (closed,
     small holes filled, plus the defect's own ``footprint``); strengthen a change too faint to see
     through its smooth part, by at most ``MAX_GAIN``. Returns (image, label, gain)."""
     region = shared.region
     allowed = dilate(region, grow)
     base = crop.astype(np.float32)
-    diff = (out_f - base) * shared.clear[..., None]
+    diff = (out_f - base) * (shared.clear if clear else allowed)[..., None]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
     # scale the surface's own texture and noise inside the defect with it
     smooth = None
@@ -267,7 +268,7 @@ CRISP_FADE, CRISP_FULL = 7.0, 12.0
 def crisp(change: np.ndarray) -> np.ndarray:
     """``change`` with its faint tail faded out: kept whole where its largest channel moves by at
     least ``CRISP_FULL``, scaled down linearly to nothing at ``CRISP_FADE``."""
-    moved = np.abs(change).max(axis=2)
+    moved = blur(np.abs(change).max(axis=2), 1.0)  # smoothed: the surface's texture inside a change is kept
     return change * np.clip((moved - CRISP_FADE) / (CRISP_FULL - CRISP_FADE), 0.0, 1.0)[..., None]
 
 

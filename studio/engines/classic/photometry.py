@@ -44,6 +44,8 @@ _NOISE_KERNEL = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0]).astype(np.float32)
 #: Median |residual| of :func:`residual_noise` on white noise of sigma 1 is 1 / 1.80 (measured; the
 #: high-pass and the bilateral smoothing keep ~83% of the noise's median absolute value).
 RESIDUAL_SCALE = 1.80
+#: Light confidence below which no direction was measured and :data:`DEFAULT_LIGHT` is a guess.
+GUESSED_LIGHT = 0.15
 #: Default light when the image shows no dominant direction: from the upper left (image coordinates).
 DEFAULT_LIGHT = (-math.sqrt(0.5), -math.sqrt(0.5))
 
@@ -132,7 +134,7 @@ def light_direction(grey: np.ndarray, where: np.ndarray) -> tuple[tuple[float, f
         return DEFAULT_LIGHT, 0.0
     mx, my = float(gx.mean()), float(gy.mean())
     confidence = math.hypot(mx, my) / max(float(np.sqrt(gx * gx + gy * gy).mean()), 1e-6)
-    if confidence < 0.15:
+    if confidence < GUESSED_LIGHT:
         return DEFAULT_LIGHT, round(confidence, 3)
     norm = math.hypot(mx, my)
     return (mx / norm, my / norm), confidence

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.engines.classic.photometry import Photometry
+from studio.engines.classic.photometry import GUESSED_LIGHT, Photometry
 from studio.imaging import blur
 
 #: Elevation of the light above the surface plane (radians from the normal).
@@ -30,9 +30,13 @@ SURE_LIGHT = 0.3
 LEAST_RELIEF = 0.2
 
 
-def light_weight(confidence: float) -> float:
-    """How much directional shading the measured light supports: confidence / 0.3, within 0.2..1."""
-    return float(np.clip(confidence / SURE_LIGHT, LEAST_RELIEF, 1.0))
+def light_weight(confidence: float, least: float = LEAST_RELIEF) -> float:
+    """How much directional shading the measured light supports: confidence / 0.3, within
+    ``least``..1; painted walls (a hole's, a chip's) take ``least=0``, and nothing at all below the
+    estimator's own cut-off (the default light was a guess)."""
+    if least == 0.0 and confidence < GUESSED_LIGHT:
+        return 0.0
+    return float(np.clip(confidence / SURE_LIGHT, least, 1.0))
 
 
 @dataclass

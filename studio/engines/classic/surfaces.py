@@ -1,8 +1,8 @@
 """Surface units: the parts of a sketched region that belong to one surface (a coin, a stone, a
 brick, the mortar, the cloth), so that a defect can sit on one of them and end at its edges.
 
-The crop's luminance, smoothed, is split in two tones (Otsu) when the region's surroundings are
-clearly two-toned; each tone's connected parts inside the region are units, and crumbs smaller
+The crop's luminance, smoothed, is split in two tones (Otsu) when the region is clearly two-toned
+and the tones meet at sharp edges (not a highlight's gradual falloff); each tone's connected parts inside the region are units, and crumbs smaller
 than a share of the region join the unit they touch most. A surface with no such split (a fine
 weave, grass, brushed metal) is one unit.
 """
@@ -15,10 +15,12 @@ from studio.engines.classic.photometry import luminance
 
 #: Between-class share of the variance from which the smoothed tones count as two surfaces.
 TWO_TONE = 0.6
+#: Least median gradient across the split (per grey level of the tone step) for it to be an edge.
+SHARP_EDGE = 0.1
 #: A unit smaller than this share of the region is a crumb and joins a neighbour.
-MIN_SHARE = 0.06
+MIN_SHARE = 0.025
 #: The big units must cover at least this share of the region, else the split is texture, not surfaces.
-MIN_COVER = 0.7
+MIN_COVER = 0.6
 
 
 def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
@@ -30,7 +32,7 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
         return units
     grey = luminance(crop).astype(np.float32)
     size = float(np.sqrt(area))
-    smooth = cv2.GaussianBlur(grey, (0, 0), float(np.clip(0.03 * size, 1.5, 4.0)))
+    smooth = cv2.GaussianBlur(grey, (0, 0), float(np.clip(0.015 * size, 1.0, 2.5)))
     values = smooth[region]
     spread = float(values.std())
     if spread < 6.0:
@@ -43,17 +45,22 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     share = float(inside.mean())
     if share in (0.0, 1.0):
         return units
-    between = share * (1 - share) * (float(values[inside].mean()) - float(values[~inside].mean())) ** 2
-    if between / (spread * spread) < TWO_TONE:
+    step = float(values[inside].mean()) - float(values[~inside].mean())
+    if share * (1 - share) * step * step / (spread * spread) < TWO_TONE:
+        return units
+    # surfaces meet at an edge; a gradual change of tone (a highlight, shading) is one surface
+    edge = (bright ^ cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)) & region
+    gy, gx = np.gradient(cv2.GaussianBlur(grey, (0, 0), 1.0))
+    if not edge.any() or float(np.median(np.hypot(gx, gy)[edge])) < SHARP_EDGE * abs(step):
         return units
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
     labels = np.zeros(region.shape, np.int32)
     count = 0
     for tone in (bright & region, ~bright & region):
-        n, parts = cv2.connectedComponents(tone.astype(np.uint8), connectivity=4)
+        parts, n = split_necks(tone)
         labels[parts > 0] = parts[parts > 0] + count
-        count += n - 1
+        count += n
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
     if big.size < 2 or areas[big].sum() < MIN_COVER * area:
@@ -70,6 +77,24 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
     return remap[filled].astype(np.int32)
+
+
+def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
+    """Connected parts of ``mask`` with parts joined only by necks up to ``2 * neck`` px wide
+    separated (stones touching at a point): the parts of the mask eroded by ``neck``, each grown
+    back over the mask pixels nearest to it. Returns (labels, count)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * neck + 1, 2 * neck + 1))
+    cores = cv2.erode(mask.astype(np.uint8), kernel)
+    n, parts = cv2.connectedComponents(cores, connectivity=4)
+    if n <= 1:
+        n, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+        return parts, n - 1
+    _, nearest = cv2.distanceTransformWithLabels((cores == 0).astype(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(cores)
+    lookup = np.zeros(int(nearest.max()) + 1, np.int32)
+    lookup[nearest[ys, xs]] = parts[ys, xs]
+    return np.where(mask, lookup[nearest], 0).astype(np.int32), n - 1
 
 
 def pick_unit(units: np.ndarray, rng: np.random.Generator) -> int:

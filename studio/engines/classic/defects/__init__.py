@@ -36,9 +36,12 @@ REGISTRY: dict[str, Callable[[Context], Maps]] = {
     "burn": burn,
     "perlin": perlin_texture,
 }
-#: The families whose change is an albedo (colour) change: the surface's texture must show through.
-ALBEDO_FAMILIES = ("stain", "oil", "rust", "discoloration", "contamination", "burn")
+#: The families whose change is an albedo (colour) change: the surface's texture must show through
+#: (rust and burns are crusts and char that hide it).
+ALBEDO_FAMILIES = ("stain", "oil", "discoloration", "contamination")
+#: The families that soak into the surface: each surface unit takes them by its own amount.
+SOAKING_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 #: The families that change the surface's shape: each sits on one surface unit and ends at its edges.
 GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
 
-__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "REGISTRY", "Context", "Shared"]
+__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context", "Shared"]

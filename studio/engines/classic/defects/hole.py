@@ -23,6 +23,8 @@ def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]
     rng = ctx.rng
     deepest = float(ctx.depth.max())
     radius = max(1.5, min(deepest * 0.9, ctx.frame.b * float(rng.uniform(0.45, 0.85))))
+    if count > 1:  # pitting: several smaller pits
+        radius = max(1.5, 0.6 * radius)
     out = np.zeros(ctx.shape, bool)
     for k in range(count):
         r = radius if k == 0 else radius * float(rng.uniform(0.3, 0.6))
@@ -88,7 +90,7 @@ def hole(ctx: Context) -> Maps:
     else:
         # new material deepening from the rim into shadow; with a known light the wall facing it (far
         # side) is lit and the near side dark, with an unknown one the walls darken evenly with depth
-        sure = light_weight(ctx.photo.light_confidence)
+        sure = light_weight(ctx.photo.light_confidence, least=0.0)
         core = float(rng.uniform(0.2, 0.4))
         lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
@@ -100,5 +102,7 @@ def hole(ctx: Context) -> Maps:
         strands = None
     ctx.record(style="fabric" if fabric else "solid", holes=count, radius_px=radius,
                opening_px=int(opening.sum()), threads=int(strands.sum()) if strands is not None else 0)
+    # the rim is shaded only as far as the light was measured (render scales relief by light_weight)
+    walls = light_weight(ctx.photo.light_confidence, least=0.0) / light_weight(ctx.photo.light_confidence)
     return Maps(height=height.astype(np.float32), cover=cover.astype(np.float32), paint=paint,
-                relief=1.0, grain=fabric, hollow=0.3)
+                relief=walls, grain=fabric, hollow=0.3)

@@ -26,7 +26,7 @@ def missing(ctx: Context) -> Maps:
     wall, side = cavity(ctx, chip, wall_px, depth)
     # the floor: new, rough material (the surface's broken core or what lies under a coat)
     colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)))
-    sure = light_weight(ctx.photo.light_confidence)
+    sure = light_weight(ctx.photo.light_confidence, least=0.0)
     # walls: with a known light brighter where they face it, darker in their own shadow; with an
     # unknown one evenly darker near the rim
     wall_light = 1.0 + sure * np.where(side > 0, 0.5, 0.3) * side - (1.0 - sure) * 0.25

@@ -39,9 +39,9 @@ def palette(t: np.ndarray) -> np.ndarray:
 
 
 def rust(ctx: Context) -> Maps:
-    """Corrosion: an opaque-ish, slightly raised granular crust with a crisp-ish grainy boundary,
-    its colour varying from orange to dark brown in grains a little coarser than the surface's own
-    texture (which the crust carries on top), darker corroded pits, flakes and satellite spots
+    """Corrosion: an opaque, slightly raised granular crust with a crisp grainy boundary that hides
+    the surface's texture, its colour varying from orange to dark brown in grains with a fine grit
+    of its own, darker corroded pits, flakes and satellite spots
     around it, and a thin orange bloom where the corrosion spreads into the surface."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
@@ -56,9 +56,9 @@ def rust(ctx: Context) -> Maps:
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
     crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 1.6, 0.0, 1.0) * blob
-    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 1.8)
+    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 1.0)
     bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
-    strength = float(rng.uniform(0.8, 0.95))
+    strength = float(rng.uniform(0.92, 1.0))
     cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
@@ -68,7 +68,9 @@ def rust(ctx: Context) -> Maps:
     y0, y1, x0, x1 = support_box(Maps(cover=cover), ctx.shape, 0)  # the colour matters only where it covers
     win = (slice(y0, y1), slice(x0, x1))
     paint = np.zeros(ctx.shape + (3,), np.float32)
-    paint[win] = palette(np.clip(shade_t[win] + 0.5 * pitted[win], 0.0, 1.0)) * (1.0 - 0.35 * pitted[win])[..., None]
+    # crisp grains of its own (the crust hides the surface's texture)
+    grit = 1.0 + 0.14 * ctx.noise(1.2)[win]
+    paint[win] = palette(np.clip(shade_t[win] + 0.5 * pitted[win], 0.0, 1.0)) * ((1.0 - 0.35 * pitted[win]) * grit)[..., None]
     if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
         surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
@@ -79,8 +81,7 @@ def rust(ctx: Context) -> Maps:
     rise = float(rng.uniform(0.3, 0.6))
     height = wide_blur(crust * (1.0 + 0.5 * coarse), 2.0) * rise - 0.3 * pitted
     ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei, flakes=int(flakes.sum()), rise=rise)
-    return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32),
-                carry_detail=True)
+    return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32))
 
 
 def contamination(ctx: Context) -> Maps:
@@ -91,13 +92,13 @@ def contamination(ctx: Context) -> Maps:
     film = blur(blob.astype(np.float32), 1.0) * (0.6 + 0.4 * np.sqrt(lift))
     score = ctx.noise(float(rng.uniform(1.2, 2.2))) + 0.8 * ctx.noise(max(3.0, size / 6))
     values = score[blob]
-    share = float(rng.uniform(0.05, 0.14))
+    share = float(rng.uniform(0.03, 0.08))
     specks = (score > float(np.quantile(values, 1.0 - share))) & blob if values.size else blob
     count, labels = cv2.connectedComponents(specks.astype(np.uint8), connectivity=8)
-    shades = rng.uniform(0.2, 0.6, count).astype(np.float32)
+    shades = rng.uniform(0.45, 0.8, count).astype(np.float32)
     shades[0] = 1.0
     speck_albedo = blur(shades[labels], 0.5)
-    haze = float(rng.uniform(0.06, 0.16))
+    haze = float(rng.uniform(0.12, 0.22))
     tone = np.array([0.95, 0.9, 0.82], np.float32)
     albedo = (1.0 - film[..., None] * haze * (2.0 - tone)) * speck_albedo[..., None]
     ctx.record(haze=haze, specks=int(count - 1))
