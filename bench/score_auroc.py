@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         passed.append(row["verdict"] == "pass")
         for key, value in score.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                # penalties: a higher figure should mean a worse candidate, so they are negated
-                sign = 1.0 if key in ("value", "visibility") else -1.0
+                # penalties (straddle, outline, halo, parts, texture): higher is worse, so negated
+                sign = 1.0 if key in ("value", "visibility", "seam_ratio", "edge_definition") else -1.0
                 scores.setdefault(key, []).append(sign * float(value))
     print(f"{len(passed)} judged candidates regenerated ({sum(passed)} passed at a glance, "
           f"{len(passed) - sum(passed)} failed; {missing} skipped: photo not available)")

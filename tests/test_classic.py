@@ -297,4 +297,4 @@ def test_progress_and_metadata(surface: np.ndarray, blob_mask: np.ndarray) -> No
     for cand in candidates:
         score = cand.metadata["score"]
         assert isinstance(score["value"], float) and score["method"] and cand.score == score["value"]
-        assert score["value"] <= 1.0 and score["seam_ratio"] > 0
+        assert math.isfinite(score["value"]) and score["seam_ratio"] > 0 and 0.0 <= score["straddle"] <= 1.0

@@ -22,6 +22,7 @@ import numpy as np
 
 from studio.engines.classic.defects import GEOMETRIC_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared
 from studio.engines.classic.geometry import fill_holes, ring
+from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
 from studio.engines.classic.keywords import family_note, pick_generator
 from studio.engines.classic.shading import Maps
 from studio.engines.classic.surfaces import pick_unit
@@ -157,14 +158,8 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     extra.update({"crop_box": [x0, y0, x1, y1], "grow_px": grow, "label_threshold": LABEL_THRESHOLD,
                   "visibility_gain": round(gain, 3),
                   "label_pixels": int((label_crop > 0).sum()),
-                  "score": candidate_score(crop, out_crop, label_crop)})
+                  "score": candidate_score(crop, out_crop, label_crop, shared)})
     return out, label, extra
-
-
-#: Mean |Δ| over the label at which a candidate counts as fully visible.
-FULL_VISIBILITY = 40.0
-SCORE_METHOD = ("visibility minus seam: min(mean |Δ| over the label / 40, 1) − 0.25 × min(log2(max(seam ratio, 1)), 4), "
-                "where the seam ratio is the label boundary band's gradient relative to the untouched image's")
 
 
 def candidate_rng(seed: int, shared: Shared) -> np.random.Generator:
@@ -211,15 +206,12 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
     return maps
 
 
-def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> dict:
-    """Quality score (higher is better): a clearly visible change with a seamless boundary."""
+def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared: Shared) -> dict:
+    """How likely an inspector passes the candidate at a glance (higher is better; see
+    :func:`~studio.engines.classic.inspection.inspection_score`)."""
     if not label.any():
-        return {"value": 0.0, "method": SCORE_METHOD, "seam_ratio": None, "visibility": 0.0}
-    strength = change_strength(crop, out, label > 0)
-    seam = seam_ratio(crop, out, label)
-    value = min(strength / FULL_VISIBILITY, 1.0) - 0.25 * min(math.log2(max(seam, 1.0)), 4.0)
-    return {"value": round(value, 4), "method": SCORE_METHOD, "seam_ratio": round(seam, 4),
-            "visibility": round(strength, 3)}
+        return {"value": -10.0, "method": SCORE_METHOD, "visibility": 0.0}
+    return inspection_score(crop, out, label, shared.region, shared.units, seam_ratio(crop, out, label))
 
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
