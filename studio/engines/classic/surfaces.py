@@ -19,6 +19,8 @@ TWO_TONE = 0.6
 SHARP_EDGE = 0.1
 #: A unit smaller than this share of the region is a crumb and joins a neighbour.
 MIN_SHARE = 0.025
+#: A unit hosts a defect only from this share of the region.
+HOST_SHARE = 0.1
 #: The big units must cover at least this share of the region, else the split is texture, not surfaces.
 MIN_COVER = 0.6
 
@@ -102,5 +104,7 @@ def pick_unit(units: np.ndarray, rng: np.random.Generator) -> int:
     areas = np.bincount(units.ravel())[1:].astype(np.float64)
     if areas.size <= 1:
         return 1
-    weights = areas**1.5
+    weights = areas**1.5 * (areas >= HOST_SHARE * areas.sum())  # crumbs host nothing
+    if not weights.any():
+        weights = areas
     return int(rng.choice(areas.size, p=weights / weights.sum())) + 1

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
+from studio.engines.classic.inspection import surround_texture
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance
 from studio.engines.classic.shading import Maps, render
@@ -88,6 +89,11 @@ class Shared:
     def fingerprint(self) -> int:
         """A hash of the crop's pixels and its region (mixed into every candidate's random stream)."""
         return zlib.crc32(self.region.tobytes(), zlib.crc32(np.ascontiguousarray(self.crop).tobytes()))
+
+    @cached_property
+    def texture(self) -> float:
+        """How busy the surface around the region is (:func:`~studio.engines.classic.inspection.surround_texture`)."""
+        return surround_texture(self.crop, self.region)
 
     @cached_property
     def units(self) -> np.ndarray:

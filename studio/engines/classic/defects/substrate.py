@@ -45,6 +45,6 @@ def substrate(ctx: Context, tone: float) -> tuple[np.ndarray, np.ndarray, str]:
     # the detail matches the surround's as the camera sees it: after the photo's blur
     seen = fine_pass(blur(grain, ctx.photo.blur))
     level = robust_sigma(seen[ctx.region]) if ctx.region.any() else 1.0
-    strength = max(ctx.photo.fine, 0.8) * float(ctx.rng.uniform(0.85, 1.1)) / max(level, 1e-3)
+    strength = max(ctx.photo.fine, 0.8) * float(ctx.rng.uniform(0.75, 1.0)) / max(level, 1e-3)
     ctx.record(substrate=kind)
     return colour.astype(np.float32), (grain * strength).astype(np.float32), kind

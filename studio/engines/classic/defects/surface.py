@@ -55,11 +55,11 @@ def rust(ctx: Context) -> Maps:
     coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), blur(ctx.noise(6.0), 1.5)
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
-    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 1.6, 0.0, 1.0) * blob
+    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 4.0, 0.0, 1.0) * blob
     crust = blur(np.maximum(crust, flakes.astype(np.float32)), 1.0)
     bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
     strength = float(rng.uniform(0.92, 1.0))
-    cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
+    cover = np.clip(strength * crust + 0.15 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
     shade_t = np.clip(0.35 + age * smooth + 0.55 * coarse, 0.0, 1.0)
@@ -75,6 +75,10 @@ def rust(ctx: Context) -> Maps:
         surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
         paint = paint * scale
+    # the crust coats the part: lit like the shape beneath it (its broad shading), not showing its fine texture
+    lum = luminance(ctx.base[win])
+    paint[win] *= np.clip((lum / max(float(lum[blob[win]].mean()) if blob[win].any() else 1.0, 1.0)) ** 0.6,
+                          0.5, 1.5)[..., None]
     tint = np.ones(ctx.shape + (3,), np.float32)  # the bloom lies inside the cover's box
     tint[win] = 1.0 - 0.35 * bloom[win][..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
     # relief: the crust stands a little proud and is rough; pits sink into it
@@ -140,12 +144,12 @@ def burn(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.3, 0.5)), (0.5, 1.0))
-    heat = wide_blur(lift, max(1.0, 0.04 * size))
+    heat = wide_blur(lift, max(1.0, 0.025 * size))
     grain = ctx.noise(1.5)
     core = float(rng.uniform(0.45, 0.7))
-    char = np.clip((heat + 0.2 * grain - core) / 0.12, 0.0, 1.0) * blob
+    char = np.clip((heat + 0.2 * grain - core) / 0.05, 0.0, 1.0) * blob
     scorch = np.clip(heat * float(rng.uniform(1.4, 2.0)), 0.0, 1.0)
-    halo = np.clip(wide_blur(blob.astype(np.float32), max(1.5, 0.05 * size)) * 1.5 - scorch, 0.0, 1.0) * ctx.region
+    halo = np.clip(wide_blur(blob.astype(np.float32), max(1.0, 0.03 * size)) * 1.5 - scorch, 0.0, 1.0) * ctx.region
     albedo = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.6 * halo[..., None] * (HEAT_TINT - 1.0))
     paint = CHAR * (1.0 + 0.35 * ctx.noise(2.0))[..., None]
     cover = np.clip(char * float(rng.uniform(0.85, 1.0)), 0.0, 1.0)
