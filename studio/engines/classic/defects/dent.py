@@ -24,6 +24,6 @@ def dent(ctx: Context) -> Maps:
     # only the smooth base is pulled (resampling would average the sensor noise away)
     warped = cv2.remap(ctx.base, xx + gx * push, yy + gy * push, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     warped += ctx.crop - ctx.base
-    ctx.footprint = (smooth > 0.35) & ctx.region  # the whole depression is the defect, floor included
+    ctx.footprint = (smooth > 0.5) & ctx.region  # the whole depression is the defect, floor included
     ctx.record(depth_px=depth, push=push)
-    return Maps(height=height, gloss=smooth * 0.08, relief=1.0, source=warped, hollow=0.35)
+    return Maps(height=height, gloss=smooth * 0.08, relief=1.0, source=warped, hollow=0.45)

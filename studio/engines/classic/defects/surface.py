@@ -45,7 +45,7 @@ def rust(ctx: Context) -> Maps:
     around it, and a thin orange bloom where the corrosion spreads into the surface."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.35, 0.55)))
+    blob, lift = organic_patch(ctx, (0.25, 0.55), float(rng.uniform(0.35, 0.55)))
     nuclei = int(rng.integers(0, 3))
     for _ in range(nuclei):  # satellite corrosion spots
         more, more_lift = organic_patch(ctx, (0.1, 0.3), float(rng.uniform(0.35, 0.55)))
@@ -143,7 +143,7 @@ def burn(ctx: Context) -> Maps:
     zone through which the texture shows, and a faint yellow-brown heat tint fading beyond it."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.3, 0.5)), (0.5, 1.0))
+    blob, lift = organic_patch(ctx, (0.25, 0.55), float(rng.uniform(0.3, 0.5)), (0.5, 1.0))
     heat = wide_blur(lift, max(1.0, 0.025 * size))
     grain = ctx.noise(1.5)
     core = float(rng.uniform(0.45, 0.7))
