@@ -231,7 +231,10 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
     :func:`~studio.engines.classic.inspection.inspection_score`)."""
     if not label.any():
         return {"value": -10.0, "method": SCORE_METHOD, "visibility": 0.0}
-    return inspection_score(crop, out, label, shared.region, shared.units, seam_ratio(crop, out, label))
+    x, y, w, h = cv2.boundingRect((label > 0).astype(np.uint8))
+    near = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))  # the seam band's reach
+    seam = seam_ratio(crop[near], out[near], label[near])
+    return inspection_score(crop, out, label, shared.region, shared.units, seam)
 
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
@@ -246,21 +249,28 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     allowed = dilate(region, grow)
     base = crop.astype(np.float32)
     diff = (out_f - base) * (shared.clear if clear else allowed)[..., None]
+    # everything below runs on the window around the change (and the footprint)
+    y0, y1, x0, x1 = change_window(diff, footprint, 4)
+    win = (slice(y0, y1), slice(x0, x1))
+    part, part_diff, part_allowed = crop[win], diff[win], allowed[win]
+    part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
     # scale the surface's own texture and noise inside the defect with it
     smooth = None
     gain = 1.0
     while True:
-        change = diff if smooth is None else diff + smooth * (gain - 1.0)
-        out, label = _label(crop, np.clip(np.rint(base + crisp(change)), 0, 255).astype(np.uint8), allowed,
-                            footprint)
-        if not label.any() or gain >= MAX_GAIN:
+        change = part_diff if smooth is None else part_diff + smooth * (gain - 1.0)
+        moved = np.clip(np.rint(base[win] + crisp(change)), 0, 255).astype(np.uint8)
+        part_out, part_label = _label(part, moved, part_allowed, part_footprint)
+        if not part_label.any() or gain >= MAX_GAIN:
             break
-        strength = change_strength(crop, out, label)
+        strength = change_strength(part, part_out, part_label)
         if strength >= MIN_VISIBLE:
             break
-        smooth = blur(diff, 1.5) if smooth is None else smooth
+        smooth = blur(part_diff, 1.5) if smooth is None else smooth
         gain = min(gain * 1.15 * MIN_VISIBLE / max(strength, 1.0), MAX_GAIN)
+    out, label = crop.copy(), np.zeros(region.shape, bool)
+    out[win], label[win] = part_out, part_label
     if not label.any():  # nothing visible at all (a region of a pixel or two): mark its middle plainly
         depth = shared.depth
         spot_mask = depth >= 0.5 * float(depth.max())
@@ -277,10 +287,29 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
 CRISP_FADE, CRISP_FULL = 7.0, 12.0
 
 
+def change_window(diff: np.ndarray, footprint: np.ndarray | None, margin: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels ``diff`` (H, W, 3) or ``footprint`` touch, grown by ``margin``
+    (an empty window's is the whole crop)."""
+    h, w = diff.shape[:2]
+    moved = (np.abs(diff.reshape(h, w * 3)) > 1e-3).astype(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(moved)
+    x0, x1 = x // 3, -(-(x + bw) // 3)
+    if footprint is not None and footprint.any():
+        fx, fy, fw, fh = cv2.boundingRect(footprint.astype(np.uint8))
+        if bw:
+            x0, y, x1, bh = min(x0, fx), min(y, fy), max(x1, fx + fw), max(y + bh, fy + fh) - min(y, fy)
+        else:
+            x0, y, x1, bh, bw = fx, fy, fx + fw, fh, fw
+    if not bw:
+        return 0, h, 0, w
+    return max(0, y - margin), min(h, y + bh + margin), max(0, x0 - margin), min(w, x1 + margin)
+
+
 def crisp(change: np.ndarray) -> np.ndarray:
     """``change`` with its faint tail faded out: kept whole where its largest channel moves by at
     least ``CRISP_FULL``, scaled down linearly to nothing at ``CRISP_FADE``."""
-    moved = blur(np.abs(change).max(axis=2), 1.0)  # smoothed: the surface's texture inside a change is kept
+    magnitude = np.abs(change)
+    moved = blur(np.maximum(np.maximum(magnitude[..., 0], magnitude[..., 1]), magnitude[..., 2]), 1.0)  # smoothed: texture kept
     return change * np.clip((moved - CRISP_FADE) / (CRISP_FULL - CRISP_FADE), 0.0, 1.0)[..., None]
 
 

@@ -22,8 +22,9 @@ OUTLINE_BAND = 2
 
 
 def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Largest-channel |after - before| (int16, grey levels)."""
-    return np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=2)
+    """Largest-channel |after - before| (uint8, grey levels)."""
+    delta = cv2.absdiff(after, before)
+    return np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2])
 
 
 def one_surface_share(before: np.ndarray, after: np.ndarray, surfaces: np.ndarray) -> float:
@@ -101,8 +102,8 @@ def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray) ->
 
 
 SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 0.5 log(seam ratio, >= 0.3) "
-                "+ 0.5 edge definition - 1.5 straddle - 2 max(outline - 0.05, 0); weights set on "
-                "bench/judgements/classic_v1.jsonl (232 candidates judged at 1:1)")
+                "+ 0.5 edge definition - 1.5 straddle - 2 max(outline - 0.05, 0); weights set on a first round of "
+                "232 candidates judged at 1:1, checked on the re-judged bench/judgements/classic_v1.jsonl")
 
 
 def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray,
@@ -112,11 +113,16 @@ def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, r
     outline not showing; ``seam`` is :func:`~studio.engines.classic.measures.seam_ratio`. The figures
     it read come with it."""
     lab = label > 0
+    outline = outline_share(before, after, region)
+    if lab.any():  # the rest is read on the window around the label (+ the surround's 8 px)
+        x, y, w, h = cv2.boundingRect(lab.astype(np.uint8))
+        win = (slice(max(0, y - 8), y + h + 8), slice(max(0, x - 8), x + w + 8))
+        before, after, label, region, surfaces = before[win], after[win], label[win], region[win], surfaces[win]
+        lab = label > 0
     strength = float(change(before, after)[lab].mean()) if lab.any() else 0.0
     texture = surround_texture(before, label)
     definition = edge_definition(before, after, label)
     straddle = 1.0 - one_surface_share(before, after, surfaces)
-    outline = outline_share(before, after, region)
     value = (math.log((strength + 1.0) / (texture + 1.0)) + 0.5 * math.log(max(seam, 0.3)) + 0.5 * definition
              - 1.5 * straddle - 2.0 * max(outline - 0.05, 0.0))
     return {"value": round(value, 4), "method": SCORE_METHOD, "visibility": round(strength, 3),

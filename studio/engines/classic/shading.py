@@ -125,13 +125,15 @@ def soft_limit(before: np.ndarray, after: np.ndarray, knee: float = 16.0) -> np.
     """``after`` with its change from ``before`` compressed smoothly within ``knee`` of 0 and 255
     instead of clipped, so brightened or darkened pixels keep (compressed) texture and noise rather
     than turning flat; an unchanged pixel stays exactly as it was, even a saturated one."""
-    change = after - before
-    room = np.where(change > 0, 255.0 - before, before)
+    near = (after > 255.0 - knee) | (after < knee)  # only a pixel ending within the knee can need it
+    if not near.any():
+        return after
+    b, a = before[near], after[near]
+    change = a - b
+    room = np.where(change > 0, 255.0 - b, b)
     reach = np.minimum(knee, np.maximum(room, 0.0))
     linear = room - reach
     excess = np.abs(change) - linear
-    over = excess > 0
-    if over.any():
-        k = np.maximum(reach[over], 1e-3)
-        after[over] = before[over] + np.sign(change[over]) * (linear[over] + k * np.tanh(excess[over] / k))
+    k = np.maximum(reach, 1e-3)
+    after[near] = np.where(excess > 0, b + np.sign(change) * (linear + k * np.tanh(np.maximum(excess, 0.0) / k)), a)
     return after
