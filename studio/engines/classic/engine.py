@@ -49,9 +49,6 @@ MAX_GAIN = 1.5
 #: Draws of a procedural defect before the most visible one is kept, and each draw's intensity.
 DRAWS = 3
 DRAW_INTENSITY = (1.0, 1.25, 1.5)
-#: A defect must change its pixels by this many times the surrounding texture (+1) to be seen at a
-#: glance (judged candidates: the ones passed stood out ~8x, the unseen ones ~2.8x).
-STAND_OUT = 4.0
 
 
 def grow_radius(shape: tuple[int, ...]) -> int:
@@ -133,22 +130,22 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
         out_f, extra = transplant(crop, shared, prepared, rng, photo)
-        out_crop, label_crop, gain = finalise(crop, grey_if(photo, out_f), shared, grow, rng, clear=False)
+        out_crop, label_crop, gain = finalise(crop, out_f, shared, grow, rng, photo, clear=False)
     else:
         generator, word = pick_generator(request.prompt)
         best = None
-        target = max(MIN_VISIBLE, STAND_OUT * (shared.texture + 1.0))
         for draw in range(DRAWS):  # a defect too faint to see is drawn again, deeper or darker
             ctx = procedural_context(request.prompt, generator, shared, photo, rng)
             maps = intensify(REGISTRY[generator](ctx), DRAW_INTENSITY[draw], generator in SOAKING_FAMILIES)
             if generator in SOAKING_FAMILIES:
                 maps = soak(maps, shared, ctx, rng)
-            out_crop, label_crop, gain = finalise(crop, grey_if(photo, ctx.render(maps)), shared, grow, rng,
-                                                  ctx.footprint)
+            rendered = ctx.render(maps)
+            out_crop, label_crop, gain = finalise(crop, rendered, shared, grow, rng, photo, ctx.footprint,
+                                                  window=ctx.window)
             strength = change_strength(crop, out_crop, label_crop > 0)
             if best is None or strength > best[0]:
                 best = (strength, out_crop, label_crop, gain, ctx.params, draw)
-            if strength >= target:
+            if strength >= MIN_VISIBLE:
                 break
         _, out_crop, label_crop, gain, params, draw = best
         extra = {"generator": generator, "generator_keyword": word, "generator_params": params, "draw": draw}
@@ -234,25 +231,31 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
     x, y, w, h = cv2.boundingRect((label > 0).astype(np.uint8))
     near = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))  # the seam band's reach
     seam = seam_ratio(crop[near], out[near], label[near])
-    return inspection_score(crop, out, label, shared.region, shared.units, seam)
+    return inspection_score(crop, out, label, shared.region, shared.units, seam, shared.outline_band)
 
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
-             footprint: np.ndarray | None = None, clear: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+             photo: Photometry, footprint: np.ndarray | None = None, clear: bool = True,
+             window: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
     outline untouched (the change fades out over a few px inside it; a transplanted reference is
     cut to its own mask instead); fade out the faint tail (max-channel
     |Δ| < ``CRISP_FULL``) so it neither halos nor gets labelled unseen; label the change (closed,
     small holes filled, plus the defect's own ``footprint``); strengthen a change too faint to see
-    through its smooth part, by at most ``MAX_GAIN``. Returns (image, label, gain)."""
+    through its smooth part, by at most ``MAX_GAIN``; a greyscale ``photo`` gets a grey change. Only
+    the ``window`` (y0, y1, x0, x1) out of which ``out_f`` equals the crop is read (found when not
+    given). Returns (image, label, gain)."""
     region = shared.region
     allowed = dilate(region, grow)
-    base = crop.astype(np.float32)
-    diff = (out_f - base) * (shared.clear if clear else allowed)[..., None]
-    # everything below runs on the window around the change (and the footprint)
-    y0, y1, x0, x1 = change_window(diff, footprint, 4)
+    keep = shared.clear if clear else allowed
+    if window is None:
+        window = change_window(out_f - crop.astype(np.float32))
+    # everything below runs on the window around the change and the footprint
+    y0, y1, x0, x1 = grown_window(window, footprint, 4, region.shape)
     win = (slice(y0, y1), slice(x0, x1))
-    part, part_diff, part_allowed = crop[win], diff[win], allowed[win]
+    part, part_allowed = crop[win], allowed[win]
+    base = part.astype(np.float32)
+    part_diff = (grey_if(photo, out_f[win]) - base) * keep[win][..., None]
     part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
     # scale the surface's own texture and noise inside the defect with it
@@ -260,7 +263,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     gain = 1.0
     while True:
         change = part_diff if smooth is None else part_diff + smooth * (gain - 1.0)
-        moved = np.clip(np.rint(base[win] + crisp(change)), 0, 255).astype(np.uint8)
+        moved = np.clip(np.rint(base + crisp(change)), 0, 255).astype(np.uint8)
         part_out, part_label = _label(part, moved, part_allowed, part_footprint)
         if not part_label.any() or gain >= MAX_GAIN:
             break
@@ -272,6 +275,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     out, label = crop.copy(), np.zeros(region.shape, bool)
     out[win], label[win] = part_out, part_label
     if not label.any():  # nothing visible at all (a region of a pixel or two): mark its middle plainly
+        base = crop.astype(np.float32)
         depth = shared.depth
         spot_mask = depth >= 0.5 * float(depth.max())
         factor = float(rng.uniform(0.35, 0.6))
@@ -287,22 +291,25 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
 CRISP_FADE, CRISP_FULL = 7.0, 12.0
 
 
-def change_window(diff: np.ndarray, footprint: np.ndarray | None, margin: int) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the pixels ``diff`` (H, W, 3) or ``footprint`` touch, grown by ``margin``
-    (an empty window's is the whole crop)."""
+def change_window(diff: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels ``diff`` (H, W, 3) touches (the whole crop when none)."""
     h, w = diff.shape[:2]
     moved = (np.abs(diff.reshape(h, w * 3)) > 1e-3).astype(np.uint8)
     x, y, bw, bh = cv2.boundingRect(moved)
-    x0, x1 = x // 3, -(-(x + bw) // 3)
-    if footprint is not None and footprint.any():
-        fx, fy, fw, fh = cv2.boundingRect(footprint.astype(np.uint8))
-        if bw:
-            x0, y, x1, bh = min(x0, fx), min(y, fy), max(x1, fx + fw), max(y + bh, fy + fh) - min(y, fy)
-        else:
-            x0, y, x1, bh, bw = fx, fy, fx + fw, fh, fw
     if not bw:
         return 0, h, 0, w
-    return max(0, y - margin), min(h, y + bh + margin), max(0, x0 - margin), min(w, x1 + margin)
+    return y, y + bh, x // 3, -(-(x + bw) // 3)
+
+
+def grown_window(window: tuple[int, int, int, int], footprint: np.ndarray | None, margin: int,
+                 shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``window`` (y0, y1, x0, x1) widened to hold the ``footprint`` and grown by ``margin`` px."""
+    y0, y1, x0, x1 = window
+    if footprint is not None and footprint.any():
+        fx, fy, fw, fh = cv2.boundingRect(footprint.astype(np.uint8))
+        y0, y1, x0, x1 = min(y0, fy), max(y1, fy + fh), min(x0, fx), max(x1, fx + fw)
+    h, w = shape
+    return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 
 
 def crisp(change: np.ndarray) -> np.ndarray:

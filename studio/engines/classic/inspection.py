@@ -107,13 +107,17 @@ SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 
 
 
 def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray,
-                     surfaces: np.ndarray, seam: float) -> dict:
+                     surfaces: np.ndarray, seam: float, band: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """How likely an inspector passes the candidate at a glance (higher is better): the change
     standing out from the surface's own texture, with a defined edge, on one surface, the sketch's
     outline not showing; ``seam`` is :func:`~studio.engines.classic.measures.seam_ratio`. The figures
-    it read come with it."""
+    it read come with it; ``band`` is (ys, xs) of the sketch's inner band when already known."""
     lab = label > 0
-    outline = outline_share(before, after, region)
+    if band is None:
+        outline = outline_share(before, after, region)
+    else:
+        moved = cv2.absdiff(after[band], before[band]).reshape(-1, 3).max(axis=1) if band[0].size else np.zeros(0)
+        outline = float((moved > OUTLINE_STEP).mean()) if moved.size else 0.0
     if lab.any():  # the rest is read on the window around the label (+ the surround's 8 px)
         x, y, w, h = cv2.boundingRect(lab.astype(np.uint8))
         win = (slice(max(0, y - 8), y + h + 8), slice(max(0, x - 8), x + w + 8))

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
-from studio.engines.classic.inspection import surround_texture
+from studio.engines.classic.inspection import OUTLINE_BAND
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance
 from studio.engines.classic.shading import Maps, render
@@ -86,14 +86,14 @@ class Shared:
         return np.clip((depth - OUTLINE_CLEAR) / 2.5, 0.0, 1.0).astype(np.float32)
 
     @cached_property
+    def outline_band(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ys, xs) of the sketch's inner 2-px band, where a change would show its outline."""
+        return np.nonzero(self.region & ~erode(self.region, OUTLINE_BAND))
+
+    @cached_property
     def fingerprint(self) -> int:
         """A hash of the crop's pixels and its region (mixed into every candidate's random stream)."""
         return zlib.crc32(self.region.tobytes(), zlib.crc32(np.ascontiguousarray(self.crop).tobytes()))
-
-    @cached_property
-    def texture(self) -> float:
-        """How busy the surface around the region is (:func:`~studio.engines.classic.inspection.surround_texture`)."""
-        return surround_texture(self.crop, self.region)
 
     @cached_property
     def units(self) -> np.ndarray:
@@ -128,6 +128,7 @@ class Context:
     params: dict[str, Any] = field(default_factory=dict)
     shared: Shared | None = None
     footprint: np.ndarray | None = None  # the defect's own extent, labelled even where it barely shows
+    window: tuple[int, int, int, int] | None = None  # (y0, y1, x0, x1) the last render changed at most
 
     def __post_init__(self) -> None:
         if self.shared is None:
@@ -175,7 +176,7 @@ class Context:
         """The crop with ``maps`` rendered in this image's light, noise and sharpness; only the box
         around where the maps change anything (plus the blur's reach) is rendered."""
         base = self.base if maps.source is None else blur(maps.source, BASE_SIGMA)
-        y0, y1, x0, x1 = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur))
+        y0, y1, x0, x1 = self.window = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur))
         window = (slice(y0, y1), slice(x0, x1))
         part = replace(maps, **{name: getattr(maps, name)[window] for name in MAP_FIELDS
                                 if getattr(maps, name) is not None})

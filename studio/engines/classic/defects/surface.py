@@ -99,10 +99,10 @@ def contamination(ctx: Context) -> Maps:
     share = float(rng.uniform(0.03, 0.08))
     specks = (score > float(np.quantile(values, 1.0 - share))) & blob if values.size else blob
     count, labels = cv2.connectedComponents(specks.astype(np.uint8), connectivity=8)
-    shades = rng.uniform(0.45, 0.8, count).astype(np.float32)
+    shades = rng.uniform(0.4, 0.8, count).astype(np.float32)
     shades[0] = 1.0
     speck_albedo = blur(shades[labels], 0.5)
-    haze = float(rng.uniform(0.12, 0.22))
+    haze = float(rng.uniform(0.08, 0.16))
     tone = np.array([0.95, 0.9, 0.82], np.float32)
     albedo = (1.0 - film[..., None] * haze * (2.0 - tone)) * speck_albedo[..., None]
     ctx.record(haze=haze, specks=int(count - 1))
