@@ -7,15 +7,17 @@ image; the surroundings' photometry is measured once per request. Guarantees, fo
 
 - pixels farther than :func:`grow_radius` px from the sketched region are the input's, exactly;
 - every pixel that changed (max-channel |Δ| > ``LABEL_THRESHOLD``; fainter changes are reverted)
-  is in the label mask (0/255), which adds only closing gaps and small enclosed holes, and lies
-  inside the region grown by :func:`grow_radius`;
-- the changed region is visible: mean |Δ| over the label ≥ ``MIN_VISIBLE`` where the pixel range allows;
-- the output has the input's size; the same seed gives byte-identical pixels.
+  is in the label mask (0/255), which adds only closing gaps, small enclosed holes and the defect's
+  own footprint, and lies inside the region grown by :func:`grow_radius`;
+- a procedural defect leaves the sketch's outermost 2.5 px untouched (its outline never shows);
+- a faint change is strengthened by at most ``MAX_GAIN``; one still under ``MIN_VISIBLE`` (mean |Δ|
+  over the label) is drawn again, up to ``DRAWS`` times, and the most visible draw is kept;
+- the output has the input's size; the same inputs and seed give byte-identical pixels, and the
+  seed is mixed with a hash of the crop and the sketch (one seed, different shapes on different photos).
 """
 from __future__ import annotations
 
 import math
-import zlib
 
 import cv2
 import numpy as np
