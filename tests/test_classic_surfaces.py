@@ -151,3 +151,20 @@ def test_unknown_words_get_a_family_and_never_fill_the_sketch(prompt: str) -> No
         assert (change(image, cand.image) > VISIBLE).any()
         if prompt in ("flux capacitor", "x"):
             assert "scratch" in cand.metadata["generator_note"], "the note lists the families"
+
+
+def test_a_reference_on_a_very_different_background_says_so() -> None:
+    """A reference photographed on light-grey plastic, transplanted onto dark cloth, carries a note;
+    on a surface like its own it does not."""
+    reference = np.full((96, 96, 3), 205, np.uint8)
+    cv2.circle(reference, (48, 48), 20, (150, 40, 35), -1)
+    ref_mask = np.zeros((96, 96), bool)
+    ref_mask[28:69, 28:69] = np.hypot(*np.mgrid[-20:21, -20:21]) <= 20
+    sketch = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(sketch, (96, 96), (40, 22), 0, 0, 360, 1, -1)
+    mask = sketch.astype(bool)
+    for grey, noted in ((60, True), (200, False)):
+        image = np.full((SIZE, SIZE, 3), grey, np.uint8)
+        cand = ENGINE.generate(SynthesisRequest.create(image, mask, "a red stain", reference=reference,
+                                                       reference_mask=ref_mask, seed=1))[0]
+        assert ("note" in cand.metadata["colour_transfer"]) == noted, grey
