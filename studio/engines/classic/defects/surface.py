@@ -55,11 +55,11 @@ def rust(ctx: Context) -> Maps:
     coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), blur(ctx.noise(6.0), 1.5)
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
-    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 4.0, 0.0, 1.0) * blob
-    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 1.0)
-    bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
+    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 8.0, 0.0, 1.0) * blob
+    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 0.7)
+    bloom = np.clip(wide_blur(blob.astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region
     strength = float(rng.uniform(0.92, 1.0))
-    cover = np.clip(strength * crust + 0.15 * bloom, 0.0, 1.0)
+    cover = np.clip(strength * crust + 0.1 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
     shade_t = np.clip(0.35 + age * smooth + 0.55 * coarse, 0.0, 1.0)
