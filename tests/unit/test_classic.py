@@ -14,7 +14,7 @@ import pytest
 from studio import config
 from studio.engines import Engine, get_engine
 from studio.engines.classic import ClassicEngine, naive_candidate
-from studio.engines.classic.keywords import GENERATORS, KEYWORDS, pick_generator
+from studio.engines.classic.keywords import DEFAULT_FAMILY, GENERATORS, KEYWORDS, pick_generator
 from studio.engines.classic.measures import seam_ratio
 from studio.engines.classic.reference import estimate_anomaly_mask
 from studio.imaging import dilate, load_image, load_mask, to_png_bytes
@@ -28,7 +28,7 @@ PROMPTS = {
     "scratch": "a long dark scratch", "crack": "a fine crack", "hole": "a small hole",
     "oil": "an oily smear", "rust": "a patch of rust", "contamination": "some dust contamination",
     "stain": "a brown stain", "dent": "a shallow dent", "missing": "a broken piece missing",
-    "discoloration": "yellow discoloration", "perlin": "something odd",
+    "discoloration": "yellow discoloration", "burn": "a scorched burn mark", "perlin": "a draem texture",
 }
 
 
@@ -118,8 +118,11 @@ def test_every_keyword_selects_its_generator() -> None:
             assert pick_generator(f"please add {stem} here")[0] == generator, stem
     assert pick_generator("a deep Scratches pattern") == ("scratch", "scratches")
     assert pick_generator("cracked and stained")[0] == "crack", "the earliest keyword wins"
-    assert pick_generator("flux capacitor") == ("perlin", None)
-    assert pick_generator("") == ("perlin", None)
+    assert pick_generator("flux capacitor") == (DEFAULT_FAMILY, None), "an unknown word gets the default family"
+    assert pick_generator("") == (DEFAULT_FAMILY, None)
+    assert pick_generator("a misprint") == ("stain", "misprint"), "a synonym names its nearest family"
+    assert pick_generator("efflorescence on brick") == ("contamination", "efflorescence")
+    assert pick_generator("a perlin texture")[0] == "perlin", "the DRAEM-style texture only when named"
 
 
 def test_tiny_image_and_tiny_region() -> None:
@@ -294,4 +297,4 @@ def test_progress_and_metadata(surface: np.ndarray, blob_mask: np.ndarray) -> No
     for cand in candidates:
         score = cand.metadata["score"]
         assert isinstance(score["value"], float) and score["method"] and cand.score == score["value"]
-        assert score["value"] <= 1.0 and score["seam_ratio"] > 0
+        assert math.isfinite(score["value"]) and score["seam_ratio"] > 0 and 0.0 <= score["straddle"] <= 1.0

@@ -62,7 +62,9 @@ def test_area_defects_lie_inside_the_sketch_not_on_its_outline(family: str) -> N
     assert max(areas) > 1.3 * min(areas), f"{family}: the defect has the same size in every seed ({areas})"
 
 
-def test_holes_are_round_pits_with_a_dark_interior_and_a_lit_far_wall() -> None:
+def test_holes_are_round_pits_with_a_dark_interior_and_no_lit_lip_when_the_light_is_unknown() -> None:
+    """On a surface whose light cannot be measured a hole is a cavity darkening with depth: round,
+    dark inside, and its two walls alike (no lit far wall invented from a default light)."""
     image, mask = flat_surface(), ellipse()
     light = np.array([-1.0, -1.0]) / np.sqrt(2.0)  # the default light of a surface with no shading
     counts = []
@@ -86,7 +88,7 @@ def test_holes_are_round_pits_with_a_dark_interior_and_a_lit_far_wall() -> None:
         toward = ((xx - cx) * light[0] + (yy - cy) * light[1]) > 0.3 * radius
         away = ((xx - cx) * light[0] + (yy - cy) * light[1]) < -0.3 * radius
         assert grey[disc].mean() < 0.6 * 150, "the hole's interior should be dark"
-        assert grey[disc & away].mean() > grey[disc & toward].mean() + 8, "the far wall should be lit"
+        assert abs(grey[disc & away].mean() - grey[disc & toward].mean()) < 8, "a wall lit by a guessed light"
     assert all(1 <= c <= 3 for c in counts), counts
     assert max(counts) > 1, f"no seed gave pitting (several holes): {counts}"
 

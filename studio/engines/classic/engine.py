@@ -7,10 +7,13 @@ image; the surroundings' photometry is measured once per request. Guarantees, fo
 
 - pixels farther than :func:`grow_radius` px from the sketched region are the input's, exactly;
 - every pixel that changed (max-channel |Δ| > ``LABEL_THRESHOLD``; fainter changes are reverted)
-  is in the label mask (0/255), which adds only closing gaps and small enclosed holes, and lies
-  inside the region grown by :func:`grow_radius`;
-- the changed region is visible: mean |Δ| over the label ≥ ``MIN_VISIBLE`` where the pixel range allows;
-- the output has the input's size; the same seed gives byte-identical pixels.
+  is in the label mask (0/255), which adds only closing gaps, small enclosed holes and the defect's
+  own footprint, and lies inside the region grown by :func:`grow_radius`;
+- a procedural defect leaves the sketch's outermost 2.5 px untouched (its outline never shows);
+- a faint change is strengthened by at most ``MAX_GAIN``; one still under ``MIN_VISIBLE`` (mean |Δ|
+  over the label) is drawn again, up to ``DRAWS`` times, and the most visible draw is kept;
+- the output has the input's size; the same inputs and seed give byte-identical pixels, and the
+  seed is mixed with a hash of the crop and the sketch (one seed, different shapes on different photos).
 """
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects import REGISTRY, Context, Shared
+from studio.engines.classic.defects import GEOMETRIC_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared
 from studio.engines.classic.geometry import fill_holes, ring
-from studio.engines.classic.keywords import pick_generator
+from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
+from studio.engines.classic.keywords import family_note, pick_generator
+from studio.engines.classic.shading import Maps
+from studio.engines.classic.surfaces import pick_unit
 from studio.engines.classic.measures import seam_ratio
 from studio.engines.classic.photometry import Photometry, luminance, measure
 from studio.engines.classic.reference import (
@@ -39,6 +45,12 @@ MIN_VISIBLE = 14.0
 
 #: Most pixels the change may spread beyond the sketched region.
 MAX_GROW = 3
+
+#: Most a faint change's smooth part is strengthened; fainter than that, the defect is drawn again.
+MAX_GAIN = 1.5
+#: Draws of a procedural defect before the most visible one is kept, and each draw's intensity.
+DRAWS = 3
+DRAW_INTENSITY = (1.0, 1.25, 1.5)
 
 
 def grow_radius(shape: tuple[int, ...]) -> int:
@@ -140,23 +152,36 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     x0, y0, x1, y1 = box = box or crop_box(request)
     crop = image[y0:y1, x0:x1]
     region = mask[y0:y1, x0:x1]
-    rng = np.random.default_rng([seed, 0xC1A551C])
     photo = photo or surroundings(request, box)
     shared = shared or Shared.of(crop, region)
+    rng = candidate_rng(seed, shared)
     if request.reference is not None:
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
         out_f, extra = transplant(crop, shared, prepared, rng, photo)
+        out_crop, label_crop, gain = finalise(crop, out_f, shared, grow, rng, photo, clear=False)
     else:
         generator, word = pick_generator(request.prompt)
-        ctx = Context(crop=shared.crop, region=region, rng=rng, prompt=request.prompt, photo=photo,
-                      shared=shared)
-        out_f = ctx.render(REGISTRY[generator](ctx))
-        extra = {"generator": generator, "generator_keyword": word, "generator_params": ctx.params}
-    if photo.monochrome:  # a greyscale photo gets a greyscale defect (its camera saw no colour)
-        out_f = np.repeat(luminance(out_f)[..., None], 3, axis=2)
+        best = None
+        for draw in range(DRAWS):  # a defect too faint to see is drawn again, deeper or darker
+            ctx = procedural_context(request.prompt, generator, shared, photo, rng)
+            maps = intensify(REGISTRY[generator](ctx), DRAW_INTENSITY[draw], generator in SOAKING_FAMILIES)
+            if generator in SOAKING_FAMILIES:
+                maps = soak(maps, shared, ctx, rng)
+            rendered = ctx.render(maps)
+            out_crop, label_crop, gain = finalise(crop, rendered, shared, grow, rng, photo, ctx.footprint,
+                                                  window=ctx.window)
+            strength = change_strength(crop, out_crop, label_crop > 0)
+            if best is None or strength > best[0]:
+                best = (strength, out_crop, label_crop, gain, ctx.params, draw)
+            if strength >= MIN_VISIBLE:
+                break
+        _, out_crop, label_crop, gain, params, draw = best
+        extra = {"generator": generator, "generator_keyword": word, "generator_params": params, "draw": draw}
+        note = family_note(word)
+        if note:
+            extra["generator_note"] = note
     extra["photometry"] = photo.record()
-    out_crop, label_crop, gain = finalise(crop, out_f, region, grow, rng)
     out = image.copy()
     out[y0:y1, x0:x1] = out_crop
     label = np.zeros(mask.shape, np.uint8)
@@ -164,57 +189,164 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     extra.update({"crop_box": [x0, y0, x1, y1], "grow_px": grow, "label_threshold": LABEL_THRESHOLD,
                   "visibility_gain": round(gain, 3),
                   "label_pixels": int((label_crop > 0).sum()),
-                  "score": candidate_score(crop, out_crop, label_crop)})
+                  "score": candidate_score(crop, out_crop, label_crop, shared)})
     return out, label, extra
 
 
-#: Mean |Δ| over the label at which a candidate counts as fully visible.
-FULL_VISIBILITY = 40.0
-SCORE_METHOD = ("visibility minus seam: min(mean |Δ| over the label / 40, 1) − 0.25 × min(log2(max(seam ratio, 1)), 4), "
-                "where the seam ratio is the label boundary band's gradient relative to the untouched image's")
+def candidate_rng(seed: int, shared: Shared) -> np.random.Generator:
+    """The candidate's random stream: the seed mixed with a hash of the crop and its region, so one
+    seed draws different shapes on different photos or sketches."""
+    return np.random.default_rng([seed, 0xC1A551C, shared.fingerprint])
 
 
-def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> dict:
-    """Quality score (higher is better): a clearly visible change with a seamless boundary."""
+def grey_if(photo: Photometry, out_f: np.ndarray) -> np.ndarray:
+    """A greyscale photo gets a greyscale defect (its camera saw no colour)."""
+    return np.repeat(luminance(out_f)[..., None], 3, axis=2) if photo.monochrome else out_f
+
+
+def procedural_context(prompt: str, generator: str, shared: Shared, photo: Photometry,
+                       rng: np.random.Generator) -> Context:
+    """The generator's context: a geometric defect (scratch, crack, hole, dent, chip) is placed on one
+    surface unit of the region and clipped to it; a surface defect gets the whole region."""
+    host = shared.host(pick_unit(shared.units, rng)) if generator in GEOMETRIC_FAMILIES else shared
+    ctx = Context(crop=host.crop, region=host.region, rng=rng, prompt=prompt, photo=photo, shared=host)
+    ctx.record(surface_units=int(shared.units.max()))
+    return ctx
+
+
+def intensify(maps: Maps, factor: float, albedo: bool) -> Maps:
+    """``maps`` with their change ``factor`` times as strong: deeper relief, more gloss and, with
+    ``albedo`` (a stain soaking in deeper), a darker or more saturated albedo; the cover and the
+    painted material stay."""
+    if factor == 1.0:
+        return maps
+    if maps.height is not None:
+        maps.height = maps.height * factor
+    if albedo and maps.albedo is not None:
+        maps.albedo = np.maximum(1.0 + (maps.albedo - 1.0) * factor, 0.03)
+    if maps.gloss is not None:
+        maps.gloss = maps.gloss * factor
+    return maps
+
+
+def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> Maps:
+    """A stain soaks each surface unit by its own amount: its albedo change, cover and gloss are
+    scaled per unit (the unit holding most of it keeps full strength), so its edges follow the units."""
+    units = shared.units
+    count = int(units.max())
+    if count <= 1:
+        return maps
+    amount = np.abs(maps.albedo - 1.0).max(axis=2) if maps.albedo is not None else maps.cover
+    per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
+    strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
+    strength[int(np.argmax(per_unit)) + 1] = 1.0
+    strength[0] = 1.0
+    factor = blur(strength[units], 0.7)
+    ctx.record(soak=strength[1:])
+    if maps.albedo is not None:
+        maps.albedo = 1.0 + (maps.albedo - 1.0) * factor[..., None]
+    for name in ("cover", "gloss", "height"):
+        value = getattr(maps, name)
+        if value is not None:
+            setattr(maps, name, value * factor)
+    return maps
+
+
+def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared: Shared) -> dict:
+    """How likely an inspector passes the candidate at a glance (higher is better; see
+    :func:`~studio.engines.classic.inspection.inspection_score`)."""
     if not label.any():
-        return {"value": 0.0, "method": SCORE_METHOD, "seam_ratio": None, "visibility": 0.0}
-    strength = change_strength(crop, out, label > 0)
-    seam = seam_ratio(crop, out, label)
-    value = min(strength / FULL_VISIBILITY, 1.0) - 0.25 * min(math.log2(max(seam, 1.0)), 4.0)
-    return {"value": round(value, 4), "method": SCORE_METHOD, "seam_ratio": round(seam, 4),
-            "visibility": round(strength, 3)}
+        return {"value": -10.0, "method": SCORE_METHOD, "visibility": 0.0}
+    x, y, w, h = cv2.boundingRect((label > 0).astype(np.uint8))
+    near = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))  # the seam band's reach
+    seam = seam_ratio(crop[near], out[near], label[near])
+    return inspection_score(crop, out, label, shared.region, shared.units, seam, shared.outline_band)
 
 
-def finalise(crop: np.ndarray, out_f: np.ndarray, region: np.ndarray, grow: int,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    """Round; keep every pixel outside the grown region exact; revert the faint tail
-    (max-channel |Δ| ≤ ``LABEL_THRESHOLD``) so every changed pixel is labelled; label the change
-    (closed, small holes filled); strengthen a change too faint to see. Returns (image, label, gain)."""
+def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
+             photo: Photometry, footprint: np.ndarray | None = None, clear: bool = True,
+             window: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
+    outline untouched (the change fades out over a few px inside it; a transplanted reference is
+    cut to its own mask instead); fade out the faint tail (max-channel
+    |Δ| < ``CRISP_FULL``) so it neither halos nor gets labelled unseen; label the change (closed,
+    small holes filled, plus the defect's own ``footprint``); strengthen a change too faint to see
+    through its smooth part, by at most ``MAX_GAIN``; a greyscale ``photo`` gets a grey change. Only
+    the ``window`` (y0, y1, x0, x1) out of which ``out_f`` equals the crop is read (found when not
+    given). Returns (image, label, gain)."""
+    region = shared.region
     allowed = dilate(region, grow)
-    base = crop.astype(np.float32)
-    diff = (out_f - base) * allowed[..., None]
+    keep = shared.clear if clear else allowed
+    if window is None:
+        window = change_window(out_f - crop.astype(np.float32))
+    # everything below runs on the window around the change and the footprint
+    y0, y1, x0, x1 = grown_window(window, footprint, 4, region.shape)
+    win = (slice(y0, y1), slice(x0, x1))
+    part, part_allowed = crop[win], allowed[win]
+    base = part.astype(np.float32)
+    part_diff = (grey_if(photo, out_f[win]) - base) * keep[win][..., None]
+    part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
     # scale the surface's own texture and noise inside the defect with it
     smooth = None
     gain = 1.0
-    for attempt in range(4):
-        candidate = base + diff if smooth is None else base + smooth * gain + (diff - smooth)
-        out, label = _label(crop, np.clip(np.rint(candidate), 0, 255).astype(np.uint8), allowed)
-        if not label.any() or attempt == 3:
+    while True:
+        change = part_diff if smooth is None else part_diff + smooth * (gain - 1.0)
+        moved = np.clip(np.rint(base + crisp(change)), 0, 255).astype(np.uint8)
+        part_out, part_label = _label(part, moved, part_allowed, part_footprint)
+        if not part_label.any() or gain >= MAX_GAIN:
             break
-        strength = change_strength(crop, out, label)
+        strength = change_strength(part, part_out, part_label)
         if strength >= MIN_VISIBLE:
             break
-        smooth = blur(diff, 1.5) if smooth is None else smooth
-        gain *= min(1.15 * MIN_VISIBLE / max(strength, 1.0), 4.0)
-    if not label.any():  # nothing visible at all (a region of a pixel or two): mark it plainly
+        smooth = blur(part_diff, 1.5) if smooth is None else smooth
+        gain = min(gain * 1.15 * MIN_VISIBLE / max(strength, 1.0), MAX_GAIN)
+    out, label = crop.copy(), np.zeros(region.shape, bool)
+    out[win], label[win] = part_out, part_label
+    if not label.any():  # nothing visible at all (a region of a pixel or two): mark its middle plainly
+        base = crop.astype(np.float32)
+        depth = shared.depth
+        spot_mask = depth >= 0.5 * float(depth.max())
         factor = float(rng.uniform(0.35, 0.6))
         dark = float(luminance(base[region]).mean()) > 100
         spot = base * factor if dark else base + (255.0 - base) * (1.0 - factor)
         marked = crop.copy()
-        marked[region] = np.clip(np.rint(spot[region]), 0, 255).astype(np.uint8)
+        marked[spot_mask] = np.clip(np.rint(spot[spot_mask]), 0, 255).astype(np.uint8)
         out, label = _label(crop, marked, allowed)
     return out, label.astype(np.uint8) * 255, gain
+
+
+#: Max-channel |Δ| below which a change fades out, and from which it is kept whole.
+CRISP_FADE, CRISP_FULL = 7.0, 12.0
+
+
+def change_window(diff: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels ``diff`` (H, W, 3) touches (the whole crop when none)."""
+    h, w = diff.shape[:2]
+    moved = (np.abs(diff.reshape(h, w * 3)) > 1e-3).astype(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(moved)
+    if not bw:
+        return 0, h, 0, w
+    return y, y + bh, x // 3, -(-(x + bw) // 3)
+
+
+def grown_window(window: tuple[int, int, int, int], footprint: np.ndarray | None, margin: int,
+                 shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``window`` (y0, y1, x0, x1) widened to hold the ``footprint`` and grown by ``margin`` px."""
+    y0, y1, x0, x1 = window
+    if footprint is not None and footprint.any():
+        fx, fy, fw, fh = cv2.boundingRect(footprint.astype(np.uint8))
+        y0, y1, x0, x1 = min(y0, fy), max(y1, fy + fh), min(x0, fx), max(x1, fx + fw)
+    h, w = shape
+    return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
+
+
+def crisp(change: np.ndarray) -> np.ndarray:
+    """``change`` with its faint tail faded out: kept whole where its largest channel moves by at
+    least ``CRISP_FULL``, scaled down linearly to nothing at ``CRISP_FADE``."""
+    magnitude = np.abs(change)
+    moved = blur(np.maximum(np.maximum(magnitude[..., 0], magnitude[..., 1]), magnitude[..., 2]), 1.0)  # smoothed: texture kept
+    return change * np.clip((moved - CRISP_FADE) / (CRISP_FULL - CRISP_FADE), 0.0, 1.0)[..., None]
 
 
 def change_strength(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> float:
@@ -223,13 +355,16 @@ def change_strength(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> flo
     return float(np.mean(cv2.mean(cv2.absdiff(out, crop), mask=mask)[:3])) if mask.any() else 0.0
 
 
-def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray,
+           footprint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     delta = cv2.absdiff(out, crop)
     changed = np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2]) > LABEL_THRESHOLD
     changed &= allowed
     out = np.where(changed[..., None], out, crop)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     closed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    if footprint is not None:
+        closed |= footprint & allowed
     label = (fill_small_holes(closed, max(9, int(0.05 * changed.sum()))) & allowed) | changed
     return out, label
 
@@ -251,8 +386,8 @@ def naive_candidate(request: SynthesisRequest, seed: int) -> tuple[np.ndarray, n
     x0, y0, x1, y1 = crop_box(request)
     crop = image[y0:y1, x0:x1]
     prepared = prepare_reference(request.reference, request.reference_mask)
-    rng = np.random.default_rng([seed, 0xC1A551C])
     shared = Shared.of(crop, mask[y0:y1, x0:x1])
+    rng = candidate_rng(seed, shared)
     fit = fit_reference(prepared, shared, rng)
     pasted = naive_paste(shared.crop, fit)
     out = image.copy()

@@ -17,19 +17,36 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "dent": ("dent", "deform", "bump", "bent", "bend", "dint", "ding", "warp", "crush", "squash",
              "indent", "dimple", "bulge"),
     "missing": ("missing", "broken", "break", "broke", "chip", "torn", "tear", "fragment", "absent", "gap"),
-    "discoloration": ("discolo", "fade", "faded", "bleach", "yellowing", "burn", "scorch", "oxid",
+    "discoloration": ("discolo", "fade", "faded", "bleach", "yellowing", "oxid",
                       "tarnish", "tint", "colour", "color"),
+    "burn": ("burn", "scorch", "char", "singe", "sear", "heat"),
+    "perlin": ("perlin", "draem", "textur"),
 }
+#: Words that name a defect in other terms -> the nearest family (recorded in the metadata).
+SYNONYMS: dict[str, str] = {
+    "misprint": "stain", "smudged": "stain", "watermark": "stain", "mark": "stain", "blemish": "stain",
+    "efflorescence": "contamination", "mould": "contamination", "mold": "contamination",
+    "mildew": "contamination", "limescale": "contamination", "scale": "contamination",
+    "deposit": "contamination", "chalk": "contamination", "lint": "contamination", "fluff": "contamination",
+    "patina": "discoloration", "yellowed": "discoloration",
+    "blister": "dent", "bubble": "dent", "crease": "dent", "wrinkle": "dent", "fold": "dent",
+    "gouge": "scratch", "snag": "scratch", "streak": "scratch", "line": "scratch", "burr": "scratch",
+    "nick": "missing", "notch": "missing", "spall": "missing", "flake": "missing", "peel": "missing",
+    "peeling": "missing", "delamination": "missing",
+    "void": "hole", "pock": "hole", "fray": "hole", "frayed": "hole",
+}
+#: The family drawn when no prompt word names one (the metadata says so and lists the families).
+DEFAULT_FAMILY = "stain"
 #: One example prompt per family, as a user would type it (benchmarks, contact sheet, help).
 EXAMPLE_PROMPTS: dict[str, str] = {
     "scratch": "a long scratch", "crack": "a crack", "hole": "a hole", "oil": "an oil stain",
     "rust": "a rust spot", "contamination": "dirt contamination", "stain": "a coffee stain",
     "dent": "a dent", "missing": "a broken piece missing", "discoloration": "discoloration",
-    "perlin": "an odd texture anomaly",
+    "burn": "a burn mark", "perlin": "a perlin texture anomaly",
 }
 #: Word stems saying the surface is a textile (a hole then shows what lies behind, with frayed threads).
 FABRIC_WORDS = ("fabric", "cloth", "textile", "woven", "weave", "knit", "thread", "garment", "denim", "cotton")
-GENERATORS = (*KEYWORDS, "perlin")
+GENERATORS = tuple(KEYWORDS)
 
 #: Colour words a prompt may use to tint stains and discolorations (RGB).
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -45,12 +62,26 @@ def prompt_words(prompt: str) -> list[str]:
 
 
 def pick_generator(prompt: str) -> tuple[str, str | None]:
-    """(generator, the word that chose it): the earliest prompt word matching a keyword, else Perlin."""
-    for word in prompt_words(prompt):
+    """(generator, the word that chose it): the earliest prompt word matching a keyword, else the
+    earliest one in :data:`SYNONYMS`, else :data:`DEFAULT_FAMILY` with no word (the DRAEM-style
+    texture is drawn only when asked for by name)."""
+    words = prompt_words(prompt)
+    for word in words:
         for name, stems in KEYWORDS.items():
             if any(word.startswith(stem) for stem in stems):
                 return name, word
-    return "perlin", None
+    for word in words:
+        if word in SYNONYMS:
+            return SYNONYMS[word], word
+    return DEFAULT_FAMILY, None
+
+
+def family_note(word: str | None) -> str | None:
+    """What to tell the user when no defect word was recognised (``word`` is None): the families."""
+    if word is not None:
+        return None
+    return (f"No defect word recognised in the prompt; drew a {DEFAULT_FAMILY}. Name one of: "
+            + ", ".join(name for name in KEYWORDS if name != "perlin") + " (or 'perlin texture').")
 
 
 #: Words after which a prompt describes where the defect is, not the defect ("a stain on a blue fabric").

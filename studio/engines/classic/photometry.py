@@ -44,6 +44,8 @@ _NOISE_KERNEL = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0]).astype(np.float32)
 #: Median |residual| of :func:`residual_noise` on white noise of sigma 1 is 1 / 1.80 (measured; the
 #: high-pass and the bilateral smoothing keep ~83% of the noise's median absolute value).
 RESIDUAL_SCALE = 1.80
+#: Light confidence below which no direction was measured and :data:`DEFAULT_LIGHT` is a guess.
+GUESSED_LIGHT = 0.15
 #: Default light when the image shows no dominant direction: from the upper left (image coordinates).
 DEFAULT_LIGHT = (-math.sqrt(0.5), -math.sqrt(0.5))
 
@@ -58,12 +60,13 @@ class Photometry:
     light_confidence: float  # 0 = no dominant direction seen (the default light was used)
     monochrome: bool = False  # a greyscale image: rendered changes must stay grey too
     texture: float = 0.0  # mean |high-pass| (grey levels) of the surroundings: how textured they are
+    fine: float = 0.0  # robust sigma of the surroundings' finest detail (:func:`fine_pass`): edges left out
 
     def record(self) -> dict:
         return {"noise_sigma": round(self.noise, 3), "blur_sigma": round(self.blur, 3),
                 "light_direction": [round(v, 3) for v in self.light],
                 "light_confidence": round(self.light_confidence, 3), "monochrome": self.monochrome,
-                "texture": round(self.texture, 3)}
+                "texture": round(self.texture, 3), "fine_detail": round(self.fine, 3)}
 
 
 def immerkaer_sigma(grey: np.ndarray, where: np.ndarray) -> float:
@@ -78,6 +81,12 @@ def high_pass(grey: np.ndarray) -> np.ndarray:
     """The detail of ``grey`` (float32): grey minus a sigma-2 blur (slopes and shading out, edges,
     texture and noise in)."""
     return grey - cv2.GaussianBlur(grey, (0, 0), 2.0)
+
+
+def fine_pass(grey: np.ndarray) -> np.ndarray:
+    """The finest detail of ``grey`` (float32): grey minus a sigma-1 blur (a shading ramp a few px
+    wide mostly drops out; grain, fibres and noise stay)."""
+    return grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
 
 
 def residual_noise(grey: np.ndarray, where: np.ndarray, level: float, detail: np.ndarray | None = None) -> float:
@@ -125,7 +134,7 @@ def light_direction(grey: np.ndarray, where: np.ndarray) -> tuple[tuple[float, f
         return DEFAULT_LIGHT, 0.0
     mx, my = float(gx.mean()), float(gy.mean())
     confidence = math.hypot(mx, my) / max(float(np.sqrt(gx * gx + gy * gy).mean()), 1e-6)
-    if confidence < 0.15:
+    if confidence < GUESSED_LIGHT:
         return DEFAULT_LIGHT, round(confidence, 3)
     norm = math.hypot(mx, my)
     return (mx / norm, my / norm), confidence
@@ -138,6 +147,14 @@ def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photo
     light, confidence = light_direction(grey, where)
     monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)
     detail = high_pass(grey)
+    around = np.abs(detail)[where]
     return Photometry(noise=noise_sigma(grey, where, detail), blur=blur_sigma(grey, where), light=light,
                       light_confidence=confidence, monochrome=monochrome,
-                      texture=float(np.abs(detail)[where].mean()))
+                      texture=float(around.mean()), fine=robust_sigma(fine_pass(grey)[where]))
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of ``values``: their spread with outliers (edges) left out."""
+    if values.size == 0:
+        return 0.0
+    return float(np.median(np.abs(values - np.median(values)))) * 1.4826

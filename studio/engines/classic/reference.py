@@ -3,8 +3,9 @@ sketched target region, match their colour to the target surface, and transplant
 
 Fitting maps the reference anomaly's principal frame (centre, major axis, extents) onto the
 target region's frame: a rotation to the region's orientation, an anisotropic scale to its
-extents, a random (seeded) jitter of angle, scale, mirror and position, and a gentle smooth
-displacement field, all applied in one ``cv2.remap``.
+extents, a random (seeded) jitter of angle, size (0.5-1.2 of the region's frame), mirror and
+position, and a non-rigid smooth displacement field, all applied in one ``cv2.remap``; only the
+anomaly's own mask is transplanted, never its box.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ ESTIMATE_SIDE = 160
 #: Mean |Δ| (0..255, channel mean) the transplanted anomaly must reach inside itself.
 MIN_CONTRAST = 22.0
 
+#: Largest YCrCb step (0..100) between the reference's surface and the target's before the metadata warns.
+BACKGROUND_STEP = 20.0
 #: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
 FEATHER = 2.0
 #: Largest step (grey levels) between a reference anomaly and its surface that still counts as a
@@ -137,18 +140,19 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     region = shared.region
     target = shared.frame
     src = ref.frame
-    jitter = rng.normal(0.0, math.radians(15.0)) + (math.pi if rng.random() < 0.5 else 0.0)
+    jitter = rng.normal(0.0, math.radians(20.0)) + (math.pi if rng.random() < 0.5 else 0.0)
     mirror = bool(rng.random() < 0.5)
-    fill = rng.uniform(0.8, 1.0, 2)
+    # a seeded size from half the region's frame to a little beyond it (then shrunk to fit inside)
+    fill = rng.uniform(0.5, 1.2) * rng.uniform(0.9, 1.0, 2)
     sx = target.a / max(src.a, 1.0) * fill[0]
     sy = target.b / max(src.b, 1.0) * fill[1]
     # keep the anomaly's own aspect (within 15%): scale by the tighter of the two extents
     sx, sy = min(sx, sy * 1.15), min(sy, sx * 1.15)
-    shift = rng.uniform(-0.08, 0.08, 2) * np.array([target.a, target.b])
+    shift = rng.uniform(-0.3, 0.3, 2) * np.array([target.a, target.b]) * (1.0 - min(float(fill.mean()), 1.0))
     h, w = region.shape
-    # a gentle smooth displacement so no two candidates share a shape exactly (drawn coarse, upsampled)
-    wobble = float(rng.uniform(0.5, 2.0))
-    cells = max(1.0, max(h, w) / 48.0)
+    # a non-rigid smooth displacement so no two candidates share a shape (drawn coarse, upsampled)
+    wobble = float(rng.uniform(1.0, 3.5)) * max(1.0, min(target.a, target.b) / 12.0)
+    cells = max(1.5, max(h, w) / 32.0)
     coarse = (max(2, h // 8), max(2, w // 8))
     dx = cv2.resize(perlin(coarse, (cells, cells), rng), (w, h), interpolation=cv2.INTER_LINEAR) * wobble
     dy = cv2.resize(perlin(coarse, (cells, cells), rng), (w, h), interpolation=cv2.INTER_LINEAR) * wobble
@@ -214,9 +218,14 @@ def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.
     background = cv2.transform(fit.image, surround)
     weight = cv2.GaussianBlur(fit.mask.astype(np.float32), (5, 5), 1.0)[..., None]
     mapped = background + weight * (cv2.transform(fit.image, spot) - background)
+    step = float(np.abs(mean_t - ref.colour_mean).max())
     info = {"space": "YCrCb", "target_mean": [round(float(v), 2) for v in mean_t],
             "reference_mean": [round(float(v), 2) for v in ref.colour_mean],
-            "texture_gain": [round(float(v), 3) for v in gain]}
+            "texture_gain": [round(float(v), 3) for v in gain], "background_step": round(step, 2)}
+    if step > BACKGROUND_STEP:
+        info["note"] = ("The reference's own background differs strongly from the target surface "
+                        f"({step:.0f} on a 0-100 scale); its anomaly was moved onto the target's colours, "
+                        "but a reference photographed on a similar surface transfers better.")
     return np.clip(mapped, 0, 255), info
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.engines.classic.photometry import Photometry
+from studio.engines.classic.photometry import GUESSED_LIGHT, Photometry
 from studio.imaging import blur
 
 #: Elevation of the light above the surface plane (radians from the normal).
@@ -24,6 +24,19 @@ SLANT = math.radians(55.0)
 SHININESS = 24.0
 #: How much of an albedo change reaches the image's fine detail (its texture and noise).
 DETAIL_SHARE = 0.25
+#: Light confidence from which a height field is shaded at full relief (below, proportionally less).
+SURE_LIGHT = 0.3
+#: Least share of the relief kept however unsure the light is.
+LEAST_RELIEF = 0.2
+
+
+def light_weight(confidence: float, least: float = LEAST_RELIEF) -> float:
+    """How much directional shading the measured light supports: confidence / 0.3, within
+    ``least``..1; painted walls (a hole's, a chip's) take ``least=0``, and nothing at all below the
+    estimator's own cut-off (the default light was a guess)."""
+    if least == 0.0 and confidence < GUESSED_LIGHT:
+        return 0.0
+    return float(np.clip(confidence / SURE_LIGHT, least, 1.0))
 
 
 @dataclass
@@ -39,6 +52,7 @@ class Maps:
     source: np.ndarray | None = None  # (H, W, 3) the surface to shade instead of the crop (a dent's pull)
     grain: bool = True  # give ``paint`` the image's noise (off when the paint carries the surface's own)
     carry_detail: bool = False  # add the surface's own detail (texture, noise) to ``paint``
+    hollow: float = 0.0  # darkening at the deepest point where the light is unknown (a cavity's occlusion)
 
 
 def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
@@ -73,8 +87,13 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
             factor = factor[..., None]
     shade = highlight = None
     if maps.height is not None:
-        diffuse, highlight = shading(blur(maps.height, soft), photo.light, maps.relief,
+        height = blur(maps.height, soft)
+        sure = light_weight(photo.light_confidence)
+        diffuse, highlight = shading(height, photo.light, maps.relief * sure,
                                      0.0 if maps.gloss is None else maps.gloss)
+        if maps.hollow:  # a recess is darker the deeper it goes (occlusion), the more so the less the light is known
+            sink = np.clip(-height, 0.0, None)
+            diffuse = diffuse * (1.0 - maps.hollow * (1.0 - 0.6 * sure) * sink / max(float(sink.max()), 1e-3))
         shade = diffuse[..., None]
     elif maps.gloss is not None:
         highlight = blur(maps.gloss.astype(np.float32), soft)
@@ -99,16 +118,22 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
             grain = rng.standard_normal(cover.shape, dtype=np.float32) * (photo.noise * lift)
             paint = paint + grain[..., None]
         out = out * (1.0 - cover[..., None]) + paint * cover[..., None]
-    return soft_limit(out)
+    return soft_limit(crop, out)
 
 
-def soft_limit(image: np.ndarray, knee: float = 16.0) -> np.ndarray:
-    """Compress values within ``knee`` of 0 and 255 smoothly instead of clipping them, so brightened
-    or darkened pixels keep (compressed) texture and noise rather than turning flat."""
-    top, bottom = 255.0 - knee, knee
-    high, low = image > top, image < bottom
-    if high.any():
-        image[high] = top + knee * np.tanh((image[high] - top) / knee)
-    if low.any():
-        image[low] = bottom - knee * np.tanh((bottom - image[low]) / knee)
-    return image
+def soft_limit(before: np.ndarray, after: np.ndarray, knee: float = 16.0) -> np.ndarray:
+    """``after`` with its change from ``before`` compressed smoothly within ``knee`` of 0 and 255
+    instead of clipped, so brightened or darkened pixels keep (compressed) texture and noise rather
+    than turning flat; an unchanged pixel stays exactly as it was, even a saturated one."""
+    near = (after > 255.0 - knee) | (after < knee)  # only a pixel ending within the knee can need it
+    if not near.any():
+        return after
+    b, a = before[near], after[near]
+    change = a - b
+    room = np.where(change > 0, 255.0 - b, b)
+    reach = np.minimum(knee, np.maximum(room, 0.0))
+    linear = room - reach
+    excess = np.abs(change) - linear
+    k = np.maximum(reach, 1e-3)
+    after[near] = np.where(excess > 0, b + np.sign(change) * (linear + k * np.tanh(np.maximum(excess, 0.0) / k)), a)
+    return after

@@ -3,8 +3,8 @@
 Each family turns a :class:`Context` (the crop around the sketched region, the region, a seeded rng,
 the prompt and the photometry measured around the region) into :class:`~studio.engines.classic.
 shading.Maps` (height, albedo, gloss, cover), which the engine renders with the image's own light,
-noise and blur. The target prompt picks the family by keyword; words it does not know fall back to
-DRAEM-style texture anomalies. Every random choice comes from the rng, so a seed reproduces a
+noise and blur. The target prompt picks the family by keyword or a synonym (the DRAEM-style texture
+only when named). Every random choice comes from the rng, so a seed reproduces a
 candidate exactly.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from studio.engines.classic.defects.hole import hole
 from studio.engines.classic.defects.liquid import oil, stain
 from studio.engines.classic.defects.missing import missing
 from studio.engines.classic.defects.scratch import scratch
-from studio.engines.classic.defects.surface import contamination, discoloration, rust
+from studio.engines.classic.defects.surface import burn, contamination, discoloration, rust
 from studio.engines.classic.defects.texture import perlin_texture
 from studio.engines.classic.shading import Maps
 
@@ -33,9 +33,15 @@ REGISTRY: dict[str, Callable[[Context], Maps]] = {
     "dent": dent,
     "missing": missing,
     "discoloration": discoloration,
+    "burn": burn,
     "perlin": perlin_texture,
 }
-#: The families whose change is an albedo (colour) change: the surface's texture must show through.
-ALBEDO_FAMILIES = ("stain", "oil", "rust", "discoloration", "contamination")
+#: The families whose change is an albedo (colour) change: the surface's texture must show through
+#: (rust and burns are crusts and char that hide it).
+ALBEDO_FAMILIES = ("stain", "oil", "discoloration", "contamination")
+#: The families that soak into the surface: each surface unit takes them by its own amount.
+SOAKING_FAMILIES = ("stain", "oil", "discoloration", "contamination")
+#: The families that change the surface's shape: each sits on one surface unit and ends at its edges.
+GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
 
-__all__ = ["ALBEDO_FAMILIES", "REGISTRY", "Context", "Shared"]
+__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context", "Shared"]

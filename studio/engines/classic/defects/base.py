@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -10,11 +11,15 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
+from studio.engines.classic.inspection import OUTLINE_BAND
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance
 from studio.engines.classic.shading import Maps, render
+from studio.engines.classic.surfaces import surface_units
 from studio.imaging import blur, erode
 
+#: Depth (px) inside the sketch up to which nothing changes (its outline must not show).
+OUTLINE_CLEAR = 2.5
 #: Gaussian sigma (px) separating an image's smooth base from its detail (texture and noise).
 BASE_SIGMA = 2.0
 
@@ -72,6 +77,42 @@ class Shared:
         theta, weight = np.arctan2(gy, gx), np.hypot(gx, gy)
         return 0.25 * math.atan2(float((weight * np.sin(4 * theta)).sum()), float((weight * np.cos(4 * theta)).sum()))
 
+    @cached_property
+    def clear(self) -> np.ndarray:
+        """How much of a change each pixel may take (0..1): nothing on the sketch's outermost 2 px,
+        fully from 5 px in (a region cut by the image's edge goes on beyond it), so the sketch's
+        outline never shows."""
+        depth = inside_distance(self.region, open_border=True)
+        return np.clip((depth - OUTLINE_CLEAR) / 2.5, 0.0, 1.0).astype(np.float32)
+
+    @cached_property
+    def outline_band(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ys, xs) of the sketch's inner 2-px band, where a change would show its outline."""
+        return np.nonzero(self.region & ~erode(self.region, OUTLINE_BAND))
+
+    @cached_property
+    def fingerprint(self) -> int:
+        """A hash of the crop's pixels and its region (mixed into every candidate's random stream)."""
+        return zlib.crc32(self.region.tobytes(), zlib.crc32(np.ascontiguousarray(self.crop).tobytes()))
+
+    @cached_property
+    def units(self) -> np.ndarray:
+        """The region's surface units (:func:`~studio.engines.classic.surfaces.surface_units`)."""
+        return surface_units(self.crop, self.region)
+
+    @cached_property
+    def _hosts(self) -> dict[int, Shared]:
+        return {}
+
+    def host(self, unit: int) -> Shared:
+        """What the candidates placed on surface ``unit`` share: this crop with the region cut to that
+        unit (the whole region when it is one surface); computed once per unit."""
+        if int(self.units.max()) <= 1:
+            return self
+        if unit not in self._hosts:
+            self._hosts[unit] = Shared(self.crop, self.units == unit)
+        return self._hosts[unit]
+
 
 @dataclass
 class Context:
@@ -86,6 +127,8 @@ class Context:
     photo: Photometry
     params: dict[str, Any] = field(default_factory=dict)
     shared: Shared | None = None
+    footprint: np.ndarray | None = None  # the defect's own extent, labelled even where it barely shows
+    window: tuple[int, int, int, int] | None = None  # (y0, y1, x0, x1) the last render changed at most
 
     def __post_init__(self) -> None:
         if self.shared is None:
@@ -133,7 +176,7 @@ class Context:
         """The crop with ``maps`` rendered in this image's light, noise and sharpness; only the box
         around where the maps change anything (plus the blur's reach) is rendered."""
         base = self.base if maps.source is None else blur(maps.source, BASE_SIGMA)
-        y0, y1, x0, x1 = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur))
+        y0, y1, x0, x1 = self.window = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur))
         window = (slice(y0, y1), slice(x0, x1))
         part = replace(maps, **{name: getattr(maps, name)[window] for name in MAP_FIELDS
                                 if getattr(maps, name) is not None})
@@ -231,17 +274,23 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     elongation = frame.b / frame.a
     angle = frame.angle + float(rng.uniform(-1.0, 1.0)) * np.pi / 2 * elongation**2
     edge = at_edge and bool(ctx.at_image_edge.any())
-    if edge:
-        ys, xs = np.nonzero(ctx.at_image_edge)
-        i = int(rng.integers(ys.size))
-        centre, depth = (float(xs[i]), float(ys[i])), inside_distance(ctx.region, open_border=True)
-    else:
-        centre, depth = place(ctx, 0.7 * b), ctx.depth
-    field_ = patch_field(ctx, centre, (a, b), angle, rough, jag)
-    # keep clear of the sketch's outline (not of the image's edge): the field sinks within a few px of it
-    margin = max(2.0, 0.15 * float(depth.max()))
-    field_ -= 1.5 * np.clip(1.0 - depth / margin, 0.0, 1.0)
-    mask = (field_ > 0) & ctx.region
+    depth = inside_distance(ctx.region, open_border=True) if edge else ctx.depth
+    # keep clear of the sketch's outline (not of the image's edge): the field sinks within a few px
+    # of it, and a shape that would still run along it is drawn again smaller
+    margin = max(3.0, 0.15 * float(depth.max()))
+    fade = 2.0 * np.clip(1.0 - depth / margin, 0.0, 1.0)
+    for _ in range(4):
+        if edge:
+            ys, xs = np.nonzero(ctx.at_image_edge)
+            i = int(rng.integers(ys.size))
+            centre = (float(xs[i]), float(ys[i]))
+        else:
+            centre = place(ctx, 1.1 * b)
+        field_ = patch_field(ctx, centre, (a, b), angle, rough, jag) - fade
+        mask = (field_ > 0) & ctx.region
+        if not mask.any() or (mask & (depth < margin)).sum() <= 0.03 * mask.sum():
+            break
+        a, b = 0.75 * a, 0.75 * b
     if mask.sum() < 4:
         mask = ctx.depth >= 0.5 * float(ctx.depth.max())
     peak = max(float(field_[mask].max()), 1e-3)
@@ -305,7 +354,7 @@ def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:
     rng, frame = ctx.rng, ctx.frame
     lo, hi = sorted(rng.uniform(-1.0, 1.0, 2))
     lo, hi = min(lo, -0.35), max(hi, 0.35)
-    u = np.linspace(lo, hi, n)
+    u = np.linspace(lo, hi, n) * 0.85  # the ends stay clear of the sketch's outline
     coeffs = rng.normal(0.0, bend, 3)
     offset = rng.uniform(-0.5, 0.5) * frame.b
     s = offset + frame.b * (coeffs[0] * (u**2 - 1.0 / 3.0) + coeffs[1] * u**3 + coeffs[2] * np.sin(np.pi * u))

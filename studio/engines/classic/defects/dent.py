@@ -13,7 +13,8 @@ def dent(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     _, lift = organic_patch(ctx, (0.45, 0.9), float(rng.uniform(0.1, 0.25)), (0.6, 1.0))
-    smooth = wide_blur(0.5 - 0.5 * np.cos(np.pi * np.clip(lift * 1.5, 0.0, 1.0)), max(1.0, 0.06 * size))
+    # a bowl: deepest in the middle, no flat floor
+    smooth = wide_blur(np.sin(0.5 * np.pi * np.clip(lift * 1.2, 0.0, 1.0)) ** 1.5, max(1.0, 0.06 * size))
     depth = float(rng.uniform(0.04, 0.1)) * min(ctx.frame.b, 0.5 * size)  # slopes set by the narrow axis
     height = -(smooth * depth * ctx.region).astype(np.float32)
     gy, gx = np.gradient(height)
@@ -23,5 +24,6 @@ def dent(ctx: Context) -> Maps:
     # only the smooth base is pulled (resampling would average the sensor noise away)
     warped = cv2.remap(ctx.base, xx + gx * push, yy + gy * push, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     warped += ctx.crop - ctx.base
+    ctx.footprint = (smooth > 0.5) & ctx.region  # the whole depression is the defect, floor included
     ctx.record(depth_px=depth, push=push)
-    return Maps(height=height, gloss=smooth * 0.08, relief=1.0, source=warped)
+    return Maps(height=height, gloss=smooth * 0.08, relief=1.0, source=warped, hollow=0.45)

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, cavity, patch_field
+from studio.engines.classic.defects.substrate import substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import FABRIC_WORDS, mentions
-from studio.engines.classic.shading import Maps
+from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur, dilate
 
 
@@ -22,6 +23,8 @@ def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]
     rng = ctx.rng
     deepest = float(ctx.depth.max())
     radius = max(1.5, min(deepest * 0.9, ctx.frame.b * float(rng.uniform(0.45, 0.85))))
+    if count > 1:  # pitting: several smaller pits
+        radius = max(1.5, 0.6 * radius)
     out = np.zeros(ctx.shape, bool)
     for k in range(count):
         r = radius if k == 0 else radius * float(rng.uniform(0.3, 0.6))
@@ -85,17 +88,21 @@ def hole(ctx: Context) -> Maps:
         cover = np.maximum(opening.astype(np.float32), strands.astype(np.float32))
         height = -0.6 * blur(opening.astype(np.float32), 1.0)
     else:
-        # dark core, deepening from the rim; the wall facing the light (far side) lit, the near side dark
-        core = float(rng.uniform(0.05, 0.15))
-        lit = 0.15 + 0.75 * np.clip(side, 0.0, 1.0) ** 0.8
+        # new material deepening from the rim into shadow; with a known light the wall facing it (far
+        # side) is lit and the near side dark, with an unknown one the walls darken evenly with depth
+        sure = light_weight(ctx.photo.light_confidence, least=0.0)
+        core = float(rng.uniform(0.2, 0.4))
+        lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
-        tone = tone * (1.0 + 0.1 * ctx.noise(2.0))
-        paint = ctx.base * tone[..., None]
+        colour, detail, _ = substrate(ctx, 1.0)
+        paint = colour * tone[..., None] + (0.8 * detail)[..., None]  # deep in the pit, a little less detail
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
-        burr = blur(rim.astype(np.float32), 0.8)
-        height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.3, 0.9)) * burr
+        burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
+        height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr
         strands = None
     ctx.record(style="fabric" if fabric else "solid", holes=count, radius_px=radius,
                opening_px=int(opening.sum()), threads=int(strands.sum()) if strands is not None else 0)
+    # the rim is shaded only as far as the light was measured (render scales relief by light_weight)
+    walls = light_weight(ctx.photo.light_confidence, least=0.0) / light_weight(ctx.photo.light_confidence)
     return Maps(height=height.astype(np.float32), cover=cover.astype(np.float32), paint=paint,
-                relief=1.0)
+                relief=walls, grain=fabric, hollow=0.3)

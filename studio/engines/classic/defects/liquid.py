@@ -42,7 +42,7 @@ def stain(ctx: Context) -> Maps:
     uneven density, a darker ring where the liquid dried (the coffee-ring effect), sometimes a fainter
     tide line inside, and a few satellite droplets with rings of their own."""
     rng = ctx.rng
-    blob, lift = organic_patch(ctx, (0.3, 0.75), float(rng.uniform(0.25, 0.45)))
+    blob, lift = organic_patch(ctx, (0.25, 0.6), float(rng.uniform(0.25, 0.45)))
     size = float(np.sqrt(blob.sum()))
     satellites = int(rng.integers(0, 7))
     drops = droplets(ctx, blob, satellites, max(1.0, 0.07 * size))
@@ -78,7 +78,7 @@ def oil(ctx: Context) -> Maps:
     size = float(np.sqrt(blob.sum()))
     drops = droplets(ctx, blob, int(rng.integers(0, 4)), max(1.0, 0.06 * size))
     film = blur((blob | drops).astype(np.float32), float(rng.uniform(0.6, 1.2))) * ctx.region
-    thickness = np.clip(0.5 + 0.5 * np.sqrt(lift) + 0.3 * ctx.noise(max(4.0, size / 3)), 0.2, 1.0)
+    thickness = np.clip(0.5 + 0.5 * np.sqrt(lift) + 0.2 * ctx.noise(max(4.0, size / 3)), 0.2, 1.0)
     darkness = float(rng.uniform(0.25, 0.5)) * (1.4 if ctx.photo.monochrome else 1.0)  # no sheen colour to show
     tone = np.array([0.92, 0.88, 0.80], np.float32)
     albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
@@ -89,7 +89,7 @@ def oil(ctx: Context) -> Maps:
     iridescence = float(rng.uniform(0.03, 0.07))
     albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
     # the film's meniscus: a slightly darker, crisper edge
-    albedo = albedo * (1.0 - 0.15 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]
+    albedo = albedo * (1.0 - 0.08 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]
     shine = float(rng.uniform(0.06, 0.16))
     gloss = sheen(ctx, blob, film, size, shine)
     ctx.record(darkness=darkness, iridescence=iridescence, sheen=shine)

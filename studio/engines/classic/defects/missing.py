@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch
+from studio.engines.classic.defects.substrate import substrate
 from studio.engines.classic.geometry import inside_distance
-from studio.engines.classic.shading import Maps
+from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur
 
 
@@ -23,21 +24,20 @@ def missing(ctx: Context) -> Maps:
     depth = inside_distance(chip, open_border=True)
     wall_px = float(np.clip(float(rng.uniform(0.06, 0.14)) * size, 1.0, max(1.0, 0.4 * float(depth.max()))))
     wall, side = cavity(ctx, chip, wall_px, depth)
-    # the floor: the surface's tone, darker, with a rough granular fracture texture
-    floor_tone = float(rng.uniform(0.5, 0.7))
-    rough = 1.0 + 0.14 * ctx.noise(1.5) + 0.1 * ctx.noise(max(2.0, size / 6))
-    # a third of the surface's fine detail survives on the break; the rest of its grain is the image's noise
-    surface = cv2.addWeighted(ctx.base, 0.65, ctx.crop, 0.35, 0.0)
-    # walls: brighter where they face the light, darker in their own shadow
-    wall_light = 1.0 + np.where(side > 0, 0.5, 0.3) * side  # the lit wall brightens more than the other darkens
-    reach = min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows
+    # the floor: new, rough material (the surface's broken core or what lies under a coat)
+    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)))
+    sure = light_weight(ctx.photo.light_confidence, least=0.0)
+    # walls: with a known light brighter where they face it, darker in their own shadow; with an
+    # unknown one evenly darker near the rim
+    wall_light = 1.0 + sure * np.where(side > 0, 0.5, 0.3) * side - (1.0 - sure) * 0.25
+    reach = sure * min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows
     shift = np.array(ctx.photo.light) * reach
     inside = chip.astype(np.float32)
     toward = cv2.warpAffine(inside, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), inside.shape[::-1],
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
-    tone = (1.0 - wall) + wall * wall_light
-    paint = surface * (floor_tone * rough * tone * (1.0 - 0.4 * blur(shadow, 1.0)))[..., None]
+    tone = ((1.0 - wall) + wall * wall_light) * (1.0 - 0.4 * blur(shadow, 1.0))
+    paint = colour * tone[..., None] + detail[..., None]
     height = -blur(inside, 1.0) * float(rng.uniform(0.5, 1.2))  # the walls are painted; this only shades the rim
-    ctx.record(floor=floor_tone, wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
-    return Maps(height=height, cover=inside, paint=paint, relief=1.0)
+    ctx.record(wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
+    return Maps(height=height, cover=inside, paint=paint, relief=1.0, grain=False)

@@ -51,4 +51,4 @@ def scratch(ctx: Context) -> Maps:
     exposed = min(exposed, max(1.0, 225.0 / max(level, 1.0)))
     albedo = 1.0 + groove[..., None] * (exposed - 1.0)
     ctx.record(strokes=count, width_px=widths, exposed=exposed)
-    return Maps(height=height, albedo=albedo, gloss=groove * 0.25, relief=1.0)
+    return Maps(height=height, albedo=albedo, gloss=groove * 0.25, relief=1.0, hollow=0.3)

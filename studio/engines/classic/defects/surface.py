@@ -39,13 +39,13 @@ def palette(t: np.ndarray) -> np.ndarray:
 
 
 def rust(ctx: Context) -> Maps:
-    """Corrosion: an opaque-ish, slightly raised granular crust with a crisp-ish grainy boundary,
-    its colour varying from orange to dark brown in grains a little coarser than the surface's own
-    texture (which the crust carries on top), darker corroded pits, flakes and satellite spots
+    """Corrosion: an opaque, slightly raised granular crust with a crisp grainy boundary that hides
+    the surface's texture, its colour varying from orange to dark brown in grains with a fine grit
+    of its own, darker corroded pits, flakes and satellite spots
     around it, and a thin orange bloom where the corrosion spreads into the surface."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.3, 0.7), float(rng.uniform(0.35, 0.55)))
+    blob, lift = organic_patch(ctx, (0.25, 0.55), float(rng.uniform(0.35, 0.55)))
     nuclei = int(rng.integers(0, 3))
     for _ in range(nuclei):  # satellite corrosion spots
         more, more_lift = organic_patch(ctx, (0.1, 0.3), float(rng.uniform(0.35, 0.55)))
@@ -55,11 +55,11 @@ def rust(ctx: Context) -> Maps:
     coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), blur(ctx.noise(6.0), 1.5)
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
-    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 1.6, 0.0, 1.0) * blob
-    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 1.8)
-    bloom = np.clip(wide_blur(blob.astype(np.float32), max(2.5, 0.05 * size)) - crust, 0.0, 1.0) * ctx.region
-    strength = float(rng.uniform(0.8, 0.95))
-    cover = np.clip(strength * crust + 0.3 * bloom, 0.0, 1.0)
+    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 8.0, 0.0, 1.0) * blob
+    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 0.7)
+    bloom = np.clip(wide_blur(blob.astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region
+    strength = float(rng.uniform(0.92, 1.0))
+    cover = np.clip(strength * crust + 0.1 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
     shade_t = np.clip(0.35 + age * smooth + 0.55 * coarse, 0.0, 1.0)
@@ -68,19 +68,24 @@ def rust(ctx: Context) -> Maps:
     y0, y1, x0, x1 = support_box(Maps(cover=cover), ctx.shape, 0)  # the colour matters only where it covers
     win = (slice(y0, y1), slice(x0, x1))
     paint = np.zeros(ctx.shape + (3,), np.float32)
-    paint[win] = palette(np.clip(shade_t[win] + 0.5 * pitted[win], 0.0, 1.0)) * (1.0 - 0.35 * pitted[win])[..., None]
+    # crisp grains of its own (the crust hides the surface's texture)
+    grit = 1.0 + 0.14 * ctx.noise(1.2)[win]
+    paint[win] = palette(np.clip(shade_t[win] + 0.5 * pitted[win], 0.0, 1.0)) * ((1.0 - 0.35 * pitted[win]) * grit)[..., None]
     if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
         surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
         paint = paint * scale
+    # the crust coats the part: lit like the shape beneath it (its broad shading), not showing its fine texture
+    lum = luminance(ctx.base[win])
+    paint[win] *= np.clip((lum / max(float(lum[blob[win]].mean()) if blob[win].any() else 1.0, 1.0)) ** 0.6,
+                          0.5, 1.5)[..., None]
     tint = np.ones(ctx.shape + (3,), np.float32)  # the bloom lies inside the cover's box
     tint[win] = 1.0 - 0.35 * bloom[win][..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
     # relief: the crust stands a little proud and is rough; pits sink into it
     rise = float(rng.uniform(0.3, 0.6))
     height = wide_blur(crust * (1.0 + 0.5 * coarse), 2.0) * rise - 0.3 * pitted
     ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei, flakes=int(flakes.sum()), rise=rise)
-    return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32),
-                carry_detail=True)
+    return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32))
 
 
 def contamination(ctx: Context) -> Maps:
@@ -91,13 +96,13 @@ def contamination(ctx: Context) -> Maps:
     film = blur(blob.astype(np.float32), 1.0) * (0.6 + 0.4 * np.sqrt(lift))
     score = ctx.noise(float(rng.uniform(1.2, 2.2))) + 0.8 * ctx.noise(max(3.0, size / 6))
     values = score[blob]
-    share = float(rng.uniform(0.05, 0.14))
+    share = float(rng.uniform(0.03, 0.08))
     specks = (score > float(np.quantile(values, 1.0 - share))) & blob if values.size else blob
     count, labels = cv2.connectedComponents(specks.astype(np.uint8), connectivity=8)
-    shades = rng.uniform(0.2, 0.6, count).astype(np.float32)
+    shades = rng.uniform(0.4, 0.8, count).astype(np.float32)
     shades[0] = 1.0
     speck_albedo = blur(shades[labels], 0.5)
-    haze = float(rng.uniform(0.06, 0.16))
+    haze = float(rng.uniform(0.08, 0.16))
     tone = np.array([0.95, 0.9, 0.82], np.float32)
     albedo = (1.0 - film[..., None] * haze * (2.0 - tone)) * speck_albedo[..., None]
     ctx.record(haze=haze, specks=int(count - 1))
@@ -109,8 +114,8 @@ def discoloration(ctx: Context) -> Maps:
     prompt's colour), uneven inside."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
-    blob, lift = organic_patch(ctx, (0.4, 0.85), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
-    weight = wide_blur(np.sqrt(lift), max(1.5, 0.08 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
+    blob, lift = organic_patch(ctx, (0.35, 0.75), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
+    weight = wide_blur(np.sqrt(lift), max(1.5, 0.05 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
     if named is not None:
@@ -124,3 +129,31 @@ def discoloration(ctx: Context) -> Maps:
         factor = (0.35 * ctx.base + 0.65 * grey) * factor / np.maximum(ctx.base, 1.0)
     albedo = 1.0 + weight[..., None] * (factor - 1.0)
     return Maps(albedo=albedo.astype(np.float32))
+
+
+#: Char (RGB): the black core of a burn.
+CHAR = np.array([30, 26, 24], np.float32)
+#: Scorch (RGB multipliers): the brown ring around the char, and the faint heat tint beyond it.
+SCORCH = np.array([0.6, 0.44, 0.3], np.float32)
+HEAT_TINT = np.array([1.0, 0.9, 0.72], np.float32)
+
+
+def burn(ctx: Context) -> Maps:
+    """A burn or scorch mark: a char-black, grainy core that hides the surface, a brown scorched
+    zone through which the texture shows, and a faint yellow-brown heat tint fading beyond it."""
+    rng = ctx.rng
+    size = float(np.sqrt(ctx.region.sum()))
+    blob, lift = organic_patch(ctx, (0.25, 0.55), float(rng.uniform(0.3, 0.5)), (0.5, 1.0))
+    heat = wide_blur(lift, max(1.0, 0.025 * size))
+    grain = ctx.noise(1.5)
+    core = float(rng.uniform(0.45, 0.7))
+    char = np.clip((heat + 0.2 * grain - core) / 0.05, 0.0, 1.0) * blob
+    # the scorched zone ends in a ragged, grainy edge (not an airbrushed falloff)
+    scorch = np.clip((heat * float(rng.uniform(1.4, 2.0)) + 0.35 * grain - 0.15) * 2.5, 0.0, 1.0)
+    halo = np.clip(wide_blur(blob.astype(np.float32), max(1.0, 0.03 * size)) * 1.5 - scorch, 0.0, 1.0) * ctx.region
+    albedo = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.35 * halo[..., None] * (HEAT_TINT - 1.0))
+    paint = CHAR * (1.0 + 0.35 * ctx.noise(2.0))[..., None]
+    cover = np.clip(char * float(rng.uniform(0.85, 1.0)), 0.0, 1.0)
+    ctx.record(core=core)
+    return Maps(albedo=albedo.astype(np.float32), cover=cover.astype(np.float32),
+                paint=paint.astype(np.float32), height=(-0.4 * char).astype(np.float32), hollow=0.0)

@@ -1,0 +1,50 @@
+"""What a hole or a chip reveals: new material (a fracture surface, the fibres of cardboard, bare
+metal under paint, a rougher stone core), not the surface darkened. Its colour comes from a small
+substrate table picked by the prompt; its fine detail is seeded noise whose strength matches the
+surround's fine detail (:attr:`Photometry.fine`), so it is as grainy as the photo but does not repeat the host's pattern."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.engines.classic.defects.base import Context
+from studio.engines.classic.keywords import mentions
+from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma
+from studio.engines.classic.noise import noise_patch
+from studio.imaging import blur
+
+#: Substrate -> (prompt word stems, RGB colour or None for the surface's own tone, grain cell px, fibre stretch).
+SUBSTRATES: dict[str, tuple[tuple[str, ...], tuple[float, float, float] | None, float, float]] = {
+    "cardboard": (("cardboard", "carton", "box", "package", "paper"), (168, 138, 98), 1.5, 4.0),
+    "bare metal": (("paint", "coat", "lacquer", "enamel", "powder"), (172, 174, 178), 1.2, 1.0),
+    "core": ((), None, 1.5, 1.0),
+}
+
+
+def substrate_kind(prompt: str) -> str:
+    """The substrate the prompt's words point at (the surface's own rougher core by default)."""
+    for kind, (stems, *_rest) in SUBSTRATES.items():
+        if stems and mentions(prompt, stems):
+            return kind
+    return "core"
+
+
+def substrate(ctx: Context, tone: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """(colour (3,) of the revealed material at ``tone`` of the surface's brightness, detail (H, W)
+    to add to it, the substrate's name)."""
+    kind = substrate_kind(ctx.prompt)
+    _, rgb, cell, stretch = SUBSTRATES[kind]
+    surface = ctx.base[ctx.region].mean(axis=0) if ctx.region.any() else np.full(3, 128.0, np.float32)
+    colour = surface * tone if rgb is None else np.asarray(rgb, np.float32) * (luminance(surface) / 160.0) ** 0.5
+    grain = 0.7 * ctx.noise(cell) + 0.3 * ctx.noise(2.5 * cell)
+    if stretch > 1.0:  # fibres: noise drawn on a squeezed grid and stretched along x
+        h, w = ctx.shape
+        fibres = noise_patch((h, max(2, round(w / stretch))), ctx.rng, cell)
+        grain = 0.4 * grain + 0.6 * cv2.resize(fibres, (w, h), interpolation=cv2.INTER_LINEAR)
+    grain = grain - float(grain[ctx.region].mean()) if ctx.region.any() else grain
+    # the detail matches the surround's as the camera sees it: after the photo's blur
+    seen = fine_pass(blur(grain, ctx.photo.blur))
+    level = robust_sigma(seen[ctx.region]) if ctx.region.any() else 1.0
+    strength = max(ctx.photo.fine, 0.8) * float(ctx.rng.uniform(0.75, 1.0)) / max(level, 1e-3)
+    ctx.record(substrate=kind)
+    return colour.astype(np.float32), (grain * strength).astype(np.float32), kind

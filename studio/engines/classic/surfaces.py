@@ -1,0 +1,110 @@
+"""Surface units: the parts of a sketched region that belong to one surface (a coin, a stone, a
+brick, the mortar, the cloth), so that a defect can sit on one of them and end at its edges.
+
+The crop's luminance, smoothed, is split in two tones (Otsu) when the region is clearly two-toned
+and the tones meet at sharp edges (not a highlight's gradual falloff); each tone's connected parts inside the region are units, and crumbs smaller
+than a share of the region join the unit they touch most. A surface with no such split (a fine
+weave, grass, brushed metal) is one unit.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.engines.classic.photometry import luminance
+
+#: Between-class share of the variance from which the smoothed tones count as two surfaces.
+TWO_TONE = 0.6
+#: Least median gradient across the split (per grey level of the tone step) for it to be an edge.
+SHARP_EDGE = 0.1
+#: A unit smaller than this share of the region is a crumb and joins a neighbour.
+MIN_SHARE = 0.025
+#: A unit hosts a defect only from this share of the region.
+HOST_SHARE = 0.1
+#: The big units must cover at least this share of the region, else the split is texture, not surfaces.
+MIN_COVER = 0.6
+
+
+def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """int32 unit index per crop pixel (1..n inside ``region``, 0 outside); ``n`` is 1 when the
+    surroundings show one surface."""
+    units = region.astype(np.int32)
+    area = int(region.sum())
+    if area < 64:
+        return units
+    grey = luminance(crop).astype(np.float32)
+    size = float(np.sqrt(area))
+    smooth = cv2.GaussianBlur(grey, (0, 0), float(np.clip(0.015 * size, 1.0, 2.5)))
+    values = smooth[region]
+    spread = float(values.std())
+    if spread < 6.0:
+        return units
+    lo, hi = float(values.min()), float(values.max())
+    scaled = np.clip((smooth - lo) * (255.0 / max(hi - lo, 1e-3)), 0, 255).astype(np.uint8)
+    threshold, _ = cv2.threshold(scaled[region][None, :], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = scaled > threshold
+    inside = bright[region]
+    share = float(inside.mean())
+    if share in (0.0, 1.0):
+        return units
+    step = float(values[inside].mean()) - float(values[~inside].mean())
+    if share * (1 - share) * step * step / (spread * spread) < TWO_TONE:
+        return units
+    # surfaces meet at an edge; a gradual change of tone (a highlight, shading) is one surface
+    edge = (bright ^ cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)) & region
+    gy, gx = np.gradient(cv2.GaussianBlur(grey, (0, 0), 1.0))
+    if not edge.any() or float(np.median(np.hypot(gx, gy)[edge])) < SHARP_EDGE * abs(step):
+        return units
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    labels = np.zeros(region.shape, np.int32)
+    count = 0
+    for tone in (bright & region, ~bright & region):
+        parts, n = split_necks(tone)
+        labels[parts > 0] = parts[parts > 0] + count
+        count += n
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
+    if big.size < 2 or areas[big].sum() < MIN_COVER * area:
+        return units
+    keep = np.isin(labels, big)
+    # crumbs join the nearest big unit
+    _, nearest = cv2.distanceTransformWithLabels((~keep).astype(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(keep)
+    owner = labels[ys, xs]
+    lookup = np.zeros(int(nearest.max()) + 1, np.int32)
+    lookup[nearest[ys, xs]] = owner
+    filled = np.where(keep, labels, lookup[nearest]) * region
+    remap = np.zeros(count + 1, np.int32)
+    remap[big] = np.arange(1, big.size + 1)
+    return remap[filled].astype(np.int32)
+
+
+def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
+    """Connected parts of ``mask`` with parts joined only by necks up to ``2 * neck`` px wide
+    separated (stones touching at a point): the parts of the mask eroded by ``neck``, each grown
+    back over the mask pixels nearest to it. Returns (labels, count)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * neck + 1, 2 * neck + 1))
+    cores = cv2.erode(mask.astype(np.uint8), kernel)
+    n, parts = cv2.connectedComponents(cores, connectivity=4)
+    if n <= 1:
+        n, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+        return parts, n - 1
+    _, nearest = cv2.distanceTransformWithLabels((cores == 0).astype(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(cores)
+    lookup = np.zeros(int(nearest.max()) + 1, np.int32)
+    lookup[nearest[ys, xs]] = parts[ys, xs]
+    return np.where(mask, lookup[nearest], 0).astype(np.int32), n - 1
+
+
+def pick_unit(units: np.ndarray, rng: np.random.Generator) -> int:
+    """A seeded unit index, more likely the larger the unit (a defect lands where the sketch mostly is)."""
+    areas = np.bincount(units.ravel())[1:].astype(np.float64)
+    if areas.size <= 1:
+        return 1
+    weights = areas**1.5 * (areas >= HOST_SHARE * areas.sum())  # crumbs host nothing
+    if not weights.any():
+        weights = areas
+    return int(rng.choice(areas.size, p=weights / weights.sum())) + 1
