@@ -9,8 +9,8 @@ import sys
 from studio import __version__
 from studio.errors import StudioError
 
-#: Sub-command modules under ``studio.cli``; each defines ``register(subparsers)``.
-COMMAND_MODULES = ("generate", "evaluate", "store_cmd", "export_cmd", "batch_cmd", "train", "fetch")
+#: Sub-command modules under ``studio.cli``, each named after its command; each defines ``register(subparsers)``.
+COMMAND_MODULES = ("generate", "evaluate", "store", "export", "batch", "train", "fetch")
 
 
 def build_parser() -> argparse.ArgumentParser:
