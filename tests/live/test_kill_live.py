@@ -78,9 +78,13 @@ def test_sigkill_during_accepts_loses_nothing_acknowledged(tmp_path) -> None:
                     return
                 seed += 4
 
+        before = len(acknowledged)
         worker = threading.Thread(target=accept_loop)
         worker.start()
-        time.sleep(rng.uniform(1.5, 4.0))
+        deadline = time.monotonic() + 90  # a loaded machine is slow: kill only once this round has accepted
+        while len(acknowledged) == before and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))  # then at a random point of the next generate/accepts
         _kill(app)
         stop.set()
         worker.join(timeout=60)
