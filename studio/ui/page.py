@@ -68,7 +68,7 @@ class Page:
                                 with gr.Tab("Advanced", elem_id="advanced"):
                                     self.advanced.render()
                                 self.batch_jobs.render()
-                            self.inputs.render_generate_row(prompt)
+                            self.inputs.render_generate_row(prompt, reference[1])
                         with gr.Column(scale=3, min_width=360):
                             self.review.render(category, defect)
                 self.curated.render()

@@ -9,6 +9,7 @@ import gradio as gr
 from studio.ui import session as ss
 from studio.ui.events import QUIET, UI
 from studio.ui.inputs import as_text
+from studio.ui.review_queue import BUNDLE
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 
@@ -49,7 +50,7 @@ class BatchJobsPanel:
         value = current if current in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=value, label=f"Batch review jobs ({len(jobs)})"), ""
 
-    @keeps_work(5 + 3)
+    @keeps_work(BUNDLE + 3)
     def open_job(self, state: ss.Session | None, job_id: str | None, view: str) -> tuple[Any, ...]:
         """Load a batch review job's candidates into the queue and its labels into the fields.
         Returns the review bundle, category, defect type and a message."""

@@ -130,7 +130,8 @@ class CuratedPanel:
         self.relabel_btn.click(self.relabel, [self.picks, self.opened, self.new_category, self.new_defect,
                                               self.new_note, *self.filters, self.page], outputs,
                                api_name="ui_relabel", **UI)
-        self.remove_btn.click(self.remove, [self.picks, self.opened, *self.filters, self.page], outputs,
+        self.remove_btn.click(self.remove, [self.picks, self.opened, *self.filters, self.page],
+                              [*outputs[:-1], self.full, self.metadata, self.opened, outputs[-1]],
                               api_name="ui_remove", **UI)
         self.export_btn.click(self.export, [self.fmt, self.scope, *self.filters], [self.export_file, self.message],
                               api_name="ui_export", show_progress_on=self.message, concurrency_limit=2,
@@ -208,8 +209,10 @@ class CuratedPanel:
                 "note": record.note, "accepted_at": record.accepted_at, "size": [record.width, record.height],
                 **{k: v for k, v in (record.metadata or {}).items() if k not in ("category", "defect_type", "note")}}
         shown = thumbnail_file(record, self.service.scratch("thumbs"), OPENED_MAX)
-        return (shown, json.dumps(meta, indent=1, default=str), record.id, record.category,
-                record.defect_type, f"Opened `{record.id}`.")
+        # the relabel fields stay empty (= leave as it is), so a bulk relabel never writes this sample's labels
+        return (shown, json.dumps(meta, indent=1, default=str), record.id,
+                gr.update(value="", placeholder=f"now: {record.category}"),
+                gr.update(value="", placeholder=f"now: {record.defect_type}"), f"Opened `{record.id}`.")
 
     # ------------------------------------------------------------------ changing the set
     @keeps_work(WORKSPACE + 1)
@@ -221,13 +224,17 @@ class CuratedPanel:
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
         return (*self.workspace(filters, page), f"Relabelled {len(ids)} sample(s).")
 
-    @keeps_work(WORKSPACE + 1)
+    @keeps_work(WORKSPACE + 4)
     def remove(self, picks: list[str], selected: str | None, category: str, defect_type: str, engine: str,
                date_from: str, date_to: str, page: float) -> tuple[Any, ...]:
-        """Remove the ticked samples (or the opened one) from the curated set."""
+        """Remove the ticked samples (or the opened one) from the curated set; the opened view closes when its
+        sample went. Returns the workspace, (view, metadata, opened id) and a message."""
         ids = self.service.remove(targets(picks, selected))
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
-        return (*self.workspace(filters, page), f"Removed {len(ids)} sample(s) from the curated set.")
+        closed = (None, "", None) if selected in ids else (gr.skip(), gr.skip(), gr.skip())
+        return (*self.workspace(filters, page), *closed,
+                f"Removed {len(ids)} sample(s) from the curated set: {', '.join(f'`{i}`' for i in ids[:5])}"
+                + (" …" if len(ids) > 5 else "") + ".")
 
     @keeps_work(2)
     def export(self, fmt: str, scope: str, category: str, defect_type: str, engine: str, date_from: str,

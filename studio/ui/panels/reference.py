@@ -103,7 +103,8 @@ class ReferencePanel:
         example = self.service.assets.references[index]
         value, source = self.show_example(example)
         defect = gr.update(value=example.defect_type) if example.defect_type else gr.update()
-        return value, source, example.text, defect, f"Reference **{example.name}** loaded with its text and mask."
+        return value, source, example.text, defect, (f"Reference **{example.name}** loaded with its text and mask; "
+                                                     "an open queue keeps its labels.")
 
     @keeps_work(4)
     def upload_reference(self, path: str | None) -> tuple[Any, ...]:

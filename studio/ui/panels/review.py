@@ -15,17 +15,16 @@ import gradio as gr
 
 from studio.errors import InputError
 from studio.ui import review_queue as queue
+from studio.ui.review_queue import BUNDLE
 from studio.ui import session as ss
 from studio.ui.events import QUIET, REVIEW
-from studio.ui.inputs import label_text
+from studio.review.labels import QueueLabels, typed_labels
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 from studio.ui.widgets.keyboard import Hotkey, keys_help
 from studio.ui.widgets.selection import clicked
 from studio.ui.widgets.views import VIEWS, before_after, strip_caption, strip_file, view_file
 
-#: The outputs every review callback starts with: session, viewer, slider, strip, details.
-BUNDLE = 5
 EMPTY_DETAILS = "No candidates yet: generate some (or open a batch review job), then review them with the keys."
 #: The keys of the review panel, in the order the keys help lists them.
 HOTKEYS = (
@@ -44,16 +43,25 @@ def type_keys_markdown(types: list[str]) -> str:
     return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1))
 
 
-def will_store(category: Any, defect_type: Any) -> str:
-    """What ``A`` stores with the labels as they are now (or why it would be refused)."""
+def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Session | None = None) -> str:
+    """What ``A`` stores: the labels pinned to the open queue (and whether the fields differ), or, with no
+    queue open, what the next queue will be pinned with (or why it would be refused)."""
     try:
-        cat, defect = label_text(category, "category"), label_text(defect_type, "defect type")
+        fields = typed_labels(category, defect_type, note)
     except InputError as exc:
         return f"⚠️ {exc}"
-    missing = [w for w, v in (("category", cat), ("defect type", defect)) if not v]
+    pinned = state.labels if state is not None and state.candidates else None
+    labels = pinned or fields
+    missing = [w for w, v in (("category", labels.category), ("defect type", labels.defect_type)) if not v]
     if missing:
-        return f"⚠️ **A** is refused until the {' and '.join(missing)} is filled in."
-    return f"**A** stores: category `{cat}` · defect type `{defect}`"
+        return f"⚠️ **A** is refused until the {' and '.join(missing)} is filled in" + (
+            " and applied (**Apply to remaining**)." if pinned else ".")
+    if pinned is None:
+        return f"Next queue: category `{fields.category}` · defect type `{fields.defect_type}`"
+    line = f"**A** stores (this queue): category `{pinned.category}` · defect type `{pinned.defect_type}`"
+    if fields != pinned:
+        line += "  \n⚠️ The fields differ: **Apply to remaining** to use them for the undecided candidates."
+    return line
 
 
 def details(state: ss.Session, record: ss.CandidateRecord) -> str:
@@ -68,16 +76,18 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
     decision = {ss.ACCEPTED: f"✓ accepted as `{record.sample_id}`", ss.REJECTED: "✗ rejected"}.get(
         record.status, "undecided")
     counts = queue.tally(state)
+    reference = (record.metadata or {}).get(ss.REFERENCE_FIELD, "none")
     source = (f"batch job `{state.review[:8]}…` · " if state.review else "") + f"seed {record.seed}"
     return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
-            f"{shown}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
+            f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
             f"{counts['rejected']} rejected")
 
 
 def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
     """The bundle: (session, viewer, slider, strip, details) for the candidate under review."""
     if state is None or not state.candidates:
-        return state, gr.update(value=None, visible=True), gr.update(visible=False), [], EMPTY_DETAILS
+        strip = gr.update(value=[], label="Candidates")
+        return state, gr.update(value=None, visible=True), gr.update(visible=False), strip, EMPTY_DETAILS, ""
     record = queue.current(state)
     shown = queue.window(state)
     items = [(strip_file(state.candidates[i]), strip_caption(state.candidates[i])) for i in shown]
@@ -91,7 +101,7 @@ def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
     else:
         viewer = gr.update(value=view_file(record, view if view in VIEWS else "image"), visible=True)
         slider = gr.update(visible=False)
-    return state, viewer, slider, strip, details(state, record)
+    return state, viewer, slider, strip, details(state, record), ss.candidate_key(state, record)
 
 
 def close_queue(state: ss.Session | None, view: str) -> tuple[tuple[Any, ...], str]:
@@ -119,7 +129,7 @@ class ReviewPanel:
     @property
     def bundle(self) -> list[Any]:
         """The outputs :func:`show` fills, in order."""
-        return [self.session, self.viewer, self.slider, self.strip, self.details]
+        return [self.session, self.viewer, self.slider, self.strip, self.details, self.shown_key]
 
     @property
     def labels(self) -> list[Any]:
@@ -148,6 +158,8 @@ class ReviewPanel:
 
     def _render_decisions(self, category: str, defect_type: str, types: list[str]) -> None:
         self.details = gr.Markdown(EMPTY_DETAILS, elem_id="details")
+        # the candidate shown: every decision carries it, so a key never lands on a candidate not yet seen
+        self.shown_key = gr.Textbox("", visible="hidden", elem_id="shown-candidate")
         with gr.Group():
             self.view = gr.Radio(list(VIEWS), value="image", label="View (O)", elem_id="view")
             self.best_first = gr.Checkbox(value=False, label="best score first", elem_id="best-first")
@@ -157,11 +169,14 @@ class ReviewPanel:
             self.defect_type = gr.Dropdown(choices=types, value=defect_type or None, allow_custom_value=True,
                                            label="Defect type (1–9)", elem_id="defect-type")
             self.note = gr.Textbox(show_label=False, placeholder="note (optional)", max_lines=1, elem_id="note")
+            self.keep_labels = gr.Checkbox(value=False, label="keep labels and reference for the next photo",
+                                           elem_id="keep-labels")
         self.type_keys = gr.Markdown(type_keys_markdown(types), elem_classes=["hint"], elem_id="type-keys")
         self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
         with gr.Row():
             self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
             self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
+        self.apply_btn = gr.Button("Apply to remaining", size="sm", elem_id="apply-labels-btn")
         self.message = gr.Markdown("", elem_id="message")
         with gr.Row():
             self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
@@ -182,21 +197,27 @@ class ReviewPanel:
         self.strip.select(self.select_candidate, queue_io, outputs, api_name="ui_select_candidate", **REVIEW)
         self.prev_btn.click(self.previous, queue_io, outputs, api_name="ui_step", **REVIEW)
         self.next_btn.click(self.next, queue_io, outputs, api_name="ui_step", **REVIEW)
-        labelled = [self.session, *self.labels, self.view]
-        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **REVIEW),
-                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **REVIEW),
-                  self.accept_all.click(self.accept_all_undecided, labelled, outputs, api_name="ui_accept_all",
+        keyed = [*queue_io, self.shown_key]
+        labelled = [self.session, *self.labels, self.view, self.shown_key]
+        many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
+        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many),
+                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many),
+                  self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all",
                                         **REVIEW)]
-        self.reject_btn.click(self.reject, queue_io, outputs, api_name="ui_reject", **REVIEW)
-        self.reject_all.click(self.reject_all_undecided, labelled, outputs, api_name="ui_reject_all", **REVIEW)
+        self.reject_btn.click(self.reject, keyed, outputs, api_name="ui_reject", **many)
+        self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
         for event in stored:
             event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
+        will = [self.category, self.defect_type, self.note, self.session]
+        self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
+                             api_name="ui_apply_labels", **REVIEW).then(will_store, will, self.will_store, **QUIET)
         for k, button in enumerate(self.type_buttons, 1):
-            button.click(lambda t, _k=k: self.type_key(_k, t), self.type_list, [self.defect_type, self.message],
-                         api_name="ui_type_key", **QUIET)
-        for field in (self.category, self.defect_type):
-            field.change(will_store, [self.category, self.defect_type], self.will_store, api_name="ui_will_store",
-                         queue=False, **QUIET)
+            button.click(lambda t, st, _k=k: self.type_key(_k, t, st), [self.type_list, self.session],
+                         [self.defect_type, self.message], api_name="ui_type_key",
+                         **REVIEW).then(will_store, will, self.will_store, **QUIET)
+        for field in (self.category, self.defect_type, self.note):
+            field.change(will_store, will, self.will_store, api_name="ui_will_store", **QUIET)
+        self.details.change(will_store, will, self.will_store, **QUIET)  # a queue opened or closed
 
     def load(self) -> tuple[Any, ...]:
         """At page load: the defect types (the list the number keys pick from, with the line that shows it:
@@ -255,19 +276,20 @@ class ReviewPanel:
 
     @keeps_work(BUNDLE + 1)
     def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
-               view: str) -> tuple[Any, ...]:
-        """A: accept the candidate under review with the labels shown, then move to the next undecided."""
-        record = queue.current(state)
-        sample_id, new = self.service.accept(state, record.index, defect_type, category, note)
-        done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({label_text(category, 'category')} · "
-                f"{label_text(defect_type, 'defect type')})." if new
-                else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
+               view: str, key: str = "") -> tuple[Any, ...]:
+        """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown) with the
+        labels pinned to the queue (the fields only when no queue pinned any), then move to the next undecided."""
+        record = queue.pressed_on(state, key)
+        labels = state.labels or typed_labels(category, defect_type, note)
+        sample_id, new = self.service.accept(state, record.index, labels.defect_type, labels.category, labels.note)
+        done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({labels.category} · {labels.defect_type})."
+                if new else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
         return self._after_decision(state, view, done)
 
     @keeps_work(BUNDLE + 1)
-    def reject(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
-        """R: reject the candidate under review, then move to the next undecided."""
-        record = queue.current(state)
+    def reject(self, state: ss.Session | None, view: str, key: str = "") -> tuple[Any, ...]:
+        """R: reject the candidate ``key`` was pressed on (if still shown), then move to the next undecided."""
+        record = queue.pressed_on(state, key)
         self.service.reject(state, record.index)
         return self._after_decision(state, view, f"Rejected **#{record.index + 1}**.")
 
@@ -279,7 +301,9 @@ class ReviewPanel:
 
     def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
                     view: str) -> tuple[Any, ...]:
-        count = self.service.decide_all(state, decision, defect_type, category, note)
+        labels = (state.labels if state is not None and state.labels else None) or typed_labels(
+            category, defect_type, note)
+        count = self.service.decide_all(state, decision, labels.defect_type, labels.category, labels.note)
         verb = "Accepted" if decision == ss.ACCEPTED else "Rejected"
         return (*show(state, view), f"{verb} all {count} undecided candidate(s).")
 
@@ -296,9 +320,26 @@ class ReviewPanel:
         return self._decide_all(state, ss.REJECTED, defect_type, category, note, view)
 
     @keeps_work(2)
-    def type_key(self, number: int, types: list[str]) -> tuple[Any, str]:
-        """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it)."""
+    def type_key(self, number: int, types: list[str], state: ss.Session | None = None) -> tuple[Any, str]:
+        """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it);
+        with a queue open, it is the defect type of its undecided candidates from now on (said so)."""
         types = list(types or [])
         if not 1 <= number <= len(types):
             raise InputError(f"There is no defect type {number}: the list has {len(types)}.")
-        return gr.update(value=types[number - 1]), ""
+        chosen = types[number - 1]
+        if state is None or not state.candidates or state.labels is None:
+            return gr.update(value=chosen), ""
+        state.labels = QueueLabels(state.labels.category, chosen, state.labels.note)
+        left = queue.tally(state)["undecided"]
+        return gr.update(value=chosen), f"Defect type `{chosen}` for the {left} undecided candidate(s) of this queue."
+
+    @keeps_work(BUNDLE + 1)
+    def apply_labels(self, state: ss.Session | None, defect_type: str, category: str, note: str,
+                     view: str) -> tuple[Any, ...]:
+        """Apply to remaining: the fields become the labels of the open queue's undecided candidates (decided
+        ones keep what they were stored with)."""
+        if state is None or not state.candidates:
+            raise InputError("There is no open queue: the labels are used by the next Generate or batch job.")
+        state.labels = typed_labels(category, defect_type, note)
+        left = queue.tally(state)["undecided"]
+        return (*show(state, view), f"Labels for the {left} undecided candidate(s): {state.labels.describe()}.")

@@ -55,6 +55,11 @@ _SCRIPT = """
     return radios.length > 0;
   };
   document.addEventListener('keydown', (e) => {
+    // Enter (in a one-line field) and Esc leave the field, so the next key is a hotkey, never typed into it
+    if (typing(e.target) && (e.key === 'Escape' || (e.key === 'Enter' && e.target.tagName === 'INPUT'))) {
+      e.target.blur();
+      return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || typing(e.target)) return;
     if (!document.getElementById('candidate-strip')?.offsetParent) return;  // the Workstation tab is hidden
     const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
