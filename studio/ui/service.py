@@ -178,13 +178,13 @@ class StudioService:
         """Mark candidate ``index`` rejected (an accepted one must be undone or removed from the curated set)."""
         record = ss.candidate_record(state, index)
         with self._session_lock(state):
-            if record.status == ss.ACCEPTED:
+            if state.review:  # on disk: refused when another session decided it, or it is accepted
+                job = self._review_job(state.review)
+                self._on_disk(state, lambda: decisions.reject(self.ctx.store, job, record.index, state.id))
+            elif record.status == ss.ACCEPTED:
                 raise InputError(f"Candidate #{record.index + 1} is already accepted; press Z to undo that, "
                                  "or remove it from the curated set.")
             if record.status != ss.REJECTED:
-                if state.review:
-                    job = self._review_job(state.review)
-                    self._on_disk(state, lambda: decisions.reject(self.ctx.store, job, record.index, state.id))
                 queue.remember(state, record, record.status)
                 record.status = ss.REJECTED
 
