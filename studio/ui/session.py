@@ -7,6 +7,7 @@ Gradio drops the session (tab closed or time-to-live) and at process exit.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -84,10 +85,11 @@ class Session:
     labels: QueueLabels | None = None
 
 
-def new_session(temp_root: Path) -> Session:
-    """A fresh, empty session with its own folder."""
-    sid = uuid.uuid4().hex
-    folder = temp_root / "sessions" / sid
+def new_session(temp_root: Path, sid: str = "") -> Session:
+    """A fresh, empty session with its own folder; ``sid`` (what the browser tab kept across a reload, 32
+    hex digits) is its id, so the decisions it made before the reload are still its own."""
+    sid = sid.lower() if isinstance(sid, str) and re.fullmatch(r"[0-9a-fA-F]{32}", sid) else uuid.uuid4().hex
+    folder = temp_root / "sessions" / f"{sid}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     return Session(id=sid, dir=str(folder))
 

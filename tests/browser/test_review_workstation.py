@@ -82,7 +82,7 @@ def test_bug2_picking_a_reference_never_relabels_the_open_queue(review_app, page
     wait_text(page, "#will-store", "fields differ")
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("a")
-    wait_text(page, "#message", "Accepted **#2**")
+    wait_text(page, "#message", "Accepted #2")
     assert [(r.category, r.defect_type) for r in stored(review_app.data_dir)[before:]] == [("metal", "scratch")] * 2
 
 
@@ -121,7 +121,7 @@ def test_bug7_a_key_acts_only_on_the_candidate_shown_and_never_types_into_fields
     page.keyboard.type("x")
     page.keyboard.press("Enter")  # leaves the field: the next key is a hotkey
     page.keyboard.press("a")
-    wait_text(page, "#message", "Accepted **#2**")
+    wait_text(page, "#message", "Accepted #2")
     assert page.locator("#category input").input_value() == "metalx"
     assert [(r.category, r.defect_type) for r in stored(review_app.data_dir)[before:]] == [("metal", "scratch")]
 
@@ -158,3 +158,21 @@ def test_bug10_the_strip_forgets_a_closed_queue(page, tmp_path):
     wait_text(page, "#candidate-strip", "of 8")
     upload_normal(page, own_photo(tmp_path))
     page.wait_for_function("!document.querySelector('#candidate-strip')?.innerText.includes('of 8')")
+
+
+def test_bug6_the_number_keys_keep_their_types_when_new_types_enter_the_store(review_app, browser):
+    context, page = open_page(browser, review_app.url)
+    keys = page.locator("#type-keys").inner_text()
+    assert "7 stain" in keys, keys
+    client = Client(review_app.url, verbose=False)  # new types that sort before stain enter the store
+    client.predict(handle_file(str(WOOD)), handle_file(str(WOOD_MASK)), "blobs", None, None, "", 3, 3,
+                   api_name="/generate")
+    for index, defect in enumerate(("aa_blob", "ab_blob", "ac_blob")):
+        client.predict(index, defect, "metal", "", api_name="/accept")
+    page.reload()  # a reload reads the store again
+    page.wait_for_function("document.querySelector('#status-line')?.innerText.includes('classic')")
+    wait_text(page, "#type-keys", "7 stain")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("7")
+    page.wait_for_function("document.querySelector('#defect-type input')?.value === 'stain'")
+    context.close()

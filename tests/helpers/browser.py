@@ -62,7 +62,10 @@ def upload_normal(page, path: Path) -> None:
 def generate(page, count: int) -> None:
     """Generate ``count`` candidates and wait until the strip shows them and the first is under review."""
     page.locator("#num input").fill(str(count))
+    before = page.locator("#message").inner_text()
     page.locator("#generate-btn").click()
+    page.wait_for_function(f"document.querySelector('#candidate-strip')?.innerText.includes('of {count}') || "
+                           f"document.querySelector('#message')?.innerText !== {before!r}")
     wait_text(page, "#candidate-strip", f"of {count}")
     page.wait_for_function("/^#1 of/.test(document.querySelector('#details')?.innerText.trim())")
     page.locator("body").click(position={"x": 5, "y": 5})  # focus out of any field: keys are hotkeys

@@ -208,7 +208,7 @@ class CuratedPanel:
         meta = {"id": record.id, "category": record.category, "defect_type": record.defect_type,
                 "note": record.note, "accepted_at": record.accepted_at, "size": [record.width, record.height],
                 **{k: v for k, v in (record.metadata or {}).items() if k not in ("category", "defect_type", "note")}}
-        shown = thumbnail_file(record, self.service.scratch("thumbs"), OPENED_MAX)
+        shown = thumbnail_file(record, self.service.scratch("thumbs"), OPENED_MAX, crop=False)
         # the relabel fields stay empty (= leave as it is), so a bulk relabel never writes this sample's labels
         return (shown, json.dumps(meta, indent=1, default=str), record.id,
                 gr.update(value="", placeholder=f"now: {record.category}"),

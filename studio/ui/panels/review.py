@@ -18,7 +18,8 @@ from studio.ui import review_queue as queue
 from studio.ui.review_queue import BUNDLE
 from studio.ui import session as ss
 from studio.ui.events import QUIET, REVIEW
-from studio.review.labels import QueueLabels, typed_labels
+from studio.review.hotkeys import key_map
+from studio.review.labels import QueueLabels, label_text, typed_labels
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 from studio.ui.widgets.keyboard import Hotkey, keys_help
@@ -39,8 +40,8 @@ HOTKEYS = (
 
 
 def type_keys_markdown(types: list[str]) -> str:
-    """``1 crack · 2 dent · …``: the defect types the number keys pick."""
-    return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1))
+    """``1 crack · 2 dent · …``: the defect types the number keys pick (free keys left out)."""
+    return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1) if name)
 
 
 def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Session | None = None) -> str:
@@ -140,7 +141,7 @@ class ReviewPanel:
     def render(self, category: str, defect_type: str) -> None:
         """The viewer with the strip, and the decision column beside them."""
         types = self.service.defect_types()
-        self.type_list = gr.State(types)  # what the number keys pick from: exactly the list the page shows
+        self.type_list = gr.State(self.key_types(category))  # what the number keys pick: exactly the line shown
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360, elem_id="candidate-viewer"):
                 self.viewer = gr.Image(value=None, type="filepath", format="png", label="④ Candidate", height=520,
@@ -171,9 +172,10 @@ class ReviewPanel:
             self.note = gr.Textbox(show_label=False, placeholder="note (optional)", max_lines=1, elem_id="note")
             self.keep_labels = gr.Checkbox(value=False, label="keep labels and reference for the next photo",
                                            elem_id="keep-labels")
-        self.type_keys = gr.Markdown(type_keys_markdown(types), elem_classes=["hint"], elem_id="type-keys")
+        self.type_keys = gr.Markdown(type_keys_markdown(self.type_list.value), elem_classes=["hint"],
+                                     elem_id="type-keys")
         self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
-        with gr.Row():
+        with gr.Row(elem_id="decision-bar"):
             self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
             self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
         self.apply_btn = gr.Button("Apply to remaining", size="sm", elem_id="apply-labels-btn")
@@ -215,15 +217,29 @@ class ReviewPanel:
             button.click(lambda t, st, _k=k: self.type_key(_k, t, st), [self.type_list, self.session],
                          [self.defect_type, self.message], api_name="ui_type_key",
                          **REVIEW).then(will_store, will, self.will_store, **QUIET)
+        self.category.change(self.category_keys, self.category, [self.type_list, self.type_keys],
+                             api_name="ui_category_keys", **QUIET)
         for field in (self.category, self.defect_type, self.note):
             field.change(will_store, will, self.will_store, api_name="ui_will_store", **QUIET)
         self.details.change(will_store, will, self.will_store, **QUIET)  # a queue opened or closed
 
-    def load(self) -> tuple[Any, ...]:
+    def key_types(self, category: Any) -> list[str]:
+        """The defect types on keys 1–9 for ``category``: a stable map kept in the data folder (a type keeps
+        its key when new types enter the store; :mod:`studio.review.hotkeys`)."""
+        name = label_text(category, "category") if isinstance(category, str) else ""
+        return key_map(self.service.ctx.store.root, name, self.service.defect_types())
+
+    @keeps_work(2)
+    def category_keys(self, category: Any) -> tuple[Any, ...]:
+        """The number keys of the category typed (the list and the line that shows it change together)."""
+        types = self.key_types(category)
+        return types, type_keys_markdown(types)
+
+    def load(self, category: Any = "") -> tuple[Any, ...]:
         """At page load: the defect types (the list the number keys pick from, with the line that shows it:
-        both change together, only here). Outputs: :attr:`load_outputs`."""
-        types = self.service.defect_types()
-        return gr.update(choices=types), types, type_keys_markdown(types)
+        both change together, only here and with the category). Outputs: :attr:`load_outputs`."""
+        keys = self.key_types(category)
+        return gr.update(choices=self.service.defect_types()), keys, type_keys_markdown(keys)
 
     @property
     def load_outputs(self) -> list[Any]:
@@ -324,8 +340,8 @@ class ReviewPanel:
         """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it);
         with a queue open, it is the defect type of its undecided candidates from now on (said so)."""
         types = list(types or [])
-        if not 1 <= number <= len(types):
-            raise InputError(f"There is no defect type {number}: the list has {len(types)}.")
+        if not 1 <= number <= len(types) or not types[number - 1]:
+            raise InputError(f"Key {number} has no defect type for this category yet.")
         chosen = types[number - 1]
         if state is None or not state.candidates or state.labels is None:
             return gr.update(value=chosen), ""

@@ -4,7 +4,7 @@ The keys come from one table of :class:`Hotkey` s (the review panel declares its
 buttons; :func:`keys_help` and :func:`head_html` are generated from it). Keys act whenever focus is
 not in a text field and the Workstation tab is shown. Each key only clicks the button that does the
 same (so a key and a click can never disagree), or picks the next option of a radio group; the
-server's selection is the one truth. In the viewer the mouse wheel zooms, dragging pans and a double
+server's selection is the one truth. In the viewer the mouse wheel zooms at the cursor, dragging pans and a double
 click resets; the zoom is kept from one candidate to the next, to compare the same spot. On a
 phone a decision scrolls the viewer (with the next candidate) back into view.
 """
@@ -88,7 +88,13 @@ _SCRIPT = """
   document.addEventListener('wheel', (e) => {
     if (!inViewer(e)) return;
     e.preventDefault();
-    zoom.z = Math.min(16, Math.max(1, zoom.z * (e.deltaY < 0 ? 1.25 : 0.8)));
+    // zoom at the cursor: the image point under it stays under it (the transform's origin is the centre)
+    const frame = e.target.parentElement.getBoundingClientRect();
+    const cx = e.clientX - (frame.left + frame.width / 2), cy = e.clientY - (frame.top + frame.height / 2);
+    const z = Math.min(16, Math.max(1, zoom.z * (e.deltaY < 0 ? 1.25 : 0.8)));
+    zoom.x = cx - (z / zoom.z) * (cx - zoom.x);
+    zoom.y = cy - (z / zoom.z) * (cy - zoom.y);
+    zoom.z = z;
     if (zoom.z === 1) { zoom.x = 0; zoom.y = 0; }
     apply();
   }, { passive: false });
