@@ -137,7 +137,7 @@ def test_bug8_the_note_does_not_carry_over(page, tmp_path):
     assert note.input_value() == ""
 
 
-def test_bug9_remove_closes_the_removed_sample(review_app, page):
+def test_bug9_remove_asks_once_and_closes_the_removed_sample(review_app, page):
     generate(page, 1)
     page.keyboard.press("a")
     wait_text(page, "#message", "Accepted")
@@ -145,6 +145,9 @@ def test_bug9_remove_closes_the_removed_sample(review_app, page):
     page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 1")
     page.locator("#curated-gallery .thumbnail-item").last.click()
     page.wait_for_function("document.querySelector('#curated-view img')?.complete")
+    page.locator("#remove-btn").click()
+    wait_text(page, "#curated-message", "again to confirm")  # asks once
+    assert page.locator("#curated-view img").count() == 1
     page.locator("#remove-btn").click()
     wait_text(page, "#curated-message", "Removed 1")
     page.wait_for_function("!document.querySelector('#curated-view img')")

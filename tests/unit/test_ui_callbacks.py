@@ -273,7 +273,7 @@ def test_no_silent_mislabels_empty_labels_are_refused_and_nothing_stored(studio,
     assert rv.will_store("plate", "stain") == "Next queue: category `plate` · defect type `stain`"
     types = studio.review.load()[1]  # the list the page shows is the list the keys pick from
     assert "**3** " + types[2] in rv.type_keys_markdown(types)
-    assert studio.review.type_key(3, types)[0]["value"] == types[2] and "no defect type 9" in studio.review.type_key(9, types)[-1]
+    assert studio.review.type_key(3, types)[0]["value"] == types[2] and "Key 9 has no defect type" in studio.review.type_key(9, types)[-1]
 
 
 def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeypatch, tmp_path):
@@ -354,8 +354,11 @@ def test_curated_workspace_pages_filters_relabel_remove_export(studio, sketched)
     whole = studio.api.api_export("mvtec")
     with zipfile.ZipFile(whole) as zf:
         assert len([n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]) == 3
-    *_, message = studio.curated.remove([], opened, "", "", "", "", "", 1)
+    *_, armed, message = studio.curated.remove([], opened, [], "", "", "", "", "", 1)
+    assert "again to confirm" in message and len(studio.service.ctx.store) == 3  # the first click asks
+    *_, view, meta, still_opened, armed, message = studio.curated.remove([], opened, armed, "", "", "", "", "", 1)
     assert "Removed 1" in message and len(studio.service.ctx.store) == 2
+    assert (view, still_opened, armed) == (None, None, [])  # the removed sample is no longer shown
 
 
 def test_api_decide_undo_curated_pages_relabel(studio, sketched):

@@ -48,6 +48,7 @@ class CuratedPanel:
             self._render_bars()
             self.ids = gr.State([])
             self.opened = gr.State(None)
+            self.armed = gr.State([])  # the ids a first click on Remove asked about
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=360):
                     self.gallery = gr.Gallery(label="Curated samples (newest first; click one to open it)",
@@ -130,8 +131,8 @@ class CuratedPanel:
         self.relabel_btn.click(self.relabel, [self.picks, self.opened, self.new_category, self.new_defect,
                                               self.new_note, *self.filters, self.page], outputs,
                                api_name="ui_relabel", **UI)
-        self.remove_btn.click(self.remove, [self.picks, self.opened, *self.filters, self.page],
-                              [*outputs[:-1], self.full, self.metadata, self.opened, outputs[-1]],
+        self.remove_btn.click(self.remove, [self.picks, self.opened, self.armed, *self.filters, self.page],
+                              [*outputs[:-1], self.full, self.metadata, self.opened, self.armed, outputs[-1]],
                               api_name="ui_remove", **UI)
         self.export_btn.click(self.export, [self.fmt, self.scope, *self.filters], [self.export_file, self.message],
                               api_name="ui_export", show_progress_on=self.message, concurrency_limit=2,
@@ -224,17 +225,23 @@ class CuratedPanel:
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
         return (*self.workspace(filters, page), f"Relabelled {len(ids)} sample(s).")
 
-    @keeps_work(WORKSPACE + 4)
-    def remove(self, picks: list[str], selected: str | None, category: str, defect_type: str, engine: str,
-               date_from: str, date_to: str, page: float) -> tuple[Any, ...]:
-        """Remove the ticked samples (or the opened one) from the curated set; the opened view closes when its
-        sample went. Returns the workspace, (view, metadata, opened id) and a message."""
-        ids = self.service.remove(targets(picks, selected))
+    @keeps_work(WORKSPACE + 5)
+    def remove(self, picks: list[str], selected: str | None, armed: list[str], category: str, defect_type: str,
+               engine: str, date_from: str, date_to: str, page: float) -> tuple[Any, ...]:
+        """Remove the ticked samples (or the opened one) from the curated set, on a second click on the same
+        ones (the first asks); the opened view closes when its sample went. Returns the workspace, (view,
+        metadata, opened id, armed ids) and a message."""
+        ids = targets(picks, selected)
+        named = ", ".join(f"`{i}`" for i in ids[:5]) + (" …" if len(ids) > 5 else "")
+        if sorted(ids) != sorted(armed or []):
+            keep = [gr.skip()] * (WORKSPACE + 3)
+            return (*keep, ids, f"Remove {len(ids)} sample(s) ({named}) from the curated set? "
+                                "Press **Remove** again to confirm.")
+        self.service.remove(ids)
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
         closed = (None, "", None) if selected in ids else (gr.skip(), gr.skip(), gr.skip())
-        return (*self.workspace(filters, page), *closed,
-                f"Removed {len(ids)} sample(s) from the curated set: {', '.join(f'`{i}`' for i in ids[:5])}"
-                + (" …" if len(ids) > 5 else "") + ".")
+        return (*self.workspace(filters, page), *closed, [],
+                f"Removed {len(ids)} sample(s) from the curated set: {named}.")
 
     @keeps_work(2)
     def export(self, fmt: str, scope: str, category: str, defect_type: str, engine: str, date_from: str,
