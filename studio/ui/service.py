@@ -116,6 +116,10 @@ class StudioService:
         """The review jobs waiting in the data folder (oldest first)."""
         return review_summaries(self.ctx.store.root)
 
+    def decided_counts(self, jobs: list[ReviewSummary]) -> dict[str, int]:
+        """How many candidates of each job are decided (by any session), from the decisions on disk."""
+        return {j.job_id: len(decisions.read_decisions(self.ctx.store, j)) for j in jobs}
+
     def open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
         """Load a review job's candidates into the (new or given) session; returns (session, job)."""
         job = self._review_job(as_text(job_id), reload=True)

@@ -51,6 +51,7 @@ def test_bug1_own_photo_uses_no_reference_and_one_click_removes_it(review_app, p
     page.locator("#defect-type input").fill("dent")
     page.locator("#defect-type input").press("Enter")
     page.locator("#defect-shape-ellipse").click()
+    page.wait_for_function("document.querySelector('#message')?.innerText === ''")  # the region is drawn
     before = len(stored(review_app.data_dir))
     generate(page, 2)
     page.keyboard.press("a")

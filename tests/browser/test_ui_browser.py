@@ -20,6 +20,7 @@ import zipfile
 import pytest
 
 from studio.ui.review_queue import STRIP_WINDOW
+from tests.helpers.browser import write_review_job_of
 from tests.helpers.ui_server import ARTIFACTS, REPO, live_app_fixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -278,7 +279,7 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
     page.locator("#workstation-tab-button").click()
     page.locator("#batch-tab-button").click()
     page.locator("#review-refresh").click()
-    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('3 candidate')")
+    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('0/3 decided')")
     page.locator("#review-open").click()
     page.wait_for_function("/^#1 of 3/.test(document.querySelector('#details')?.innerText.trim())")
     assert page.locator("#defect-type input").input_value() == "crack"
@@ -288,20 +289,6 @@ def test_workstation_review_by_keyboard(browser_app, browser, tmp_path):
     with Store(browser_app.data_dir) as store:
         assert f"{job_id}-00" in store and len(store.list()) == 6
     context.close()
-
-
-def write_review_job_of(data_dir, count: int) -> str:
-    """What ``anomaly-studio batch --review`` leaves: a review job of ``count`` classic candidates."""
-    from studio.batch.review import review_root, write_review_job
-    from studio.engines.classic import ClassicEngine
-    from studio.requests import build_request
-
-    request = build_request(REPO / "assets" / "normal" / "wood_plank.png", REPO / "assets" / "masks" /
-                            "wood_plank_mask.png", prompt="a crack", num=count, seed=5)
-    job_id = "browser-review-job"
-    write_review_job(review_root(data_dir), job_id, ClassicEngine().generate(request), request.image, None, None,
-                     {"prompt": "a crack", "category": "wood", "defect_type": "crack", "note": ""})
-    return job_id
 
 
 def test_phone_shows_the_candidate_full_width(browser_app, browser):

@@ -387,7 +387,7 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
     run_batch(spec, studio.service.ctx.store.root, review=True, show_progress=False)
     job_id = spec.jobs[0].job_id
     listed, _ = studio.batch_jobs.list_jobs(None)
-    assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 2 candidate(s) · a scratch", job_id)]
+    assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 0/2 decided · a scratch", job_id)]
     assert studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
 
     state, viewer, _, strip, details, key, category, defect, message = studio.batch_jobs.open_job(None, job_id, "image")

@@ -44,7 +44,9 @@ class BatchJobsPanel:
     def list_jobs(self, current: str | None = None) -> tuple[Any, str]:
         """The batch review jobs of the data folder as dropdown choices (keeping the chosen one)."""
         jobs = self.service.review_jobs()
-        choices = [(f"{j.job_id[:8]}… · {j.candidates} candidate(s) · {j.prompt[:48] or 'no prompt'}", j.job_id)
+        decided = self.service.decided_counts(jobs)
+        choices = [(f"{'✓ ' if decided[j.job_id] == j.candidates else ''}{j.job_id[:8]}… · "
+                    f"{decided[j.job_id]}/{j.candidates} decided · {j.prompt[:48] or 'no prompt'}", j.job_id)
                    for j in jobs]
         ids = [j.job_id for j in jobs]
         value = current if current in ids else (ids[0] if ids else None)
@@ -55,6 +57,8 @@ class BatchJobsPanel:
         """Load a batch review job's candidates into the queue and its labels into the fields.
         Returns the review bundle, category, defect type and a message."""
         state, job = self.service.open_review(state, job_id)
+        left = sum(r.status == ss.UNDECIDED for r in state.candidates)
         message = (f"{job.count} candidate(s) of batch review job `{job.job_id}` "
-                   f"({as_text(job.info.get('prompt')) or 'no prompt'}): review them with the keys.")
+                   f"({as_text(job.info.get('prompt')) or 'no prompt'}), {job.count - left} decided already "
+                   f"(by any session): review the {left} left with the keys.")
         return (*self.review.show(state, view), job.category, gr.update(value=job.defect_type or None), message)
