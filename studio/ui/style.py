@@ -9,6 +9,7 @@ OUTER_CSS = """
 .gradio-container .main.fillable { padding-top: 6px !important; }
 @media (max-width: 720px) {
   .gradio-container .main.fillable { padding-left: 4px !important; padding-right: 4px !important; }
+  .gradio-container { padding-bottom: 64px !important; }  /* room for the decision bar fixed at the bottom */
 }
 """
 

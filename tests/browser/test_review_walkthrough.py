@@ -32,6 +32,23 @@ def in_view(page, selector: str) -> None:
     assert box and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1, (selector, box)
 
 
+def shows(page, number: int) -> None:
+    """Wait until candidate ``number`` is under review, its picture loaded."""
+    page.wait_for_function(f"/^#{number} of/.test(document.querySelector('#details')?.innerText.trim())")
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+
+
+def open_tab(page, name: str, elem_id: str) -> None:
+    """Click a tab, through the "More tabs" menu when a narrow screen folded it there."""
+    button = page.locator(f"#{elem_id}-button")
+    if button.count() and button.is_visible():
+        button.click()
+        return
+    wrapper = page.locator(".tab-wrapper:has(#image-tab-button)")
+    wrapper.locator("button[aria-label='More tabs']").click()
+    wrapper.locator(".overflow-dropdown button").filter(has_text=name).click()
+
+
 def own_photo_to_queue(page, tmp_path, width: int) -> None:
     shot(page, SHOTS, "01_fresh")
     own = tmp_path / "oak board.png"
@@ -39,14 +56,14 @@ def own_photo_to_queue(page, tmp_path, width: int) -> None:
     upload_normal(page, own)
     wait_text(page, "#reference-status", "No reference")
     shot(page, SHOTS, "02_own_photo")
-    page.locator("#reference-tab-button").click()
+    open_tab(page, "② Reference", "reference-tab")
     page.locator("#reference-examples .thumbnail-item").first.click()
     wait_text(page, "#reference-status", "Reference:")
     shot(page, SHOTS, "03_reference_chosen")
     page.locator("#reference-clear").click()
     wait_text(page, "#reference-status", "No reference")
     shot(page, SHOTS, "04_reference_removed")
-    page.locator("#image-tab-button").click()
+    open_tab(page, "① Image", "image-tab")
     page.locator("#defect-shape-ellipse").click()
     page.wait_for_function("document.querySelector('#message')?.innerText === ''")  # the region is drawn
     page.locator("#defect-type input").fill("knot_crack")
@@ -60,27 +77,26 @@ def own_photo_to_queue(page, tmp_path, width: int) -> None:
             in_view(page, selector)
     else:
         in_view(page, "#accept-btn")
-    for key in ("a", "r"):
-        before = page.locator("#message").inner_text()
+    for key, following in (("a", 2), ("r", 3)):
         page.keyboard.press(key)
-        page.wait_for_function(f"document.querySelector('#message')?.innerText !== {before!r}")
-    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+        shows(page, following)
     shot(page, SHOTS, "06_decided")
 
 
 def batch_then_curated(page, app, width: int) -> None:
     job = write_review_job_of(app.data_dir, 4, f"walk-{width}-a", "crack", batch=f"walk-{width}.yaml")
-    page.locator("#batch-tab-button").click()
+    open_tab(page, "Batch jobs", "batch-tab")
     page.locator("#review-refresh").click()
-    page.locator("#review-job").click()
-    page.locator("ul[role='listbox'] li").filter(has_text=job[:8]).first.click()
+    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
+    if job[:8] not in page.locator("#review-job input").input_value():
+        page.locator("#review-job input").click()
+        page.locator("[role='option']").filter(has_text=job[:8]).first.click()
     page.locator("#review-open").click()
     wait_text(page, "#message", job)
+    shows(page, 1)
     page.locator("body").click(position={"x": 5, "y": 5})
-    before = page.locator("#message").inner_text()
     page.keyboard.press("a")
-    page.wait_for_function(f"document.querySelector('#message')?.innerText !== {before!r}")
-    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    shows(page, 2)
     shot(page, SHOTS, "07_batch_review")
     page.locator("#curated-tab-button").click()
     page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 2")

@@ -45,7 +45,9 @@ class ReferencePanel:
 
     def __init__(self, service: StudioService) -> None:
         self.service = service
-        self.editor = RegionEditor("reference", lambda: service.scratch("editors"), NO_REFERENCE)
+        # (``reference-clear`` is the × beside Generate that removes the whole reference)
+        self.editor = RegionEditor("reference", lambda: service.scratch("editors"), NO_REFERENCE,
+                                   clear_id="reference-region-clear")
 
     # ------------------------------------------------------------------ blocks
     def render(self, first: tuple[dict | None, ed.Source | None], text: str) -> None:

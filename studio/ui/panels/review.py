@@ -161,9 +161,16 @@ class ReviewPanel:
         self.details = gr.Markdown(EMPTY_DETAILS, elem_id="details")
         # the candidate shown: every decision carries it, so a key never lands on a candidate not yet seen
         self.shown_key = gr.Textbox("", visible="hidden", elem_id="shown-candidate")
-        with gr.Group():
-            self.view = gr.Radio(list(VIEWS), value="image", label="View (O)", elem_id="view")
-            self.best_first = gr.Checkbox(value=False, label="best score first", elem_id="best-first")
+        # the decisions first: they stay on the 1440×900 screen (and fixed at the bottom of a phone's)
+        with gr.Row(elem_id="decision-bar"):
+            self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
+            self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
+            self.undo_btn = gr.Button("Undo (Z)", size="sm", elem_id="undo-btn")
+        with gr.Row():
+            self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
+            self.next_btn = gr.Button("next →", size="sm", elem_id="next-btn")
+        self.message = gr.Markdown("", elem_id="message")
+        self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
         with gr.Group():
             self.category = gr.Textbox(value=category, label="Category (product)", max_lines=1,
                                        placeholder="e.g. metal_plate", elem_id="category")
@@ -174,16 +181,10 @@ class ReviewPanel:
                                            elem_id="keep-labels")
         self.type_keys = gr.Markdown(type_keys_markdown(self.type_list.value), elem_classes=["hint"],
                                      elem_id="type-keys")
-        self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
-        with gr.Row(elem_id="decision-bar"):
-            self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
-            self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
         self.apply_btn = gr.Button("Apply to remaining", size="sm", elem_id="apply-labels-btn")
-        self.message = gr.Markdown("", elem_id="message")
-        with gr.Row():
-            self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
-            self.undo_btn = gr.Button("Undo (Z)", size="sm", elem_id="undo-btn")
-            self.next_btn = gr.Button("next →", size="sm", elem_id="next-btn")
+        with gr.Group():
+            self.view = gr.Radio(list(VIEWS), value="image", label="View (O)", elem_id="view")
+            self.best_first = gr.Checkbox(value=False, label="best score first", elem_id="best-first")
         with gr.Row():
             self.accept_all = gr.Button("Accept all undecided", size="sm", elem_id="accept-all-btn")
             self.reject_all = gr.Button("Reject all undecided", size="sm", elem_id="reject-all-btn")
