@@ -38,7 +38,8 @@ class BatchJobsPanel:
             trigger(self.list_jobs, self.job, [self.job, review.message], api_name="ui_review_jobs", **QUIET)
         self.open.click(self.open_job, [review.session, self.job, review.view],
                         [*review.bundle, review.category, review.defect_type, review.message],
-                        api_name="ui_open_review", show_progress_on=[review.viewer], **UI)
+                        api_name="ui_open_review", show_progress_on=[review.viewer],
+                        **UI).then(*review.will_store_event, **QUIET)
 
     @keeps_work(2)
     def list_jobs(self, current: str | None = None) -> tuple[Any, str]:

@@ -87,19 +87,20 @@ class CuratedPanel:
 
     def _render_opened(self) -> None:
         """The opened sample, its metadata, the picks and the relabel / remove fields."""
-        self.full = gr.Image(value=None, type="filepath", label="Opened sample", height=300, interactive=False,
+        self.full = gr.Image(value=None, type="filepath", label="Opened sample", height=260, interactive=False,
                              buttons=["fullscreen", "download"], elem_id="curated-view")
-        with gr.Accordion("Metadata", open=False):
-            self.metadata = gr.Code(value="", language="json", label="metadata", elem_id="curated-metadata")
-        self.picks = gr.CheckboxGroup(choices=[], value=[], label="Tick samples of this page for bulk actions "
-                                      "(none ticked = the opened one)", elem_id="curated-picks")
+        # relabel / remove right under the image (in the 1440×900 screen); empty fields leave a label as it is
         with gr.Row():
             self.new_category = gr.Textbox(label="new category", max_lines=1, elem_id="relabel-category")
             self.new_defect = gr.Textbox(label="new defect type", max_lines=1, elem_id="relabel-defect-type")
-        self.new_note = gr.Textbox(label="new note", max_lines=1, elem_id="relabel-note")
+            self.new_note = gr.Textbox(label="new note", max_lines=1, elem_id="relabel-note")
         with gr.Row():
             self.relabel_btn = gr.Button("Relabel", size="sm", elem_id="relabel-btn")
             self.remove_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-btn")
+        self.picks = gr.CheckboxGroup(choices=[], value=[], label="Tick samples of this page for bulk actions "
+                                      "(none ticked = the opened one)", elem_id="curated-picks")
+        with gr.Accordion("Metadata", open=False):
+            self.metadata = gr.Code(value="", language="json", label="metadata", elem_id="curated-metadata")
 
     # ------------------------------------------------------------------ events
     @property

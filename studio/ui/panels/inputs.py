@@ -19,7 +19,7 @@ from studio.naming import safe_name
 from studio.requests import build_request
 from studio.ui import review_queue as queue
 from studio.ui import session as ss
-from studio.ui.events import MODEL_CONCURRENCY, QUIET, REVIEW, UI
+from studio.ui.events import MODEL_CONCURRENCY, QUICK, QUIET, REVIEW, UI
 from studio.review.labels import typed_labels
 from studio.ui.review_queue import BUNDLE
 from studio.ui.inputs import as_text, candidate_count, resolve_seed
@@ -93,11 +93,11 @@ class InputsPanel:
         self.examples.select(self.pick_example, [review.session, review.view],
                              [*review.bundle, *self.normal.pair, *reference.editor.pair, review.category,
                               self.prompt, reference.text, review.defect_type, self.picked, review.note, message],
-                             api_name="ui_pick_example", **REVIEW)
+                             api_name="ui_pick_example", **REVIEW).then(*review.will_store_event, **QUICK)
         self.upload.upload(self.upload_normal, [self.upload, review.session, review.view, review.keep_labels],
                            [*review.bundle, *self.normal.pair, review.category, self.prompt, review.defect_type,
                             self.picked, self.examples, *reference.editor.pair, reference.text, review.note, message],
-                           api_name="ui_upload_normal", **REVIEW)
+                           api_name="ui_upload_normal", **REVIEW).then(*review.will_store_event, **QUICK)
         reference.editor.source.change(reference_line, reference.editor.source, self.reference_status, **QUIET)
         self.reference_clear.click(lambda: (None, None, "", "No reference: Generate uses the description only."),
                                    None, [*reference.editor.pair, reference.text, message],
@@ -106,7 +106,8 @@ class InputsPanel:
         self.normal.suggested.click(self.add_suggested, [*self.normal.pair, self.picked], [*self.normal.pair, message],
                                     api_name="ui_add_suggested", **QUIET)
         self.generate_btn.click(self.generate, self.generate_inputs, [*review.bundle, self.advanced.seed, message],
-                                api_name="ui_generate", show_progress_on=[review.viewer], **UI, **MODEL_CONCURRENCY)
+                                api_name="ui_generate", show_progress_on=[review.viewer], **UI,
+                                **MODEL_CONCURRENCY).then(*review.will_store_event, **QUICK)
 
     @property
     def generate_inputs(self) -> list[Any]:

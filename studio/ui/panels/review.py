@@ -17,7 +17,7 @@ from studio.errors import InputError
 from studio.ui import review_queue as queue
 from studio.ui.review_queue import BUNDLE
 from studio.ui import session as ss
-from studio.ui.events import QUIET, REVIEW
+from studio.ui.events import QUICK, QUIET, REVIEW
 from studio.review.hotkeys import key_map
 from studio.review.labels import QueueLabels, label_text, typed_labels
 from studio.ui.service import StudioService
@@ -211,18 +211,17 @@ class ReviewPanel:
         self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
         for event in stored:
             event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
-        will = [self.category, self.defect_type, self.note, self.session]
+        will = self.will_store_event[1]
         self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
-                             api_name="ui_apply_labels", **REVIEW).then(will_store, will, self.will_store, **QUIET)
+                             api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
         for k, button in enumerate(self.type_buttons, 1):
             button.click(lambda t, st, _k=k: self.type_key(_k, t, st), [self.type_list, self.session],
                          [self.defect_type, self.message], api_name="ui_type_key",
-                         **REVIEW).then(will_store, will, self.will_store, **QUIET)
+                         **REVIEW).then(*self.will_store_event, **QUICK)
         self.category.change(self.category_keys, self.category, [self.type_list, self.type_keys],
                              api_name="ui_category_keys", **QUIET)
         for field in (self.category, self.defect_type, self.note):
-            field.change(will_store, will, self.will_store, api_name="ui_will_store", **QUIET)
-        self.details.change(will_store, will, self.will_store, **QUIET)  # a queue opened or closed
+            field.change(*self.will_store_event, api_name="ui_will_store", **QUICK)
 
     def key_types(self, category: Any) -> list[str]:
         """The defect types on keys 1–9 for ``category``: a stable map kept in the data folder (a type keeps
@@ -235,6 +234,12 @@ class ReviewPanel:
         """The number keys of the category typed (the list and the line that shows it change together)."""
         types = self.key_types(category)
         return types, type_keys_markdown(types)
+
+    @property
+    def will_store_event(self) -> tuple[Callable, list[Any], Any]:
+        """(fn, inputs, output) of the line saying what ``A`` stores: run after the fields change and after
+        every event that opens or closes a queue (not after each decision: its labels do not change)."""
+        return will_store, [self.category, self.defect_type, self.note, self.session], self.will_store
 
     def load(self, category: Any = "") -> tuple[Any, ...]:
         """At page load: the defect types (the list the number keys pick from, with the line that shows it:

@@ -6,7 +6,7 @@ not in a text field and the Workstation tab is shown. Each key only clicks the b
 same (so a key and a click can never disagree), or picks the next option of a radio group; the
 server's selection is the one truth. In the viewer the mouse wheel zooms at the cursor, dragging pans and a double
 click resets; the zoom is kept from one candidate to the next, to compare the same spot. On a
-phone a decision scrolls the viewer (with the next candidate) back into view.
+phone Generate and a decision scroll the viewer (with the candidate) into view.
 """
 from __future__ import annotations
 
@@ -67,9 +67,9 @@ _SCRIPT = """
     if (action && (action[1] ? cycle(action[0]) : click(action[0]))) e.preventDefault();
   }, true);
 
-  // on a phone the decision buttons sit below the viewer: after a decision bring the next candidate into view
+  // on a phone the viewer is a screen away: after Generate or a decision bring the candidate into view
   document.addEventListener('click', (e) => {
-    const decided = e.target.closest && e.target.closest('#accept-btn, #reject-btn, #undo-btn');
+    const decided = e.target.closest && e.target.closest('#accept-btn, #reject-btn, #undo-btn, #generate-btn');
     if (decided && window.matchMedia('(max-width: 767px)').matches) {
       document.getElementById('candidate-viewer')?.scrollIntoView({ block: 'start' });
     }
