@@ -20,12 +20,11 @@ import zipfile
 import pytest
 
 from studio.ui.review_queue import STRIP_WINDOW
-from tests.helpers.browser import write_review_job_of
+from tests.helpers.browser import open_page, write_review_job_of
 from tests.helpers.ui_server import ARTIFACTS, REPO, live_app_fixture
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ARTIFACTS / "browser"
-TIMEOUT_MS = 60_000
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-extensions", "--mute-audio"]
 
@@ -47,16 +46,6 @@ def browser():
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield chromium
         chromium.close()
-
-
-def open_page(browser, url: str, width: int, height: int):
-    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.wait_for_selector("#defect-editor canvas")
-    page.wait_for_function("document.querySelector('#status-line')?.innerText.includes('classic')")
-    return context, page
 
 
 def shot(page, name: str, full: bool = False) -> None:

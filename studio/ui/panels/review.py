@@ -211,7 +211,6 @@ class ReviewPanel:
         self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
         for event in stored:
             event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
-        will = self.will_store_event[1]
         self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
                              api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
         for k, button in enumerate(self.type_buttons, 1):
