@@ -506,3 +506,11 @@ def test_the_viewer_shows_large_candidates_downscaled_once(studio, monkeypatch, 
     assert Image.open(before).size == Image.open(after).size == (128, 128)
     monkeypatch.setattr(views, "VIEW_MAX", 4096)
     assert views.view_file(record, "image") == record.image and views.view_file(record, "mask") == record.mask
+
+
+def test_a_category_close_to_a_stored_one_is_flagged(studio, sketched):
+    state = generate(studio, sketched, num=1)[0]
+    studio.review.accept(state, "stain", "oak_board", "", "image")
+    assert "close to `oak_board`" in studio.review.category_keys("Oak-Board")[1]
+    assert "close to" not in studio.review.category_keys("oak_board")[1]
+    assert "close to" not in studio.review.category_keys("steel")[1]

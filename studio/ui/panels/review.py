@@ -19,7 +19,7 @@ from studio.ui.review_queue import BUNDLE
 from studio.ui import session as ss
 from studio.ui.events import QUICK, QUIET, REVIEW
 from studio.review.hotkeys import key_map
-from studio.review.labels import QueueLabels, label_text, typed_labels
+from studio.review.labels import QueueLabels, close_name, label_text, typed_labels
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 from studio.ui.widgets.keyboard import Hotkey, keys_help
@@ -230,9 +230,14 @@ class ReviewPanel:
 
     @keeps_work(2)
     def category_keys(self, category: Any) -> tuple[Any, ...]:
-        """The number keys of the category typed (the list and the line that shows it change together)."""
+        """The number keys of the category typed (the list and the line that shows it change together), and a
+        warning when it is a near-duplicate of a category in the store (case, ``_``/``-``/space, one edit)."""
         types = self.key_types(category)
-        return types, type_keys_markdown(types)
+        name = label_text(category, "category") if isinstance(category, str) else ""
+        near = close_name(name, self.service.stats().get("by_category") or {}) if name else None
+        warning = (f"  \n⚠️ `{name}` is close to `{near}` in the curated set: type `{near}` if it is the same "
+                   "product." if near else "")
+        return types, type_keys_markdown(types) + warning
 
     @property
     def will_store_event(self) -> tuple[Callable, list[Any], Any]:
