@@ -25,7 +25,7 @@ from studio import config
 from studio.batch.review import review_root, write_review_job
 from studio.engines.classic import ClassicEngine
 from studio.requests import build_request
-from tests.ui_server import start_app, stop_app
+from tests.helpers.ui_server import start_app, stop_app
 
 KEYS = ("a", "a", "r")
 #: Candidates per generation of the second session (--load).

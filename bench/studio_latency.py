@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from studio import config
-from tests.ui_server import start_app, stop_app
+from tests.helpers.ui_server import start_app, stop_app
 
 
 def click_to_first_candidate(repeats: int = 5) -> float:

@@ -11,6 +11,7 @@ it creates such a category.
 API::
 
     pin_labels(category, defect_type, note="") -> QueueLabels      # InputError when one is empty
+    typed_labels(category, defect_type, note="") -> QueueLabels    # as typed (empty allowed)
     close_name(name, existing) -> str | None                       # the existing name it is close to
 """
 from __future__ import annotations
@@ -58,6 +59,12 @@ def pin_labels(category: Any, defect_type: Any, note: Any = "") -> QueueLabels:
     if not defect:
         raise InputError("Choose a defect type (or press 1–9) before opening the queue.")
     return QueueLabels(cat, defect, clean_text(note if isinstance(note, str) or note is None else str(note), "note"))
+
+
+def typed_labels(category: Any, defect_type: Any, note: Any = "") -> QueueLabels:
+    """The label fields as typed, cleaned (empty allowed: an accept refuses them later)."""
+    return QueueLabels(label_text(category, "category"), label_text(defect_type, "defect type"),
+                       clean_text(note if isinstance(note, str) or note is None else str(note), "note"))
 
 
 def close_name(name: str, existing: Iterable[str]) -> str | None:

@@ -9,3 +9,5 @@ UI = {"api_visibility": "undocumented"}
 QUIET = {**UI, "show_progress": "hidden"}
 #: Review decisions of all sessions run one at a time, in the order the keys were pressed.
 REVIEW = {**QUIET, "concurrency_limit": 1, "concurrency_id": "review"}
+#: Instant UI glue computed from the inputs alone (no queue, no spinner).
+QUICK = {**QUIET, "queue": False}

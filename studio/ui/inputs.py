@@ -9,10 +9,8 @@ from typing import Any
 
 
 from studio.errors import InputError
-from studio.types import SEED_MAX, clean_text, whole_number
+from studio.types import SEED_MAX, whole_number
 
-#: Longest defect type or category accepted into the curated set.
-LABEL_MAX = 200
 #: The page's and the API's limit on candidates per request.
 CANDIDATES_MAX = 8
 
@@ -20,14 +18,6 @@ CANDIDATES_MAX = 8
 def as_text(value: Any) -> str:
     """A widget/API value as text (None = "")."""
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def label_text(value: Any, what: str) -> str:
-    """A short cleaned label (defect type, category)."""
-    text = clean_text(as_text(value), what)
-    if len(text) > LABEL_MAX:
-        raise InputError(f"The {what} is {len(text)} characters long; keep it under {LABEL_MAX}.")
-    return text
 
 
 def resolve_seed(seed: Any, randomise: bool = False) -> int:

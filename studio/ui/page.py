@@ -28,6 +28,12 @@ from studio.ui.space import on_space
 from studio.ui.widgets import keyboard
 
 HEADER = "## AnomalyControl Studio"
+#: The tab's session id survives a reload (sessionStorage: one per tab), so its batch decisions stay its own.
+SESSION_JS = """(engine, category, sid) => {
+  let kept = sessionStorage.getItem('studio-session');
+  if (!kept) { kept = crypto.randomUUID().replaceAll('-', ''); sessionStorage.setItem('studio-session', kept); }
+  return [engine, category, kept];
+}"""
 
 
 def head_html() -> str:
@@ -54,6 +60,7 @@ class Page:
         normal, reference, category, prompt, text, defect = self.inputs.initial_example()
         with gr.Blocks(title="AnomalyControl Studio", fill_width=True, delete_cache=(1800, 3 * 3600)) as demo:
             self.session.render()
+            self.session_id = gr.Textbox("", visible="hidden", elem_id="session-id")
             with gr.Row(equal_height=False):
                 gr.Markdown(HEADER, elem_id="title")
                 self.status = gr.Markdown(self.service.ctx.status_markdown(), elem_id="status-line")
@@ -68,7 +75,7 @@ class Page:
                                 with gr.Tab("Advanced", elem_id="advanced"):
                                     self.advanced.render()
                                 self.batch_jobs.render()
-                            self.inputs.render_generate_row(prompt)
+                            self.inputs.render_generate_row(prompt, reference[1])
                         with gr.Column(scale=3, min_width=360):
                             self.review.render(category, defect)
                 self.curated.render()
@@ -87,14 +94,16 @@ class Page:
         self.curated.wire()
         engine_outputs = [*self.advanced.controls.values(), self.reference.preview_btn, self.reference.attention_hint,
                           self.advanced.params_hint]
-        demo.load(self.load, self.advanced.engine,
-                  [self.status, self.advanced.engine, *engine_outputs, *review.load_outputs],
-                  api_name="ui_load", **QUIET)
+        demo.load(self.load, [self.advanced.engine, review.category, self.session_id],
+                  [self.status, self.advanced.engine, *engine_outputs, *review.load_outputs, self.session],
+                  api_name="ui_load", js=SESSION_JS, **QUIET)
         self.timer.tick(self.status_line, self.status, self.status, api_name="ui_status", queue=False, **QUIET)
 
-    def load(self, engine: str) -> tuple[Any, ...]:
-        """Page load: the status line, the Advanced panel for the chosen engine, the defect types."""
-        return (self.service.ctx.status_markdown(), *self.advanced.load(engine), *self.review.load())
+    def load(self, engine: str, category: str = "", session_id: str = "") -> tuple[Any, ...]:
+        """Page load: the status line, the Advanced panel for the chosen engine, the category's defect-type keys
+        and the tab's session (its id kept across a reload)."""
+        return (self.service.ctx.status_markdown(), *self.advanced.load(engine), *self.review.load(category),
+                ss.new_session(self.service.ctx.temp_root, session_id))
 
     def status_line(self, shown: str = "") -> Any:
         """The status line (a timer refreshes it: a default engine swapped in a running studio shows up);

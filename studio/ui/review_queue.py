@@ -7,8 +7,10 @@ business). The session's ``selected`` candidate is the one truth: the strip high
 from __future__ import annotations
 
 from studio.errors import InputError
-from studio.ui.session import UNDECIDED, CandidateRecord, Decision, Session
+from studio.ui.session import UNDECIDED, CandidateRecord, Decision, Session, candidate_key
 
+#: The outputs every review callback starts with: session, viewer, slider, strip, details, shown candidate's key.
+BUNDLE = 6
 #: How many thumbnails the strip shows around the selected candidate (a 500-candidate job stays fast).
 STRIP_WINDOW = 6
 
@@ -29,6 +31,19 @@ def current(state: Session | None) -> CandidateRecord:
     if state.selected is None:
         state.selected = first_undecided(state)
     return state.candidates[state.selected]
+
+
+def pressed_on(state: Session | None, key: str) -> CandidateRecord:
+    """The candidate under review when ``key`` (the id the page showed as the key was pressed) is its
+    id; a press on a candidate no longer shown is refused, never applied to another one. An empty
+    ``key`` (a caller without a screen) means the one under review."""
+    record = current(state)
+    if key and key != candidate_key(state, record):
+        shown = [r for r in state.candidates if candidate_key(state, r) == key]
+        pressed = f"#{shown[0].index + 1}" if shown else "a candidate of an earlier queue"
+        raise InputError(f"Not applied: the key was pressed on {pressed}, but #{record.index + 1} is shown now. "
+                         "Nothing changed; press again if you meant this one.")
+    return record
 
 
 def first_undecided(state: Session) -> int:

@@ -10,16 +10,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from studio.batch.review import (ReviewJob, ReviewSummary, accept_review, find_review_job, load_review_job,
-                                 review_sample_id, review_summaries)
+from studio.batch import decisions
+from studio.batch.review import ReviewJob, ReviewSummary, find_review_job, load_review_job, review_summaries
 from studio.engines import Engine, declared_parameters
 from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
 from studio.requests import build_request
+from studio.review.labels import QueueLabels, label_text
 from studio.store import SampleRecord
 from studio.types import AttentionTrace, EngineParameter, ProgressFn, SynthesisRequest, clean_text
 from studio.ui import review_queue as queue
@@ -28,7 +29,7 @@ from studio.ui import zerogpu
 from studio.ui.assets import COMMON_DEFECTS, Assets, load_assets
 from studio.ui.context import StudioContext
 from studio.ui.filters import Filters, filtered
-from studio.ui.inputs import as_text, label_text
+from studio.ui.inputs import as_text
 from studio.ui.widgets.views import GalleryItem, attention_items
 
 EXPORT_TTL_S = 3600
@@ -54,7 +55,6 @@ class StudioService:
         self.assets = assets if assets is not None else load_assets()
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._review_lock = threading.Lock()  # one review accept at a time: check-then-add stays atomic
         self._jobs: OrderedDict[str, ReviewJob] = OrderedDict()  # guarded by _locks_guard
 
     # ------------------------------------------------------------------ model work
@@ -70,15 +70,17 @@ class StudioService:
         return tuple(found.values())
 
     def generate(self, state: ss.Session | None, request: SynthesisRequest, engine: Engine,
-                 progress: ProgressFn | None = None) -> ss.Session:
+                 progress: ProgressFn | None = None, labels: QueueLabels | None = None) -> ss.Session:
         """Run ``engine`` (resolved once by the caller) on one request; its candidates go into the (new or
-        given) session."""
+        given) session, with ``labels`` pinned to them (what ``A`` stores)."""
         if progress:
             progress(0, request.num, f"{engine.label}: generating {request.num} candidate(s)")
         candidates = zerogpu.generate(engine, request, progress)
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
-        return ss.record_generation(session, request, candidates)
+        session = ss.record_generation(session, request, candidates)
+        session.labels = labels
+        return session
 
     def explainer(self, engine_name: Any) -> Engine:
         """The engine that runs the ASEA preview for the chosen one: it, or another loaded one that can
@@ -114,12 +116,19 @@ class StudioService:
         """The review jobs waiting in the data folder (oldest first)."""
         return review_summaries(self.ctx.store.root)
 
+    def decided_counts(self, jobs: list[ReviewSummary]) -> dict[str, int]:
+        """How many candidates of each job are decided (by any session), from the decisions on disk."""
+        return {j.job_id: len(decisions.read_decisions(self.ctx.store, j)) for j in jobs}
+
     def open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
         """Load a review job's candidates into the (new or given) session; returns (session, job)."""
         job = self._review_job(as_text(job_id), reload=True)
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
-        return ss.record_review(session, job), job
+        session = ss.record_review(session, job)
+        session.labels = QueueLabels(job.category, job.defect_type, job.note)
+        self.sync_review(session)
+        return session, job
 
     def _review_job(self, job_id: str, *, reload: bool = False) -> ReviewJob:
         """Review job ``job_id``, read once and kept for its accepts (a review folder never changes)."""
@@ -140,45 +149,43 @@ class StudioService:
             return self._session_locks.setdefault(state.id if isinstance(state, ss.Session) else "", threading.Lock())
 
     def accept(self, state: ss.Session | None, index: Any, defect_type: Any, category: Any, note: Any,
-                *, strict_category: bool = True, inputs: dict[str, Any] | None = None) -> tuple[str, bool]:
+               *, strict_category: bool = True, inputs: dict[str, Any] | None = None) -> tuple[str, bool]:
         """Accept candidate ``index`` into the store; returns (sample id, newly added).
 
         An empty defect type (and, with ``strict_category``, category) is refused before anything is stored;
-        ``inputs`` are the session's decoded inputs when the caller already has them."""
+        ``inputs`` are the session's decoded inputs when the caller already has them. A batch job's candidate
+        is decided on disk (:mod:`studio.batch.decisions`): one another session decided is refused."""
         record = ss.candidate_record(state, index)
         defect = required_label(defect_type, "defect type", "Type one (or press 1–9) and accept again.")
         how = "Type the product's category and accept again."
         cat = required_label(category, "category", how) if strict_category else label_text(category, "category")
         text = clean_text(as_text(note), "note")
         with self._session_lock(state):
-            if record.status == ss.ACCEPTED and record.sample_id:
+            if record.status == ss.ACCEPTED and record.sample_id and not state.review:
                 return record.sample_id, False
             previous = record.status
-            if state.review:
-                sample_id, new = self._accept_reviewed(state, record.index, defect, cat, text)
+            if state.review:  # on disk: this session's own accept comes back as it is, another's is refused
+                job = self._review_job(state.review)
+                decided = self._on_disk(state, lambda: decisions.accept(
+                    self.ctx.store, job, record.index, state.id, category=cat, defect_type=defect, note=text))
+                if previous == ss.ACCEPTED:
+                    return str(decided.sample_id), False
+                sample_id = str(decided.sample_id)
             else:
                 sample_id = str(self.ctx.store.add(ss.load_candidate(record), category=cat, defect_type=defect,
                                                    note=text, **(inputs or ss.load_inputs(state))))
-                new = True
             record.status, record.sample_id = ss.ACCEPTED, sample_id
             queue.remember(state, record, previous)
-        return sample_id, new
-
-    def _accept_reviewed(self, state: ss.Session, index: int, defect_type: str, category: str,
-                         note: str) -> tuple[str, bool]:
-        """Accept candidate ``index`` of the session's review job with these labels (only that candidate
-        is decoded); the id is ``<job-id>-NN`` and a candidate already in the store (from any session or
-        the CLI) is not added again."""
-        job = self._review_job(state.review or "").relabelled(category=category, defect_type=defect_type, note=note)
-        with self._review_lock:
-            added = accept_review(self.ctx.store, job, [index])
-        return review_sample_id(job.job_id, index), bool(added)
+        return sample_id, True
 
     def reject(self, state: ss.Session | None, index: Any) -> None:
         """Mark candidate ``index`` rejected (an accepted one must be undone or removed from the curated set)."""
         record = ss.candidate_record(state, index)
         with self._session_lock(state):
-            if record.status == ss.ACCEPTED:
+            if state.review:  # on disk: refused when another session decided it, or it is accepted
+                job = self._review_job(state.review)
+                self._on_disk(state, lambda: decisions.reject(self.ctx.store, job, record.index, state.id))
+            elif record.status == ss.ACCEPTED:
                 raise InputError(f"Candidate #{record.index + 1} is already accepted; press Z to undo that, "
                                  "or remove it from the curated set.")
             if record.status != ss.REJECTED:
@@ -186,16 +193,42 @@ class StudioService:
                 record.status = ss.REJECTED
 
     def undo(self, state: ss.Session | None) -> ss.CandidateRecord:
-        """Undo the session's last decision (an accept removes its sample again); returns that candidate."""
+        """Undo the session's last decision (an accept removes its sample again); returns that candidate.
+        Only this session's own decisions are in its history, so another session's are never undone."""
         with self._session_lock(state):
             decision = queue.last_decision(state)
             record = state.candidates[decision.index]
-            if record.status == ss.ACCEPTED and record.sample_id and record.sample_id in self.ctx.store:
-                self.ctx.store.remove(record.sample_id)
-            record.status, record.sample_id = decision.previous, None
-            state.history.pop()
+            if state.review:
+                job = self._review_job(state.review)
+                state.history.pop()
+                self._on_disk(state, lambda: decisions.undo(self.ctx.store, job, record.index, state.id))
+                record.status, record.sample_id = ss.UNDECIDED, None
+            else:
+                if record.status == ss.ACCEPTED and record.sample_id and record.sample_id in self.ctx.store:
+                    self.ctx.store.remove(record.sample_id)
+                record.status, record.sample_id = decision.previous, None
+                state.history.pop()
             queue.select(state, record.index)
         return record
+
+    def _on_disk(self, state: ss.Session, decide: Callable[[], decisions.DecisionRecord]) -> decisions.DecisionRecord:
+        """Run a decision on the session's batch job; when it is refused (another session decided that
+        candidate), the queue shows what is on disk now and the refusal is raised."""
+        try:
+            return decide()
+        except decisions.DecisionRefused:
+            self.sync_review(state)
+            raise
+
+    def sync_review(self, state: ss.Session) -> None:
+        """The batch job's decisions on disk (every session's) into the session's candidates; the session's
+        own ones are its undo history, oldest first."""
+        found = decisions.read_decisions(self.ctx.store, self._review_job(state.review or ""))
+        for record in state.candidates:
+            done = found.get(record.index)
+            record.status, record.sample_id = (done.decision, done.sample_id) if done else (ss.UNDECIDED, None)
+        own = sorted((d.at, i) for i, d in found.items() if d.session == state.id)
+        state.history = [ss.Decision(i, ss.UNDECIDED, found[i].sample_id) for _, i in own]
 
     def decide_all(self, state: ss.Session | None, decision: str, defect_type: Any, category: Any,
                     note: Any) -> int:

@@ -7,6 +7,7 @@ Gradio drops the session (tab closed or time-to-live) and at process exit.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from studio.candidates import candidate_files, candidate_stem, read_candidate_metadata
+from studio.candidates import candidate_files, candidate_stem, metadata_score, read_candidate_metadata
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask
+from studio.review.labels import QueueLabels
 from studio.types import Candidate, SynthesisRequest, whole_number
 from studio.ui.files import write_png
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 SESSION_TTL_S = 6 * 3600
 
 UNDECIDED, ACCEPTED, REJECTED = "undecided", "accepted", "rejected"
+#: Where a candidate's metadata says whether a reference anomaly was used ("none" or the reference's name).
+REFERENCE_FIELD = "reference"
 
 
 @dataclass
@@ -45,11 +49,7 @@ class CandidateRecord:
     @property
     def score(self) -> float | None:
         """The engine's quality score (higher is better), None when the engine gave none."""
-        value = (self.metadata.get("score") or {}).get("value") if isinstance(self.metadata, dict) else None
-        try:
-            return None if value is None else float(value)
-        except (TypeError, ValueError):
-            return None
+        return metadata_score(self.metadata)
 
 
 @dataclass
@@ -81,12 +81,15 @@ class Session:
     selected: int | None = None
     best_first: bool = False
     history: list[Decision] = field(default_factory=list)
+    #: The labels pinned to the open queue (what ``A`` stores; changed only explicitly).
+    labels: QueueLabels | None = None
 
 
-def new_session(temp_root: Path) -> Session:
-    """A fresh, empty session with its own folder."""
-    sid = uuid.uuid4().hex
-    folder = temp_root / "sessions" / sid
+def new_session(temp_root: Path, sid: str = "") -> Session:
+    """A fresh, empty session with its own folder; ``sid`` (what the browser tab kept across a reload, 32
+    hex digits) is its id, so the decisions it made before the reload are still its own."""
+    sid = sid.lower() if isinstance(sid, str) and re.fullmatch(r"[0-9a-fA-F]{32}", sid) else uuid.uuid4().hex
+    folder = temp_root / "sessions" / f"{sid}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     return Session(id=sid, dir=str(folder))
 
@@ -123,7 +126,7 @@ def record_review(state: Session, job: ReviewJob) -> Session:
         records.append(CandidateRecord(
             index=i, image=str(shutil.copyfile(image, f"{stem}.png")),
             mask=str(shutil.copyfile(mask, f"{stem}_mask.png")),
-            seed=int(meta.get("seed", 0)), metadata=meta))
+            seed=int(meta.get("seed", 0)), metadata={**meta, REFERENCE_FIELD: "used" if job.reference is not None else "none"}))
     return _finish_generation(state, old, records, str(job.info.get("prompt", "")),
                               str(job.info.get("reference_text", "")), seed if isinstance(seed, int) else None,
                               review=job.job_id)
@@ -138,7 +141,8 @@ def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray |
     records = [
         CandidateRecord(index=i, image=write_png(Path(f"{candidate_stem(folder, i)}.png"), cand.image),
                         mask=write_png(Path(f"{candidate_stem(folder, i)}_mask.png"), label_mask(cand.mask)),
-                        seed=int(cand.seed), metadata=dict(cand.metadata))
+                        seed=int(cand.seed),
+                        metadata={**cand.metadata, REFERENCE_FIELD: "used" if reference is not None else "none"})
         for i, cand in enumerate(candidates)
     ]
     return _finish_generation(state, old, records, prompt, reference_text, seed)
@@ -170,11 +174,17 @@ def _finish_generation(state: Session, old: Path, records: list[CandidateRecord]
     return state
 
 
+def candidate_key(state: Session, record: CandidateRecord) -> str:
+    """The id of ``record`` a key press carries: generation and index, so a press on an earlier queue's
+    (or an earlier shown) candidate never matches another one."""
+    return f"{state.id[:8]}/{state.generation}/{record.index}"
+
+
 def close_queue(state: Session) -> None:
     """Take the last generation's candidates out of the session (their files go; the store keeps
     what was accepted)."""
     shutil.rmtree(Path(state.dir) / f"gen{state.generation:04d}", ignore_errors=True)
-    state.candidates, state.history, state.selected, state.review = [], [], None, None
+    state.candidates, state.history, state.selected, state.review, state.labels = [], [], None, None, None
     state.normal = state.reference = state.reference_mask = None
 
 

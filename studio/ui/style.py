@@ -9,6 +9,7 @@ OUTER_CSS = """
 .gradio-container .main.fillable { padding-top: 6px !important; }
 @media (max-width: 720px) {
   .gradio-container .main.fillable { padding-left: 4px !important; padding-right: 4px !important; }
+  .gradio-container { padding-bottom: 64px !important; }  /* room for the decision bar fixed at the bottom */
 }
 """
 
@@ -17,7 +18,10 @@ CSS = """
 #status-line { font-size: 0.82em; padding: 3px 8px; border-radius: 6px; line-height: 1.35;
                background: var(--block-background-fill); border: 1px solid var(--border-color-primary); }
 .hint, .hint p { color: var(--body-text-color-subdued); font-size: 0.85em; }
-#message { min-height: 1.6em; font-size: 0.9em; }
+#message { height: 3.3em; overflow-y: auto; font-size: 0.9em; }  /* fixed: the buttons below never move */
+#reference-row { align-items: center; gap: 6px; }
+#reference-status { font-size: 0.86em; }
+#will-store { min-height: 2.6em; }
 #viewer-image img { object-fit: contain !important; width: 100%; height: 100%;
                     transform: translate(var(--pan-x, 0), var(--pan-y, 0)) scale(var(--zoom, 1));
                     transform-origin: center; cursor: zoom-in; }
@@ -36,6 +40,10 @@ CSS = """
 #will-store { font-size: 0.88em; }
 #keys-help { font-size: 0.8em; }
 @media (max-width: 720px) {
+  /* on a phone the decisions stay at the bottom of the screen, over the page */
+  #decision-bar { position: fixed; left: 0; right: 0; bottom: 0; z-index: 50; margin: 0; padding: 6px 8px;
+                  background: var(--background-fill-primary); box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.25); }
+  #decision-bar button { min-height: 44px; }
   #candidate-viewer, #viewer-image { padding: 0 !important; border: none !important; }
   #viewer-image { height: auto !important; }
 }

@@ -123,7 +123,7 @@ def generate(studio: Page, sketched: dict, num: int = 2, state=None, view: str =
     """Generate with the example's reference on the classic engine; returns its outputs."""
     reference, source, text, _, _ = studio.reference.pick_reference(select(0))
     return studio.inputs.generate(state, sketched, None, as_browser_sends(reference), source, "a red stain", text, num,
-                                  seed, False, view, "classic", None, *controls(studio))
+                                  seed, False, view, None, None, None, "classic", None, *controls(studio))
 
 
 def skipped(outputs: tuple) -> bool:
@@ -144,7 +144,7 @@ def test_mask_is_union_of_layers_resized_to_background(surface):
 
 @pytest.mark.parametrize("shape", ed.SHAPES)
 def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
-    value, source = studio.inputs.pick_example(None, "image", select(0))[5:7]
+    value, source = studio.inputs.pick_example(None, "image", select(0))[6:8]
     value, source, _ = studio.inputs.normal.clear_region(as_browser_sends(value), source)
     value, source, _ = studio.inputs.normal.add_shape(as_browser_sends(value), source, shape, 20, 25, 75)
     image, mask = ed.image_and_mask(as_browser_sends(value), "normal image", "missing", source)
@@ -159,7 +159,7 @@ def test_quick_shapes_draw_at_chosen_place_and_survive_strokes(studio, shape):
 
 
 def test_the_editor_clear_button_cannot_delete_the_photo(studio):
-    value, source = studio.inputs.pick_example(None, "image", select(0))[5:7]
+    value, source = studio.inputs.pick_example(None, "image", select(0))[6:8]
     restored, source2, message = studio.inputs.normal.restore_image(source)  # the editor's own trash icon emptied it
     image, region = ed.image_and_mask(as_browser_sends(restored), "normal image", "missing", source2)
     assert np.array_equal(image, np.asarray(Image.open(studio.service.assets.normals[0].path).convert("RGB")))
@@ -168,16 +168,18 @@ def test_the_editor_clear_button_cannot_delete_the_photo(studio):
 
 
 def test_example_fills_every_input_at_once_and_uploads_reset_labels(studio):
-    out = studio.inputs.pick_example(None, "image", select(0))[5:]
-    value, source, ref_value, ref_source, category, prompt, text, defect, picked, _ = out
+    out = studio.inputs.pick_example(None, "image", select(0))[6:]
+    value, source, ref_value, ref_source, category, prompt, text, defect, picked, note, _ = out
     assert (category, prompt, text, defect["value"], picked) == ("metal_plate", "a red stain", "a red stain", "stain", 0)
     assert ed.image_and_mask(as_browser_sends(value), "normal", "missing", source)[1][10:20, 10:30].all()
     assert ed.image_and_mask(as_browser_sends(ref_value), "reference", "missing", ref_source)[1].sum() == 40 * 50
     # your own image: category from its file name, no description, no defect type, no suggested region
     own = studio.service.assets.normals[0].path.with_name("Steel Plate.png")
     own.write_bytes(studio.service.assets.normals[0].path.read_bytes())
-    value, source, category, prompt, defect, picked, examples, message = studio.inputs.upload_normal(str(own), None, "image")[5:]
+    out = studio.inputs.upload_normal(str(own), None, "image")[6:]
+    value, source, category, prompt, defect, picked, examples, ref_value, ref_source, text, note, message = out
     assert category == "steel_plate" and prompt == "" and defect["value"] is None and picked is None
+    assert (ref_value, ref_source, text, note) == (None, None, "", "")  # no reference, no note carried over
     assert examples["selected_index"] is None  # no example stays highlighted
     assert source["preset"] is None and "cleared" in message
     # a reference upload drops the old text and mask
@@ -189,8 +191,8 @@ def test_a_new_normal_image_closes_the_old_queue(studio, sketched):
     state = generate(studio, sketched, num=3)[0]
     studio.review.accept(state, "stain", "metal_plate", "", "image")
     out = studio.inputs.pick_example(state, "image", select(0))
-    state, viewer, _, strip, details = out[:5]
-    assert state.candidates == [] and strip == [] and "No candidates" in details
+    state, viewer, _, strip, details, key = out[:6]
+    assert state.candidates == [] and strip["value"] == [] and "No candidates" in details and key == ""
     assert "2 undecided" in out[-1] and len(studio.service.ctx.store) == 1  # the accepted one stays
     assert "no candidates" in studio.review.accept(state, "stain", "metal_plate", "", "image")[-1].lower()
     own = studio.service.assets.normals[0].path
@@ -205,14 +207,14 @@ def test_editor_without_image_says_what_to_do(studio):
 
 # --------------------------------------------------------------------------- the review queue
 def test_generate_review_by_decisions_auto_advance_and_undo(studio, sketched):
-    state, viewer, slider, strip, details, seed, message = generate(studio, sketched, num=4)
+    state, viewer, slider, strip, details, key, seed, message = generate(studio, sketched, num=4)
     assert seed == 11 and "4 candidate" in message and details.startswith("**#1** of 4")
     assert [c for _, c in strip["value"]][0].startswith("#1") and strip["selected_index"] == 0
     assert viewer["value"] == state.candidates[0].image and not slider["visible"]
     assert all(r.score is not None for r in state.candidates)  # the engine scores every candidate
 
     out = studio.review.accept(state, "stain", "metal_plate", "nice", "image")
-    state, _, _, strip, details, message = out
+    state, _, _, strip, details, key, message = out
     assert "Accepted **#1**" in message and details.startswith("**#2**") and strip["selected_index"] == 1
     assert strip["value"][0][1].endswith("✓")
     record = studio.service.ctx.store.get(state.candidates[0].sample_id)
@@ -268,21 +270,22 @@ def test_no_silent_mislabels_empty_labels_are_refused_and_nothing_stored(studio,
         assert skipped(out) and said in out[-1]
     assert len(studio.service.ctx.store) == 0 and state.candidates[0].status == "undecided"
     assert "refused" in rv.will_store("", "stain")
-    assert rv.will_store("plate", "stain") == "**A** stores: category `plate` · defect type `stain`"
+    assert rv.will_store("plate", "stain") == "Next queue: category `plate` · defect type `stain`"
     types = studio.review.load()[1]  # the list the page shows is the list the keys pick from
     assert "**3** " + types[2] in rv.type_keys_markdown(types)
-    assert studio.review.type_key(3, types)[0]["value"] == types[2] and "no defect type 9" in studio.review.type_key(9, types)[-1]
+    assert studio.review.type_key(3, types)[0]["value"] == types[2] and "Key 9 has no defect type" in studio.review.type_key(9, types)[-1]
 
 
 def test_errors_keep_the_strip_and_say_what_went_wrong(studio, sketched, monkeypatch, tmp_path):
     state = generate(studio, sketched, num=2)[0]
     empty = {"background": sketched["background"], "layers": []}
     reference, source, text, _, _ = studio.reference.pick_reference(select(0))
-    args = [as_browser_sends(reference), source, "", text, 2, 1, False, "image", "classic", None, *controls(studio)]
+    args = [as_browser_sends(reference), source, "", text, 2, 1, False, "image", None, None, None, "classic", None,
+            *controls(studio)]
     for normal, said in ((empty, "defect region is empty"), (None, "normal image first")):
         out = studio.inputs.generate(state, normal, None, *args)
         assert skipped(out) and said in out[-1]
-    out = studio.inputs.generate(state, sketched, None, *args[:8], "fakecsm", *args[9:])
+    out = studio.inputs.generate(state, sketched, None, *args[:11], "fakecsm", *args[12:])
     assert skipped(out) and "Something went wrong" in out[-1]  # an engine bug stays a message
 
     def disk_full(*_a, **_k):
@@ -313,7 +316,7 @@ def test_sessions_are_isolated(studio, sketched, surface):
     dark = {"background": rgba(surface // 3), "layers": sketched["layers"]}
     reference, source, text, _, _ = studio.reference.pick_reference(select(0))
     state_b = studio.inputs.generate(None, dark, None, as_browser_sends(reference), source, "", text, 1, 3, False,
-                                     "image", "classic", None, *controls(studio))[0]
+                                     "image", None, None, None, "classic", None, *controls(studio))[0]
     assert state_a.id != state_b.id and state_a.dir != state_b.dir
     assert pixels(state_a.candidates[0].image).mean() > 2 * pixels(state_b.candidates[0].image).mean()
     studio.review.accept(state_b, "stain", "plate", "", "image")
@@ -335,7 +338,9 @@ def test_curated_workspace_pages_filters_relabel_remove_export(studio, sketched)
     assert len(gallery) == 3 and page == 1 and all(c == "plate · stain" for _, c in gallery)
     assert "**3** of 3" in counts and len(picks["choices"]) == 3
     image, meta, opened, cat, defect, _ = studio.curated.open_sample(ids, select(0))
-    assert opened == ids[0] and (cat, defect) == ("plate", "stain") and json.loads(meta)["id"] == ids[0]
+    assert opened == ids[0] and json.loads(meta)["id"] == ids[0]
+    # the relabel fields stay empty (its labels only as placeholders): a bulk relabel never writes them
+    assert (cat["value"], defect["value"]) == ("", "") and "plate" in cat["placeholder"]
     gallery, ids2, *_, message = studio.curated.relabel(ids[:2], None, "", "crack", "re-checked", "", "", "", "", "", 1)
     assert "Relabelled 2" in message and sorted(r.defect_type for r in studio.service.ctx.store.list()) == [
         "crack", "crack", "stain"]
@@ -349,8 +354,11 @@ def test_curated_workspace_pages_filters_relabel_remove_export(studio, sketched)
     whole = studio.api.api_export("mvtec")
     with zipfile.ZipFile(whole) as zf:
         assert len([n for n in zf.namelist() if "/test/" in n and n.endswith(".png")]) == 3
-    *_, message = studio.curated.remove([], opened, "", "", "", "", "", 1)
+    *_, armed, message = studio.curated.remove([], opened, [], "", "", "", "", "", 1)
+    assert "again to confirm" in message and len(studio.service.ctx.store) == 3  # the first click asks
+    *_, view, meta, still_opened, armed, message = studio.curated.remove([], opened, armed, "", "", "", "", "", 1)
     assert "Removed 1" in message and len(studio.service.ctx.store) == 2
+    assert (view, still_opened, armed) == (None, None, [])  # the removed sample is no longer shown
 
 
 def test_api_decide_undo_curated_pages_relabel(studio, sketched):
@@ -379,16 +387,17 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
     run_batch(spec, studio.service.ctx.store.root, review=True, show_progress=False)
     job_id = spec.jobs[0].job_id
     listed, _ = studio.batch_jobs.list_jobs(None)
-    assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 2 candidate(s) · a scratch", job_id)]
+    assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 0/2 decided · a scratch", job_id)]
     assert studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
 
-    state, viewer, _, strip, details, category, defect, message = studio.batch_jobs.open_job(None, job_id, "image")
+    state, viewer, _, strip, details, key, category, defect, message = studio.batch_jobs.open_job(None, job_id, "image")
     assert len(strip["value"]) == 2 and job_id in message and "batch job" in details
     assert defect["value"] == "scratch" and category == "bottle"
     folder = studio.service.ctx.store.root / "review" / job_id
     assert np.array_equal(pixels(viewer["value"]), pixels(folder / "candidate_00.png"))
 
     state, *_ = studio.review.next(state, "image")
+    assert "bottle · crack" in studio.review.apply_labels(state, "crack", "bottle", "kept", "image")[-1]
     state, *_, message = studio.review.accept(state, "crack", "bottle", "kept", "image")
     assert f"`{job_id}-01`" in message
     record = studio.service.ctx.store.get(f"{job_id}-01")
@@ -396,9 +405,10 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
     assert record.metadata["batch_job"] == job_id
     info, other = studio.api.api_open_review(job_id)  # another session accepts the same candidate: no duplicate
     assert [c["index"] for c in info["candidates"]] == [0, 1] and info["defect_type"] == "scratch"
-    again = studio.api.api_accept(1, "crack", "bottle", "", other)[0]
-    assert again["id"] == f"{job_id}-01" and not again["new"] and again["stats"]["total"] == 1
+    with pytest.raises(gr.Error, match="already in the curated set"):  # decided by the first session
+        studio.api.api_accept(1, "crack", "bottle", "", other)
     assert studio.api.api_reject(0, other)[0]["remaining"] == [1]
+    assert len(studio.service.ctx.store) == 1
     state, *_, message = studio.review.undo(state, "image")  # undo removes the reviewed sample again
     assert f"{job_id}-01" not in studio.service.ctx.store
 
@@ -441,7 +451,7 @@ def test_a_swapped_default_engine_is_used_by_the_next_call(studio, sketched):
     assert "swapped in" in studio.status_line(before).splitlines()[0]
     reference, source, text, _, _ = studio.reference.pick_reference(select(0))
     out = studio.inputs.generate(None, sketched, None, as_browser_sends(reference), source, "", text, 1, 1, False,
-                                 "image", "", None, *controls(studio))
+                                 "image", None, None, None, "", None, *controls(studio))
     assert "classic, swapped in" in out[-1]
     assert studio.load("")[1]["choices"][0] == ("default: classic, swapped in", "")
 
@@ -496,3 +506,11 @@ def test_the_viewer_shows_large_candidates_downscaled_once(studio, monkeypatch, 
     assert Image.open(before).size == Image.open(after).size == (128, 128)
     monkeypatch.setattr(views, "VIEW_MAX", 4096)
     assert views.view_file(record, "image") == record.image and views.view_file(record, "mask") == record.mask
+
+
+def test_a_category_close_to_a_stored_one_is_flagged(studio, sketched):
+    state = generate(studio, sketched, num=1)[0]
+    studio.review.accept(state, "stain", "oak_board", "", "image")
+    assert "close to `oak_board`" in studio.review.category_keys("Oak-Board")[1]
+    assert "close to" not in studio.review.category_keys("oak_board")[1]
+    assert "close to" not in studio.review.category_keys("steel")[1]

@@ -80,7 +80,7 @@ def test_the_threshold_slider_changes_the_stored_label(tmp_path, surface):
     stored = []
     for threshold in (0, 40):
         state = page.inputs.generate(None, sketched(surface), None, None, None, "a deep scratch", "", 1, 5, False,
-                                     "image", "", None, *controls(page, steps=10, label_threshold=threshold))[0]
+                                     "image", None, None, None, "", None, *controls(page, steps=10, label_threshold=threshold))[0]
         assert state.candidates[0].metadata["params"]["label_threshold"] == threshold
         message = page.review.accept(state, "scratch", "plate", "", "image")[-1]
         assert message.startswith("Accepted"), message

@@ -48,6 +48,7 @@ class CuratedPanel:
             self._render_bars()
             self.ids = gr.State([])
             self.opened = gr.State(None)
+            self.armed = gr.State([])  # the ids a first click on Remove asked about
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=360):
                     self.gallery = gr.Gallery(label="Curated samples (newest first; click one to open it)",
@@ -86,19 +87,20 @@ class CuratedPanel:
 
     def _render_opened(self) -> None:
         """The opened sample, its metadata, the picks and the relabel / remove fields."""
-        self.full = gr.Image(value=None, type="filepath", label="Opened sample", height=300, interactive=False,
+        self.full = gr.Image(value=None, type="filepath", label="Opened sample", height=260, interactive=False,
                              buttons=["fullscreen", "download"], elem_id="curated-view")
-        with gr.Accordion("Metadata", open=False):
-            self.metadata = gr.Code(value="", language="json", label="metadata", elem_id="curated-metadata")
-        self.picks = gr.CheckboxGroup(choices=[], value=[], label="Tick samples of this page for bulk actions "
-                                      "(none ticked = the opened one)", elem_id="curated-picks")
+        # relabel / remove right under the image (in the 1440×900 screen); empty fields leave a label as it is
         with gr.Row():
             self.new_category = gr.Textbox(label="new category", max_lines=1, elem_id="relabel-category")
             self.new_defect = gr.Textbox(label="new defect type", max_lines=1, elem_id="relabel-defect-type")
-        self.new_note = gr.Textbox(label="new note", max_lines=1, elem_id="relabel-note")
+            self.new_note = gr.Textbox(label="new note", max_lines=1, elem_id="relabel-note")
         with gr.Row():
             self.relabel_btn = gr.Button("Relabel", size="sm", elem_id="relabel-btn")
             self.remove_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-btn")
+        self.picks = gr.CheckboxGroup(choices=[], value=[], label="Tick samples of this page for bulk actions "
+                                      "(none ticked = the opened one)", elem_id="curated-picks")
+        with gr.Accordion("Metadata", open=False):
+            self.metadata = gr.Code(value="", language="json", label="metadata", elem_id="curated-metadata")
 
     # ------------------------------------------------------------------ events
     @property
@@ -130,7 +132,8 @@ class CuratedPanel:
         self.relabel_btn.click(self.relabel, [self.picks, self.opened, self.new_category, self.new_defect,
                                               self.new_note, *self.filters, self.page], outputs,
                                api_name="ui_relabel", **UI)
-        self.remove_btn.click(self.remove, [self.picks, self.opened, *self.filters, self.page], outputs,
+        self.remove_btn.click(self.remove, [self.picks, self.opened, self.armed, *self.filters, self.page],
+                              [*outputs[:-1], self.full, self.metadata, self.opened, self.armed, outputs[-1]],
                               api_name="ui_remove", **UI)
         self.export_btn.click(self.export, [self.fmt, self.scope, *self.filters], [self.export_file, self.message],
                               api_name="ui_export", show_progress_on=self.message, concurrency_limit=2,
@@ -207,9 +210,11 @@ class CuratedPanel:
         meta = {"id": record.id, "category": record.category, "defect_type": record.defect_type,
                 "note": record.note, "accepted_at": record.accepted_at, "size": [record.width, record.height],
                 **{k: v for k, v in (record.metadata or {}).items() if k not in ("category", "defect_type", "note")}}
-        shown = thumbnail_file(record, self.service.scratch("thumbs"), OPENED_MAX)
-        return (shown, json.dumps(meta, indent=1, default=str), record.id, record.category,
-                record.defect_type, f"Opened `{record.id}`.")
+        shown = thumbnail_file(record, self.service.scratch("thumbs"), OPENED_MAX, crop=False)
+        # the relabel fields stay empty (= leave as it is), so a bulk relabel never writes this sample's labels
+        return (shown, json.dumps(meta, indent=1, default=str), record.id,
+                gr.update(value="", placeholder=f"now: {record.category}"),
+                gr.update(value="", placeholder=f"now: {record.defect_type}"), f"Opened `{record.id}`.")
 
     # ------------------------------------------------------------------ changing the set
     @keeps_work(WORKSPACE + 1)
@@ -221,13 +226,23 @@ class CuratedPanel:
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
         return (*self.workspace(filters, page), f"Relabelled {len(ids)} sample(s).")
 
-    @keeps_work(WORKSPACE + 1)
-    def remove(self, picks: list[str], selected: str | None, category: str, defect_type: str, engine: str,
-               date_from: str, date_to: str, page: float) -> tuple[Any, ...]:
-        """Remove the ticked samples (or the opened one) from the curated set."""
-        ids = self.service.remove(targets(picks, selected))
+    @keeps_work(WORKSPACE + 5)
+    def remove(self, picks: list[str], selected: str | None, armed: list[str], category: str, defect_type: str,
+               engine: str, date_from: str, date_to: str, page: float) -> tuple[Any, ...]:
+        """Remove the ticked samples (or the opened one) from the curated set, on a second click on the same
+        ones (the first asks); the opened view closes when its sample went. Returns the workspace, (view,
+        metadata, opened id, armed ids) and a message."""
+        ids = targets(picks, selected)
+        named = ", ".join(f"`{i}`" for i in ids[:5]) + (" …" if len(ids) > 5 else "")
+        if sorted(ids) != sorted(armed or []):
+            keep = [gr.skip()] * (WORKSPACE + 3)
+            return (*keep, ids, f"Remove {len(ids)} sample(s) ({named}) from the curated set? "
+                                "Press **Remove** again to confirm.")
+        self.service.remove(ids)
         filters = Filters.of(category, defect_type, engine, date_from, date_to)
-        return (*self.workspace(filters, page), f"Removed {len(ids)} sample(s) from the curated set.")
+        closed = (None, "", None) if selected in ids else (gr.skip(), gr.skip(), gr.skip())
+        return (*self.workspace(filters, page), *closed, [],
+                f"Removed {len(ids)} sample(s) from the curated set: {named}.")
 
     @keeps_work(2)
     def export(self, fmt: str, scope: str, category: str, defect_type: str, engine: str, date_from: str,

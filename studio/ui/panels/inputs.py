@@ -17,8 +17,11 @@ from studio.errors import InputError, StudioError
 from studio.imaging import load_image, load_mask
 from studio.naming import safe_name
 from studio.requests import build_request
+from studio.ui import review_queue as queue
 from studio.ui import session as ss
-from studio.ui.events import MODEL_CONCURRENCY, QUIET, REVIEW, UI
+from studio.ui.events import MODEL_CONCURRENCY, QUICK, QUIET, REVIEW, UI
+from studio.review.labels import typed_labels
+from studio.ui.review_queue import BUNDLE
 from studio.ui.inputs import as_text, candidate_count, resolve_seed
 from studio.ui.service import StudioService
 from studio.ui.widgets import editor as ed
@@ -39,6 +42,13 @@ UNHIGHLIGHT_EXAMPLES = ("() => document.querySelectorAll('#examples .thumbnail-i
 EditorPair = tuple[dict[str, Any] | None, ed.Source | None]
 #: What an example fills: (normal editor, reference editor, category, prompt, reference text, defect type).
 Filled = tuple[EditorPair, EditorPair, str, str, str, str]
+
+
+def reference_line(source: ed.Source | None) -> str:
+    """The line beside Generate: which reference anomaly it uses, or none."""
+    if not ed.has_image(source):
+        return "**No reference**: Generate uses the description only."
+    return f"**Reference:** `{Path(str(source['image'])).stem}` (used by Generate; × removes it)"
 
 
 class InputsPanel:
@@ -62,7 +72,7 @@ class InputsPanel:
                                           size="sm", elem_id="upload-normal")
             self.normal.render("Defect region: paint it with the brush", "defect-editor", first, 290, suggested=True)
 
-    def render_generate_row(self, prompt: str) -> None:
+    def render_generate_row(self, prompt: str, reference_source: ed.Source | None) -> None:
         """③ the description, the number of candidates and Generate."""
         with gr.Row(equal_height=True):
             self.prompt = gr.Textbox(value=prompt, label="③ Target description", lines=1, max_lines=2,
@@ -71,6 +81,10 @@ class InputsPanel:
                                  min_width=80, elem_id="num")
             self.generate_btn = gr.Button("Generate", variant="primary", scale=2, min_width=100,
                                           elem_id="generate-btn")
+        with gr.Row(equal_height=True, elem_id="reference-row"):
+            self.reference_status = gr.Markdown(reference_line(reference_source), elem_id="reference-status")
+            self.reference_clear = gr.Button("× no reference", size="sm", scale=0, min_width=120,
+                                             elem_id="reference-clear")
 
     # ------------------------------------------------------------------ events
     def wire(self) -> None:
@@ -78,22 +92,29 @@ class InputsPanel:
         self.normal.wire(message)
         self.examples.select(self.pick_example, [review.session, review.view],
                              [*review.bundle, *self.normal.pair, *reference.editor.pair, review.category,
-                              self.prompt, reference.text, review.defect_type, self.picked, message],
-                             api_name="ui_pick_example", **REVIEW)
-        self.upload.upload(self.upload_normal, [self.upload, review.session, review.view],
+                              self.prompt, reference.text, review.defect_type, self.picked, review.note, message],
+                             api_name="ui_pick_example", **REVIEW).then(*review.will_store_event, **QUICK)
+        self.upload.upload(self.upload_normal, [self.upload, review.session, review.view, review.keep_labels],
                            [*review.bundle, *self.normal.pair, review.category, self.prompt, review.defect_type,
-                            self.picked, self.examples, message], api_name="ui_upload_normal", **REVIEW)
+                            self.picked, self.examples, *reference.editor.pair, reference.text, review.note, message],
+                           api_name="ui_upload_normal", **REVIEW).then(*review.will_store_event, **QUICK)
+        reference.editor.source.change(reference_line, reference.editor.source, self.reference_status, **QUIET)
+        self.reference_clear.click(lambda: (None, None, "", "No reference: Generate uses the description only."),
+                                   None, [*reference.editor.pair, reference.text, message],
+                                   api_name="ui_clear_reference", **QUIET)
         self.upload.upload(None, None, None, js=UNHIGHLIGHT_EXAMPLES, **QUIET)  # your own image: no example
         self.normal.suggested.click(self.add_suggested, [*self.normal.pair, self.picked], [*self.normal.pair, message],
                                     api_name="ui_add_suggested", **QUIET)
         self.generate_btn.click(self.generate, self.generate_inputs, [*review.bundle, self.advanced.seed, message],
-                                api_name="ui_generate", show_progress_on=[review.viewer], **UI, **MODEL_CONCURRENCY)
+                                api_name="ui_generate", show_progress_on=[review.viewer], **UI,
+                                **MODEL_CONCURRENCY).then(*review.will_store_event, **QUICK)
 
     @property
     def generate_inputs(self) -> list[Any]:
         """The inputs of Generate, in :meth:`generate` 's order (the Advanced panel's controls last)."""
         return [self.review.session, *self.normal.pair, *self.reference.editor.pair, self.prompt, self.reference.text,
-                self.num, self.advanced.seed, self.advanced.randomise, self.review.view, *self.advanced.inputs]
+                self.num, self.advanced.seed, self.advanced.randomise, self.review.view, *self.review.labels,
+                *self.advanced.inputs]
 
     # ------------------------------------------------------------------ examples
     def example_items(self) -> list[tuple[str, str]]:
@@ -123,7 +144,7 @@ class InputsPanel:
                 log.warning("the first shipped example is unreadable")
         return (None, None), (None, None), "", "", "", ""
 
-    @keeps_work(5 + 10)
+    @keeps_work(BUNDLE + 11)
     def pick_example(self, state: ss.Session | None, view: str, evt: gr.SelectData) -> tuple[Any, ...]:
         """An example was clicked: it fills image, region, reference, its mask, both texts, category and
         defect type at once, and closes the old queue. Returns the review bundle, those, the sample index
@@ -135,23 +156,30 @@ class InputsPanel:
         name = self.service.assets.examples()[index].normal.name
         bundle, note = self.review.close_queue(state, view)
         return (*bundle, value, source, ref_value, ref_source, category, prompt, text,
-                gr.update(value=defect or None), index,
-                f"Example **{name}** loaded: every input and label below comes from it.{note}")
+                gr.update(value=defect or None), index, "",
+                f"Example **{name}** loaded: every input and label below comes from it (the note is cleared).{note}")
 
-    @keeps_work(5 + 8)
-    def upload_normal(self, path: str | None, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+    @keeps_work(BUNDLE + 11)
+    def upload_normal(self, path: str | None, state: ss.Session | None, view: str,
+                      keep: bool = False) -> tuple[Any, ...]:
         """Your own normal image: category from its file name (editable), no description, no region, no
-        defect type, no example highlighted; closes the old queue. Returns the review bundle, (editor,
-        source, category, prompt, defect type, sample, examples) and a message."""
+        defect type, no note, no reference (``keep``: labels and reference stay), no example highlighted;
+        closes the old queue. Returns the review bundle, (editor, source, category, prompt, defect type,
+        sample, examples, reference editor, its source, reference text, note) and a message."""
         if not path:
             raise InputError("No file was uploaded.")
         value, source = self.normal.show(load_image(path, what="uploaded image"))
         category = safe_name(Path(path).stem.lower().replace(" ", "_"), default="")
         bundle, note = self.review.close_queue(state, view)
+        if keep:
+            kept = gr.skip()
+            return (*bundle, value, source, kept, "", kept, None, gr.update(selected_index=None), kept, kept, kept,
+                    kept, f"Loaded **{Path(path).name}**: labels and reference kept, as you asked.{note}")
         message = (f"Loaded **{Path(path).name}**: category set to `{category or '?'}` from the file name (edit it "
-                   "if wrong); description and defect type were cleared. Sketch the defect region next.")
+                   "if wrong); description, defect type, note and **reference** were cleared (no reference). "
+                   "Sketch the defect region next.")
         return (*bundle, value, source, category, "", gr.update(value=None), None, gr.update(selected_index=None),
-                message + note)
+                None, None, "", "", message + note)
 
     @keeps_work(3)
     def add_suggested(self, value: Any, source: ed.Source | None, picked: int | None) -> tuple[Any, ...]:
@@ -165,14 +193,15 @@ class InputsPanel:
         return self.normal.add_mask(value, source, sample.mask_path)
 
     # ------------------------------------------------------------------ generate
-    @keeps_work(5 + 2)
+    @keeps_work(BUNDLE + 2)
     def generate(self, state: ss.Session | None, normal_value: Any, normal_source: ed.Source | None,
                  reference_value: Any, reference_source: ed.Source | None, prompt: str, reference_text: str,
-                 num: float, seed: float, randomise: bool, view: str, engine: str,
-                 progress: Any = gr.Progress(), *params: Any) -> tuple[Any, ...]:
+                 num: float, seed: float, randomise: bool, view: str, defect_type: str | None, category: str | None,
+                 note: str | None, engine: str, progress: Any = gr.Progress(), *params: Any) -> tuple[Any, ...]:
         """Generate N candidates from the sketch, reference and description with the parameters the chosen
-        engine uses (``params``: the Advanced controls' values); the first undecided (best, when sorted) is
-        under review. Returns the review bundle, the seed used and a message."""
+        engine uses (``params``: the Advanced controls' values), the label fields pinned to the new queue
+        (None: none pinned); the first undecided (best, when sorted) is under review. Returns the review
+        bundle, the seed used and a message."""
         chosen = self.service.ctx.engine(as_text(engine))  # resolved once: filters, runs and names the same one
         image, mask = ed.image_and_mask(normal_value, "normal image", NO_IMAGE, normal_source)
         if not mask.any():
@@ -186,7 +215,12 @@ class InputsPanel:
                                 reference_text=as_text(reference_text), num=candidate_count(num), seed=used_seed,
                                 params=self.advanced.values(chosen, params), empty_reference_mask_is_none=True,
                                 engine=chosen)
-        state = self.service.generate(state, request, chosen, progress_fn(progress))
-        message = (f"{len(state.candidates)} candidate(s) from **{chosen.label}**, seed {used_seed}: "
-                   "**A** accept · **R** reject · **→** skip · **Z** undo.")
+        labels = None if defect_type is None and category is None else typed_labels(category, defect_type, note)
+        left = queue.tally(state)["undecided"] if isinstance(state, ss.Session) and state.candidates else 0
+        state = self.service.generate(state, request, chosen, progress_fn(progress), labels)
+        dropped = f" The previous queue's {left} undecided candidate(s) were dropped." if left else ""
+        pinned = f" Labels: {labels.describe()}." if labels else ""
+        message = (f"{len(state.candidates)} candidate(s) from **{chosen.label}**, seed {used_seed}, reference "
+                   f"{'used' if reference is not None else 'none'}:{pinned} **A** accept · **R** reject · "
+                   f"**→** skip · **Z** undo.{dropped}")
         return (*self.review.show(state, view), used_seed, message)

@@ -45,7 +45,9 @@ class ReferencePanel:
 
     def __init__(self, service: StudioService) -> None:
         self.service = service
-        self.editor = RegionEditor("reference", lambda: service.scratch("editors"), NO_REFERENCE)
+        # (``reference-clear`` is the × beside Generate that removes the whole reference)
+        self.editor = RegionEditor("reference", lambda: service.scratch("editors"), NO_REFERENCE,
+                                   clear_id="reference-region-clear")
 
     # ------------------------------------------------------------------ blocks
     def render(self, first: tuple[dict | None, ed.Source | None], text: str) -> None:
@@ -103,7 +105,8 @@ class ReferencePanel:
         example = self.service.assets.references[index]
         value, source = self.show_example(example)
         defect = gr.update(value=example.defect_type) if example.defect_type else gr.update()
-        return value, source, example.text, defect, f"Reference **{example.name}** loaded with its text and mask."
+        return value, source, example.text, defect, (f"Reference **{example.name}** loaded with its text and mask; "
+                                                     "an open queue keeps its labels.")
 
     @keeps_work(4)
     def upload_reference(self, path: str | None) -> tuple[Any, ...]:

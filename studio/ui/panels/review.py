@@ -15,17 +15,17 @@ import gradio as gr
 
 from studio.errors import InputError
 from studio.ui import review_queue as queue
+from studio.ui.review_queue import BUNDLE
 from studio.ui import session as ss
-from studio.ui.events import QUIET, REVIEW
-from studio.ui.inputs import label_text
+from studio.ui.events import QUICK, QUIET, REVIEW
+from studio.review.hotkeys import key_map
+from studio.review.labels import QueueLabels, close_name, label_text, typed_labels
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 from studio.ui.widgets.keyboard import Hotkey, keys_help
 from studio.ui.widgets.selection import clicked
 from studio.ui.widgets.views import VIEWS, before_after, strip_caption, strip_file, view_file
 
-#: The outputs every review callback starts with: session, viewer, slider, strip, details.
-BUNDLE = 5
 EMPTY_DETAILS = "No candidates yet: generate some (or open a batch review job), then review them with the keys."
 #: The keys of the review panel, in the order the keys help lists them.
 HOTKEYS = (
@@ -40,20 +40,29 @@ HOTKEYS = (
 
 
 def type_keys_markdown(types: list[str]) -> str:
-    """``1 crack · 2 dent · …``: the defect types the number keys pick."""
-    return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1))
+    """``1 crack · 2 dent · …``: the defect types the number keys pick (free keys left out)."""
+    return "Keys: " + " · ".join(f"**{k}** {name}" for k, name in enumerate(types[:9], 1) if name)
 
 
-def will_store(category: Any, defect_type: Any) -> str:
-    """What ``A`` stores with the labels as they are now (or why it would be refused)."""
+def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Session | None = None) -> str:
+    """What ``A`` stores: the labels pinned to the open queue (and whether the fields differ), or, with no
+    queue open, what the next queue will be pinned with (or why it would be refused)."""
     try:
-        cat, defect = label_text(category, "category"), label_text(defect_type, "defect type")
+        fields = typed_labels(category, defect_type, note)
     except InputError as exc:
         return f"⚠️ {exc}"
-    missing = [w for w, v in (("category", cat), ("defect type", defect)) if not v]
+    pinned = state.labels if state is not None and state.candidates else None
+    labels = pinned or fields
+    missing = [w for w, v in (("category", labels.category), ("defect type", labels.defect_type)) if not v]
     if missing:
-        return f"⚠️ **A** is refused until the {' and '.join(missing)} is filled in."
-    return f"**A** stores: category `{cat}` · defect type `{defect}`"
+        return f"⚠️ **A** is refused until the {' and '.join(missing)} is filled in" + (
+            " and applied (**Apply to remaining**)." if pinned else ".")
+    if pinned is None:
+        return f"Next queue: category `{fields.category}` · defect type `{fields.defect_type}`"
+    line = f"**A** stores (this queue): category `{pinned.category}` · defect type `{pinned.defect_type}`"
+    if fields != pinned:
+        line += "  \n⚠️ The fields differ: **Apply to remaining** to use them for the undecided candidates."
+    return line
 
 
 def details(state: ss.Session, record: ss.CandidateRecord) -> str:
@@ -68,16 +77,18 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
     decision = {ss.ACCEPTED: f"✓ accepted as `{record.sample_id}`", ss.REJECTED: "✗ rejected"}.get(
         record.status, "undecided")
     counts = queue.tally(state)
+    reference = (record.metadata or {}).get(ss.REFERENCE_FIELD, "none")
     source = (f"batch job `{state.review[:8]}…` · " if state.review else "") + f"seed {record.seed}"
     return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
-            f"{shown}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
+            f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
             f"{counts['rejected']} rejected")
 
 
 def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
     """The bundle: (session, viewer, slider, strip, details) for the candidate under review."""
     if state is None or not state.candidates:
-        return state, gr.update(value=None, visible=True), gr.update(visible=False), [], EMPTY_DETAILS
+        strip = gr.update(value=[], label="Candidates")
+        return state, gr.update(value=None, visible=True), gr.update(visible=False), strip, EMPTY_DETAILS, ""
     record = queue.current(state)
     shown = queue.window(state)
     items = [(strip_file(state.candidates[i]), strip_caption(state.candidates[i])) for i in shown]
@@ -91,7 +102,7 @@ def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
     else:
         viewer = gr.update(value=view_file(record, view if view in VIEWS else "image"), visible=True)
         slider = gr.update(visible=False)
-    return state, viewer, slider, strip, details(state, record)
+    return state, viewer, slider, strip, details(state, record), ss.candidate_key(state, record)
 
 
 def close_queue(state: ss.Session | None, view: str) -> tuple[tuple[Any, ...], str]:
@@ -119,7 +130,7 @@ class ReviewPanel:
     @property
     def bundle(self) -> list[Any]:
         """The outputs :func:`show` fills, in order."""
-        return [self.session, self.viewer, self.slider, self.strip, self.details]
+        return [self.session, self.viewer, self.slider, self.strip, self.details, self.shown_key]
 
     @property
     def labels(self) -> list[Any]:
@@ -130,7 +141,7 @@ class ReviewPanel:
     def render(self, category: str, defect_type: str) -> None:
         """The viewer with the strip, and the decision column beside them."""
         types = self.service.defect_types()
-        self.type_list = gr.State(types)  # what the number keys pick from: exactly the list the page shows
+        self.type_list = gr.State(self.key_types(category))  # what the number keys pick: exactly the line shown
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360, elem_id="candidate-viewer"):
                 self.viewer = gr.Image(value=None, type="filepath", format="png", label="④ Candidate", height=520,
@@ -148,25 +159,32 @@ class ReviewPanel:
 
     def _render_decisions(self, category: str, defect_type: str, types: list[str]) -> None:
         self.details = gr.Markdown(EMPTY_DETAILS, elem_id="details")
-        with gr.Group():
-            self.view = gr.Radio(list(VIEWS), value="image", label="View (O)", elem_id="view")
-            self.best_first = gr.Checkbox(value=False, label="best score first", elem_id="best-first")
+        # the candidate shown: every decision carries it, so a key never lands on a candidate not yet seen
+        self.shown_key = gr.Textbox("", visible="hidden", elem_id="shown-candidate")
+        # the decisions first: they stay on the 1440×900 screen (and fixed at the bottom of a phone's)
+        with gr.Row(elem_id="decision-bar"):
+            self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
+            self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
+            self.undo_btn = gr.Button("Undo (Z)", size="sm", elem_id="undo-btn")
+        with gr.Row():
+            self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
+            self.next_btn = gr.Button("next →", size="sm", elem_id="next-btn")
+        self.message = gr.Markdown("", elem_id="message")
+        self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
         with gr.Group():
             self.category = gr.Textbox(value=category, label="Category (product)", max_lines=1,
                                        placeholder="e.g. metal_plate", elem_id="category")
             self.defect_type = gr.Dropdown(choices=types, value=defect_type or None, allow_custom_value=True,
                                            label="Defect type (1–9)", elem_id="defect-type")
             self.note = gr.Textbox(show_label=False, placeholder="note (optional)", max_lines=1, elem_id="note")
-        self.type_keys = gr.Markdown(type_keys_markdown(types), elem_classes=["hint"], elem_id="type-keys")
-        self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
-        with gr.Row():
-            self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
-            self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
-        self.message = gr.Markdown("", elem_id="message")
-        with gr.Row():
-            self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
-            self.undo_btn = gr.Button("Undo (Z)", size="sm", elem_id="undo-btn")
-            self.next_btn = gr.Button("next →", size="sm", elem_id="next-btn")
+            self.keep_labels = gr.Checkbox(value=False, label="keep labels and reference for the next photo",
+                                           elem_id="keep-labels")
+        self.type_keys = gr.Markdown(type_keys_markdown(self.type_list.value), elem_classes=["hint"],
+                                     elem_id="type-keys")
+        self.apply_btn = gr.Button("Apply to remaining", size="sm", elem_id="apply-labels-btn")
+        with gr.Group():
+            self.view = gr.Radio(list(VIEWS), value="image", label="View (O)", elem_id="view")
+            self.best_first = gr.Checkbox(value=False, label="best score first", elem_id="best-first")
         with gr.Row():
             self.accept_all = gr.Button("Accept all undecided", size="sm", elem_id="accept-all-btn")
             self.reject_all = gr.Button("Reject all undecided", size="sm", elem_id="reject-all-btn")
@@ -182,27 +200,56 @@ class ReviewPanel:
         self.strip.select(self.select_candidate, queue_io, outputs, api_name="ui_select_candidate", **REVIEW)
         self.prev_btn.click(self.previous, queue_io, outputs, api_name="ui_step", **REVIEW)
         self.next_btn.click(self.next, queue_io, outputs, api_name="ui_step", **REVIEW)
-        labelled = [self.session, *self.labels, self.view]
-        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **REVIEW),
-                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **REVIEW),
-                  self.accept_all.click(self.accept_all_undecided, labelled, outputs, api_name="ui_accept_all",
+        keyed = [*queue_io, self.shown_key]
+        labelled = [self.session, *self.labels, self.view, self.shown_key]
+        many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
+        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many),
+                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many),
+                  self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all",
                                         **REVIEW)]
-        self.reject_btn.click(self.reject, queue_io, outputs, api_name="ui_reject", **REVIEW)
-        self.reject_all.click(self.reject_all_undecided, labelled, outputs, api_name="ui_reject_all", **REVIEW)
+        self.reject_btn.click(self.reject, keyed, outputs, api_name="ui_reject", **many)
+        self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
         for event in stored:
             event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
+        self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
+                             api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
         for k, button in enumerate(self.type_buttons, 1):
-            button.click(lambda t, _k=k: self.type_key(_k, t), self.type_list, [self.defect_type, self.message],
-                         api_name="ui_type_key", **QUIET)
-        for field in (self.category, self.defect_type):
-            field.change(will_store, [self.category, self.defect_type], self.will_store, api_name="ui_will_store",
-                         queue=False, **QUIET)
+            button.click(lambda t, st, _k=k: self.type_key(_k, t, st), [self.type_list, self.session],
+                         [self.defect_type, self.message], api_name="ui_type_key",
+                         **REVIEW).then(*self.will_store_event, **QUICK)
+        self.category.change(self.category_keys, self.category, [self.type_list, self.type_keys],
+                             api_name="ui_category_keys", **QUIET)
+        for field in (self.category, self.defect_type, self.note):
+            field.change(*self.will_store_event, api_name="ui_will_store", **QUICK)
 
-    def load(self) -> tuple[Any, ...]:
+    def key_types(self, category: Any) -> list[str]:
+        """The defect types on keys 1–9 for ``category``: a stable map kept in the data folder (a type keeps
+        its key when new types enter the store; :mod:`studio.review.hotkeys`)."""
+        name = label_text(category, "category") if isinstance(category, str) else ""
+        return key_map(self.service.ctx.store.root, name, self.service.defect_types())
+
+    @keeps_work(2)
+    def category_keys(self, category: Any) -> tuple[Any, ...]:
+        """The number keys of the category typed (the list and the line that shows it change together), and a
+        warning when it is a near-duplicate of a category in the store (case, ``_``/``-``/space, one edit)."""
+        types = self.key_types(category)
+        name = label_text(category, "category") if isinstance(category, str) else ""
+        near = close_name(name, self.service.stats().get("by_category") or {}) if name else None
+        warning = (f"  \n⚠️ `{name}` is close to `{near}` in the curated set: type `{near}` if it is the same "
+                   "product." if near else "")
+        return types, type_keys_markdown(types) + warning
+
+    @property
+    def will_store_event(self) -> tuple[Callable, list[Any], Any]:
+        """(fn, inputs, output) of the line saying what ``A`` stores: run after the fields change and after
+        every event that opens or closes a queue (not after each decision: its labels do not change)."""
+        return will_store, [self.category, self.defect_type, self.note, self.session], self.will_store
+
+    def load(self, category: Any = "") -> tuple[Any, ...]:
         """At page load: the defect types (the list the number keys pick from, with the line that shows it:
-        both change together, only here). Outputs: :attr:`load_outputs`."""
-        types = self.service.defect_types()
-        return gr.update(choices=types), types, type_keys_markdown(types)
+        both change together, only here and with the category). Outputs: :attr:`load_outputs`."""
+        keys = self.key_types(category)
+        return gr.update(choices=self.service.defect_types()), keys, type_keys_markdown(keys)
 
     @property
     def load_outputs(self) -> list[Any]:
@@ -255,19 +302,20 @@ class ReviewPanel:
 
     @keeps_work(BUNDLE + 1)
     def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
-               view: str) -> tuple[Any, ...]:
-        """A: accept the candidate under review with the labels shown, then move to the next undecided."""
-        record = queue.current(state)
-        sample_id, new = self.service.accept(state, record.index, defect_type, category, note)
-        done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({label_text(category, 'category')} · "
-                f"{label_text(defect_type, 'defect type')})." if new
-                else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
+               view: str, key: str = "") -> tuple[Any, ...]:
+        """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown) with the
+        labels pinned to the queue (the fields only when no queue pinned any), then move to the next undecided."""
+        record = queue.pressed_on(state, key)
+        labels = state.labels or typed_labels(category, defect_type, note)
+        sample_id, new = self.service.accept(state, record.index, labels.defect_type, labels.category, labels.note)
+        done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({labels.category} · {labels.defect_type})."
+                if new else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
         return self._after_decision(state, view, done)
 
     @keeps_work(BUNDLE + 1)
-    def reject(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
-        """R: reject the candidate under review, then move to the next undecided."""
-        record = queue.current(state)
+    def reject(self, state: ss.Session | None, view: str, key: str = "") -> tuple[Any, ...]:
+        """R: reject the candidate ``key`` was pressed on (if still shown), then move to the next undecided."""
+        record = queue.pressed_on(state, key)
         self.service.reject(state, record.index)
         return self._after_decision(state, view, f"Rejected **#{record.index + 1}**.")
 
@@ -279,7 +327,9 @@ class ReviewPanel:
 
     def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
                     view: str) -> tuple[Any, ...]:
-        count = self.service.decide_all(state, decision, defect_type, category, note)
+        labels = (state.labels if state is not None and state.labels else None) or typed_labels(
+            category, defect_type, note)
+        count = self.service.decide_all(state, decision, labels.defect_type, labels.category, labels.note)
         verb = "Accepted" if decision == ss.ACCEPTED else "Rejected"
         return (*show(state, view), f"{verb} all {count} undecided candidate(s).")
 
@@ -296,9 +346,26 @@ class ReviewPanel:
         return self._decide_all(state, ss.REJECTED, defect_type, category, note, view)
 
     @keeps_work(2)
-    def type_key(self, number: int, types: list[str]) -> tuple[Any, str]:
-        """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it)."""
+    def type_key(self, number: int, types: list[str], state: ss.Session | None = None) -> tuple[Any, str]:
+        """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it);
+        with a queue open, it is the defect type of its undecided candidates from now on (said so)."""
         types = list(types or [])
-        if not 1 <= number <= len(types):
-            raise InputError(f"There is no defect type {number}: the list has {len(types)}.")
-        return gr.update(value=types[number - 1]), ""
+        if not 1 <= number <= len(types) or not types[number - 1]:
+            raise InputError(f"Key {number} has no defect type for this category yet.")
+        chosen = types[number - 1]
+        if state is None or not state.candidates or state.labels is None:
+            return gr.update(value=chosen), ""
+        state.labels = QueueLabels(state.labels.category, chosen, state.labels.note)
+        left = queue.tally(state)["undecided"]
+        return gr.update(value=chosen), f"Defect type `{chosen}` for the {left} undecided candidate(s) of this queue."
+
+    @keeps_work(BUNDLE + 1)
+    def apply_labels(self, state: ss.Session | None, defect_type: str, category: str, note: str,
+                     view: str) -> tuple[Any, ...]:
+        """Apply to remaining: the fields become the labels of the open queue's undecided candidates (decided
+        ones keep what they were stored with)."""
+        if state is None or not state.candidates:
+            raise InputError("There is no open queue: the labels are used by the next Generate or batch job.")
+        state.labels = typed_labels(category, defect_type, note)
+        left = queue.tally(state)["undecided"]
+        return (*show(state, view), f"Labels for the {left} undecided candidate(s): {state.labels.describe()}.")

@@ -4,9 +4,9 @@ The keys come from one table of :class:`Hotkey` s (the review panel declares its
 buttons; :func:`keys_help` and :func:`head_html` are generated from it). Keys act whenever focus is
 not in a text field and the Workstation tab is shown. Each key only clicks the button that does the
 same (so a key and a click can never disagree), or picks the next option of a radio group; the
-server's selection is the one truth. In the viewer the mouse wheel zooms, dragging pans and a double
+server's selection is the one truth. In the viewer the mouse wheel zooms at the cursor, dragging pans and a double
 click resets; the zoom is kept from one candidate to the next, to compare the same spot. On a
-phone a decision scrolls the viewer (with the next candidate) back into view.
+phone Generate and a decision scroll the viewer (with the candidate) into view.
 """
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ _SCRIPT = """
     return radios.length > 0;
   };
   document.addEventListener('keydown', (e) => {
+    // Enter (in a one-line field) and Esc leave the field, so the next key is a hotkey, never typed into it
+    if (typing(e.target) && (e.key === 'Escape' || (e.key === 'Enter' && e.target.tagName === 'INPUT'))) {
+      e.target.blur();
+      return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || typing(e.target)) return;
     if (!document.getElementById('candidate-strip')?.offsetParent) return;  // the Workstation tab is hidden
     const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
@@ -62,9 +67,9 @@ _SCRIPT = """
     if (action && (action[1] ? cycle(action[0]) : click(action[0]))) e.preventDefault();
   }, true);
 
-  // on a phone the decision buttons sit below the viewer: after a decision bring the next candidate into view
+  // on a phone the viewer is a screen away: after Generate or a decision bring the candidate into view
   document.addEventListener('click', (e) => {
-    const decided = e.target.closest && e.target.closest('#accept-btn, #reject-btn, #undo-btn');
+    const decided = e.target.closest && e.target.closest('#accept-btn, #reject-btn, #undo-btn, #generate-btn');
     if (decided && window.matchMedia('(max-width: 767px)').matches) {
       document.getElementById('candidate-viewer')?.scrollIntoView({ block: 'start' });
     }
@@ -83,7 +88,13 @@ _SCRIPT = """
   document.addEventListener('wheel', (e) => {
     if (!inViewer(e)) return;
     e.preventDefault();
-    zoom.z = Math.min(16, Math.max(1, zoom.z * (e.deltaY < 0 ? 1.25 : 0.8)));
+    // zoom at the cursor: the image point under it stays under it (the transform's origin is the centre)
+    const frame = e.target.parentElement.getBoundingClientRect();
+    const cx = e.clientX - (frame.left + frame.width / 2), cy = e.clientY - (frame.top + frame.height / 2);
+    const z = Math.min(16, Math.max(1, zoom.z * (e.deltaY < 0 ? 1.25 : 0.8)));
+    zoom.x = cx - (z / zoom.z) * (cx - zoom.x);
+    zoom.y = cy - (z / zoom.z) * (cy - zoom.y);
+    zoom.z = z;
     if (zoom.z === 1) { zoom.x = 0; zoom.y = 0; }
     apply();
   }, { passive: false });

@@ -25,8 +25,11 @@ NO_IMAGE = "Pick an example or upload a normal image first (① Image)."
 class RegionEditor:
     """One editor with its server-side source (``gr.State``) and its shape row."""
 
-    def __init__(self, prefix: str, folder: Callable[[], Path], missing: str = NO_IMAGE) -> None:
+    def __init__(self, prefix: str, folder: Callable[[], Path], missing: str = NO_IMAGE, clear_id: str = "") -> None:
+        """``prefix`` names the buttons' element ids (``<prefix>-shape-box`` …); ``clear_id`` that of Clear region
+        (default ``<prefix>-clear``)."""
         self.prefix, self.folder, self.missing = prefix, folder, missing
+        self.clear_id = clear_id or f"{prefix}-clear"
         self.editor: gr.ImageEditor
         self.source: gr.State
         self.suggested: gr.Button | None = None
@@ -51,7 +54,7 @@ class RegionEditor:
             if suggested:
                 self.suggested = gr.Button("+ suggested", size="sm", min_width=60, elem_id=f"{self.prefix}-suggested")
             self.clear = gr.Button("Clear region", size="sm", variant="secondary", min_width=60,
-                                   elem_id=f"{self.prefix}-clear")
+                                   elem_id=self.clear_id)
         with gr.Accordion("Shape size and position", open=False):
             with gr.Row():
                 self.sliders = [gr.Slider(2, 60, value=18, step=1, label="size (% of image)"),

@@ -44,6 +44,19 @@ def fit(image: np.ndarray, longest: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def defect_crop(image: np.ndarray, mask: np.ndarray, least: int) -> np.ndarray:
+    """A square around the defect (its box and as much again around it, at least ``least`` px; the whole
+    image when there is no defect), so a thumbnail shows the defect, not the part."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return image
+    h, w = image.shape[:2]
+    side = min(max(least, 2 * int(max(np.ptp(xs), np.ptp(ys)) + 1)), h, w)
+    cx, cy = int(xs.mean()), int(ys.mean())
+    x0, y0 = min(max(cx - side // 2, 0), w - side), min(max(cy - side // 2, 0), h - side)
+    return image[y0:y0 + side, x0:x0 + side]
+
+
 def _drawn(record: CandidateRecord, suffix: str, draw: Any) -> str:
     """A picture of ``record`` drawn once by ``draw(image, mask)`` beside its image file."""
     path = Path(record.image).with_name(f"{Path(record.image).stem}_{suffix}.png")
@@ -92,8 +105,8 @@ def strip_file(record: CandidateRecord) -> str:
     rejected one dimmed, so the decision shows on the picture itself."""
     status = record.status if record.status in FRAMES else "new"
 
-    def draw(image: np.ndarray, _mask: np.ndarray) -> np.ndarray:
-        thumb = fit(image, STRIP_MAX).copy()
+    def draw(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        thumb = fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX).copy()
         if status == REJECTED:
             thumb = (thumb.astype(np.float32) * 0.45 + 140).clip(0, 255).astype(np.uint8)
         if status in FRAMES:
@@ -104,17 +117,19 @@ def strip_file(record: CandidateRecord) -> str:
     return _drawn(record, f"strip_{status}", draw)
 
 
-def thumbnail_file(record: Any, folder: Path, longest: int = THUMB_MAX) -> str:
-    """A curated sample with its label overlay, at most ``longest`` px, as a file under ``folder`` (made
-    once; the data folder itself is never served)."""
+def thumbnail_file(record: Any, folder: Path, longest: int = THUMB_MAX, crop: bool = True) -> str:
+    """A curated sample at most ``longest`` px, as a file under ``folder`` (made once; the data folder itself
+    is never served): with ``crop`` the defect, centred, its label outlined (the gallery); without, the
+    whole image as stored (the opened view shows the image first)."""
     image_path = Path(record.image_path)
-    path = folder / f"{record.id}-{int(image_path.stat().st_mtime_ns)}-{longest}.png"
+    path = folder / f"{record.id}-{int(image_path.stat().st_mtime_ns)}-{longest}-{'crop' if crop else 'whole'}.png"
     if not path.exists():
-        image = fit(load_image(image_path, what="curated image"), longest)
-        if record.mask_path and Path(record.mask_path).exists():
-            image = mask_overlay(image, load_mask(record.mask_path, (image.shape[1], image.shape[0])))
+        image = load_image(image_path, what="curated image")
+        if crop and record.mask_path and Path(record.mask_path).exists():
+            mask = load_mask(record.mask_path, (image.shape[1], image.shape[0]))
+            image = mask_outline(defect_crop(image, mask, longest), defect_crop(mask, mask, longest), (255, 60, 60))
         folder.mkdir(parents=True, exist_ok=True)
-        write_png(path, image)
+        write_png(path, fit(image, longest))
     return str(path)
 
 

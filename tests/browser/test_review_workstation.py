@@ -1,0 +1,183 @@
+"""Issue 21 in a real browser: the page cannot store a label nobody chose (one test per numbered bug).
+
+Each test drives a fresh page of one classic-engine studio and checks what the store holds afterwards:
+the stored samples carry exactly the labels shown on the queue, the reference is "none" unless one was
+chosen for that photo, and no key acts on a candidate that was not shown.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from gradio_client import Client, handle_file
+
+from studio.store import Store
+from tests.helpers.browser import NEEDS_CHROMIUM, generate, launch, open_page, under_review, upload_normal, wait_text
+from tests.helpers.ui_server import REPO, live_app_fixture
+
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
+
+review_app = live_app_fixture("--engine", "classic")
+WOOD = REPO / "assets" / "normal" / "wood_plank.png"
+WOOD_MASK = REPO / "assets" / "masks" / "wood_plank_mask.png"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch()
+
+
+@pytest.fixture
+def page(review_app, browser):
+    context, page = open_page(browser, review_app.url)
+    yield page
+    context.close()
+
+
+def stored(data_dir) -> list:
+    with Store(data_dir) as store:
+        return store.list()
+
+
+def own_photo(tmp_path, name: str = "oak board.png"):
+    path = tmp_path / name
+    shutil.copy(WOOD, path)
+    return path
+
+
+def test_bug1_own_photo_uses_no_reference_and_one_click_removes_it(review_app, page, tmp_path):
+    # the page opens with an example (and its reference) loaded; your own photo must not inherit that reference
+    upload_normal(page, own_photo(tmp_path))
+    page.locator("#defect-type input").fill("dent")
+    page.locator("#defect-type input").press("Enter")
+    page.locator("#defect-shape-ellipse").click()
+    page.wait_for_function("document.querySelector('#message')?.innerText === ''")  # the region is drawn
+    before = len(stored(review_app.data_dir))
+    generate(page, 2)
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted")
+    (new,) = stored(review_app.data_dir)[before:]
+    assert (new.category, new.defect_type) == ("oak_board", "dent")
+    assert new.reference_path is None and new.metadata["reference"] == "none"
+    # the reference in use is shown beside Generate, and one click removes it
+    assert "reference none" in page.locator("#details").inner_text()
+    wait_text(page, "#reference-status", "No reference")
+    page.locator("#examples .thumbnail-item").first.click()
+    wait_text(page, "#reference-status", "Reference:")
+    page.locator("#reference-clear").click()
+    wait_text(page, "#reference-status", "No reference")
+
+
+def test_bug2_picking_a_reference_never_relabels_the_open_queue(review_app, page):
+    from studio.ui.assets import load_assets
+
+    other = next(i for i, r in enumerate(load_assets().references) if r.defect_type and r.defect_type != "scratch")
+    before = len(stored(review_app.data_dir))
+    generate(page, 3)  # the preloaded example: metal · scratch
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted")
+    page.locator("#reference-tab-button").click()  # prepare the next job: a reference with another defect type
+    page.locator("#reference-examples .thumbnail-item").nth(other).click()
+    wait_text(page, "#message", "Reference")
+    assert page.locator("#defect-type input").input_value() != "scratch"
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted #2")
+    assert [(r.category, r.defect_type) for r in stored(review_app.data_dir)[before:]] == [("metal", "scratch")] * 2
+    assert "fields differ" in page.locator("#will-store").inner_text()  # said, never applied silently
+
+
+def test_bug3_bulk_relabel_writes_only_the_fields_typed(review_app, page, tmp_path):
+    client = Client(review_app.url, verbose=False)
+    ids = {}
+    for category in ("plate", "bottle", "bottle"):
+        client.predict(handle_file(str(WOOD)), handle_file(str(WOOD_MASK)), "a dent", None, None, "", 1, 3,
+                       api_name="/generate")
+        ids.setdefault(category, []).append(client.predict(0, "dent", category, "", api_name="/accept")["id"])
+    page.locator("#curated-tab-button").click()
+    page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 3")
+    captions = page.locator("#curated-gallery .thumbnail-item").all_inner_texts()
+    page.locator("#curated-gallery .thumbnail-item").nth(next(i for i, c in enumerate(captions)
+                                                             if c.startswith("plate"))).click()
+    wait_text(page, "#curated-message", "Opened")
+    for sample_id in ids["bottle"]:  # tick the two bottles
+        page.locator("#curated-picks label").filter(has_text=sample_id[-6:]).click()
+    page.locator("#relabel-defect-type input").fill("crack")
+    page.locator("#relabel-btn").click()
+    wait_text(page, "#curated-message", "Relabelled 2")
+    with Store(review_app.data_dir) as store:
+        assert {(store.get(i).category, store.get(i).defect_type) for i in ids["bottle"]} == {("bottle", "crack")}
+        assert (store.get(ids["plate"][0]).category, store.get(ids["plate"][0]).defect_type) == ("plate", "dent")
+
+
+def test_bug7_a_key_acts_only_on_the_candidate_shown_and_never_types_into_fields(review_app, page):
+    before = len(stored(review_app.data_dir))
+    generate(page, 4)
+    page.keyboard.press("r")
+    page.keyboard.press("a")  # pressed on #1 before the screen showed #2: refused, never applied to #2
+    page.wait_for_function("/Not applied|Accepted/.test(document.querySelector('#message')?.innerText)")
+    assert len(stored(review_app.data_dir)) == before
+    assert "Not applied" in page.locator("#message").inner_text()
+    assert under_review(page) == 2 and "undecided" in page.locator("#details").inner_text()
+    page.locator("#category input").click()
+    page.keyboard.type("x")
+    page.keyboard.press("Enter")  # leaves the field: the next key is a hotkey
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted #2")
+    assert page.locator("#category input").input_value() == "metalx"
+    assert [(r.category, r.defect_type) for r in stored(review_app.data_dir)[before:]] == [("metal", "scratch")]
+
+
+def test_bug8_the_note_does_not_carry_over(page, tmp_path):
+    note = page.locator("#note input")
+    note.fill("scratched by hand")
+    page.locator("#examples .thumbnail-item").nth(1).click()
+    wait_text(page, "#message", "Example")
+    assert note.input_value() == ""
+    note.fill("scratched by hand")
+    upload_normal(page, own_photo(tmp_path))
+    assert note.input_value() == ""
+
+
+def test_bug9_remove_asks_once_and_closes_the_removed_sample(review_app, page):
+    generate(page, 1)
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted")
+    page.locator("#curated-tab-button").click()
+    page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 1")
+    page.locator("#curated-gallery .thumbnail-item").last.click()
+    page.wait_for_function("document.querySelector('#curated-view img')?.complete")
+    page.locator("#remove-btn").click()
+    wait_text(page, "#curated-message", "again to confirm")  # asks once
+    assert page.locator("#curated-view img").count() == 1
+    page.locator("#remove-btn").click()
+    wait_text(page, "#curated-message", "Removed 1")
+    page.wait_for_function("!document.querySelector('#curated-view img')")
+    page.locator("#remove-btn").click()  # nothing is opened any more: it says so, without a server path
+    wait_text(page, "#curated-message", "Tick samples")
+    assert str(review_app.data_dir) not in page.locator("#curated-message").inner_text()
+
+
+def test_bug10_the_strip_forgets_a_closed_queue(page, tmp_path):
+    generate(page, 8)
+    wait_text(page, "#candidate-strip", "of 8")
+    upload_normal(page, own_photo(tmp_path))
+    page.wait_for_function("!document.querySelector('#candidate-strip')?.innerText.includes('of 8')")
+
+
+def test_bug6_the_number_keys_keep_their_types_when_new_types_enter_the_store(review_app, browser):
+    context, page = open_page(browser, review_app.url)
+    keys = page.locator("#type-keys").inner_text()
+    assert "7 stain" in keys, keys
+    client = Client(review_app.url, verbose=False)  # new types that sort before stain enter the store
+    client.predict(handle_file(str(WOOD)), handle_file(str(WOOD_MASK)), "blobs", None, None, "", 3, 3,
+                   api_name="/generate")
+    for index, defect in enumerate(("aa_blob", "ab_blob", "ac_blob")):
+        client.predict(index, defect, "metal", "", api_name="/accept")
+    page.reload()  # a reload reads the store again
+    page.wait_for_function("document.querySelector('#status-line')?.innerText.includes('classic')")
+    wait_text(page, "#type-keys", "7 stain")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("7")
+    page.wait_for_function("document.querySelector('#defect-type input')?.value === 'stain'")
+    context.close()
