@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 # Toy-sized torch ops (tiny models) run faster and far steadier on one thread on a 2-core machine,
 # especially while a live app subprocess shares the cores; set before numpy/torch load.
@@ -13,6 +16,20 @@ import pytest  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+#: Everything this test session writes to a temp folder (pytest's base temp, gradio_client's
+#: downloads, torch's caches, the live apps' TMPDIRs) lands in this one folder, removed at the end
+#: of a passing session (kept, and named, when something failed).
+SESSION_TMP = Path(tempfile.mkdtemp(prefix="anomaly-studio-tests-"))
+os.environ["TMPDIR"] = str(SESSION_TMP)
+tempfile.tempdir = str(SESSION_TMP)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus in (0, 5):
+        shutil.rmtree(SESSION_TMP, ignore_errors=True)
+    else:
+        print(f"\nthe session's temporary files are kept in {SESSION_TMP}")
 
 
 @pytest.fixture
