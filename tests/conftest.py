@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 #: Everything this test session writes to a temp folder (pytest's base temp, gradio_client's
 #: downloads, torch's caches, the live apps' TMPDIRs) lands in this one folder, removed at the end
 #: of a passing session (kept, and named, when something failed).
-SESSION_TMP = Path(tempfile.mkdtemp(prefix="anomaly-studio-tests-"))
+SESSION_TMP = Path(tempfile.mkdtemp(prefix="as-"))  # short: Chromium puts a socket (<= 107 bytes) below it
 os.environ["TMPDIR"] = str(SESSION_TMP)
 tempfile.tempdir = str(SESSION_TMP)
 
