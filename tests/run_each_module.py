@@ -1,6 +1,6 @@
 """Run every test module alone, one pytest process each, to prove none depends on another's leftovers.
 
-    python tests/run_each_module.py [DIR ...]        # default: every module under tests/
+    python tests/run_each_module.py [DIR_OR_FILE ...]    # default: every module under tests/
 
 Each module runs with its own fresh TMPDIR (removed afterwards); prints one line per module
 (outcome, counts, seconds) and a summary, and exits 1 if any module failed alone.
@@ -21,9 +21,9 @@ REPO = TESTS.parent
 SUMMARY = re.compile(r"^=+ (.*) in [\d.]+s", re.M)
 
 
-def modules(folders: list[Path]) -> list[Path]:
-    """Every ``test_*.py`` below ``folders``, sorted."""
-    return sorted({p for folder in folders for p in folder.rglob("test_*.py")})
+def modules(paths: list[Path]) -> list[Path]:
+    """Every ``test_*.py`` given or below the folders given, sorted."""
+    return sorted({p for path in paths for p in ([path] if path.is_file() else path.rglob("test_*.py"))})
 
 
 def run_alone(module: Path) -> tuple[int, str, float]:
