@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,6 @@ def test_generate_with_tiny_weights_end_to_end_offline(tmp_path):
     paths = _inputs(tmp_path)
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "studio", "generate", "--engine", "anomalycontrol", "--weights", "tiny",
          "--image", str(paths["image"]), "--mask", str(paths["mask"]), "--ref", str(paths["ref"]),
@@ -45,9 +43,7 @@ def test_generate_with_tiny_weights_end_to_end_offline(tmp_path):
          "--prompt", "a long thin scratch", "--num", "2", "--seed", "7", "--steps", "20", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=240, cwd=config.REPO_ROOT,
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
-    assert elapsed < 60, f"took {elapsed:.1f} s"
     assert "Traceback" not in proc.stderr
     for i in range(2):
         image = np.asarray(Image.open(out / f"candidate_{i:02d}.png"))
