@@ -167,8 +167,12 @@ def test_progress_is_reported_per_denoising_step(engine, surface, blob_mask):
 
 
 def test_sga_scale_zero_and_bad_step_counts(engine, surface, blob_mask, reference):
-    (cand,) = engine.generate(_request(surface, blob_mask, reference, params={"sga_scale": 0}))
+    stages = set()
+    (cand,) = engine.generate(_request(surface, blob_mask, reference, params={"sga_scale": 0}),
+                              progress=lambda done, total, what: stages.add(what))
     assert cand.metadata["guidance"]["active"] is False and cand.metadata["guidance"]["off_reason"] == "sga_scale is 0"
+    assert stages == {"denoising"}  # λ = 0: no CSM features are needed, so ASEA does not run
+    assert cand.metadata["asea"]["ran"] is False and cand.metadata["asea"]["skipped"] == "SGA is off (sga_scale is 0)"
     with pytest.raises(InputError, match="at least 2 steps"):
         engine.generate(_request(surface, blob_mask, params={"steps": 1, "strength": 0.5}))
 

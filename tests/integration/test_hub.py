@@ -264,5 +264,5 @@ def test_generate_takes_an_adapter_by_hub_id(hub, tmp_path, monkeypatch, surface
     meta = json.loads((out / "candidate_00.json").read_text())
     guidance = meta["guidance"]
     assert guidance["mode"] == "sga" and guidance["weights"].startswith(str(tmp_path / "cache"))
-    assert guidance["weights"].endswith(ADAPTER_FILE) and meta["asea"]["skipped"] == "no reference image: CSM and ASEA need a reference anomaly"
+    assert guidance["weights"].endswith(ADAPTER_FILE) and meta["asea"]["skipped"] == "SGA is off (no reference image)"
     assert "ANOMALY_STUDIO_SGA" not in os.environ  # --sga is an argument, not a variable the CLI sets

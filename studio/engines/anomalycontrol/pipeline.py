@@ -242,13 +242,16 @@ class AnomalyControlEngine:
                 f"With strength {strength:g}, {steps} step(s) leave nothing to denoise; "
                 f"use at least {math.ceil(1 / strength)} steps."
             )
+        guidance = self._guidance(request)
         with self._lock:
-            if self.uses_semantics:
+            if self.uses_semantics and guidance.scale > 0:
                 features, trace = self._semantics(request, progress)
+            elif self.uses_semantics:  # SGA off: text-only denoising, CSM and ASEA would only cost time
+                features, trace = None, AttentionTrace(skipped=f"SGA is off ({guidance.off_reason})", note=self.bundle.note)
             else:
                 features, trace = None, None
             with torch.no_grad():
-                return self._generate(request, features, trace, progress)
+                return self._generate(request, guidance, features, trace, progress)
 
     # ------------------------------------------------------------------ internals
     def _semantics(self, request: SynthesisRequest, progress: ProgressFn | None) -> tuple[torch.Tensor | None, AttentionTrace]:
@@ -299,8 +302,8 @@ class AnomalyControlEngine:
             return self.adapter.tokens(features)
         return self.adapter.embedding_tokens(self.reference_encoder(request.reference, request.reference_mask))
 
-    def _generate(self, request: SynthesisRequest, features: torch.Tensor | None, trace: AttentionTrace | None,
-                  progress: ProgressFn | None) -> list[Candidate]:
+    def _generate(self, request: SynthesisRequest, guidance: Guidance, features: torch.Tensor | None,
+                  trace: AttentionTrace | None, progress: ProgressFn | None) -> list[Candidate]:
         b, params = self.bundle, request.params
         sigma = float(params["blur_sigma"])
         region = work_region(request.mask, b.resolution, sigma)
@@ -311,7 +314,6 @@ class AnomalyControlEngine:
         mask_t = torch.from_numpy(crop_mask.astype(np.float32))[None, None].to(device=device, dtype=dtype)
         inputs = encode_inpainting_inputs(b.vae, image_t, mask_t)
 
-        guidance = self._guidance(request)
         text, negative = self._text_embeddings(request.prompt)
         # CFG's unconditional branch gets the tokens of no image, as IP-Adapter and training's image dropout.
         unconditional = self.adapter.unconditional_tokens().to(text.dtype)
