@@ -11,7 +11,7 @@ import pytest
 from studio.engines.classic import ClassicEngine
 from studio.engines.classic.defects import GEOMETRIC_FAMILIES
 from studio.engines.classic.inspection import (
-    VISIBLE, change, label_parts, one_surface_share, outline_share, unchanged_share,
+    VISIBLE, change, floor_figures, label_parts, one_surface_share, outline_share, unchanged_share,
 )
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
@@ -168,3 +168,38 @@ def test_a_reference_on_a_very_different_background_says_so() -> None:
         cand = ENGINE.generate(SynthesisRequest.create(image, mask, "a red stain", reference=reference,
                                                        reference_mask=ref_mask, seed=1))[0]
         assert ("note" in cand.metadata["colour_transfer"]) == noted, grey
+
+
+def test_hole_and_chip_floors_are_new_material_as_grainy_as_the_surround() -> None:
+    """On a finely striped, grainy plate, a hole's or a chip's floor (its label less the rim and wall) has
+    fine detail 0.6-1.5 of the surround's in most candidates and does not repeat the stripes
+    (correlation <= 0.3)."""
+    rng = np.random.default_rng(4)
+    xx = np.mgrid[:SIZE, :SIZE][1]
+    grey = 150 + 6 * np.sin(xx * 2 * np.pi / 5) + cv2.GaussianBlur(rng.normal(0, 5, (SIZE, SIZE)), (0, 0), 0.7)
+    image = np.clip(np.stack([grey, grey * 0.97, grey * 0.92], axis=2), 0, 255).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (40, 28), 20, 0, 360, 1, -1)
+    floors = [f for prompt in ("a hole", "a chipped edge") for cand in generate(image, mask.astype(bool), prompt, num=6)
+              if (f := floor_figures(image, cand.image, cand.mask, mask.astype(bool))) is not None]
+    assert len(floors) >= 8, "too few floors to judge"
+    within = sum(0.6 <= ratio <= 1.5 for ratio, _ in floors) / len(floors)
+    assert within >= 0.75, f"floor detail vs the surround's: {np.round([f[0] for f in floors], 2)}"
+    assert max(corr for _, corr in floors) <= 0.3, f"floor repeats the host: {np.round([f[1] for f in floors], 2)}"
+
+
+def test_reference_transplants_vary_with_the_seed_on_a_long_sketch() -> None:
+    """A round reference anomaly on a long, narrow sketch over a plain grey surface: for each of four
+    requests, 4 seeds give labels whose median pairwise IoU is <= 0.7 (size, position along the
+    sketch, non-rigid warp), not one disc in the middle (0.45-0.83 before positions used the room)."""
+    reference = np.full((96, 96, 3), 180, np.uint8)
+    cv2.circle(reference, (48, 48), 20, (90, 60, 40), -1)
+    ref_mask = np.hypot(*(np.mgrid[:96, :96] - 48)) <= 20
+    image = np.full((SIZE, SIZE, 3), 120, np.uint8)
+    sketch = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(sketch, (96, 150), (60, 16), 0, 0, 360, 1, -1)
+    for seed in (0, 2, 4, 6):
+        cands = ENGINE.generate(SynthesisRequest.create(image, sketch.astype(bool), "a stain", reference=reference,
+                                                        reference_mask=ref_mask, num=4, seed=seed))
+        overlaps = [iou(a.mask, b.mask) for i, a in enumerate(cands) for b in cands[i + 1:]]
+        assert float(np.median(overlaps)) <= 0.7, (seed, np.round(overlaps, 2))

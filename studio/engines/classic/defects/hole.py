@@ -95,7 +95,8 @@ def hole(ctx: Context) -> Maps:
         lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
         colour, detail, _ = substrate(ctx, 1.0)
-        paint = colour * tone[..., None] + (0.8 * detail)[..., None]  # deep in the pit, a little less detail
+        # the cavity's occlusion (``hollow``) darkens the floor, its detail with it, by up to ~30%
+        paint = colour * tone[..., None] + (1.2 * detail)[..., None]
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
         burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
         height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr
