@@ -43,5 +43,7 @@ ALBEDO_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 SOAKING_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 #: The families that change the surface's shape: each sits on one surface unit and ends at its edges.
 GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
+#: The families drawn as lines a px or two wide (their blurred fringe fades rather than being labelled).
+LINE_FAMILIES = ("scratch", "crack")
 
-__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context", "Shared"]
+__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context", "Shared"]

@@ -398,12 +398,36 @@ def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -
     # arc position of every drawn curve pixel: that of the nearest sampled point of its own curve
     curve = owner[zy, zx]
     position = np.zeros(zy.size, np.float32)
+    point = np.zeros(zy.size, np.int64)  # index of that point in all the paths' points, end to end
+    start = 0
     for k, points in enumerate(paths):
         mine = curve == k
         seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
         arc = np.concatenate([[0.0], np.cumsum(seg)]) / max(float(seg.sum()), 1e-6)
         near = np.argmin((zx[mine, None] - points[None, :, 0]) ** 2 + (zy[mine, None] - points[None, :, 1]) ** 2, axis=1)
         position[mine] = arc[near]
-    ys, xs = np.nonzero(distance < cutoff)
+        point[mine] = start + near
+        start += len(points)
+    ys, xs = np.nonzero(distance < cutoff + 1.5)
     nearest = labels[ys, xs] - 1
-    return Band(ys, xs, distance[ys, xs], curve[nearest], position[nearest])
+    exact = curve_distance(ys, xs, paths, point[nearest])
+    keep = exact < cutoff
+    return Band(ys[keep], xs[keep], exact[keep], curve[nearest][keep], position[nearest][keep])
+
+
+def curve_distance(ys: np.ndarray, xs: np.ndarray, paths: list[np.ndarray], point: np.ndarray) -> np.ndarray:
+    """Distance (px, float32) of the pixels (``ys``, ``xs``) from the true curves, not from their
+    rasterised lines (whose staircase would bead a groove a px wide): to the two segments of its curve
+    beside its nearest sampled point (``point``: index into the paths' points laid end to end)."""
+    points = np.concatenate(paths).astype(np.float32)
+    last = np.concatenate([np.full(len(p), start + len(p) - 1) for p, start in
+                           zip(paths, np.cumsum([0] + [len(p) for p in paths[:-1]]))])
+    first = last - np.concatenate([np.full(len(p), len(p) - 1) for p in paths])
+    here = np.stack([xs, ys], axis=1).astype(np.float32)
+    best = np.full(ys.size, np.inf, np.float32)
+    for a, b in ((np.maximum(point - 1, first[point]), point), (point, np.minimum(point + 1, last[point]))):
+        pa, pb = points[a], points[b]
+        span = pb - pa
+        t = np.clip(((here - pa) * span).sum(axis=1) / np.maximum((span * span).sum(axis=1), 1e-6), 0.0, 1.0)
+        best = np.minimum(best, np.linalg.norm(here - pa - t[:, None] * span, axis=1))
+    return best
