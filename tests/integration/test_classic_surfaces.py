@@ -15,6 +15,7 @@ from studio.engines.classic.inspection import (
 )
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
+from studio.engines.classic.photometry import to_lab
 from studio.engines.classic.shading import soft_limit
 from studio.engines.classic.surfaces import surface_units
 from studio.types import SynthesisRequest
@@ -203,3 +204,27 @@ def test_reference_transplants_vary_with_the_seed_on_a_long_sketch() -> None:
                                                         reference_mask=ref_mask, num=4, seed=seed))
         overlaps = [iou(a.mask, b.mask) for i, a in enumerate(cands) for b in cands[i + 1:]]
         assert float(np.median(overlaps)) <= 0.7, (seed, np.round(overlaps, 2))
+
+
+def blue_print() -> tuple[np.ndarray, np.ndarray]:
+    """A saturated blue printed surface with a little noise, and an elliptic sketch on it."""
+    rng = np.random.default_rng(0)
+    image = np.clip(np.array([40, 70, 170], np.float32) + rng.normal(0, 3, (160, 160, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(mask, (80, 80), (50, 30), 0, 0, 360, 1, -1)
+    return image, mask.astype(bool)
+
+
+def test_a_yellow_tint_on_a_blue_print_greys_it_and_does_not_turn_it_green() -> None:
+    """Tints are worked in Lab with their chroma limited: yellowing a saturated blue print moves it
+    towards grey (b* up), never to a green (a* < 0) nor beyond its own chroma + 12 (+ noise)."""
+    image, mask = blue_print()
+    before = to_lab(image.astype(np.float32))
+    for cand in generate(image, mask, "yellow discoloration", num=3):
+        after = to_lab(cand.image.astype(np.float32))
+        moved = change(image, cand.image) > VISIBLE
+        assert moved.sum() > 100
+        assert (after[..., 2] - before[..., 2])[moved].mean() > 5, "no yellowing"
+        assert np.percentile(after[..., 1][moved], 5) > 5, "the blue print turned green"
+        chroma = np.hypot(after[..., 1], after[..., 2]) - np.hypot(before[..., 1], before[..., 2])
+        assert np.percentile(chroma[moved], 99) <= 15, "the tint went neon"
