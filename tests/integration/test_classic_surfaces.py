@@ -228,3 +228,46 @@ def test_a_yellow_tint_on_a_blue_print_greys_it_and_does_not_turn_it_green() -> 
         assert np.percentile(after[..., 1][moved], 5) > 5, "the blue print turned green"
         chroma = np.hypot(after[..., 1], after[..., 2]) - np.hypot(before[..., 1], before[..., 2])
         assert np.percentile(chroma[moved], 99) <= 15, "the tint went neon"
+
+
+def plate_and_grain() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a smooth dark-grey plate, a rough, grainy beige surface, an elliptic sketch)."""
+    rng = np.random.default_rng(0)
+    plate = np.clip(np.array([70, 74, 80], np.float32) + rng.normal(0, 2, (160, 160, 3)), 0, 255)
+    grain = cv2.GaussianBlur(rng.normal(0, 30, (160, 160)), (0, 0), 0.8)[..., None]
+    rough = np.clip(np.array([150, 130, 100], np.float32) + grain, 0, 255)
+    mask = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(mask, (80, 80), (50, 30), 0, 0, 360, 1, -1)
+    return plate.astype(np.uint8), rough.astype(np.uint8), mask.astype(bool)
+
+
+def test_water_dries_to_a_whitish_ring_on_a_smooth_plate_and_darkens_a_porous_surface() -> None:
+    plate, rough, mask = plate_and_grain()
+    for cand in generate(plate, mask, "a water stain", num=3):
+        delta = (cand.image.astype(np.float32) - plate)[cand.mask > 0]
+        assert cand.metadata["generator_params"]["colour"] == "mineral"
+        assert delta.mean() > 8, "a mineral deposit brightens"
+        assert np.abs(delta.mean(axis=0) - delta.mean()).max() < 4, "minerals are whitish, not coloured"
+        assert np.percentile(delta.mean(axis=1), 10) > -3, "nothing of it darkens"
+    for cand in generate(rough, mask, "a water stain", num=3):
+        assert cand.metadata["generator_params"]["colour"] == "damp"
+        assert (cand.image.astype(np.float32) - rough)[cand.mask > 0].mean() < -5, "a porous surface soaks it up"
+
+
+def test_oil_shows_interference_colours_only_on_a_smooth_surface() -> None:
+    """On a matte, grainy surface the oil soaks in: no thin-film rainbow, so the colour of the smoothed
+    change (red minus blue per grey level of it) varies less than half as much as on a smooth plate,
+    where the colours cycle with the film's thickness."""
+    plate, rough, mask = plate_and_grain()
+    hues = {}
+    for name, image in (("plate", plate), ("rough", rough)):
+        spreads = []
+        for cand in generate(image, mask, "an oil stain", num=3):
+            iridescence = cand.metadata["generator_params"]["iridescence"]
+            assert (iridescence == 0.0) == (name == "rough"), (name, iridescence)
+            delta = cv2.GaussianBlur(cand.image.astype(np.float32) - image, (0, 0), 2.0)
+            shown = change(image, cand.image) > VISIBLE
+            tone = delta[shown] / np.maximum(np.abs(delta[shown]).mean(axis=1, keepdims=True), 1.0)
+            spreads.append(float((tone[:, 0] - tone[:, 2]).std()))
+        hues[name] = max(spreads)
+    assert hues["rough"] < 0.5 * hues["plate"], f"the change's colour cycles on a matte surface: {hues}"

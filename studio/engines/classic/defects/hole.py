@@ -95,8 +95,10 @@ def hole(ctx: Context) -> Maps:
         lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
         colour, detail, _ = substrate(ctx, 1.0)
-        # the cavity's occlusion (``hollow``) darkens the floor, its detail with it, by up to ~30%
-        paint = colour * tone[..., None] + (1.2 * detail)[..., None]
+        # the cavity's occlusion (``hollow``) darkens the floor, its detail with it, by up to ~30%; a
+        # narrow pit's floor lies in its walls' shadow and shows less of its grain
+        grain = 1.15 * float(np.clip(radius / 8.0, 0.5, 1.0))
+        paint = colour * tone[..., None] + (grain * detail)[..., None]
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
         burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
         height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr
