@@ -271,3 +271,21 @@ def test_oil_shows_interference_colours_only_on_a_smooth_surface() -> None:
             spreads.append(float((tone[:, 0] - tone[:, 2]).std()))
         hues[name] = max(spreads)
     assert hues["rough"] < 0.5 * hues["plate"], f"the change's colour cycles on a matte surface: {hues}"
+
+
+def test_a_cut_in_the_fabric_is_a_long_frayed_opening_not_a_groove() -> None:
+    """"a cut in the fabric" opens the cloth: a hole-family slit, long and narrow (its darkened pixels'
+    principal axes >= 3:1), with loose threads at its edges."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    weave = 120 + 25 * np.sign(np.sin(xx * np.pi / 3) * np.sin(yy * np.pi / 3))
+    image = np.clip(np.stack([weave * 0.5, weave * 0.6, weave], axis=2), 0, 255).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (60, 24), 10, 0, 360, 1, -1)
+    for cand in generate(image, mask.astype(bool), "a cut in the fabric", num=3):
+        params = cand.metadata["generator_params"]
+        assert cand.metadata["generator"] == "hole" and params["style"] == "cut" and params["threads"] > 0
+        dark = (image.astype(np.float32) - cand.image).mean(axis=2) > 30
+        ys, xs = np.nonzero(dark)
+        assert ys.size >= 20, "no opening"
+        spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+        assert spread[1] >= 9 * spread[0], f"not a slit: axes {np.sqrt(spread)}"
