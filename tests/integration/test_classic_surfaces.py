@@ -289,3 +289,20 @@ def test_a_cut_in_the_fabric_is_a_long_frayed_opening_not_a_groove() -> None:
         assert ys.size >= 20, "no opening"
         spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
         assert spread[1] >= 9 * spread[0], f"not a slit: axes {np.sqrt(spread)}"
+
+
+def test_a_crack_has_a_sharp_dark_core() -> None:
+    """On a plain, lightly grainy plate a crack's darkest tenth is below a quarter of the surface's
+    brightness (no light reaches the bottom of the gap; 0.26-0.31 before the core was drawn), and
+    that dark core is thin (mean width 2 x area / perimeter <= 3 px), not a smudge."""
+    plate = np.clip(150 + np.random.default_rng(2).normal(0, 3, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (70, 20), 15, 0, 360, 1, -1)
+    for cand in generate(plate, mask.astype(bool), "a crack", num=4):
+        after = cand.image.astype(np.float32).mean(axis=2)
+        inside = after[cand.mask > 0]
+        assert np.sort(inside)[: max(1, inside.size // 10)].mean() < 0.25 * 150, "no dark core"
+        core = ((after < 0.6 * 150) & (cand.mask > 0)).astype(np.uint8)
+        contours, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        perimeter = sum(cv2.arcLength(c, True) for c in contours)
+        assert 2 * core.sum() / max(perimeter, 1.0) <= 3.0, "the core is a wide smudge"
