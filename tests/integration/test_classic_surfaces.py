@@ -306,3 +306,24 @@ def test_a_crack_has_a_sharp_dark_core() -> None:
         contours, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         perimeter = sum(cv2.arcLength(c, True) for c in contours)
         assert 2 * core.sum() / max(perimeter, 1.0) <= 3.0, "the core is a wide smudge"
+
+
+def test_scratches_on_brushed_metal_are_one_sided_hairlines() -> None:
+    """On a brushed plate (streaks along x) lit from one side, a scratch is a hairline: a single bright or
+    dark line (>= 90% of its visible change one sign; a shaded groove gave 53-84%, an embossed
+    bright/dark pair); on isotropic grain it stays a groove."""
+    rng = np.random.default_rng(5)
+    streaks = cv2.GaussianBlur(rng.normal(0, 60, (SIZE, SIZE)), (0, 0), sigmaX=9.0, sigmaY=0.6)
+    lit = 0.35 * (np.mgrid[:SIZE, :SIZE][1] - SIZE / 2)  # lit from one side: relief would show as a pair
+    brushed = np.clip(140 + lit + streaks + rng.normal(0, 2, (SIZE, SIZE)), 0, 255)[..., None].repeat(3, axis=2).astype(np.uint8)
+    grain = np.clip(140 + cv2.GaussianBlur(rng.normal(0, 12, (SIZE, SIZE)), (0, 0), 0.8), 0, 255)
+    isotropic = np.repeat(grain[..., None], 3, axis=2).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (70, 22), 30, 0, 360, 1, -1)
+    for cand in generate(brushed, mask.astype(bool), "a scratch", num=4):
+        assert cand.metadata["generator_params"]["brushed"]
+        signed = (cand.image.astype(np.float32) - brushed).mean(axis=2)[change(brushed, cand.image) > VISIBLE]
+        assert signed.size >= 10
+        assert max((signed > 0).mean(), (signed < 0).mean()) >= 0.9, "an embossed bright/dark pair"
+    for cand in generate(isotropic, mask.astype(bool), "a scratch", num=2):
+        assert not cand.metadata["generator_params"]["brushed"]
