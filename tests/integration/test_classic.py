@@ -126,6 +126,8 @@ def test_every_keyword_selects_its_generator() -> None:
     assert pick_generator("a cut in the fabric") == ("hole", "cut"), "a cut in a textile opens it"
     assert pick_generator("a torn cotton sleeve") == ("hole", "torn")
     assert pick_generator("a cut on the metal lid")[0] == "scratch", "elsewhere a cut is a groove"
+    assert pick_generator("a bent pin") == ("bend", "bent") and pick_generator("a twisted lead")[0] == "bend"
+    assert pick_generator("a bent metal plate")[0] == "dent", "a plate dents"
 
 
 def test_tiny_image_and_tiny_region() -> None:

@@ -327,3 +327,28 @@ def test_scratches_on_brushed_metal_are_one_sided_hairlines() -> None:
         assert max((signed > 0).mean(), (signed < 0).mean()) >= 0.9, "an embossed bright/dark pair"
     for cand in generate(isotropic, mask.astype(bool), "a scratch", num=2):
         assert not cand.metadata["generator_params"]["brushed"]
+
+
+def test_a_bent_pin_swings_sideways_and_is_not_a_dent() -> None:
+    """"a bent pin" bends the pin (family ``bend``): its centreline moves sideways by >= 3 px somewhere,
+    it keeps its area (within 15%) and its colour (nothing is painted), and nothing changes outside
+    the grown sketch."""
+    rng = np.random.default_rng(0)
+    image = np.clip(40 + rng.normal(0, 3, (160, 160, 3)), 0, 255)
+    image[20:140, 74:86] = np.array([200, 170, 90]) + rng.normal(0, 3, (120, 12, 3))
+    image = cv2.GaussianBlur(image, (0, 0), 0.7).astype(np.uint8)
+    mask = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(mask, (80, 80), (22, 66), 0, 0, 360, 1, -1)
+    grown = cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0
+    pin = image.mean(axis=2) > 100
+    cols = np.arange(160)[None, :]
+    for cand in ENGINE.generate(SynthesisRequest.create(image, mask.astype(bool), "a bent pin", num=3, seed=1)):
+        assert cand.metadata["generator"] == "bend"
+        bent = cand.image.mean(axis=2) > 100
+        rows = bent.any(axis=1) & pin.any(axis=1)
+        centre = lambda m: (m * cols).sum(axis=1)[rows] / m.sum(axis=1)[rows]  # noqa: E731
+        assert np.abs(centre(bent) - centre(pin)).max() >= 3, "the pin did not bend"
+        assert abs(int(bent.sum()) - int(pin.sum())) <= 0.15 * pin.sum()
+        assert np.abs(cand.image[bent].mean(axis=0) - image[pin].mean(axis=0)).max() <= 6, "the pin changed colour"
+        assert (change(image, cand.image)[~grown] == 0).all()
+        assert not ((change(image, cand.image) > 4) & (cand.mask == 0)).any()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from studio.engines.classic.defects.base import Context, Shared
+from studio.engines.classic.defects.bend import bend
 from studio.engines.classic.defects.crack import crack
 from studio.engines.classic.defects.dent import dent
 from studio.engines.classic.defects.hole import hole
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Callable[[Context], Maps]] = {
     "discoloration": discoloration,
     "burn": burn,
     "perlin": perlin_texture,
+    "bend": bend,  # chosen only for a bent pin, lead or wire (see keywords.pick_generator)
 }
 #: The families whose change is an albedo (colour) change: the surface's texture must show through
 #: (rust and burns are crusts and char that hide it).
