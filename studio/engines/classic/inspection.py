@@ -108,7 +108,7 @@ def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray) ->
 
 SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 0.5 log(seam ratio, >= 0.3) "
                 "+ 0.5 edge definition - 1.5 straddle - 2 max(outline - 0.05, 0); weights set on a first round of "
-                "232 candidates judged at 1:1, checked on the re-judged bench/judgements/classic_v1.jsonl")
+                "232 candidates judged at 1:1, checked on the re-judged bench/judgements/classic_v1.jsonl and v2")
 
 
 def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray,
