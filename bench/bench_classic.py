@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)  # the speed targets are for one thread (set OMP_NUM_THREADS=1 too)
-    figures: dict[str, Any] = {"threads": {"opencv": cv2.getNumThreads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}}
+    threads = {"opencv": cv2.getNumThreads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    figures: dict[str, Any] = {"threads": threads}
     print(f"one thread: OpenCV {cv2.getNumThreads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     for label, large in (("sample regions", False), ("large region (bounding box 40% of the image)", True)):
         wall = seconds_per_candidate(args.repeats, large)

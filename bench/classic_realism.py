@@ -259,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
           f"({sum(spans_two(surface_map(s.image, s.mask), s.mask) for s in pool)} spanning two surfaces), "
           f"{args.seeds} seeds each")
     figures: dict[str, Any] = {"families": family_figures(engine, pool, args.seeds)}
-    print("family          1-surface>=85%  unchanged(med)  outline shows (rect)  one piece  floor ratio in 0.6-1.5 (med) / corr with the host")
+    print("family          1-surface>=85%  unchanged(med)  outline shows (rect)  one piece  "
+          "floor ratio in 0.6-1.5 (med) / corr with the host")
     for family, f in figures["families"].items():
         one = "       -" if f["one_surface_85"] is None else f"{f['one_surface_85']:8.0%}"
-        floor = (f"  {f['floor_ratio_within']:.0%} ({f['floor_ratio_median']:.2f}) / {f['floor_corr_within']:.0%} <= 0.3, "
-                 f"max {f['floor_corr_max']:.2f} ({f['floors']} floors)" if "floor_ratio_within" in f else "")
+        floor = (f"  {f['floor_ratio_within']:.0%} ({f['floor_ratio_median']:.2f}) / "
+                 f"{f['floor_corr_within']:.0%} <= 0.3, max {f['floor_corr_max']:.2f} ({f['floors']} floors)"
+                 if "floor_ratio_within" in f else "")
         print(f"  {family:<14}{one if family in GEOMETRIC_FAMILIES else '       -'}        {f['unchanged_median']:6.0%}"
               f"         {f['outline_visible']:5.0%} ({f['outline_visible_rect']:4.0%})      {f['one_piece']:5.0%}{floor}")
     geometric = [figures["families"][f]["one_surface_85"] for f in GEOMETRIC_FAMILIES]

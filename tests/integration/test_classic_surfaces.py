@@ -315,7 +315,8 @@ def test_scratches_on_brushed_metal_are_one_sided_hairlines() -> None:
     rng = np.random.default_rng(5)
     streaks = cv2.GaussianBlur(rng.normal(0, 60, (SIZE, SIZE)), (0, 0), sigmaX=9.0, sigmaY=0.6)
     lit = 0.35 * (np.mgrid[:SIZE, :SIZE][1] - SIZE / 2)  # lit from one side: relief would show as a pair
-    brushed = np.clip(140 + lit + streaks + rng.normal(0, 2, (SIZE, SIZE)), 0, 255)[..., None].repeat(3, axis=2).astype(np.uint8)
+    plate = np.clip(140 + lit + streaks + rng.normal(0, 2, (SIZE, SIZE)), 0, 255)
+    brushed = np.repeat(plate[..., None], 3, axis=2).astype(np.uint8)
     grain = np.clip(140 + cv2.GaussianBlur(rng.normal(0, 12, (SIZE, SIZE)), (0, 0), 0.8), 0, 255)
     isotropic = np.repeat(grain[..., None], 3, axis=2).astype(np.uint8)
     mask = np.zeros((SIZE, SIZE), np.uint8)

@@ -267,7 +267,8 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
              photo: Photometry, footprint: np.ndarray | None = None, clear: bool = True,
-             window: tuple[int, int, int, int] | None = None, thin: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+             window: tuple[int, int, int, int] | None = None,
+             thin: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
     outline untouched (the change fades out over a few px inside it; a transplanted reference is
     cut to its own mask instead); fade out the faint tail (max-channel

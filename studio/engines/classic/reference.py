@@ -150,7 +150,8 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     sx, sy = min(sx, sy * 1.15), min(sy, sx * 1.15)
     # a seeded position anywhere the anomaly's own extent leaves room for (a round anomaly in a long
     # region travels along it), not only around the centre
-    along = np.abs([[math.cos(jitter), math.sin(jitter)], [math.sin(jitter), math.cos(jitter)]]) @ [src.a * sx, src.b * sy]
+    turn = np.abs([[math.cos(jitter), math.sin(jitter)], [math.sin(jitter), math.cos(jitter)]])
+    along = turn @ [src.a * sx, src.b * sy]
     room = np.maximum(np.array([target.a, target.b]) - along, 0.0)
     shift = rng.uniform(-0.85, 0.85, 2) * room
     h, w = region.shape

@@ -48,4 +48,5 @@ GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
 #: The families drawn as lines a px or two wide (their blurred fringe fades rather than being labelled).
 LINE_FAMILIES = ("scratch", "crack")
 
-__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context", "Shared"]
+__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context",
+           "Shared"]

@@ -433,9 +433,10 @@ def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -
 
 def curve_distance(ys: np.ndarray, xs: np.ndarray, paths: list[np.ndarray],
                    point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distance (px, float32), side: +1 left of the curve's direction, -1 right) of the pixels (``ys``, ``xs``) from the true curves, not from their
-    rasterised lines (whose staircase would bead a groove a px wide): to the two segments of its curve
-    beside its nearest sampled point (``point``: index into the paths' points laid end to end)."""
+    """(distance (px, float32), side: +1 left of the curve's direction, -1 right) of the pixels
+    (``ys``, ``xs``) from the true curves, not from their rasterised lines (whose staircase would bead
+    a groove a px wide): to the two segments of its curve beside its nearest sampled point
+    (``point``: index into the paths' points laid end to end)."""
     points = np.concatenate(paths).astype(np.float32)
     last = np.concatenate([np.full(len(p), start + len(p) - 1) for p, start in
                            zip(paths, np.cumsum([0] + [len(p) for p in paths[:-1]]))])

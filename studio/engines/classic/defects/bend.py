@@ -23,8 +23,7 @@ def bend(ctx: Context) -> Maps:
                                                  0.55 * frame.b / reach)
     yy, xx = ctx.shared.grid
     dx, dy = xx - frame.cx, yy - frame.cy
-    u = dx * frame.ux + dy * frame.uy
-    v = -dx * frame.uy + dy * frame.ux
+    u = dx * frame.ux + dy * frame.uy  # along the pin
     # how far past the pivot (smoothly: the pin bends over ~the sketch's half-width, it does not kink)
     soft = max(1.5, 0.5 * frame.b)
     past = end * (u - pivot_u)
