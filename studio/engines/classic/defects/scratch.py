@@ -1,7 +1,8 @@
 """Scratches: smooth random grooves with varying width and depth, occasional interruptions, a thin
 highlight on the wall facing the light and a faint burr beside them. On a brushed surface (its
-texture running one way) they are hairlines: thinner, no burr, and one-sided, only one wall of the
-groove catching or losing the light, so they read as a single bright or dark line, not an embossed pair."""
+texture running one way) they are hairlines about a px wide, with no burr, and one-sided: only one
+wall of the groove catches or loses the light, so they read as a single bright or dark line, not an
+embossed pair."""
 from __future__ import annotations
 
 import numpy as np
@@ -63,9 +64,9 @@ def scratch(ctx: Context) -> Maps:
     level = float(ctx.base[ctx.region].max()) if ctx.region.any() else 128.0
     exposed = min(exposed, max(1.0, 225.0 / max(level, 1.0)))
     albedo = 1.0 + groove[..., None] * (exposed - 1.0)
-    ctx.record(strokes=count, width_px=widths, exposed=exposed)
-    ctx.record(brushed=brushed)
-    # a hairline is a change of reflectance only: relief would shade it into a bright/dark pair
-    if brushed:  # a dark hairline has no glint to cancel its darkening
+    ctx.record(strokes=count, width_px=widths, exposed=exposed, brushed=brushed)
+    # a hairline is a change of reflectance only (relief would shade it into a bright/dark pair), and
+    # a dark one has no glint to cancel its darkening
+    if brushed:
         return Maps(albedo=albedo, gloss=groove * 0.25 if exposed > 1.0 else None)
     return Maps(height=height, albedo=albedo, gloss=groove * 0.25, relief=1.0, hollow=0.3)
