@@ -17,7 +17,8 @@ Prints, per family (targets from issue 22):
 - share of candidates whose sketch outline shows (> 8 grey levels on > 5% of its inner 2-px band;
   target <= 10%), rectangles included;
 - dents labelled in one piece (target >= 90%); hole / chip floor detail vs the surround's
-  (target 0.6-1.5) and its correlation with the host's pattern (target <= 0.3);
+  (target 0.6-1.5) and its correlation with the host's pattern (target <= 0.3), the floor being the
+  label less its outer 4 px (:data:`~studio.engines.classic.inspection.FLOOR_INSET`: rim and wall);
 - label IoU of the same seed on two photos (target <= 0.5) and of 4 reference seeds (<= 0.7);
 - "a burn mark": core darkening (>= 25 grey levels) and difference from "discoloration";
 - unknown words: largest share of the sketch the label covers (must not fill it).
@@ -183,6 +184,8 @@ def family_figures(engine: ClassicEngine, pool: list[Sample], seeds: int) -> dic
             figures[family]["floor_ratio_median"] = statistics.median(f[0] for f in floors)
             figures[family]["floor_corr_max"] = max(f[1] for f in floors)
             figures[family]["floor_corr_median"] = statistics.median(f[1] for f in floors)
+            figures[family]["floor_corr_within"] = sum(f[1] <= 0.3 for f in floors) / len(floors)
+            figures[family]["floors"] = len(floors)
     return figures
 
 
@@ -256,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
           f"({sum(spans_two(surface_map(s.image, s.mask), s.mask) for s in pool)} spanning two surfaces), "
           f"{args.seeds} seeds each")
     figures: dict[str, Any] = {"families": family_figures(engine, pool, args.seeds)}
-    print("family          1-surface>=85%  unchanged(med)  outline shows (rect)  one piece  floor ratio in 0.6-1.5 (med) / corr max")
+    print("family          1-surface>=85%  unchanged(med)  outline shows (rect)  one piece  "
+          "floor ratio in 0.6-1.5 (med) / corr with the host")
     for family, f in figures["families"].items():
         one = "       -" if f["one_surface_85"] is None else f"{f['one_surface_85']:8.0%}"
-        floor = (f"  {f['floor_ratio_within']:.0%} ({f['floor_ratio_median']:.2f}) / {f['floor_corr_max']:.2f}"
+        floor = (f"  {f['floor_ratio_within']:.0%} ({f['floor_ratio_median']:.2f}) / "
+                 f"{f['floor_corr_within']:.0%} <= 0.3, max {f['floor_corr_max']:.2f} ({f['floors']} floors)"
                  if "floor_ratio_within" in f else "")
         print(f"  {family:<14}{one if family in GEOMETRIC_FAMILIES else '       -'}        {f['unchanged_median']:6.0%}"
               f"         {f['outline_visible']:5.0%} ({f['outline_visible_rect']:4.0%})      {f['one_piece']:5.0%}{floor}")

@@ -3,11 +3,14 @@
     .venv/bin/python -m bench.score_auroc [--photos DIR] [--judgements PATH]
     .venv/bin/python -m bench.score_auroc --draw 224 --sheets DIR   # the judging sheets (no verdicts)
 
-The judgements (``bench/judgements/classic_v1.jsonl``, one JSON object a line) hold only what
+The judgements (``bench/judgements/classic_v2.jsonl``, one JSON object a line) hold only what
 regenerates each candidate — photo, sketch (its spec), prompt, reference, seed — and the verdict
-("pass" at a glance at 1:1, or "fail"); no images. The candidates are regenerated here with the
-same engine, and the AUROC of ``metadata["score"]["value"]`` against the verdicts is printed
-(target >= 0.75), with each score component's own AUROC. ``--draw N --sheets DIR`` draws N
+("pass" at a glance at 1:1, or "fail"); no images. ``classic_v1.jsonl`` is the first round, judged
+on the engine's earlier pixels; in v2 the 119 candidates whose pixels changed since (scratches,
+cracks, holes, tints, oil, the reference path) were judged again (``"round": 2``), the rest kept.
+The candidates are regenerated here with the same engine, and the AUROC of
+``metadata["score"]["value"]`` against the verdicts is printed (target >= 0.75), with each score
+component's own AUROC. ``--draw N --sheets DIR`` draws N
 candidates (seeded, over the photos of :mod:`bench.classic_realism`) and writes numbered sheets of
 1:1 crops to judge; the rows to fill in go to ``DIR/draw.jsonl``.
 """
@@ -29,7 +32,7 @@ from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.imaging import load_image, load_mask, mask_bbox
 from studio.types import Candidate, SynthesisRequest
 
-JUDGEMENTS = Path(__file__).parent / "judgements" / "classic_v1.jsonl"
+JUDGEMENTS = Path(__file__).parent / "judgements" / "classic_v2.jsonl"
 TILE = 128
 COLUMNS = 8
 

@@ -123,6 +123,11 @@ def test_every_keyword_selects_its_generator() -> None:
     assert pick_generator("a misprint") == ("stain", "misprint"), "a synonym names its nearest family"
     assert pick_generator("efflorescence on brick") == ("contamination", "efflorescence")
     assert pick_generator("a perlin texture")[0] == "perlin", "the DRAEM-style texture only when named"
+    assert pick_generator("a cut in the fabric") == ("hole", "cut"), "a cut in a textile opens it"
+    assert pick_generator("a torn cotton sleeve") == ("hole", "torn")
+    assert pick_generator("a cut on the metal lid")[0] == "scratch", "elsewhere a cut is a groove"
+    assert pick_generator("a bent pin") == ("bend", "bent") and pick_generator("a twisted lead")[0] == "bend"
+    assert pick_generator("a bent metal plate")[0] == "dent", "a plate dents"
 
 
 def test_tiny_image_and_tiny_region() -> None:

@@ -11,10 +11,11 @@ import pytest
 from studio.engines.classic import ClassicEngine
 from studio.engines.classic.defects import GEOMETRIC_FAMILIES
 from studio.engines.classic.inspection import (
-    VISIBLE, change, label_parts, one_surface_share, outline_share, unchanged_share,
+    VISIBLE, change, floor_figures, label_parts, one_surface_share, outline_share, unchanged_share,
 )
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
+from studio.engines.classic.photometry import to_lab
 from studio.engines.classic.shading import soft_limit
 from studio.engines.classic.surfaces import surface_units
 from studio.types import SynthesisRequest
@@ -168,3 +169,187 @@ def test_a_reference_on_a_very_different_background_says_so() -> None:
         cand = ENGINE.generate(SynthesisRequest.create(image, mask, "a red stain", reference=reference,
                                                        reference_mask=ref_mask, seed=1))[0]
         assert ("note" in cand.metadata["colour_transfer"]) == noted, grey
+
+
+def test_hole_and_chip_floors_are_new_material_as_grainy_as_the_surround() -> None:
+    """On a finely striped, grainy plate, a hole's or a chip's floor (its label less the rim and wall) has
+    fine detail 0.6-1.5 of the surround's in most candidates and does not repeat the stripes
+    (correlation <= 0.3)."""
+    rng = np.random.default_rng(4)
+    xx = np.mgrid[:SIZE, :SIZE][1]
+    grey = 150 + 6 * np.sin(xx * 2 * np.pi / 5) + cv2.GaussianBlur(rng.normal(0, 5, (SIZE, SIZE)), (0, 0), 0.7)
+    image = np.clip(np.stack([grey, grey * 0.97, grey * 0.92], axis=2), 0, 255).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (40, 28), 20, 0, 360, 1, -1)
+    floors = [f for prompt in ("a hole", "a chipped edge") for cand in generate(image, mask.astype(bool), prompt, num=6)
+              if (f := floor_figures(image, cand.image, cand.mask, mask.astype(bool))) is not None]
+    assert len(floors) >= 8, "too few floors to judge"
+    within = sum(0.6 <= ratio <= 1.5 for ratio, _ in floors) / len(floors)
+    assert within >= 0.75, f"floor detail vs the surround's: {np.round([f[0] for f in floors], 2)}"
+    assert max(corr for _, corr in floors) <= 0.3, f"floor repeats the host: {np.round([f[1] for f in floors], 2)}"
+
+
+def test_reference_transplants_vary_with_the_seed_on_a_long_sketch() -> None:
+    """A round reference anomaly on a long, narrow sketch over a plain grey surface: for each of four
+    requests, 4 seeds give labels whose median pairwise IoU is <= 0.7 (size, position along the
+    sketch, non-rigid warp), not one disc in the middle (0.45-0.83 before positions used the room)."""
+    reference = np.full((96, 96, 3), 180, np.uint8)
+    cv2.circle(reference, (48, 48), 20, (90, 60, 40), -1)
+    ref_mask = np.hypot(*(np.mgrid[:96, :96] - 48)) <= 20
+    image = np.full((SIZE, SIZE, 3), 120, np.uint8)
+    sketch = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(sketch, (96, 150), (60, 16), 0, 0, 360, 1, -1)
+    for seed in (0, 2, 4, 6):
+        cands = ENGINE.generate(SynthesisRequest.create(image, sketch.astype(bool), "a stain", reference=reference,
+                                                        reference_mask=ref_mask, num=4, seed=seed))
+        overlaps = [iou(a.mask, b.mask) for i, a in enumerate(cands) for b in cands[i + 1:]]
+        assert float(np.median(overlaps)) <= 0.7, (seed, np.round(overlaps, 2))
+
+
+def blue_print() -> tuple[np.ndarray, np.ndarray]:
+    """A saturated blue printed surface with a little noise, and an elliptic sketch on it."""
+    rng = np.random.default_rng(0)
+    image = np.clip(np.array([40, 70, 170], np.float32) + rng.normal(0, 3, (160, 160, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(mask, (80, 80), (50, 30), 0, 0, 360, 1, -1)
+    return image, mask.astype(bool)
+
+
+def test_a_yellow_tint_on_a_blue_print_greys_it_and_does_not_turn_it_green() -> None:
+    """Tints are worked in Lab with their chroma limited: yellowing a saturated blue print moves it
+    towards grey (b* up), never to a green (a* < 0) nor beyond its own chroma + 12 (+ noise)."""
+    image, mask = blue_print()
+    before = to_lab(image.astype(np.float32))
+    for cand in generate(image, mask, "yellow discoloration", num=3):
+        after = to_lab(cand.image.astype(np.float32))
+        moved = change(image, cand.image) > VISIBLE
+        assert moved.sum() > 100
+        assert (after[..., 2] - before[..., 2])[moved].mean() > 5, "no yellowing"
+        assert np.percentile(after[..., 1][moved], 5) > 5, "the blue print turned green"
+        chroma = np.hypot(after[..., 1], after[..., 2]) - np.hypot(before[..., 1], before[..., 2])
+        assert np.percentile(chroma[moved], 99) <= 15, "the tint went neon"
+
+
+def plate_and_grain() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a smooth dark-grey plate, a rough, grainy beige surface, an elliptic sketch)."""
+    rng = np.random.default_rng(0)
+    plate = np.clip(np.array([70, 74, 80], np.float32) + rng.normal(0, 2, (160, 160, 3)), 0, 255)
+    grain = cv2.GaussianBlur(rng.normal(0, 30, (160, 160)), (0, 0), 0.8)[..., None]
+    rough = np.clip(np.array([150, 130, 100], np.float32) + grain, 0, 255)
+    mask = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(mask, (80, 80), (50, 30), 0, 0, 360, 1, -1)
+    return plate.astype(np.uint8), rough.astype(np.uint8), mask.astype(bool)
+
+
+def test_water_dries_to_a_whitish_ring_on_a_smooth_plate_and_darkens_a_porous_surface() -> None:
+    plate, rough, mask = plate_and_grain()
+    for cand in generate(plate, mask, "a water stain", num=3):
+        delta = (cand.image.astype(np.float32) - plate)[cand.mask > 0]
+        assert cand.metadata["generator_params"]["colour"] == "mineral"
+        assert delta.mean() > 8, "a mineral deposit brightens"
+        assert np.abs(delta.mean(axis=0) - delta.mean()).max() < 4, "minerals are whitish, not coloured"
+        assert np.percentile(delta.mean(axis=1), 10) > -3, "nothing of it darkens"
+    for cand in generate(rough, mask, "a water stain", num=3):
+        assert cand.metadata["generator_params"]["colour"] == "damp"
+        assert (cand.image.astype(np.float32) - rough)[cand.mask > 0].mean() < -5, "a porous surface soaks it up"
+
+
+def test_oil_shows_interference_colours_only_on_a_smooth_surface() -> None:
+    """On a matte, grainy surface the oil soaks in: no thin-film rainbow, so the colour of the smoothed
+    change (red minus blue per grey level of it) varies less than half as much as on a smooth plate,
+    where the colours cycle with the film's thickness."""
+    plate, rough, mask = plate_and_grain()
+    hues = {}
+    for name, image in (("plate", plate), ("rough", rough)):
+        spreads = []
+        for cand in generate(image, mask, "an oil stain", num=3):
+            iridescence = cand.metadata["generator_params"]["iridescence"]
+            assert (iridescence == 0.0) == (name == "rough"), (name, iridescence)
+            delta = cv2.GaussianBlur(cand.image.astype(np.float32) - image, (0, 0), 2.0)
+            shown = change(image, cand.image) > VISIBLE
+            tone = delta[shown] / np.maximum(np.abs(delta[shown]).mean(axis=1, keepdims=True), 1.0)
+            spreads.append(float((tone[:, 0] - tone[:, 2]).std()))
+        hues[name] = max(spreads)
+    assert hues["rough"] < 0.5 * hues["plate"], f"the change's colour cycles on a matte surface: {hues}"
+
+
+def test_a_cut_in_the_fabric_is_a_long_frayed_opening_not_a_groove() -> None:
+    """"a cut in the fabric" opens the cloth: a hole-family slit, long and narrow (its darkened pixels'
+    principal axes >= 3:1), with loose threads at its edges."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    weave = 120 + 25 * np.sign(np.sin(xx * np.pi / 3) * np.sin(yy * np.pi / 3))
+    image = np.clip(np.stack([weave * 0.5, weave * 0.6, weave], axis=2), 0, 255).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (60, 24), 10, 0, 360, 1, -1)
+    for cand in generate(image, mask.astype(bool), "a cut in the fabric", num=3):
+        params = cand.metadata["generator_params"]
+        assert cand.metadata["generator"] == "hole" and params["style"] == "cut" and params["threads"] > 0
+        dark = (image.astype(np.float32) - cand.image).mean(axis=2) > 30
+        ys, xs = np.nonzero(dark)
+        assert ys.size >= 20, "no opening"
+        spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+        assert spread[1] >= 9 * spread[0], f"not a slit: axes {np.sqrt(spread)}"
+
+
+def test_a_crack_has_a_sharp_dark_core() -> None:
+    """On a plain, lightly grainy plate a crack's darkest tenth is below a quarter of the surface's
+    brightness (no light reaches the bottom of the gap; 0.26-0.31 before the core was drawn), and
+    that dark core is thin (mean width 2 x area / perimeter <= 3 px), not a smudge."""
+    plate = np.clip(150 + np.random.default_rng(2).normal(0, 3, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (70, 20), 15, 0, 360, 1, -1)
+    for cand in generate(plate, mask.astype(bool), "a crack", num=4):
+        after = cand.image.astype(np.float32).mean(axis=2)
+        inside = after[cand.mask > 0]
+        assert np.sort(inside)[: max(1, inside.size // 10)].mean() < 0.25 * 150, "no dark core"
+        core = ((after < 0.6 * 150) & (cand.mask > 0)).astype(np.uint8)
+        contours, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        perimeter = sum(cv2.arcLength(c, True) for c in contours)
+        assert 2 * core.sum() / max(perimeter, 1.0) <= 3.0, "the core is a wide smudge"
+
+
+def test_scratches_on_brushed_metal_are_one_sided_hairlines() -> None:
+    """On a brushed plate (streaks along x) lit from one side, a scratch is a hairline: a single bright or
+    dark line (>= 90% of its visible change one sign; a shaded groove gave 53-84%, an embossed
+    bright/dark pair); on isotropic grain it stays a groove."""
+    rng = np.random.default_rng(5)
+    streaks = cv2.GaussianBlur(rng.normal(0, 60, (SIZE, SIZE)), (0, 0), sigmaX=9.0, sigmaY=0.6)
+    lit = 0.35 * (np.mgrid[:SIZE, :SIZE][1] - SIZE / 2)  # lit from one side: relief would show as a pair
+    plate = np.clip(140 + lit + streaks + rng.normal(0, 2, (SIZE, SIZE)), 0, 255)
+    brushed = np.repeat(plate[..., None], 3, axis=2).astype(np.uint8)
+    grain = np.clip(140 + cv2.GaussianBlur(rng.normal(0, 12, (SIZE, SIZE)), (0, 0), 0.8), 0, 255)
+    isotropic = np.repeat(grain[..., None], 3, axis=2).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (70, 22), 30, 0, 360, 1, -1)
+    for cand in generate(brushed, mask.astype(bool), "a scratch", num=4):
+        assert cand.metadata["generator_params"]["brushed"]
+        signed = (cand.image.astype(np.float32) - brushed).mean(axis=2)[change(brushed, cand.image) > VISIBLE]
+        assert signed.size >= 10
+        assert max((signed > 0).mean(), (signed < 0).mean()) >= 0.9, "an embossed bright/dark pair"
+    for cand in generate(isotropic, mask.astype(bool), "a scratch", num=2):
+        assert not cand.metadata["generator_params"]["brushed"]
+
+
+def test_a_bent_pin_swings_sideways_and_is_not_a_dent() -> None:
+    """"a bent pin" bends the pin (family ``bend``): its centreline moves sideways by >= 3 px somewhere,
+    it keeps its area (within 15%) and its colour (nothing is painted), and nothing changes outside
+    the grown sketch."""
+    rng = np.random.default_rng(0)
+    image = np.clip(40 + rng.normal(0, 3, (160, 160, 3)), 0, 255)
+    image[20:140, 74:86] = np.array([200, 170, 90]) + rng.normal(0, 3, (120, 12, 3))
+    image = cv2.GaussianBlur(image, (0, 0), 0.7).astype(np.uint8)
+    mask = np.zeros((160, 160), np.uint8)
+    cv2.ellipse(mask, (80, 80), (22, 66), 0, 0, 360, 1, -1)
+    grown = cv2.dilate(mask, np.ones((7, 7), np.uint8)) > 0
+    pin = image.mean(axis=2) > 100
+    cols = np.arange(160)[None, :]
+    for cand in ENGINE.generate(SynthesisRequest.create(image, mask.astype(bool), "a bent pin", num=3, seed=1)):
+        assert cand.metadata["generator"] == "bend"
+        bent = cand.image.mean(axis=2) > 100
+        rows = bent.any(axis=1) & pin.any(axis=1)
+        centre = lambda m: (m * cols).sum(axis=1)[rows] / m.sum(axis=1)[rows]  # noqa: E731
+        assert np.abs(centre(bent) - centre(pin)).max() >= 3, "the pin did not bend"
+        assert abs(int(bent.sum()) - int(pin.sum())) <= 0.15 * pin.sum()
+        assert np.abs(cand.image[bent].mean(axis=0) - image[pin].mean(axis=0)).max() <= 6, "the pin changed colour"
+        assert (change(image, cand.image)[~grown] == 0).all()
+        assert not ((change(image, cand.image) > 4) & (cand.mask == 0)).any()

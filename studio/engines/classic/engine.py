@@ -22,7 +22,9 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects import GEOMETRIC_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared
+from studio.engines.classic.defects import (
+    GEOMETRIC_FAMILIES, LINE_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared,
+)
 from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
 from studio.engines.classic.keywords import family_note, pick_generator
@@ -170,7 +172,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
                 maps = soak(maps, shared, ctx, rng)
             rendered = ctx.render(maps)
             out_crop, label_crop, gain = finalise(crop, rendered, shared, grow, rng, photo, ctx.footprint,
-                                                  window=ctx.window)
+                                                  window=ctx.window, thin=generator in LINE_FAMILIES)
             strength = change_strength(crop, out_crop, label_crop > 0)
             if best is None or strength > best[0]:
                 best = (strength, out_crop, label_crop, gain, ctx.params, draw)
@@ -265,7 +267,8 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
              photo: Photometry, footprint: np.ndarray | None = None, clear: bool = True,
-             window: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+             window: tuple[int, int, int, int] | None = None,
+             thin: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
     """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
     outline untouched (the change fades out over a few px inside it; a transplanted reference is
     cut to its own mask instead); fade out the faint tail (max-channel
@@ -292,7 +295,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     gain = 1.0
     while True:
         change = part_diff if smooth is None else part_diff + smooth * (gain - 1.0)
-        moved = np.clip(np.rint(base + crisp(change)), 0, 255).astype(np.uint8)
+        moved = np.clip(np.rint(base + crisp(change, thin)), 0, 255).astype(np.uint8)
         part_out, part_label = _label(part, moved, part_allowed, part_footprint)
         if not part_label.any() or gain >= MAX_GAIN:
             break
@@ -341,11 +344,17 @@ def grown_window(window: tuple[int, int, int, int], footprint: np.ndarray | None
     return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 
 
-def crisp(change: np.ndarray) -> np.ndarray:
+def crisp(change: np.ndarray, thin: bool = False) -> np.ndarray:
     """``change`` with its faint tail faded out: kept whole where its largest channel moves by at
-    least ``CRISP_FULL``, scaled down linearly to nothing at ``CRISP_FADE``."""
+    least ``CRISP_FULL``, scaled down linearly to nothing at ``CRISP_FADE``. The magnitude read is
+    smoothed (a stain's texture keeps its dips); with ``thin`` (a line a px or two wide, whose
+    smoothed magnitude spills onto its faint blurred fringe) it is the geometric mean of the
+    pixel's own and the smoothed one, so the fringe fades instead of being labelled unseen."""
     magnitude = np.abs(change)
-    moved = blur(np.maximum(np.maximum(magnitude[..., 0], magnitude[..., 1]), magnitude[..., 2]), 1.0)  # smoothed: texture kept
+    own = np.maximum(np.maximum(magnitude[..., 0], magnitude[..., 1]), magnitude[..., 2])
+    moved = blur(own, 1.0)  # smoothed: texture kept
+    if thin:
+        moved = np.sqrt(moved * own)
     return change * np.clip((moved - CRISP_FADE) / (CRISP_FULL - CRISP_FADE), 0.0, 1.0)[..., None]
 
 

@@ -19,6 +19,9 @@ VISIBLE = 12
 OUTLINE_STEP = 8
 #: Width (px) of the sketch's inner band watched for its outline.
 OUTLINE_BAND = 2
+#: Depth (px) inside a hole's or chip's label from which its floor begins: the outer px are the rim,
+#: the wall's shading ramp and the photo's blur across the opening's edge, not the floor.
+FLOOR_INSET = 4
 
 
 def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -62,8 +65,10 @@ def floor_figures(before: np.ndarray, after: np.ndarray, label: np.ndarray,
                   region: np.ndarray) -> tuple[float, float] | None:
     """(fine detail of the revealed floor / that of the surround, both robust sigmas of
     :func:`fine_pass`; correlation of the floor's detail with the host's own detail there). The floor is the
-    visibly changed label less 2 px; None when it is under 16 px."""
-    floor = erode(label > 0, 2) & (change(before, after) > VISIBLE)
+    visibly changed label less its outer ``FLOOR_INSET`` px (rim and wall: a shading ramp whose fine pass
+    is not the floor's detail, and where a host edge under the blurred rim would pass for the host's
+    pattern); None when it is under 16 px."""
+    floor = erode(label > 0, FLOOR_INSET) & (change(before, after) > VISIBLE)
     if floor.sum() < 16:
         return None
     old, new = fine_pass(_grey(before)), fine_pass(_grey(after))
@@ -103,7 +108,7 @@ def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray) ->
 
 SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 0.5 log(seam ratio, >= 0.3) "
                 "+ 0.5 edge definition - 1.5 straddle - 2 max(outline - 0.05, 0); weights set on a first round of "
-                "232 candidates judged at 1:1, checked on the re-judged bench/judgements/classic_v1.jsonl")
+                "232 candidates judged at 1:1, checked on the re-judged bench/judgements/classic_v1.jsonl and v2")
 
 
 def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray,

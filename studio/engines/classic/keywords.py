@@ -46,6 +46,11 @@ EXAMPLE_PROMPTS: dict[str, str] = {
 }
 #: Word stems saying the surface is a textile (a hole then shows what lies behind, with frayed threads).
 FABRIC_WORDS = ("fabric", "cloth", "textile", "woven", "weave", "knit", "thread", "garment", "denim", "cotton")
+#: Word stems of a slender part, and of its bending: a bent pin swings sideways (``bend``), it is not dented.
+PIN_WORDS = ("pin", "lead", "leg", "prong", "wire", "terminal", "needle", "rod", "spoke")
+BEND_WORDS = ("bent", "bend", "twist", "crooked", "deform", "kink")
+#: Word stems of a cut or tear: in a textile it is an opening with frayed edges (a hole), not a groove.
+CUT_WORDS = ("cut", "slit", "slash", "tear", "torn", "rip", "gash")
 GENERATORS = tuple(KEYWORDS)
 
 #: Colour words a prompt may use to tint stains and discolorations (RGB).
@@ -62,10 +67,20 @@ def prompt_words(prompt: str) -> list[str]:
 
 
 def pick_generator(prompt: str) -> tuple[str, str | None]:
-    """(generator, the word that chose it): the earliest prompt word matching a keyword, else the
+    """(generator, the word that chose it): a bent pin (lead, wire) is ``bend``, a cut or tear in a
+    textile a hole (a frayed opening);
+    else the earliest prompt word matching a keyword, else the
     earliest one in :data:`SYNONYMS`, else :data:`DEFAULT_FAMILY` with no word (the DRAEM-style
     texture is drawn only when asked for by name)."""
     words = prompt_words(prompt)
+    if mentions(prompt, PIN_WORDS):  # a bent pin swings sideways
+        bent = next((word for word in words if any(word.startswith(stem) for stem in BEND_WORDS)), None)
+        if bent is not None:
+            return "bend", bent
+    if mentions(prompt, FABRIC_WORDS):  # a cut or tear in a textile opens it
+        cut = next((word for word in words if any(word.startswith(stem) for stem in CUT_WORDS)), None)
+        if cut is not None:
+            return "hole", cut
     for word in words:
         for name, stems in KEYWORDS.items():
             if any(word.startswith(stem) for stem in stems):

@@ -19,6 +19,16 @@ def to_ycc(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2YCrCb) * 100.0
 
 
+def to_lab(image: np.ndarray) -> np.ndarray:
+    """RGB float 0..255 -> CIE Lab (L 0..100, a and b about -128..127)."""
+    return cv2.cvtColor(np.clip(image, 0, 255).astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2LAB)
+
+
+def from_lab(lab: np.ndarray) -> np.ndarray:
+    """CIE Lab -> RGB float 0..255."""
+    return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
+
+
 def _ycc_affine() -> tuple[np.ndarray, np.ndarray]:
     """(P, q) with ``to_ycc(x) == P @ x + q`` for RGB x in 0..255, read off OpenCV's own conversion."""
     basis = np.array([[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.float32)

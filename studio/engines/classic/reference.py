@@ -148,7 +148,12 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     sy = target.b / max(src.b, 1.0) * fill[1]
     # keep the anomaly's own aspect (within 15%): scale by the tighter of the two extents
     sx, sy = min(sx, sy * 1.15), min(sy, sx * 1.15)
-    shift = rng.uniform(-0.3, 0.3, 2) * np.array([target.a, target.b]) * (1.0 - min(float(fill.mean()), 1.0))
+    # a seeded position anywhere the anomaly's own extent leaves room for (a round anomaly in a long
+    # region travels along it), not only around the centre
+    turn = np.abs([[math.cos(jitter), math.sin(jitter)], [math.sin(jitter), math.cos(jitter)]])
+    along = turn @ [src.a * sx, src.b * sy]
+    room = np.maximum(np.array([target.a, target.b]) - along, 0.0)
+    shift = rng.uniform(-0.85, 0.85, 2) * room
     h, w = region.shape
     # a non-rigid smooth displacement so no two candidates share a shape (drawn coarse, upsampled)
     wobble = float(rng.uniform(1.0, 3.5)) * max(1.0, min(target.a, target.b) / 12.0)

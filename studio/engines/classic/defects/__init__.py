@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from studio.engines.classic.defects.base import Context, Shared
+from studio.engines.classic.defects.bend import bend
 from studio.engines.classic.defects.crack import crack
 from studio.engines.classic.defects.dent import dent
 from studio.engines.classic.defects.hole import hole
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Callable[[Context], Maps]] = {
     "discoloration": discoloration,
     "burn": burn,
     "perlin": perlin_texture,
+    "bend": bend,  # chosen only for a bent pin, lead or wire (see keywords.pick_generator)
 }
 #: The families whose change is an albedo (colour) change: the surface's texture must show through
 #: (rust and burns are crusts and char that hide it).
@@ -43,5 +45,8 @@ ALBEDO_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 SOAKING_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 #: The families that change the surface's shape: each sits on one surface unit and ends at its edges.
 GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
+#: The families drawn as lines a px or two wide (their blurred fringe fades rather than being labelled).
+LINE_FAMILIES = ("scratch", "crack")
 
-__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context", "Shared"]
+__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context",
+           "Shared"]

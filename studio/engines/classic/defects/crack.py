@@ -1,5 +1,5 @@
-"""Cracks: a jagged fracture that tapers to its tips, with thinner tapering branches; a dark
-opening whose lips catch or lose the light."""
+"""Cracks: a jagged fracture that tapers to its tips, with thinner tapering branches; a sharp,
+pixel-jagged opening, darkest at its middle, whose lips catch or lose the light."""
 from __future__ import annotations
 
 import math
@@ -33,13 +33,18 @@ def crack(ctx: Context) -> Maps:
     taper = np.where(band.path == 0, np.sqrt(np.clip(1.0 - (2.0 * band.position - 1.0) ** 2, 0.0, 1.0)),
                      1.0 - band.position)
     local = np.maximum(widths * taper, 0.35)
-    opening = band.paint(ctx.shape, np.clip(1.2 - band.distance / local, 0.0, 1.0))
+    # a fracture's edges are jagged at the pixel scale: the opening's width wavers from px to px
+    jag = 1.0 + 0.45 * ctx.noise(1.2)[band.ys, band.xs]
+    across = band.distance / (local * np.maximum(jag, 0.3))
+    opening = band.paint(ctx.shape, np.clip(1.6 - across, 0.0, 1.0))
+    core = band.paint(ctx.shape, np.clip(1.0 - across, 0.0, 1.0))  # the dark gap at its middle
     lips = band.paint(ctx.shape, np.exp(-band.distance / (1.5 * local + 0.5)) * (taper > 0.05))
     opening *= ctx.region
     lips *= ctx.region
     level = float(luminance(ctx.crop[ctx.region].mean(axis=0)[None, :])[0])
     dark = float(rng.uniform(0.08, 0.25)) * level
-    paint = np.broadcast_to(ctx.base * (dark / max(level, 1.0)), ctx.crop.shape)
+    # the gap is darkest at its middle (no light reaches the bottom), grading to the walls' shade
+    paint = ctx.base * ((dark / max(level, 1.0)) * (1.6 - 1.0 * core))[..., None]
     height = -lips * float(rng.uniform(0.3, 0.7))
     ctx.record(branches=branches, width_px=w0, interior=dark)
     return Maps(height=height, cover=np.clip(opening, 0.0, 1.0), paint=paint, relief=1.2)

@@ -1,7 +1,8 @@
 """Holes: one to three roughly round, slightly irregular openings (pitting) sized to the region's
 narrow axis, with a dark interior that deepens away from the rim, a lit inner wall on the side away
 from the light, a shadowed wall towards it and a thin raised rim (burr). In textiles the background
-shows through and broken threads of the weave reach into the opening."""
+shows through and broken threads of the weave reach into the opening; a cut or tear in a textile is
+a long, narrow, gaping slit along a seeded direction with frayed edges."""
 from __future__ import annotations
 
 import math
@@ -9,10 +10,10 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, patch_field
+from studio.engines.classic.defects.base import Context, cavity, patch_field, place
 from studio.engines.classic.defects.substrate import substrate
 from studio.engines.classic.geometry import inside_distance
-from studio.engines.classic.keywords import FABRIC_WORDS, mentions
+from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
 from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur, dilate
 
@@ -40,6 +41,24 @@ def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]
         out |= field_ > 0
     out &= ctx.region
     return (out if out.sum() >= 3 else ctx.depth >= 0.5 * deepest), radius
+
+
+def slit(ctx: Context) -> tuple[np.ndarray, float]:
+    """A cut in a textile: a long, narrow opening gaping most in its middle, its edges frayed (roughened
+    at the scale of the threads), along a seeded direction near the region's: (mask, half-width)."""
+    rng, frame = ctx.rng, ctx.frame
+    length = frame.a * float(rng.uniform(0.45, 0.8))
+    gape = float(np.clip(frame.b * rng.uniform(0.12, 0.25), 1.5, 5.0))
+    angle = frame.angle + float(rng.normal(0.0, 0.2))
+    cx, cy = place(ctx, gape + 2.0)
+    yy, xx = ctx.shared.grid
+    u = (xx - cx) * math.cos(angle) + (yy - cy) * math.sin(angle)
+    v = -(xx - cx) * math.sin(angle) + (yy - cy) * math.cos(angle)
+    along = np.clip(1.0 - (u / length) ** 2, 0.0, 1.0)
+    v = v + 0.25 * gape * ctx.noise(max(2.0, 0.3 * length))  # the cut wanders a little
+    edge = gape * np.sqrt(along) * (1.0 + 0.35 * ctx.noise(1.5))  # frayed at the threads' scale
+    opening = (np.abs(v) < edge) & ctx.region & (ctx.depth > 2.0)
+    return (opening if opening.sum() >= 3 else ctx.depth >= 0.5 * float(ctx.depth.max())), gape
 
 
 def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
@@ -71,8 +90,12 @@ def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
 def hole(ctx: Context) -> Maps:
     rng = ctx.rng
     fabric = mentions(ctx.prompt, FABRIC_WORDS)
+    cut = fabric and mentions(ctx.prompt, CUT_WORDS)
     count = 1 if fabric else int(rng.choice([1, 1, 2, 3]))
-    opening, radius = openings(ctx, float(rng.uniform(0.25, 0.4) if fabric else rng.uniform(0.08, 0.18)), count)
+    if cut:
+        opening, radius = slit(ctx)
+    else:
+        opening, radius = openings(ctx, float(rng.uniform(0.25, 0.4) if fabric else rng.uniform(0.08, 0.18)), count)
     level = ctx.base[ctx.region].mean(axis=0)
     rim = dilate(opening, max(1, round(0.15 * radius))) & ~opening & ctx.region
     depth = inside_distance(opening, open_border=True)
@@ -82,7 +105,7 @@ def hole(ctx: Context) -> Maps:
         behind = level * float(rng.uniform(0.15, 0.35)) * rng.uniform(0.8, 1.2, 3)
         shade = 1.0 - 0.5 * wall * np.clip(-side, 0.0, 1.0)  # the cloth's edge shadows the background
         paint = behind * ((1.0 + 0.2 * ctx.noise(6.0)) * shade)[..., None]
-        strands = threads(ctx, opening, radius)
+        strands = threads(ctx, opening, 2.5 * radius if cut else radius)
         tone = np.clip(1.45 + 0.3 * ctx.noise(2.0), 1.0, 1.9)  # loose threads catch more light than the weave
         paint = np.where(strands[..., None], level * tone[..., None], paint)
         cover = np.maximum(opening.astype(np.float32), strands.astype(np.float32))
@@ -95,12 +118,15 @@ def hole(ctx: Context) -> Maps:
         lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
         colour, detail, _ = substrate(ctx, 1.0)
-        paint = colour * tone[..., None] + (0.8 * detail)[..., None]  # deep in the pit, a little less detail
+        # the cavity's occlusion (``hollow``) darkens the floor, its detail with it, by up to ~30%; a
+        # narrow pit's floor lies in its walls' shadow and shows less of its grain
+        grain = 1.15 * float(np.clip(radius / 8.0, 0.5, 1.0))
+        paint = colour * tone[..., None] + (grain * detail)[..., None]
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
         burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
         height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr
         strands = None
-    ctx.record(style="fabric" if fabric else "solid", holes=count, radius_px=radius,
+    ctx.record(style="cut" if cut else "fabric" if fabric else "solid", holes=count, radius_px=radius,
                opening_px=int(opening.sum()), threads=int(strands.sum()) if strands is not None else 0)
     # the rim is shaded only as far as the light was measured (render scales relief by light_weight)
     walls = light_weight(ctx.photo.light_confidence, least=0.0) / light_weight(ctx.photo.light_confidence)

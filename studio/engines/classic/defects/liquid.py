@@ -1,12 +1,14 @@
 """Liquid defects: dried stains (density variation, a darker drying ring, tide lines, satellite
-droplets) and oil films (a dark translucent film with a thin-film iridescent sheen and gloss)."""
+droplets; water leaves a whitish mineral ring on a non-porous surface and a damp darkening on a porous
+one) and oil films (a dark translucent film with gloss, and a thin-film iridescent sheen only on a
+smooth surface: on a matte, porous one the oil soaks in)."""
 from __future__ import annotations
 
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, droplets, organic_patch, wide_blur
 from studio.engines.classic.geometry import inside_distance
-from studio.engines.classic.keywords import prompt_colour
+from studio.engines.classic.keywords import mentions, prompt_colour
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
@@ -16,6 +18,25 @@ STAIN_COLOURS = ((120, 78, 40), (150, 85, 45), (70, 66, 60), (160, 140, 70))
 GREY_STAIN = (0.05, 0.2)
 #: ... and how much more of the liquid it soaks up (damp, not dried to a faint tint).
 GREY_SOAK = 1.3
+#: Prompt word stems naming a smooth, non-porous surface, and a matte, porous one.
+SMOOTH_WORDS = ("metal", "steel", "chrome", "alumin", "glass", "plastic", "tile", "ceramic", "porcelain",
+                "glossy", "polish", "lacquer", "enamel", "mirror", "sink", "glazed")
+MATTE_WORDS = ("fabric", "cloth", "textile", "wood", "paper", "cardboard", "concrete", "stone", "brick",
+               "plaster", "matte", "leather", "carpet", "felt")
+#: Surround texture (mean |high-pass|, grey levels) from which an unnamed surface counts as matte.
+MATTE_TEXTURE = 5.0
+#: Prompt word stems asking for water (a mineral ring or a damp patch, not a coloured stain).
+WATER_WORDS = ("water", "limescale", "mineral", "watermark", "rain", "moist", "damp", "wet")
+#: The whitish colour (RGB) of dried minerals.
+MINERAL = np.array([228, 226, 218], np.float32)
+
+
+def matte(ctx: Context) -> bool:
+    """Whether the surface is matte and porous (a liquid soaks in; no thin film, no mineral ring): by
+    the prompt's words, else by how busy the surround's fine relief is."""
+    if mentions(ctx.prompt, SMOOTH_WORDS):
+        return False
+    return mentions(ctx.prompt, MATTE_WORDS) or ctx.photo.texture >= MATTE_TEXTURE
 
 
 def sheen(ctx: Context, blob: np.ndarray, film: np.ndarray, size: float, shine: float) -> np.ndarray:
@@ -59,7 +80,12 @@ def stain(ctx: Context) -> Maps:
     body = density * (0.2 + 0.25 * np.sqrt(lift)) * soak
     alpha = np.clip(strength * (body + float(rng.uniform(0.8, 1.3)) * rim + tide), 0.0, 1.0)
     alpha = blur((alpha * shape).astype(np.float32), 0.6)
+    water = mentions(ctx.prompt, WATER_WORDS) and prompt_colour(ctx.prompt) is None
+    if water and not matte(ctx):
+        return mineral_ring(ctx, shape, alpha, rim, size)
     name, colour = stain_colour(ctx)
+    if water:  # a porous surface soaks the water up: a damp, colourless darkening
+        name, colour = "damp", np.full(3, 255.0 * float(rng.uniform(0.55, 0.75)), np.float32)
     transmit = np.clip(colour / 255.0, 0.08, 1.0)
     gloss = None
     if ctx.photo.monochrome:  # ... darker, with its rim and a wet sheen
@@ -68,6 +94,18 @@ def stain(ctx: Context) -> Maps:
     albedo = 1.0 - alpha[..., None] * (1.0 - transmit)
     ctx.record(colour=name, rgb=colour, strength=strength, satellites=satellites, ring_px=ring_width)
     return Maps(albedo=albedo, gloss=gloss)
+
+
+def mineral_ring(ctx: Context, shape: np.ndarray, alpha: np.ndarray, rim: np.ndarray, size: float) -> Maps:
+    """Dried water on a non-porous surface: a whitish, semi-opaque mineral deposit, densest in the
+    drying ring, a faint veil inside, grainy (crystals), with no colour of its own."""
+    rng = ctx.rng
+    crystals = np.clip(0.75 + 0.5 * ctx.noise(1.5), 0.3, 1.2)
+    ring = blur((rim * shape).astype(np.float32), 0.6)
+    opacity = float(rng.uniform(0.35, 0.6))
+    cover = np.clip(opacity * (ring * crystals + 0.25 * alpha), 0.0, 0.85) * ctx.region
+    ctx.record(colour="mineral", opacity=opacity)
+    return Maps(cover=cover.astype(np.float32), paint=np.broadcast_to(MINERAL, ctx.crop.shape), carry_detail=True)
 
 
 def oil(ctx: Context) -> Maps:
@@ -86,7 +124,7 @@ def oil(ctx: Context) -> Maps:
     cycles = float(rng.uniform(1.0, 2.5))
     phase = wide_blur(thickness, max(1.5, 0.04 * size)) * cycles
     rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
-    iridescence = float(rng.uniform(0.03, 0.07))
+    iridescence = 0.0 if matte(ctx) else float(rng.uniform(0.03, 0.07))  # a matte surface soaks the film up
     albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
     # the film's meniscus: a slightly darker, crisper edge
     albedo = albedo * (1.0 - 0.08 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]

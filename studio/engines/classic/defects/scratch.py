@@ -1,5 +1,8 @@
 """Scratches: smooth random grooves with varying width and depth, occasional interruptions, a thin
-highlight on the wall facing the light and a faint burr beside them."""
+highlight on the wall facing the light and a faint burr beside them. On a brushed surface (its
+texture running one way) they are hairlines about a px wide, with no burr, and one-sided: only one
+wall of the groove catches or loses the light, so they read as a single bright or dark line, not an
+embossed pair."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +10,10 @@ import numpy as np
 from studio.engines.classic.defects.base import Context, curve_band, smooth_curve
 from studio.engines.classic.keywords import prompt_words
 from studio.engines.classic.shading import Maps
+
+
+#: Texture coherence (:attr:`Shared.brushing`) from which a surface counts as brushed.
+BRUSHED = 0.55
 
 
 def along(rng: np.random.Generator, position: np.ndarray, knots: int, spread: float) -> np.ndarray:
@@ -18,10 +25,12 @@ def along(rng: np.random.Generator, position: np.ndarray, knots: int, spread: fl
 def scratch(ctx: Context) -> Maps:
     rng = ctx.rng
     words = set(prompt_words(ctx.prompt))
+    brushed = ctx.shared.brushing >= BRUSHED
     count = int(rng.choice([1, 1, 2, 3]))
     half = max(1.0, min(ctx.frame.b, 8.0))
     paths = [smooth_curve(ctx, float(rng.uniform(0.05, 0.35))) for _ in range(count)]
     band = curve_band(ctx.shape, paths, 6.0)
+    side = float(rng.choice([-1.0, 1.0])) if brushed else 0.0  # which wall of a hairline shows
     height = np.zeros(band.distance.shape, np.float32)
     groove = np.zeros(band.distance.shape, np.float32)
     widths = []
@@ -29,12 +38,17 @@ def scratch(ctx: Context) -> Maps:
         mine = band.path == k
         position = band.position[mine]
         width = float(rng.uniform(0.6, 1.0 if half < 4 else 1.8)) * along(rng, position, 6, 0.45)
+        if brushed:  # a hairline a px wide
+            width = np.clip(width, 1.3, 1.7)
         taper = np.clip(np.sin(np.pi * position) * 3.0, 0.0, 1.0)
         gaps = along(rng, position, int(rng.integers(4, 12)), 1.0) > float(rng.uniform(0.1, 0.45))
         depth = float(rng.uniform(0.6, 1.6)) * along(rng, position, 5, 0.5) * taper * gaps
         x = band.distance[mine] / np.maximum(width, 0.5)
         profile = np.clip(1.0 - x * x, 0.0, 1.0)
         burr = 0.25 * np.exp(-((x - 1.8) ** 2) * 2.0)  # the material pushed up beside the groove
+        if brushed:  # a hairline: one wall only, no burr
+            profile = np.clip(1.0 - x, 0.0, 1.0) * (band.side[mine] * side >= 0)
+            burr = 0.0
         height[mine] = (burr - profile) * depth
         groove[mine] = profile * (depth > 0)
         widths.append(round(float(width.mean()), 2) if width.size else 0.0)
@@ -50,5 +64,9 @@ def scratch(ctx: Context) -> Maps:
     level = float(ctx.base[ctx.region].max()) if ctx.region.any() else 128.0
     exposed = min(exposed, max(1.0, 225.0 / max(level, 1.0)))
     albedo = 1.0 + groove[..., None] * (exposed - 1.0)
-    ctx.record(strokes=count, width_px=widths, exposed=exposed)
+    ctx.record(strokes=count, width_px=widths, exposed=exposed, brushed=brushed)
+    # a hairline is a change of reflectance only (relief would shade it into a bright/dark pair), and
+    # a dark one has no glint to cancel its darkening
+    if brushed:
+        return Maps(albedo=albedo, gloss=groove * 0.25 if exposed > 1.0 else None)
     return Maps(height=height, albedo=albedo, gloss=groove * 0.25, relief=1.0, hollow=0.3)

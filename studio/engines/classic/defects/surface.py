@@ -6,7 +6,7 @@ import numpy as np
 
 from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur
 from studio.engines.classic.keywords import prompt_colour
-from studio.engines.classic.photometry import luminance
+from studio.engines.classic.photometry import from_lab, luminance, to_lab
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
@@ -124,11 +124,36 @@ def discoloration(ctx: Context) -> Maps:
         kind = list(TINTS)[int(rng.integers(len(TINTS)))]
         factor = np.array(TINTS[kind], np.float32)
     ctx.record(kind=kind, factor=factor)
-    if kind == "bleaching":  # light and chemicals take the colour out, not only the darkness
-        grey = luminance(ctx.base)[..., None]
-        factor = (0.35 * ctx.base + 0.65 * grey) * factor / np.maximum(ctx.base, 1.0)
-    albedo = 1.0 + weight[..., None] * (factor - 1.0)
-    return Maps(albedo=albedo.astype(np.float32))
+    albedo = np.ones(ctx.shape + (3,), np.float32)
+    y0, y1, x0, x1 = support_box(Maps(cover=weight), ctx.shape, 0)
+    win = (slice(y0, y1), slice(x0, x1))
+    albedo[win] = lab_tint(ctx.base[win], weight[win], factor, bleach=kind == "bleaching")
+    return Maps(albedo=albedo)
+
+
+#: Largest chroma (Lab) a tint may give a pixel beyond the surface's own: a yellowing of a blue print
+#: greys it, it does not turn it neon green.
+TINT_CHROMA = 12.0
+
+
+def lab_tint(base: np.ndarray, weight: np.ndarray, factor: np.ndarray, bleach: bool = False) -> np.ndarray:
+    """The albedo (RGB multipliers) that tints ``base`` (float RGB) by ``weight`` (0..1) towards the
+    tint that ``factor`` (RGB multipliers) gives a neutral grey, worked in Lab: lightness scales by the
+    tint's own, the tint's (a, b) shift is added, and the chroma is kept within the surface's own plus
+    :data:`TINT_CHROMA` (and within the tint's own when that is larger); ``bleach`` also takes out
+    65% of the surface's own chroma."""
+    grey = np.full((1, 1, 3), 160.0, np.float32)
+    neutral, tinted = to_lab(grey)[0, 0], to_lab(grey * factor)[0, 0]
+    lab = to_lab(base)
+    w = weight[..., None]
+    out = lab.copy()
+    out[..., 0] = lab[..., 0] * (1.0 + weight * (tinted[0] / neutral[0] - 1.0))
+    ab = lab[..., 1:] * (1.0 - (0.65 * w if bleach else 0.0)) + w * (tinted[1:] - neutral[1:])
+    chroma = np.sqrt((ab * ab).sum(axis=2, keepdims=True))
+    own = np.sqrt((lab[..., 1:] ** 2).sum(axis=2, keepdims=True))
+    cap = np.maximum(own + TINT_CHROMA * w, float(np.hypot(*(tinted[1:] - neutral[1:]))) * w)
+    out[..., 1:] = ab * np.minimum(1.0, cap / np.maximum(chroma, 1e-3))
+    return (from_lab(out) / np.maximum(base, 1.0)).astype(np.float32)
 
 
 #: Char (RGB): the black core of a burn.
