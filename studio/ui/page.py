@@ -90,7 +90,7 @@ class Page:
         self.reference.wire(self.inputs, self.advanced, review.message, review.defect_type)
         self.advanced.wire([self.reference.preview_btn, self.reference.attention_hint])
         self.batch_jobs.wire(demo)
-        review.wire(self.curated.refresh_event)
+        review.wire()
         self.curated.wire()
         engine_outputs = [*self.advanced.controls.values(), self.reference.preview_btn, self.reference.attention_hint,
                           self.advanced.params_hint]

@@ -190,8 +190,8 @@ class ReviewPanel:
             self.reject_all = gr.Button("Reject all undecided", size="sm", elem_id="reject-all-btn")
 
     # ------------------------------------------------------------------ events
-    def wire(self, after_store: tuple[Callable, list, list]) -> None:
-        """This panel's events; ``after_store`` (fn, inputs, outputs) runs after every change of the store."""
+    def wire(self) -> None:
+        """This panel's events. A decision refreshes nothing else: the curated tab reads the store when shown."""
         queue_io = [self.session, self.view]
         outputs = [*self.bundle, self.message]
         self.view.change(self.view_changed, queue_io, outputs, api_name="ui_view", **QUIET)
@@ -203,14 +203,11 @@ class ReviewPanel:
         keyed = [*queue_io, self.shown_key]
         labelled = [self.session, *self.labels, self.view, self.shown_key]
         many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
-        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many),
-                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many),
-                  self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all",
-                                        **REVIEW)]
+        self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many)
+        self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many)
+        self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all", **REVIEW)
         self.reject_btn.click(self.reject, keyed, outputs, api_name="ui_reject", **many)
         self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
-        for event in stored:
-            event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
         self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
                              api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
         for k, button in enumerate(self.type_buttons, 1):

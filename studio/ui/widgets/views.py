@@ -102,19 +102,21 @@ def strip_caption(record: CandidateRecord) -> str:
 
 def strip_file(record: CandidateRecord) -> str:
     """The candidate's strip thumbnail; a decided one is framed (green accepted, red rejected) and a
-    rejected one dimmed, so the decision shows on the picture itself."""
-    status = record.status if record.status in FRAMES else "new"
-
-    def draw(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        thumb = fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX).copy()
+    rejected one dimmed, so the decision shows on the picture itself. The framed ones are drawn from the
+    plain thumbnail (a decision decodes ``STRIP_MAX`` px, not the whole candidate)."""
+    plain = _drawn(record, "strip_new", lambda image, mask: fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX))
+    status = record.status
+    if status not in FRAMES:
+        return plain
+    path = Path(plain).with_name(Path(plain).name.replace("_strip_new", f"_strip_{status}"))
+    if not path.exists():
+        thumb = load_image(plain, what="strip thumbnail").copy()
         if status == REJECTED:
             thumb = (thumb.astype(np.float32) * 0.45 + 140).clip(0, 255).astype(np.uint8)
-        if status in FRAMES:
-            border = max(4, thumb.shape[1] // 18)
-            cv2.rectangle(thumb, (0, 0), (thumb.shape[1] - 1, thumb.shape[0] - 1), FRAMES[status], border * 2)
-        return thumb
-
-    return _drawn(record, f"strip_{status}", draw)
+        border = max(4, thumb.shape[1] // 18)
+        cv2.rectangle(thumb, (0, 0), (thumb.shape[1] - 1, thumb.shape[0] - 1), FRAMES[status], border * 2)
+        write_png(path, thumb)
+    return str(path)
 
 
 def thumbnail_file(record: Any, folder: Path, longest: int = THUMB_MAX, crop: bool = True) -> str:
