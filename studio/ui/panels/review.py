@@ -84,8 +84,10 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
             f"{counts['rejected']} rejected")
 
 
-def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
-    """The bundle: (session, viewer, slider, strip, details) for the candidate under review."""
+def show(state: ss.Session | None, view: str, steady: bool = False) -> tuple[Any, ...]:
+    """The bundle: (session, viewer, slider, strip, details, key) for the candidate under review. ``steady``: the
+    view shown stays (a decision or a move along the queue), so the picture goes as a plain value and the
+    hidden one is skipped (every ``gr.update`` costs Gradio a schema rebuild, ~8 ms a key)."""
     if state is None or not state.candidates:
         strip = gr.update(value=[], label="Candidates")
         return state, gr.update(value=None, visible=True), gr.update(visible=False), strip, EMPTY_DETAILS, ""
@@ -97,11 +99,13 @@ def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
     label = f"Candidates {first}–{last} of {len(order)}" + (" (best first)" if state.best_first else "")
     strip = gr.update(value=items, selected_index=shown.index(record.index), label=label)
     if view == "before / after" and state.normal:
-        viewer = gr.update(visible=False)
-        slider = gr.update(value=before_after(record, state.normal), visible=True)
+        pair = before_after(record, state.normal)
+        viewer, slider = (gr.skip(), pair) if steady else (gr.update(visible=False),
+                                                          gr.update(value=pair, visible=True))
     else:
-        viewer = gr.update(value=view_file(record, view if view in VIEWS else "image"), visible=True)
-        slider = gr.update(visible=False)
+        picture = view_file(record, view if view in VIEWS else "image")
+        viewer, slider = (picture, gr.skip()) if steady else (gr.update(value=picture, visible=True),
+                                                             gr.update(visible=False))
     return state, viewer, slider, strip, details(state, record), ss.candidate_key(state, record)
 
 
@@ -273,19 +277,19 @@ class ReviewPanel:
         if position is None:
             raise InputError("Click one of the candidates on the strip.")
         queue.select(state, shown[position])
-        return (*show(state, view), "")
+        return (*show(state, view, steady=True), "")
 
     @keeps_work(BUNDLE + 1)
     def previous(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """←: the previous candidate in the queue's order."""
         queue.step(state, -1)
-        return (*show(state, view), "")
+        return (*show(state, view, steady=True), "")
 
     @keeps_work(BUNDLE + 1)
     def next(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """→: the next candidate in the queue's order."""
         queue.step(state, 1)
-        return (*show(state, view), "")
+        return (*show(state, view, steady=True), "")
 
     # ------------------------------------------------------------------ decisions
     @staticmethod
@@ -295,7 +299,7 @@ class ReviewPanel:
             counts = queue.tally(state)
             done += (f" All {len(state.candidates)} decided: {counts['accepted']} accepted, "
                      f"{counts['rejected']} rejected.")
-        return (*show(state, view), done)
+        return (*show(state, view, steady=True), done)
 
     @keeps_work(BUNDLE + 1)
     def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
@@ -320,7 +324,7 @@ class ReviewPanel:
     def undo(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """Z: undo the last decision and put that candidate under review again."""
         record = self.service.undo(state)
-        return (*show(state, view), f"Undid the decision on **#{record.index + 1}**: undecided again.")
+        return (*show(state, view, steady=True), f"Undid the decision on **#{record.index + 1}**: undecided again.")
 
     def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
                     view: str) -> tuple[Any, ...]:
