@@ -84,19 +84,22 @@ def own_photo_to_queue(page, tmp_path, width: int) -> None:
 
 
 def batch_then_curated(page, app, width: int) -> None:
-    job = write_review_job_of(app.data_dir, 4, f"walk-{width}-a", "crack", batch=f"walk-{width}.yaml")
+    batch = f"walk-{width}.yaml"
+    for defect in ("crack", "knot"):  # two jobs of one batch: one queue across both
+        write_review_job_of(app.data_dir, 2, f"walk-{width}-{defect}", defect, batch=batch)
     open_tab(page, "Batch jobs", "batch-tab")
     page.locator("#review-refresh").click()
     page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
-    if job[:8] not in page.locator("#review-job input").input_value():
+    if batch not in page.locator("#review-job input").input_value():
         page.locator("#review-job input").click()
-        page.locator("[role='option']").filter(has_text=job[:8]).first.click()
+        page.locator("[role='option']").filter(has_text=batch).first.click()
     page.locator("#review-open").click()
-    wait_text(page, "#message", job)
+    wait_text(page, "#message", batch)
     shows(page, 1)
     page.locator("body").click(position={"x": 5, "y": 5})
-    page.keyboard.press("a")
-    shows(page, 2)
+    for key, following in (("a", 2), ("r", 3)):  # job 1 finished, on to job 2
+        page.keyboard.press(key)
+        shows(page, following)
     shot(page, SHOTS, "07_batch_review")
     page.locator("#curated-tab-button").click()
     page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 2")

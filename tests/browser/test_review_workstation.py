@@ -12,7 +12,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from studio.store import Store
-from tests.helpers.browser import NEEDS_CHROMIUM, generate, launch, open_page, under_review, upload_normal, wait_text
+from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_page, under_review, upload_normal, wait_text,
+                                   write_review_job_of)
 from tests.helpers.ui_server import REPO, live_app_fixture
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
@@ -181,3 +182,40 @@ def test_bug6_the_number_keys_keep_their_types_when_new_types_enter_the_store(re
     page.keyboard.press("7")
     page.wait_for_function("document.querySelector('#defect-type input')?.value === 'stain'")
     context.close()
+
+
+def open_batch(page, name: str) -> None:
+    """Open batch ``name`` (its spec's file name) on the Batch jobs tab."""
+    page.locator("#batch-tab-button").click()
+    page.locator("#review-refresh").click()
+    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
+    if name not in page.locator("#review-job input").input_value():
+        page.locator("#review-job input").click()
+        page.locator("[role='option']").filter(has_text=name).first.click()
+    page.locator("#review-open").click()
+    wait_text(page, "#message", name)
+
+
+def test_one_queue_reviews_across_the_jobs_of_a_batch(review_app, page):
+    for defect in ("crack", "knot"):
+        write_review_job_of(review_app.data_dir, 2, f"across-{defect}", defect, batch="across.yaml")
+    open_batch(page, "across.yaml")
+    wait_text(page, "#message", "4 candidate(s) in 2 job(s)")
+    wait_text(page, "#batch-progress", "job 2")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for key, shown in (("a", 2), ("r", 3), ("a", 4)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"/^#{shown} of 4/.test(document.querySelector('#details')?.innerText.trim())")
+    assert "decided 3/4" in page.locator("#details").inner_text()
+    assert "job 2 of 2 (1/2)" in page.locator("#details").inner_text()
+    assert "1 job(s) finished" in page.locator("#details").inner_text()  # job 1: both decided
+    page.keyboard.press("a")
+    wait_text(page, "#message", "All 4 decided")
+    with Store(review_app.data_dir) as store:  # each job's own labels, ids of both jobs
+        got = {(r.id, r.category, r.defect_type) for r in store.list() if r.id.startswith("across-")}
+    assert got == {("across-crack-00", "wood", "crack"), ("across-knot-00", "wood", "knot"),
+                   ("across-knot-01", "wood", "knot")}
+    page.locator("#review-refresh").click()  # the list marks the batch and both its jobs finished
+    wait_text(page, "#batch-progress", "✓ job 2")
+    assert page.locator("#batch-progress").inner_text().count("finished") == 2
+    assert page.locator("#review-job input").input_value().startswith("✓ across.yaml")

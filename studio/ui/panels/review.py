@@ -51,7 +51,9 @@ def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Sessio
         fields = typed_labels(category, defect_type, note)
     except InputError as exc:
         return f"⚠️ {exc}"
-    pinned = state.labels if state is not None and state.candidates else None
+    pinned = queue.pinned(state)
+    if pinned is not None and state.labels is None:
+        return "**A** stores each batch job's own labels (named on the candidate line above)."
     labels = pinned or fields
     missing = [w for w, v in (("category", labels.category), ("defect type", labels.defect_type)) if not v]
     if missing:
@@ -78,10 +80,14 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
         record.status, "undecided")
     counts = queue.tally(state)
     reference = (record.metadata or {}).get(ss.REFERENCE_FIELD, "none")
-    source = (f"batch job `{state.review[:8]}…` · " if state.review else "") + f"seed {record.seed}"
+    source = (f"{state.review} · job `{record.job[:8]}…` #{record.job_index + 1} · " if record.job else "") + \
+        f"seed {record.seed}"
+    progress = queue.progress(state)
+    if record.labels is not None and state.labels is None:  # a batch whose jobs carry different labels
+        progress += f" · **A** stores {record.labels.describe()}"
     return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
-            f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
-            f"{counts['rejected']} rejected")
+            f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, "
+            f"{counts['accepted']} accepted, {counts['rejected']} rejected" + (f"  \n{progress}" if progress else ""))
 
 
 def show(state: ss.Session | None, view: str, steady: bool = False) -> tuple[Any, ...]:
@@ -98,8 +104,8 @@ def show(state: ss.Session | None, view: str, steady: bool = False) -> tuple[Any
     first, last = order.index(shown[0]) + 1, order.index(shown[-1]) + 1
     label = f"Candidates {first}–{last} of {len(order)}" + (" (best first)" if state.best_first else "")
     strip = gr.update(value=items, selected_index=shown.index(record.index), label=label)
-    if view == "before / after" and state.normal:
-        pair = before_after(record, state.normal)
+    if view == "before / after" and (record.normal or state.normal):
+        pair = before_after(record, record.normal or state.normal)
         viewer, slider = (gr.skip(), pair) if steady else (gr.update(visible=False),
                                                           gr.update(value=pair, visible=True))
     else:
@@ -307,7 +313,7 @@ class ReviewPanel:
         """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown) with the
         labels pinned to the queue (the fields only when no queue pinned any), then move to the next undecided."""
         record = queue.pressed_on(state, key)
-        labels = state.labels or typed_labels(category, defect_type, note)
+        labels = queue.pinned(state, record) or typed_labels(category, defect_type, note)
         sample_id, new = self.service.accept(state, record.index, labels.defect_type, labels.category, labels.note)
         done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({labels.category} · {labels.defect_type})."
                 if new else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
@@ -328,8 +334,7 @@ class ReviewPanel:
 
     def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
                     view: str) -> tuple[Any, ...]:
-        labels = (state.labels if state is not None and state.labels else None) or typed_labels(
-            category, defect_type, note)
+        labels = (state.labels if state is not None else None) or typed_labels(category, defect_type, note)
         count = self.service.decide_all(state, decision, labels.defect_type, labels.category, labels.note)
         verb = "Accepted" if decision == ss.ACCEPTED else "Rejected"
         return (*show(state, view), f"{verb} all {count} undecided candidate(s).")
@@ -354,11 +359,12 @@ class ReviewPanel:
         if not 1 <= number <= len(types) or not types[number - 1]:
             raise InputError(f"Key {number} has no defect type for this category yet.")
         chosen = types[number - 1]
-        if state is None or not state.candidates or state.labels is None:
+        base = queue.pinned(state)
+        if base is None:
             return gr.update(value=chosen), ""
-        state.labels = QueueLabels(state.labels.category, chosen, state.labels.note)
-        left = queue.tally(state)["undecided"]
-        return gr.update(value=chosen), f"Defect type `{chosen}` for the {left} undecided candidate(s) of this queue."
+        labels = QueueLabels(base.category, chosen, base.note)
+        left = queue.relabel_undecided(state, labels)
+        return gr.update(value=chosen), f"{labels.describe()} for the {left} undecided candidate(s) of this queue."
 
     @keeps_work(BUNDLE + 1)
     def apply_labels(self, state: ss.Session | None, defect_type: str, category: str, note: str,
@@ -367,6 +373,5 @@ class ReviewPanel:
         ones keep what they were stored with)."""
         if state is None or not state.candidates:
             raise InputError("There is no open queue: the labels are used by the next Generate or batch job.")
-        state.labels = typed_labels(category, defect_type, note)
-        left = queue.tally(state)["undecided"]
+        left = queue.relabel_undecided(state, typed_labels(category, defect_type, note))
         return (*show(state, view), f"Labels for the {left} undecided candidate(s): {state.labels.describe()}.")

@@ -82,7 +82,7 @@ def before_after(record: CandidateRecord, normal: str) -> tuple[str, str]:
     """(normal image, candidate) files for the before / after slider, at most ``VIEW_MAX`` px."""
     if max(_size(record.image)) <= VIEW_MAX:
         return normal, record.image
-    shown = Path(record.image).with_name(f"normal_view_{VIEW_MAX}.png")
+    shown = Path(record.image).with_name(f"{Path(normal).stem}_view_{VIEW_MAX}.png")
     if not shown.exists():
         write_png(shown, fit(load_image(normal, what="normal image"), VIEW_MAX))
     return str(shown), view_file(record, "image")
