@@ -36,6 +36,8 @@ from studio.ui.widgets.views import GalleryItem, attention_items
 EXPORT_TTL_S = 3600
 #: Review jobs kept open in memory (labels, normal image, reference; candidates decode on demand).
 OPEN_JOBS = 4
+#: Sessions whose open queue a reload of their tab restores (the most recent ones).
+KEPT_QUEUES = 256
 
 NO_REFERENCE = "Add a reference anomaly first (② Reference): pick an example or upload one, then mark its region."
 
@@ -57,6 +59,8 @@ class StudioService:
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._jobs: OrderedDict[str, ReviewJob] = OrderedDict()  # guarded by _locks_guard
+        #: Session id -> the session that last opened a queue, for a reloaded tab (guarded by _locks_guard).
+        self._queues: OrderedDict[str, ss.Session] = OrderedDict()
 
     # ------------------------------------------------------------------ model work
     def offered_parameters(self) -> tuple[EngineParameter, ...]:
@@ -81,7 +85,7 @@ class StudioService:
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         session = ss.record_generation(session, request, candidates)
         session.labels = labels
-        return session
+        return self.keep_queue(session)
 
     def explainer(self, engine_name: Any) -> Engine:
         """The engine that runs the ASEA preview for the chosen one: it, or another loaded one that can
@@ -111,6 +115,28 @@ class StudioService:
         if trace.skipped:
             return []
         return attention_items(trace, reference, reference_mask, self.scratch("attention"))
+
+    # ------------------------------------------------------------------ a reloaded tab
+    def keep_queue(self, state: ss.Session) -> ss.Session:
+        """Remember ``state`` (that just opened a queue) under its id, so a reload of its tab restores it."""
+        with self._locks_guard:
+            self._queues[state.id] = state
+            self._queues.move_to_end(state.id)
+            while len(self._queues) > KEPT_QUEUES:
+                self._queues.popitem(last=False)
+        return state
+
+    def resume(self, session_id: str) -> ss.Session | None:
+        """The queue tab ``session_id`` had open before its reload (decisions on disk re-read), or None when the
+        studio has none for it (restarted, expired, or no queue was open)."""
+        with self._locks_guard:
+            kept = self._queues.get(session_id)
+            if kept is None or not kept.candidates or not Path(kept.dir).is_dir():
+                return None
+            state = self._queues[session_id] = ss.adopt(kept, self.ctx.temp_root)
+        if state.review:
+            self.sync_review(state)
+        return state
 
     # ------------------------------------------------------------------ batch review jobs
     def review_jobs(self) -> list[ReviewSummary]:
@@ -146,7 +172,7 @@ class StudioService:
         session = ss.record_review(session, jobs, title, labels)
         session.labels = labels[0] if len(set(labels)) == 1 else None  # None: each job's own (on its candidates)
         self.sync_review(session)
-        return session
+        return self.keep_queue(session)
 
     def _review_job(self, job_id: str, *, reload: bool = False) -> ReviewJob:
         """Review job ``job_id``, read once and kept for its accepts (a review folder never changes)."""

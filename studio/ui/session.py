@@ -7,6 +7,8 @@ Gradio drops the session (tab closed or time-to-live) and at process exit.
 """
 from __future__ import annotations
 
+import copy
+import os
 import re
 import shutil
 import uuid
@@ -104,6 +106,26 @@ def ensure_session(state: Session | None, temp_root: Path) -> Session:
     if isinstance(state, Session) and Path(state.dir).is_dir():
         return state
     return new_session(temp_root)
+
+
+def adopt(state: Session, temp_root: Path) -> Session:
+    """``state`` for the tab that reloaded: its folder moved to a new name and a copy pointing there, so the old
+    tab's clean-up (Gradio drops a closed tab's state an hour later, deleting its folder) removes nothing this
+    tab shows."""
+    folder = temp_root / "sessions" / f"{state.id}-{uuid.uuid4().hex[:8]}"
+    os.replace(state.dir, folder)
+    old = state.dir
+
+    def moved(path: str | None) -> str | None:
+        return str(folder) + path[len(old):] if path and path.startswith(old) else path
+
+    adopted = copy.deepcopy(state)
+    adopted.dir = str(folder)
+    adopted.normal, adopted.reference, adopted.reference_mask = (moved(state.normal), moved(state.reference),
+                                                                 moved(state.reference_mask))
+    for record in adopted.candidates:
+        record.image, record.mask, record.normal = moved(record.image), moved(record.mask), moved(record.normal)
+    return adopted
 
 
 def delete_session(state: Session | None) -> None:

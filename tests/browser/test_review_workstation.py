@@ -219,3 +219,23 @@ def test_one_queue_reviews_across_the_jobs_of_a_batch(review_app, page):
     wait_text(page, "#batch-progress", "✓ job 2")
     assert page.locator("#batch-progress").inner_text().count("finished") == 2
     assert page.locator("#review-job input").input_value().startswith("✓ across.yaml")
+
+
+def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
+    before = len(stored(review_app.data_dir))
+    generate(page, 3)
+    page.keyboard.press("a")
+    page.wait_for_function("/^#2 of 3/.test(document.querySelector('#details')?.innerText.trim())")
+    page.reload()
+    wait_text(page, "#message", "Restored the review queue")
+    page.wait_for_function("/^#2 of 3/.test(document.querySelector('#details')?.innerText.trim())")
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("z")  # the undo history came back too: the accept before the reload is undone
+    wait_text(page, "#message", "Undid the decision on #1")
+    assert len(stored(review_app.data_dir)) == before
+    # a studio that no longer knows this tab's session (a restart): the page says the queue is gone
+    page.evaluate("sessionStorage.setItem('studio-session', 'f'.repeat(32))")
+    page.reload()
+    wait_text(page, "#message", "is gone")
+    assert "No candidates" in page.locator("#details").inner_text()
