@@ -51,6 +51,7 @@ def open_tab(page, name: str, elem_id: str) -> None:
 
 def own_photo_to_queue(page, tmp_path, width: int) -> None:
     shot(page, SHOTS, "01_fresh")
+    assert page.locator("#batch-tab-button").is_visible()  # every input tab fits, a phone's width too
     own = tmp_path / "oak board.png"
     shutil.copy(REPO / "assets" / "normal" / "wood_plank.png", own)
     upload_normal(page, own)

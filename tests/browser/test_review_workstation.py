@@ -239,3 +239,39 @@ def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
     page.reload()
     wait_text(page, "#message", "is gone")
     assert "No candidates" in page.locator("#details").inner_text()
+
+
+def test_decisions_are_unavailable_without_a_queue(page):
+    unavailable = "getComputedStyle(document.querySelector('#accept-btn')).pointerEvents === 'none'"
+    assert page.evaluate(unavailable)  # a fresh page: nothing to decide, and A does nothing
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    assert page.locator("#message").inner_text() == ""
+    generate(page, 1)
+    page.wait_for_function(f"!({unavailable})")
+
+
+def test_a_large_photo_opens_zoomed_on_its_defect(page, tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big plank.jpg"
+    Image.open(WOOD).convert("RGB").resize((2000, 1500)).save(big, quality=90)
+    zoom = "parseFloat(document.querySelector('#viewer-image')?.style.getPropertyValue('--zoom') || '1')"
+    generate(page, 1)  # the 512 px example fits the viewer: no zoom
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    assert page.evaluate(zoom) == 1
+    upload_normal(page, big)
+    page.locator("#defect-shape-ellipse").click()  # 18 % of the photo, in its centre
+    page.wait_for_function("document.querySelector('#message')?.innerText === ''")
+    generate(page, 1)
+    page.wait_for_function(f"{zoom} > 1.4")
+    off = page.evaluate("""() => {  // where the defect's centre is on the screen, from the frame's centre
+      const img = document.querySelector('#viewer-image img'), r = img.getBoundingClientRect();
+      const f = img.parentElement.getBoundingClientRect();
+      const [cx, cy] = document.querySelector('#details .defect-box').title.split(' ').map(Number);
+      const k = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+      const x = r.left + (r.width - img.naturalWidth * k) / 2 + cx * img.naturalWidth * k;
+      const y = r.top + (r.height - img.naturalHeight * k) / 2 + cy * img.naturalHeight * k;
+      return [x - (f.left + f.width / 2), y - (f.top + f.height / 2)];
+    }""")
+    assert max(abs(v) for v in off) < 12, off  # the defect in the middle of the viewer

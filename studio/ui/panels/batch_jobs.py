@@ -35,7 +35,7 @@ def jobs_progress(info: BatchInfo | None, counts: dict[str, tuple[int, int]] | N
         finished = job in info.finished_jobs if done is None else done == total
         shown = "" if done is None else f" {done}/{total}"
         lines.append(f"{'✓' if finished else '·'} job {n} `{job[:8]}…`{shown}{' finished' if finished else ''}")
-    return "  \n".join(lines)
+    return "  \n".join(["Jobs (as of opening or **Refresh list**; the candidate line counts as you decide):", *lines])
 
 
 class BatchJobsPanel:

@@ -24,9 +24,11 @@ from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 from studio.ui.widgets.keyboard import Hotkey, keys_help
 from studio.ui.widgets.selection import clicked
-from studio.ui.widgets.views import VIEWS, before_after, strip_caption, strip_file, view_file
+from studio.ui.widgets.views import VIEWS, before_after, defect_box, strip_caption, strip_file, view_file
 
-EMPTY_DETAILS = "No candidates yet: generate some (or open a batch review job), then review them with the keys."
+#: The candidate line with no queue open; its marker greys out the decision buttons (CSS) and keys skip them.
+EMPTY_DETAILS = ("<span class='no-queue'>No candidates yet: generate some (or open a batch on Batch jobs), then "
+                 "review them with the keys.</span>")
 #: The keys of the review panel, in the order the keys help lists them.
 HOTKEYS = (
     Hotkey(("a",), "accept-btn", "A", "accept"),
@@ -85,7 +87,9 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
     progress = queue.progress(state)
     if record.labels is not None and state.labels is None:  # a batch whose jobs carry different labels
         progress += f" · **A** stores {record.labels.describe()}"
-    return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
+    box = defect_box(record.mask)  # for the viewer: a large photo opens zoomed on the defect (keyboard script)
+    marker = f"<span class='defect-box' title='{' '.join(f'{v:.4f}' for v in box)}'></span>" if box else ""
+    return (f"**#{record.index + 1}**{marker} of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
             f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, "
             f"{counts['accepted']} accepted, {counts['rejected']} rejected" + (f"  \n{progress}" if progress else ""))
 
@@ -159,7 +163,7 @@ class ReviewPanel:
                 self.slider = gr.ImageSlider(value=None, type="filepath", format="png",
                                              label="④ Candidate: before / after", max_height=520, visible=False,
                                              interactive=False, elem_id="viewer-slider")
-                self.strip = gr.Gallery(label="Candidates", columns=queue.STRIP_WINDOW, height=116,
+                self.strip = gr.Gallery(label="Candidates", columns=queue.STRIP_WINDOW, height=136,
                                         allow_preview=False, object_fit="contain", fit_columns=False, format="png",
                                         elem_id="candidate-strip")
             with gr.Column(scale=1, min_width=240, elem_id="decision-panel"):

@@ -5,6 +5,7 @@ Every picture is drawn once and written as a PNG next to its source (or under a 
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,19 @@ def before_after(record: CandidateRecord, normal: str) -> tuple[str, str]:
     return str(shown), view_file(record, "image")
 
 
+@functools.lru_cache(maxsize=1024)
+def defect_box(mask_path: str) -> tuple[float, float, float, float] | None:
+    """(centre x, centre y, width, height) of a candidate's defect as fractions of its image (the viewer opens a
+    large photo zoomed on it); None without a defect. A session's mask files never change, so it is kept."""
+    mask = load_image(mask_path, what="candidate mask")[..., 0] > 127
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    h, w = mask.shape
+    return ((xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h, (np.ptp(xs) + 1) / w,
+            (np.ptp(ys) + 1) / h)
+
+
 def _size(path: str) -> tuple[int, int]:
     """(width, height) of an image file, from its header."""
     with Image.open(path) as image:
@@ -116,6 +130,19 @@ def strip_file(record: CandidateRecord) -> str:
         border = max(4, thumb.shape[1] // 18)
         cv2.rectangle(thumb, (0, 0), (thumb.shape[1] - 1, thumb.shape[0] - 1), FRAMES[status], border * 2)
         write_png(path, thumb)
+    return str(path)
+
+
+def marked_thumbnail(image_path: str, mask_path: str | None, longest: int) -> str:
+    """A picture at most ``longest`` px with its marked region (``mask_path``, when given) outlined, drawn once
+    beside it (the reference beside Generate)."""
+    path = Path(image_path).with_name(f"{Path(image_path).stem}_marked_{longest}.png")
+    if not path.exists():
+        image = load_image(image_path, what="reference image")
+        shown = fit(image, longest)
+        if mask_path and Path(mask_path).is_file():
+            shown = mask_outline(shown, load_mask(mask_path, (image.shape[1], image.shape[0])), (255, 60, 60), 1)
+        write_png(path, shown)
     return str(path)
 
 
