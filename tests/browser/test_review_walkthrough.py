@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
-from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_page, shot, upload_normal, wait_text,
-                                   write_review_job_of)
+from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_batch, open_page, shot, upload_normal,
+                                   wait_text, write_review_job_of)
 from tests.helpers.ui_server import ARTIFACTS, REPO, live_app_fixture
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
@@ -89,13 +89,7 @@ def batch_then_curated(page, app, width: int) -> None:
     for defect in ("crack", "knot"):  # two jobs of one batch: one queue across both
         write_review_job_of(app.data_dir, 2, f"walk-{width}-{defect}", defect, batch=batch)
     open_tab(page, "Batch jobs", "batch-tab")
-    page.locator("#review-refresh").click()
-    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
-    if batch not in page.locator("#review-job input").input_value():
-        page.locator("#review-job input").click()
-        page.locator("[role='option']").filter(has_text=batch).first.click()
-    page.locator("#review-open").click()
-    wait_text(page, "#message", batch)
+    open_batch(page, batch)
     shows(page, 1)
     page.locator("body").click(position={"x": 5, "y": 5})
     for key, following in (("a", 2), ("r", 3)):  # job 1 finished, on to job 2

@@ -12,8 +12,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from studio.store import Store
-from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_page, under_review, upload_normal, wait_text,
-                                   write_review_job_of)
+from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_batch, open_page, under_review, upload_normal,
+                                   wait_text, write_review_job_of)
 from tests.helpers.ui_server import REPO, live_app_fixture
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
@@ -184,21 +184,10 @@ def test_bug6_the_number_keys_keep_their_types_when_new_types_enter_the_store(re
     context.close()
 
 
-def open_batch(page, name: str) -> None:
-    """Open batch ``name`` (its spec's file name) on the Batch jobs tab."""
-    page.locator("#batch-tab-button").click()
-    page.locator("#review-refresh").click()
-    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
-    if name not in page.locator("#review-job input").input_value():
-        page.locator("#review-job input").click()
-        page.locator("[role='option']").filter(has_text=name).first.click()
-    page.locator("#review-open").click()
-    wait_text(page, "#message", name)
-
-
 def test_one_queue_reviews_across_the_jobs_of_a_batch(review_app, page):
     for defect in ("crack", "knot"):
         write_review_job_of(review_app.data_dir, 2, f"across-{defect}", defect, batch="across.yaml")
+    page.locator("#batch-tab-button").click()
     open_batch(page, "across.yaml")
     wait_text(page, "#message", "4 candidate(s) in 2 job(s)")
     wait_text(page, "#batch-progress", "job 2")

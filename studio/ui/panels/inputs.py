@@ -95,8 +95,9 @@ class InputsPanel:
         with gr.Row(equal_height=True, elem_id="reference-row"):
             line, thumb = reference_shown(reference_source)
             self.reference_thumb = gr.Image(thumb["value"], type="filepath", show_label=False, container=False,
-                                            interactive=False, buttons=[], height=REFERENCE_THUMB, width=REFERENCE_THUMB,
-                                            scale=0, min_width=REFERENCE_THUMB, visible=thumb["visible"],
+                                            interactive=False, buttons=[], height=REFERENCE_THUMB,
+                                            width=REFERENCE_THUMB, scale=0, min_width=REFERENCE_THUMB,
+                                            visible=thumb["visible"],
                                             elem_id="reference-thumb")
             self.reference_status = gr.Markdown(line, elem_id="reference-status")
             self.reference_clear = gr.Button("× no reference", size="sm", scale=0, min_width=120,

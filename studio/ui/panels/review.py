@@ -89,9 +89,10 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
         progress += f" · **A** stores {record.labels.describe()}"
     box = defect_box(record.mask)  # for the viewer: a large photo opens zoomed on the defect (keyboard script)
     marker = f"<span class='defect-box' title='{' '.join(f'{v:.4f}' for v in box)}'></span>" if box else ""
-    return (f"**#{record.index + 1}**{marker} of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
+    return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
             f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, "
-            f"{counts['accepted']} accepted, {counts['rejected']} rejected" + (f"  \n{progress}" if progress else ""))
+            f"{counts['accepted']} accepted, {counts['rejected']} rejected"
+            + (f"  \n{progress}" if progress else "") + marker)
 
 
 def show(state: ss.Session | None, view: str, steady: bool = False) -> tuple[Any, ...]:
