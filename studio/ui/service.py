@@ -31,7 +31,7 @@ from studio.ui.assets import COMMON_DEFECTS, Assets, load_assets
 from studio.ui.context import StudioContext
 from studio.ui.filters import Filters, filtered
 from studio.ui.inputs import as_text
-from studio.ui.widgets.views import GalleryItem, attention_items
+from studio.ui.widgets.views import GalleryItem, attention_items, draw_ahead
 
 EXPORT_TTL_S = 3600
 #: Review jobs kept open in memory (labels, normal image, reference; candidates decode on demand).
@@ -170,6 +170,7 @@ class StudioService:
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         labels = [QueueLabels(j.category, j.defect_type, j.note) for j in jobs]
         session = ss.record_review(session, jobs, title, labels)
+        draw_ahead(session.candidates)  # a key press then draws only its decision's frame
         session.labels = labels[0] if len(set(labels)) == 1 else None  # None: each job's own (on its candidates)
         self.sync_review(session)
         return self.keep_queue(session)

@@ -6,6 +6,7 @@ Every picture is drawn once and written as a PNG next to its source (or under a 
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.errors import StudioError
 from studio.imaging import label_mask, load_image, load_mask
 from studio.types import AttentionTrace
 from studio.ui.files import write_png, write_png_once
@@ -60,10 +62,16 @@ def defect_crop(image: np.ndarray, mask: np.ndarray, least: int) -> np.ndarray:
 
 def _drawn(record: CandidateRecord, suffix: str, draw: Any) -> str:
     """A picture of ``record`` drawn once by ``draw(image, mask)`` beside its image file."""
-    path = Path(record.image).with_name(f"{Path(record.image).stem}_{suffix}.png")
+    return _drawn_from(record.image, record.mask, suffix, draw)
+
+
+def _drawn_from(image_path: str, mask_path: str, suffix: str, draw: Any) -> str:
+    """A picture of the candidate in these files, drawn once by ``draw(image, mask)`` beside the image (written
+    atomically: a file that exists is whole, whichever thread drew it)."""
+    path = Path(image_path).with_name(f"{Path(image_path).stem}_{suffix}.png")
     if not path.exists():
-        image = load_image(record.image, what="candidate image")
-        mask = load_mask(record.mask, (image.shape[1], image.shape[0]))
+        image = load_image(image_path, what="candidate image")
+        mask = load_mask(mask_path, (image.shape[1], image.shape[0]))
         write_png(path, draw(image, mask))
     return str(path)
 
@@ -118,7 +126,7 @@ def strip_file(record: CandidateRecord) -> str:
     """The candidate's strip thumbnail; a decided one is framed (green accepted, red rejected) and a
     rejected one dimmed, so the decision shows on the picture itself. The framed ones are drawn from the
     plain thumbnail (a decision decodes ``STRIP_MAX`` px, not the whole candidate)."""
-    plain = _drawn(record, "strip_new", lambda image, mask: fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX))
+    plain = _plain_strip_file(record.image, record.mask)
     status = record.status
     if status not in FRAMES:
         return plain
@@ -144,6 +152,29 @@ def marked_thumbnail(image_path: str, mask_path: str | None, longest: int) -> st
             shown = mask_outline(shown, load_mask(mask_path, (image.shape[1], image.shape[0])), (255, 60, 60), 1)
         write_png(path, shown)
     return str(path)
+
+
+def _plain_strip_file(image_path: str, mask_path: str) -> str:
+    """The undecided candidate's strip thumbnail: its defect, centred, at most ``STRIP_MAX`` px."""
+    return _drawn_from(image_path, mask_path, "strip_new",
+                       lambda image, mask: fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX))
+
+
+def draw_ahead(records: list[CandidateRecord]) -> None:
+    """Draw the plain strip thumbnails of ``records`` and locate their defects in a background thread, in queue
+    order, so that a key press draws only what it changed (a decision's frame). Stops quietly when the queue's
+    files go (closed meanwhile)."""
+    files = [(r.image, r.mask) for r in records]
+
+    def work() -> None:
+        for image, mask in files:
+            try:
+                _plain_strip_file(image, mask)
+                defect_box(mask)
+            except (StudioError, OSError):
+                return
+
+    threading.Thread(target=work, name="strip-ahead", daemon=True).start()
 
 
 def thumbnail_file(record: Any, folder: Path, longest: int = THUMB_MAX, crop: bool = True) -> str:
