@@ -389,7 +389,8 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
     listed, progress, _ = studio.batch_jobs.list_jobs(None)
     ((title, batch),) = listed["choices"]
     assert listed["value"] == batch and title.endswith("1 job(s) · 2 candidate(s) · 0/2 decided")
-    assert f"`{job_id[:8]}…`" in progress and studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
+    assert f"job 1 `{job_id[:16]}` · a scratch · 0/2" in progress
+    assert studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
 
     state, viewer, _, strip, details, key, category, defect, progress, message = studio.batch_jobs.open_job(
         None, batch, "image")

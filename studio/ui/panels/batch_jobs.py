@@ -25,17 +25,17 @@ def batch_choice(info: BatchInfo) -> tuple[str, str]:
 
 
 def jobs_progress(info: BatchInfo | None, counts: dict[str, tuple[int, int]] | None = None) -> str:
-    """One line per job of the batch: decided / total, finished ones marked ✓ (``counts``: job -> (decided,
-    total) as the open queue has them; else the batch's finished jobs as listed)."""
+    """One line per job of the batch: its prompt and decided / total, finished ones marked ✓ (``counts``: job ->
+    (decided, total) as the open queue has them; else as on disk when the list was read)."""
     if info is None:
         return "No batch review jobs in this data folder yet."
-    lines = []
+    lines = ["Jobs (as of opening or **Refresh list**; the candidate line counts as you decide):"]
     for n, job in enumerate(info.jobs, 1):
-        done, total = (counts or {}).get(job, (None, None))
-        finished = job in info.finished_jobs if done is None else done == total
-        shown = "" if done is None else f" {done}/{total}"
-        lines.append(f"{'✓' if finished else '·'} job {n} `{job[:8]}…`{shown}{' finished' if finished else ''}")
-    return "  \n".join(["Jobs (as of opening or **Refresh list**; the candidate line counts as you decide):", *lines])
+        done, total = (counts or info.progress).get(job, (0, 0))
+        mark = "✓" if done == total else "·"
+        lines.append(f"{mark} job {n} `{job[:16]}` · {info.prompts.get(job) or 'no prompt'} · {done}/{total}"
+                     + (" finished" if done == total else ""))
+    return "  \n".join(lines)
 
 
 class BatchJobsPanel:
