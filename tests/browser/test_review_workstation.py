@@ -264,3 +264,23 @@ def test_a_large_photo_opens_zoomed_on_its_defect(page, tmp_path):
       return [x - (f.left + f.width / 2), y - (f.top + f.height / 2)];
     }""")
     assert max(abs(v) for v in off) < 12, off  # the defect in the middle of the viewer
+
+
+def test_keys_show_no_processing_overlay(page):
+    generate(page, 4)
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    page.evaluate("""() => {  // every status overlay on the review outputs that is visible at any moment
+      window.seenOverlays = [];
+      const look = () => document.querySelectorAll(
+          ':is(#details, #message, #viewer-image, #candidate-strip) [data-testid=status-tracker]').forEach((el) => {
+        const style = getComputedStyle(el);
+        if (style.opacity !== '0' && style.display !== 'none' && el.getBoundingClientRect().height > 0)
+          window.seenOverlays.push(el.closest('[id]').id + ': ' + el.innerText.slice(0, 30));
+      });
+      new MutationObserver(look).observe(document.body, { subtree: true, attributes: true, childList: true });
+    }""")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for key, shown in (("a", 2), ("r", 3), ("ArrowRight", 4)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"/^#{shown} of 4/.test(document.querySelector('#details')?.innerText.trim())")
+    assert page.evaluate("window.seenOverlays") == []
