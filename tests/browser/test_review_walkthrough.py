@@ -60,9 +60,11 @@ def own_photo_to_queue(page, tmp_path, width: int) -> None:
     open_tab(page, "② Reference", "reference-tab")
     page.locator("#reference-examples .thumbnail-item").first.click()
     wait_text(page, "#reference-status", "Reference:")
+    page.wait_for_function("document.querySelector('#reference-thumb img')?.naturalWidth > 0")  # shown beside it
     shot(page, SHOTS, "03_reference_chosen")
     page.locator("#reference-clear").click()
     wait_text(page, "#reference-status", "No reference")
+    page.wait_for_function("!document.querySelector('#reference-thumb img')?.offsetParent")
     shot(page, SHOTS, "04_reference_removed")
     open_tab(page, "① Image", "image-tab")
     page.locator("#defect-shape-ellipse").click()
