@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
 
     zerogpu.on_zero_gpu()  # imports `spaces` where installed, before torch touches CUDA (as ZeroGPU requires)
 
-    from studio.ui import CSS, build_context, build_demo, head_html, space
+    from studio.ui import CSS, build_context, build_demo, disconnects, head_html, space
+
+    disconnects.install()  # a client that goes away mid-request is an INFO line, not an ERROR with a traceback
 
     # Gradio decodes the page's editor images itself: hold Pillow to the studio's pixel limit too
     # (it raises above twice this), not its default of ~179 MP.

@@ -228,6 +228,15 @@ def to_png_bytes(array: np.ndarray, *, fast: bool = False) -> bytes:
     return encoded.tobytes()
 
 
+def png_header(data: bytes) -> tuple[int, int, str] | None:
+    """(width, height, mode) from a PNG's header without decoding its pixels; None when ``data`` is no PNG."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as pil:
+            return (*pil.size, pil.mode)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
 def write_png(path: str | os.PathLike, array: np.ndarray, *, fast: bool = False) -> Path:
     """Encode ``array`` (:func:`to_png_bytes`) and write it atomically to ``path``; returns the path."""
     return write_bytes(path, to_png_bytes(array, fast=fast))

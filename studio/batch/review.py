@@ -22,7 +22,7 @@ import numpy as np
 
 from studio.atomic import mtime, staged_dir, write_new
 from studio.batch.spec import review_sample_id
-from studio.candidates import read_candidate, write_candidates
+from studio.candidates import candidate_files, read_candidate, write_candidates
 from studio.errors import InputError
 from studio.imaging import label_mask, load_image, load_mask, to_png_bytes
 from studio.jsonfile import dumps
@@ -91,6 +91,11 @@ class ReviewJob:
                 raise InputError(f"Candidate {index} in {self.folder} does not match its normal image's size.")
             self._loaded[index] = cand
         return self._loaded[index]
+
+    def encoded(self, index: int) -> tuple[bytes, bytes]:
+        """Candidate ``index``'s image and mask PNG files as they are (the store keeps them, not re-encoded)."""
+        image, mask = candidate_files(self.folder, index)
+        return image.read_bytes(), mask.read_bytes()
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -210,5 +215,5 @@ def accept_review(store: Store, job: ReviewJob, indices: Iterable[int] | None = 
         if sid in store:
             continue
         samples.append(NewSample(job.candidate(i), job.normal_image, job.reference, job.reference_mask,
-                                 job.category, job.defect_type, job.note, sample_id=sid))
+                                 job.category, job.defect_type, job.note, sample_id=sid, encoded=job.encoded(i)))
     return store.add_many(samples) if samples else []

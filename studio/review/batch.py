@@ -43,6 +43,9 @@ class BatchInfo:
     candidates: int
     decided: int
     finished_jobs: list[str]
+    #: Job -> (decided, total) and job -> prompt, for the list of the batch's jobs.
+    progress: dict[str, tuple[int, int]] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -60,7 +63,9 @@ def list_batches(store: Store) -> list[BatchInfo]:
         total = sum(s.count for s in summaries)
         out.append(BatchInfo(batch, f"{Path(batch).name} · {len(summaries)} job(s) · {total} candidate(s)",
                              [s.job_id for s in summaries], total, sum(done.values()),
-                             [s.job_id for s in summaries if done[s.job_id] == s.count]))
+                             [s.job_id for s in summaries if done[s.job_id] == s.count],
+                             {s.job_id: (done[s.job_id], s.count) for s in summaries},
+                             {s.job_id: s.prompt for s in summaries}))
     return out
 
 

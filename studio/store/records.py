@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from studio.errors import InputError
-from studio.imaging import label_mask, to_png_bytes
+from studio.imaging import label_mask, png_header, to_png_bytes
 from studio.jsonfile import json_safe
 from studio.types import Candidate, array_sha256, clean_text
 
@@ -86,6 +86,9 @@ class NewSample:
     note: str = ""
     #: Only for deterministic batch ids (must match SAMPLE_ID_RE); generated when None.
     sample_id: str | None = None
+    #: The candidate's image and 0/255 mask already encoded as PNG (a review folder's files): kept as they
+    #: are instead of encoded again when their headers match (8-bit RGB and greyscale of the image's size).
+    encoded: tuple[bytes, bytes] | None = None
 
 
 @dataclass
@@ -170,8 +173,18 @@ def prepare(sample: NewSample, job_id: str | None) -> PreparedSample:
     })
     if job_id is not None:
         metadata["batch_job"] = job_id
-    return PreparedSample(sample_id, category, defect_type, note, accepted_at, to_png_bytes(image),
-                          to_png_bytes(mask), w, h, blobs, metadata, job_id)
+    image_png, mask_png = _reused(sample.encoded, (w, h)) or (to_png_bytes(image), to_png_bytes(mask))
+    return PreparedSample(sample_id, category, defect_type, note, accepted_at, image_png, mask_png, w, h, blobs,
+                          metadata, job_id)
+
+
+def _reused(encoded: tuple[bytes, bytes] | None, size: tuple[int, int]) -> tuple[bytes, bytes] | None:
+    """``encoded`` (image, mask PNG bytes) when their headers say 8-bit RGB and greyscale of ``size``, else
+    None (encode the arrays): reading a header costs nothing, encoding costs most of an accept."""
+    if encoded is None:
+        return None
+    image, mask = encoded
+    return encoded if png_header(image) == (*size, "RGB") and png_header(mask) == (*size, "L") else None
 
 
 def _label(mask: Any, shape: tuple[int, int], what: str) -> np.ndarray:

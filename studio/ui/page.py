@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.ui import review_queue as queue
 from studio.ui import session as ss
 from studio.ui.assets import Assets
 from studio.ui.context import StudioContext
@@ -28,12 +29,23 @@ from studio.ui.space import on_space
 from studio.ui.widgets import keyboard
 
 HEADER = "## AnomalyControl Studio"
-#: The tab's session id survives a reload (sessionStorage: one per tab), so its batch decisions stay its own.
-SESSION_JS = """(engine, category, sid) => {
+#: The tab's session id survives a reload (sessionStorage: one per tab), so its batch decisions stay its own and
+#: the queue it had open comes back; whether a queue was open (the candidate line) is noted as the page goes, so
+#: a queue the studio no longer has (restarted) is said to be gone.
+SESSION_JS = """(engine, category, sid, queued) => {
   let kept = sessionStorage.getItem('studio-session');
   if (!kept) { kept = crypto.randomUUID().replaceAll('-', ''); sessionStorage.setItem('studio-session', kept); }
-  return [engine, category, kept];
+  const had = sessionStorage.getItem('studio-queue') || '';
+  window.addEventListener('pagehide', () => {
+    const line = document.querySelector('#details')?.innerText.trim() || '';
+    sessionStorage.setItem('studio-queue', /^#\\d+ of/.test(line) ? 'open' : '');
+  });
+  return [engine, category, kept, had];
 }"""
+RESTORED = "Restored the review queue this tab had open before the reload: {left} undecided of {total}."
+GONE = ("⚠️ The review queue this tab had open before the reload is gone (the studio restarted, or the queue "
+        "expired). Batch decisions are kept: reopen the batch on Batch jobs. A generated queue must be generated "
+        "again; what you accepted is in the curated set.")
 
 
 def head_html() -> str:
@@ -61,6 +73,7 @@ class Page:
         with gr.Blocks(title="AnomalyControl Studio", fill_width=True, delete_cache=(1800, 3 * 3600)) as demo:
             self.session.render()
             self.session_id = gr.Textbox("", visible="hidden", elem_id="session-id")
+            self.queued = gr.Textbox("", visible="hidden", elem_id="queue-before-reload")
             with gr.Row(equal_height=False):
                 gr.Markdown(HEADER, elem_id="title")
                 self.status = gr.Markdown(self.service.ctx.status_markdown(), elem_id="status-line")
@@ -90,20 +103,27 @@ class Page:
         self.reference.wire(self.inputs, self.advanced, review.message, review.defect_type)
         self.advanced.wire([self.reference.preview_btn, self.reference.attention_hint])
         self.batch_jobs.wire(demo)
-        review.wire(self.curated.refresh_event)
+        review.wire()
         self.curated.wire()
         engine_outputs = [*self.advanced.controls.values(), self.reference.preview_btn, self.reference.attention_hint,
                           self.advanced.params_hint]
-        demo.load(self.load, [self.advanced.engine, review.category, self.session_id],
-                  [self.status, self.advanced.engine, *engine_outputs, *review.load_outputs, self.session],
-                  api_name="ui_load", js=SESSION_JS, **QUIET)
+        demo.load(self.load, [self.advanced.engine, review.category, self.session_id, self.queued],
+                  [self.status, self.advanced.engine, *engine_outputs, *review.load_outputs, *review.bundle,
+                   review.message], api_name="ui_load", js=SESSION_JS, **QUIET).then(*review.will_store_event, **QUIET)
         self.timer.tick(self.status_line, self.status, self.status, api_name="ui_status", queue=False, **QUIET)
 
-    def load(self, engine: str, category: str = "", session_id: str = "") -> tuple[Any, ...]:
+    def load(self, engine: str, category: str = "", session_id: str = "", queued: str = "") -> tuple[Any, ...]:
         """Page load: the status line, the Advanced panel for the chosen engine, the category's defect-type keys
-        and the tab's session (its id kept across a reload)."""
+        and the tab's session (its id kept across a reload) with the queue it had open, or a note that it is gone
+        (``queued``: the tab had one open when it went)."""
+        state = self.service.resume(session_id) if session_id else None
+        if state is not None:
+            left = queue.tally(state)["undecided"]
+            note = RESTORED.format(left=left, total=len(state.candidates))
+        else:
+            state, note = ss.new_session(self.service.ctx.temp_root, session_id), GONE if queued else ""
         return (self.service.ctx.status_markdown(), *self.advanced.load(engine), *self.review.load(category),
-                ss.new_session(self.service.ctx.temp_root, session_id))
+                *self.review.show(state, "image"), note)
 
     def status_line(self, shown: str = "") -> Any:
         """The status line (a timer refreshes it: a default engine swapped in a running studio shows up);

@@ -7,6 +7,7 @@ business). The session's ``selected`` candidate is the one truth: the strip high
 from __future__ import annotations
 
 from studio.errors import InputError
+from studio.review.labels import QueueLabels
 from studio.ui.session import UNDECIDED, CandidateRecord, Decision, Session, candidate_key
 
 #: The outputs every review callback starts with: session, viewer, slider, strip, details, shown candidate's key.
@@ -105,3 +106,46 @@ def tally(state: Session) -> dict[str, int]:
     for record in state.candidates:
         counts[record.status] += 1
     return counts
+
+
+def pinned(state: Session | None, record: CandidateRecord | None = None) -> QueueLabels | None:
+    """The labels ``A`` stores for ``record`` (default: the one under review): its batch job's, else the
+    queue's; None when no queue is open (the fields are used then)."""
+    if state is None or not state.candidates:
+        return None
+    record = record or current(state)
+    return record.labels or state.labels
+
+
+def relabel_undecided(state: Session, labels: QueueLabels) -> int:
+    """Pin ``labels`` to the queue's undecided candidates (decided ones keep what they were stored with);
+    returns how many are undecided."""
+    state.labels = labels
+    undecided = [r for r in state.candidates if r.status == UNDECIDED]
+    for record in undecided:
+        record.labels = None  # the queue's labels from now on
+    return len(undecided)
+
+
+def job_counts(state: Session) -> dict[str, tuple[int, int]]:
+    """Batch job -> (decided, total) over the session's queue, jobs in queue order ({} for a generation)."""
+    counts: dict[str, list[int]] = {}
+    for record in state.candidates:
+        if record.job:
+            entry = counts.setdefault(record.job, [0, 0])
+            entry[0] += record.status != UNDECIDED
+            entry[1] += 1
+    return {job: (done, total) for job, (done, total) in counts.items()}
+
+
+def progress(state: Session) -> str:
+    """``decided 12/40 · job 2 of 5 (3/8) · 1 job(s) finished`` for a batch queue; "" for a generation."""
+    jobs = job_counts(state)
+    here = current(state).job
+    if not jobs or here is None:
+        return ""
+    done, count = jobs[here]
+    finished = sum(d == t for d, t in jobs.values())
+    return (f"decided {sum(d for d, _ in jobs.values())}/{sum(t for _, t in jobs.values())} · job "
+            f"{list(jobs).index(here) + 1} of {len(jobs)} ({done}/{count}{' ✓ finished' if done == count else ''})"
+            f" · {finished} job(s) finished")

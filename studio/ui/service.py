@@ -20,6 +20,7 @@ from studio.engines import Engine, declared_parameters
 from studio.errors import InputError
 from studio.export import EXPORT_FORMATS, export_dataset
 from studio.requests import build_request
+from studio.review.batch import BatchInfo, list_batches
 from studio.review.labels import QueueLabels, label_text
 from studio.store import SampleRecord
 from studio.types import AttentionTrace, EngineParameter, ProgressFn, SynthesisRequest, clean_text
@@ -30,11 +31,13 @@ from studio.ui.assets import COMMON_DEFECTS, Assets, load_assets
 from studio.ui.context import StudioContext
 from studio.ui.filters import Filters, filtered
 from studio.ui.inputs import as_text
-from studio.ui.widgets.views import GalleryItem, attention_items
+from studio.ui.widgets.views import GalleryItem, attention_items, draw_ahead
 
 EXPORT_TTL_S = 3600
 #: Review jobs kept open in memory (labels, normal image, reference; candidates decode on demand).
 OPEN_JOBS = 4
+#: Sessions whose open queue a reload of their tab restores (the most recent ones).
+KEPT_QUEUES = 256
 
 NO_REFERENCE = "Add a reference anomaly first (② Reference): pick an example or upload one, then mark its region."
 
@@ -56,6 +59,8 @@ class StudioService:
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._jobs: OrderedDict[str, ReviewJob] = OrderedDict()  # guarded by _locks_guard
+        #: Session id -> the session that last opened a queue, for a reloaded tab (guarded by _locks_guard).
+        self._queues: OrderedDict[str, ss.Session] = OrderedDict()
 
     # ------------------------------------------------------------------ model work
     def offered_parameters(self) -> tuple[EngineParameter, ...]:
@@ -80,7 +85,7 @@ class StudioService:
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
         session = ss.record_generation(session, request, candidates)
         session.labels = labels
-        return session
+        return self.keep_queue(session)
 
     def explainer(self, engine_name: Any) -> Engine:
         """The engine that runs the ASEA preview for the chosen one: it, or another loaded one that can
@@ -111,6 +116,28 @@ class StudioService:
             return []
         return attention_items(trace, reference, reference_mask, self.scratch("attention"))
 
+    # ------------------------------------------------------------------ a reloaded tab
+    def keep_queue(self, state: ss.Session) -> ss.Session:
+        """Remember ``state`` (that just opened a queue) under its id, so a reload of its tab restores it."""
+        with self._locks_guard:
+            self._queues[state.id] = state
+            self._queues.move_to_end(state.id)
+            while len(self._queues) > KEPT_QUEUES:
+                self._queues.popitem(last=False)
+        return state
+
+    def resume(self, session_id: str) -> ss.Session | None:
+        """The queue tab ``session_id`` had open before its reload (decisions on disk re-read), or None when the
+        studio has none for it (restarted, expired, or no queue was open)."""
+        with self._locks_guard:
+            kept = self._queues.get(session_id)
+            if kept is None or not kept.candidates or not Path(kept.dir).is_dir():
+                return None
+            state = self._queues[session_id] = ss.adopt(kept, self.ctx.temp_root)
+        if state.review:
+            self.sync_review(state)
+        return state
+
     # ------------------------------------------------------------------ batch review jobs
     def review_jobs(self) -> list[ReviewSummary]:
         """The review jobs waiting in the data folder (oldest first)."""
@@ -120,15 +147,33 @@ class StudioService:
         """How many candidates of each job are decided (by any session), from the decisions on disk."""
         return {j.job_id: len(decisions.read_decisions(self.ctx.store, j)) for j in jobs}
 
+    def batches(self) -> list[BatchInfo]:
+        """The batches with review jobs in the data folder (oldest first), with their progress on disk."""
+        return list_batches(self.ctx.store)
+
     def open_review(self, state: ss.Session | None, job_id: Any) -> tuple[ss.Session, ReviewJob]:
-        """Load a review job's candidates into the (new or given) session; returns (session, job)."""
+        """Load one review job's candidates into the (new or given) session; returns (session, job)."""
         job = self._review_job(as_text(job_id), reload=True)
+        return self._open_jobs(state, [job], f"job {job.job_id[:8]}…"), job
+
+    def open_batch(self, state: ss.Session | None, batch: Any) -> tuple[ss.Session, BatchInfo]:
+        """One queue over every job of ``batch`` (job after job), each job's labels pinned to its candidates;
+        returns (session, the batch with its progress as opened)."""
+        info = next((b for b in self.batches() if b.batch == as_text(batch)), None)
+        if info is None:
+            raise InputError("That batch has no review jobs in this data folder any more; refresh the list.")
+        jobs = [self._review_job(job_id, reload=True) for job_id in info.jobs]
+        return self._open_jobs(state, jobs, info.title.split(" · ")[0]), info
+
+    def _open_jobs(self, state: ss.Session | None, jobs: list[ReviewJob], title: str) -> ss.Session:
         session = ss.ensure_session(state, self.ctx.temp_root)
         self.ctx.prune("sessions", ss.SESSION_TTL_S)
-        session = ss.record_review(session, job)
-        session.labels = QueueLabels(job.category, job.defect_type, job.note)
+        labels = [QueueLabels(j.category, j.defect_type, j.note) for j in jobs]
+        session = ss.record_review(session, jobs, title, labels)
+        draw_ahead(session.candidates)  # a key press then draws only its decision's frame
+        session.labels = labels[0] if len(set(labels)) == 1 else None  # None: each job's own (on its candidates)
         self.sync_review(session)
-        return session, job
+        return self.keep_queue(session)
 
     def _review_job(self, job_id: str, *, reload: bool = False) -> ReviewJob:
         """Review job ``job_id``, read once and kept for its accepts (a review folder never changes)."""
@@ -161,13 +206,13 @@ class StudioService:
         cat = required_label(category, "category", how) if strict_category else label_text(category, "category")
         text = clean_text(as_text(note), "note")
         with self._session_lock(state):
-            if record.status == ss.ACCEPTED and record.sample_id and not state.review:
+            if record.status == ss.ACCEPTED and record.sample_id and not record.job:
                 return record.sample_id, False
             previous = record.status
-            if state.review:  # on disk: this session's own accept comes back as it is, another's is refused
-                job = self._review_job(state.review)
+            if record.job:  # on disk: this session's own accept comes back as it is, another's is refused
+                job = self._review_job(record.job)
                 decided = self._on_disk(state, lambda: decisions.accept(
-                    self.ctx.store, job, record.index, state.id, category=cat, defect_type=defect, note=text))
+                    self.ctx.store, job, record.job_index, state.id, category=cat, defect_type=defect, note=text))
                 if previous == ss.ACCEPTED:
                     return str(decided.sample_id), False
                 sample_id = str(decided.sample_id)
@@ -182,9 +227,9 @@ class StudioService:
         """Mark candidate ``index`` rejected (an accepted one must be undone or removed from the curated set)."""
         record = ss.candidate_record(state, index)
         with self._session_lock(state):
-            if state.review:  # on disk: refused when another session decided it, or it is accepted
-                job = self._review_job(state.review)
-                self._on_disk(state, lambda: decisions.reject(self.ctx.store, job, record.index, state.id))
+            if record.job:  # on disk: refused when another session decided it, or it is accepted
+                job = self._review_job(record.job)
+                self._on_disk(state, lambda: decisions.reject(self.ctx.store, job, record.job_index, state.id))
             elif record.status == ss.ACCEPTED:
                 raise InputError(f"Candidate #{record.index + 1} is already accepted; press Z to undo that, "
                                  "or remove it from the curated set.")
@@ -198,10 +243,10 @@ class StudioService:
         with self._session_lock(state):
             decision = queue.last_decision(state)
             record = state.candidates[decision.index]
-            if state.review:
-                job = self._review_job(state.review)
+            if record.job:
+                job = self._review_job(record.job)
                 state.history.pop()
-                self._on_disk(state, lambda: decisions.undo(self.ctx.store, job, record.index, state.id))
+                self._on_disk(state, lambda: decisions.undo(self.ctx.store, job, record.job_index, state.id))
                 record.status, record.sample_id = ss.UNDECIDED, None
             else:
                 if record.status == ss.ACCEPTED and record.sample_id and record.sample_id in self.ctx.store:
@@ -221,9 +266,13 @@ class StudioService:
             raise
 
     def sync_review(self, state: ss.Session) -> None:
-        """The batch job's decisions on disk (every session's) into the session's candidates; the session's
+        """The batch jobs' decisions on disk (every session's) into the session's candidates; the session's
         own ones are its undo history, oldest first."""
-        found = decisions.read_decisions(self.ctx.store, self._review_job(state.review or ""))
+        found: dict[int, decisions.DecisionRecord] = {}
+        for job_id in dict.fromkeys(r.job for r in state.candidates if r.job):
+            on_disk = decisions.read_decisions(self.ctx.store, self._review_job(job_id))
+            found.update({r.index: on_disk[r.job_index] for r in state.candidates
+                          if r.job == job_id and r.job_index in on_disk})
         for record in state.candidates:
             done = found.get(record.index)
             record.status, record.sample_id = (done.decision, done.sample_id) if done else (ss.UNDECIDED, None)
@@ -238,7 +287,10 @@ class StudioService:
             raise InputError("There are no undecided candidates.")
         inputs = ss.load_inputs(state) if decision == ss.ACCEPTED and not state.review else None  # decoded once
         for index in undecided:
-            if decision == ss.ACCEPTED:
+            pinned = state.candidates[index].labels  # a batch job's own labels come first
+            if decision == ss.ACCEPTED and pinned is not None:
+                self.accept(state, index, pinned.defect_type, pinned.category, pinned.note)
+            elif decision == ss.ACCEPTED:
                 self.accept(state, index, defect_type, category, note, inputs=inputs)
             else:
                 self.reject(state, index)

@@ -7,6 +7,8 @@ Gradio drops the session (tab closed or time-to-live) and at process exit.
 """
 from __future__ import annotations
 
+import copy
+import os
 import re
 import shutil
 import uuid
@@ -45,6 +47,11 @@ class CandidateRecord:
     metadata: dict[str, Any]
     status: str = UNDECIDED
     sample_id: str | None = None
+    #: A batch review's candidate: its job, its number there, the job's labels (what ``A`` stores) and normal image.
+    job: str | None = None
+    job_index: int = 0
+    labels: QueueLabels | None = None
+    normal: str | None = None
 
     @property
     def score(self) -> float | None:
@@ -75,7 +82,7 @@ class Session:
     reference_text: str = ""
     seed: int | None = None
     candidates: list[CandidateRecord] = field(default_factory=list)
-    #: The batch review job the candidates came from (accepts then go through batch review).
+    #: The batch review the candidates came from (its title; accepts then go through batch review).
     review: str | None = None
     #: The candidate under review (its ``index``), the order shown and the undo history.
     selected: int | None = None
@@ -101,6 +108,26 @@ def ensure_session(state: Session | None, temp_root: Path) -> Session:
     return new_session(temp_root)
 
 
+def adopt(state: Session, temp_root: Path) -> Session:
+    """``state`` for the tab that reloaded: its folder moved to a new name and a copy pointing there, so the old
+    tab's clean-up (Gradio drops a closed tab's state an hour later, deleting its folder) removes nothing this
+    tab shows."""
+    folder = temp_root / "sessions" / f"{state.id}-{uuid.uuid4().hex[:8]}"
+    os.replace(state.dir, folder)
+    old = state.dir
+
+    def moved(path: str | None) -> str | None:
+        return str(folder) + path[len(old):] if path and path.startswith(old) else path
+
+    adopted = copy.deepcopy(state)
+    adopted.dir = str(folder)
+    adopted.normal, adopted.reference, adopted.reference_mask = (moved(state.normal), moved(state.reference),
+                                                                 moved(state.reference_mask))
+    for record in adopted.candidates:
+        record.image, record.mask, record.normal = moved(record.image), moved(record.mask), moved(record.normal)
+    return adopted
+
+
 def delete_session(state: Session | None) -> None:
     """Remove a session's files (``gr.State`` delete callback)."""
     if isinstance(state, Session):
@@ -113,23 +140,28 @@ def record_generation(state: Session, request: SynthesisRequest, candidates: lis
                              request.prompt, request.reference_text, request.seed)
 
 
-def record_review(state: Session, job: ReviewJob) -> Session:
-    """Put a batch review job's candidates in the session as if just generated; accepting them
-    then goes through batch review's accept (ids ``<job-id>-NN``)."""
-    seed = job.info.get("seed")
-    folder, old = _next_generation(state, job.normal_image, job.reference, job.reference_mask)
+def record_review(state: Session, jobs: list[ReviewJob], title: str, labels: list[QueueLabels]) -> Session:
+    """Put batch review jobs' candidates in the session as one queue (job after job), each with its job's
+    ``labels`` pinned; accepting them then goes through batch review's accept (ids ``<job-id>-NN``). The review
+    folders' PNGs are copied as they are, not decoded."""
+    first = jobs[0]
+    folder, old = _next_generation(state, first.normal_image, first.reference, first.reference_mask)
     records = []
-    for i in range(job.count):  # the review folder's PNGs are copied as they are, not decoded
-        meta = read_candidate_metadata(job.folder, i)
-        image, mask = candidate_files(job.folder, i)
-        stem = candidate_stem(folder, i)
-        records.append(CandidateRecord(
-            index=i, image=str(shutil.copyfile(image, f"{stem}.png")),
-            mask=str(shutil.copyfile(mask, f"{stem}_mask.png")),
-            seed=int(meta.get("seed", 0)), metadata={**meta, REFERENCE_FIELD: "used" if job.reference is not None else "none"}))
-    return _finish_generation(state, old, records, str(job.info.get("prompt", "")),
-                              str(job.info.get("reference_text", "")), seed if isinstance(seed, int) else None,
-                              review=job.job_id)
+    for k, job in enumerate(jobs):
+        normal = str(shutil.copyfile(job.folder / "normal.png", folder / f"normal_{k:03d}.png"))
+        for i in range(job.count):
+            meta = read_candidate_metadata(job.folder, i)
+            image, mask = candidate_files(job.folder, i)
+            stem = candidate_stem(folder, len(records))
+            records.append(CandidateRecord(
+                index=len(records), image=str(shutil.copyfile(image, f"{stem}.png")),
+                mask=str(shutil.copyfile(mask, f"{stem}_mask.png")), seed=int(meta.get("seed", 0)),
+                metadata={**meta, REFERENCE_FIELD: "used" if job.reference is not None else "none"},
+                job=job.job_id, job_index=i, labels=labels[k], normal=normal))
+    seed = first.info.get("seed")
+    return _finish_generation(state, old, records, str(first.info.get("prompt", "")),
+                              str(first.info.get("reference_text", "")), seed if isinstance(seed, int) else None,
+                              review=title)
 
 
 def record_candidates(state: Session, image: np.ndarray, reference: np.ndarray | None,

@@ -30,6 +30,18 @@ CSS = """
 #candidate-strip .gallery-item, #candidate-strip .thumbnail-item { width: 100% !important; height: auto !important;
                                                                   aspect-ratio: 1; }
 #candidate-strip .thumbnail-item.selected { outline: 3px solid var(--color-accent); outline-offset: 1px; }
+/* captions under the pictures, never over them (the defect is what a thumbnail is for) */
+#candidate-strip .thumbnail-item, #curated-gallery .thumbnail-item { display: flex; flex-direction: column;
+                                                                     aspect-ratio: auto !important; }
+#candidate-strip .thumbnail-item img, #curated-gallery .thumbnail-item img { aspect-ratio: 1; height: auto;
+                                                                             min-height: 0; flex: 0 0 auto; }
+#candidate-strip .caption-label, #curated-gallery .caption-label {
+  position: static; transform: none; max-width: 100%; margin: 0; padding: 1px 2px; border: none; border-radius: 0;
+  background: none; box-shadow: none; text-align: center; font-size: 0.72em; line-height: 1.25; }
+/* no queue open: the decisions are shown unavailable (the keys skip them too) */
+#decision-panel:has(.no-queue) :is(#accept-btn, #reject-btn, #undo-btn, #prev-btn, #next-btn, #accept-all-btn,
+                                   #reject-all-btn, #apply-labels-btn) { opacity: 0.45; pointer-events: none; }
+#reference-thumb img { object-fit: contain; border-radius: 4px; }
 #decision-panel button { min-width: 0; }
 #decision-panel { gap: 8px; }
 #details { font-size: 0.86em; line-height: 1.35; }
@@ -44,6 +56,8 @@ CSS = """
   #decision-bar { position: fixed; left: 0; right: 0; bottom: 0; z-index: 50; margin: 0; padding: 6px 8px;
                   background: var(--background-fill-primary); box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.25); }
   #decision-bar button { min-height: 44px; }
+  /* the input tabs fit the phone's width (none folds into the "more tabs" menu) */
+  .tab-container button { padding: 4px 7px !important; font-size: 0.8em !important; }
   #candidate-viewer, #viewer-image { padding: 0 !important; border: none !important; }
   #viewer-image { height: auto !important; }
 }

@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
-from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_page, shot, upload_normal, wait_text,
-                                   write_review_job_of)
+from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_batch, open_page, shot, upload_normal,
+                                   wait_text, write_review_job_of)
 from tests.helpers.ui_server import ARTIFACTS, REPO, live_app_fixture
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
@@ -51,6 +51,7 @@ def open_tab(page, name: str, elem_id: str) -> None:
 
 def own_photo_to_queue(page, tmp_path, width: int) -> None:
     shot(page, SHOTS, "01_fresh")
+    assert page.locator("#batch-tab-button").is_visible()  # every input tab fits, a phone's width too
     own = tmp_path / "oak board.png"
     shutil.copy(REPO / "assets" / "normal" / "wood_plank.png", own)
     upload_normal(page, own)
@@ -59,9 +60,11 @@ def own_photo_to_queue(page, tmp_path, width: int) -> None:
     open_tab(page, "② Reference", "reference-tab")
     page.locator("#reference-examples .thumbnail-item").first.click()
     wait_text(page, "#reference-status", "Reference:")
+    page.wait_for_function("document.querySelector('#reference-thumb img')?.naturalWidth > 0")  # shown beside it
     shot(page, SHOTS, "03_reference_chosen")
     page.locator("#reference-clear").click()
     wait_text(page, "#reference-status", "No reference")
+    page.wait_for_function("!document.querySelector('#reference-thumb img')?.offsetParent")
     shot(page, SHOTS, "04_reference_removed")
     open_tab(page, "① Image", "image-tab")
     page.locator("#defect-shape-ellipse").click()
@@ -84,19 +87,16 @@ def own_photo_to_queue(page, tmp_path, width: int) -> None:
 
 
 def batch_then_curated(page, app, width: int) -> None:
-    job = write_review_job_of(app.data_dir, 4, f"walk-{width}-a", "crack", batch=f"walk-{width}.yaml")
+    batch = f"walk-{width}.yaml"
+    for defect in ("crack", "knot"):  # two jobs of one batch: one queue across both
+        write_review_job_of(app.data_dir, 2, f"walk-{width}-{defect}", defect, batch=batch)
     open_tab(page, "Batch jobs", "batch-tab")
-    page.locator("#review-refresh").click()
-    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
-    if job[:8] not in page.locator("#review-job input").input_value():
-        page.locator("#review-job input").click()
-        page.locator("[role='option']").filter(has_text=job[:8]).first.click()
-    page.locator("#review-open").click()
-    wait_text(page, "#message", job)
+    open_batch(page, batch)
     shows(page, 1)
     page.locator("body").click(position={"x": 5, "y": 5})
-    page.keyboard.press("a")
-    shows(page, 2)
+    for key, following in (("a", 2), ("r", 3)):  # job 1 finished, on to job 2
+        page.keyboard.press(key)
+        shows(page, following)
     shot(page, SHOTS, "07_batch_review")
     page.locator("#curated-tab-button").click()
     page.wait_for_function("document.querySelectorAll('#curated-gallery .thumbnail-item').length >= 2")

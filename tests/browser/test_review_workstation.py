@@ -12,7 +12,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from studio.store import Store
-from tests.helpers.browser import NEEDS_CHROMIUM, generate, launch, open_page, under_review, upload_normal, wait_text
+from tests.helpers.browser import (NEEDS_CHROMIUM, generate, launch, open_batch, open_page, under_review, upload_normal,
+                                   wait_text, write_review_job_of)
 from tests.helpers.ui_server import REPO, live_app_fixture
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
@@ -181,3 +182,105 @@ def test_bug6_the_number_keys_keep_their_types_when_new_types_enter_the_store(re
     page.keyboard.press("7")
     page.wait_for_function("document.querySelector('#defect-type input')?.value === 'stain'")
     context.close()
+
+
+def test_one_queue_reviews_across_the_jobs_of_a_batch(review_app, page):
+    for defect in ("crack", "knot"):
+        write_review_job_of(review_app.data_dir, 2, f"across-{defect}", defect, batch="across.yaml")
+    page.locator("#batch-tab-button").click()
+    open_batch(page, "across.yaml")
+    wait_text(page, "#message", "4 candidate(s) in 2 job(s)")
+    wait_text(page, "#batch-progress", "job 2")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for key, shown in (("a", 2), ("r", 3), ("a", 4)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"/^#{shown} of 4/.test(document.querySelector('#details')?.innerText.trim())")
+    assert "decided 3/4" in page.locator("#details").inner_text()
+    assert "job 2 of 2 (1/2)" in page.locator("#details").inner_text()
+    assert "1 job(s) finished" in page.locator("#details").inner_text()  # job 1: both decided
+    page.keyboard.press("a")
+    wait_text(page, "#message", "All 4 decided")
+    with Store(review_app.data_dir) as store:  # each job's own labels, ids of both jobs
+        got = {(r.id, r.category, r.defect_type) for r in store.list() if r.id.startswith("across-")}
+    assert got == {("across-crack-00", "wood", "crack"), ("across-knot-00", "wood", "knot"),
+                   ("across-knot-01", "wood", "knot")}
+    page.locator("#review-refresh").click()  # the list marks the batch and both its jobs finished
+    wait_text(page, "#batch-progress", "✓ job 2")
+    assert page.locator("#batch-progress").inner_text().count("finished") == 2
+    assert page.locator("#review-job input").input_value().startswith("✓ across.yaml")
+
+
+def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
+    before = len(stored(review_app.data_dir))
+    generate(page, 3)
+    page.keyboard.press("a")
+    page.wait_for_function("/^#2 of 3/.test(document.querySelector('#details')?.innerText.trim())")
+    page.reload()
+    wait_text(page, "#message", "Restored the review queue")
+    page.wait_for_function("/^#2 of 3/.test(document.querySelector('#details')?.innerText.trim())")
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("z")  # the undo history came back too: the accept before the reload is undone
+    wait_text(page, "#message", "Undid the decision on #1")
+    assert len(stored(review_app.data_dir)) == before
+    # a studio that no longer knows this tab's session (a restart): the page says the queue is gone
+    page.evaluate("sessionStorage.setItem('studio-session', 'f'.repeat(32))")
+    page.reload()
+    wait_text(page, "#message", "is gone")
+    assert "No candidates" in page.locator("#details").inner_text()
+
+
+def test_decisions_are_unavailable_without_a_queue(page):
+    unavailable = "getComputedStyle(document.querySelector('#accept-btn')).pointerEvents === 'none'"
+    assert page.evaluate(unavailable)  # a fresh page: nothing to decide, and A does nothing
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("a")
+    assert page.locator("#message").inner_text() == ""
+    generate(page, 1)
+    page.wait_for_function(f"!({unavailable})")
+
+
+def test_a_large_photo_opens_zoomed_on_its_defect(page, tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big plank.jpg"
+    Image.open(WOOD).convert("RGB").resize((2000, 1500)).save(big, quality=90)
+    zoom = "parseFloat(document.querySelector('#viewer-image')?.style.getPropertyValue('--zoom') || '1')"
+    generate(page, 1)  # the 512 px example fits the viewer: no zoom
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    assert page.evaluate(zoom) == 1
+    upload_normal(page, big)
+    page.locator("#defect-shape-ellipse").click()  # 18 % of the photo, in its centre
+    page.wait_for_function("document.querySelector('#message')?.innerText === ''")
+    generate(page, 1)
+    page.wait_for_function(f"{zoom} > 1.4")
+    off = page.evaluate("""() => {  // where the defect's centre is on the screen, from the frame's centre
+      const img = document.querySelector('#viewer-image img'), r = img.getBoundingClientRect();
+      const f = img.parentElement.getBoundingClientRect();
+      const [cx, cy] = document.querySelector('#details .defect-box').title.split(' ').map(Number);
+      const k = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+      const x = r.left + (r.width - img.naturalWidth * k) / 2 + cx * img.naturalWidth * k;
+      const y = r.top + (r.height - img.naturalHeight * k) / 2 + cy * img.naturalHeight * k;
+      return [x - (f.left + f.width / 2), y - (f.top + f.height / 2)];
+    }""")
+    assert max(abs(v) for v in off) < 12, off  # the defect in the middle of the viewer
+
+
+def test_keys_show_no_processing_overlay(page):
+    generate(page, 4)
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
+    page.evaluate("""() => {  // every status overlay on the review outputs that is visible at any moment
+      window.seenOverlays = [];
+      const look = () => document.querySelectorAll(
+          ':is(#details, #message, #viewer-image, #candidate-strip) [data-testid=status-tracker]').forEach((el) => {
+        const style = getComputedStyle(el);
+        if (style.opacity !== '0' && style.display !== 'none' && el.getBoundingClientRect().height > 0)
+          window.seenOverlays.push(el.closest('[id]').id + ': ' + el.innerText.slice(0, 30));
+      });
+      new MutationObserver(look).observe(document.body, { subtree: true, attributes: true, childList: true });
+    }""")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for key, shown in (("a", 2), ("r", 3), ("ArrowRight", 4)):
+        page.keyboard.press(key)
+        page.wait_for_function(f"/^#{shown} of 4/.test(document.querySelector('#details')?.innerText.trim())")
+    assert page.evaluate("window.seenOverlays") == []

@@ -90,3 +90,14 @@ def write_review_job_of(data_dir: Path, count: int, job_id: str = "browser-revie
         info["spec"] = batch
     write_review_job(review_root(data_dir), job_id, ClassicEngine().generate(request), request.image, None, None, info)
     return job_id
+
+
+def open_batch(page, name: str) -> None:
+    """On the (shown) Batch jobs tab: refresh the list, choose batch ``name`` (its spec's file name), open it."""
+    page.locator("#review-refresh").click()
+    page.wait_for_function("document.querySelector('#review-job input')?.value.includes('decided')")
+    if name not in page.locator("#review-job input").input_value():
+        page.locator("#review-job input").click()
+        page.locator("[role='option']").filter(has_text=name).first.click()
+    page.locator("#review-open").click()
+    wait_text(page, "#message", name)

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("studio.review",),
     ("studio.ui.inputs", "studio.ui.session", "studio.ui.review_queue", "studio.ui.files", "studio.ui.assets",
      "studio.ui.filters", "studio.ui.context", "studio.ui.zerogpu", "studio.ui.space", "studio.ui.events",
-     "studio.ui.style"),
+     "studio.ui.style", "studio.ui.disconnects"),
     ("studio.ui.widgets",),
     ("studio.ui.service",),
     ("studio.ui.panels",),

@@ -269,3 +269,21 @@ def test_store_cli(tmp_path, capsys):
     assert main(["store", "merge", str(src), "--data-dir", str(root)]) == 0
     with Store(root) as store:
         assert len(store) == 2
+
+
+def test_encoded_pictures_are_kept_as_given_and_checked(store):
+    """A review folder's PNG bytes are stored as they are (no second encoding); bytes whose header does not
+    fit (wrong size or mode) are not trusted: the arrays are encoded instead."""
+    from studio.imaging import to_png_bytes
+
+    cand, normal = make_sample(3)
+    image_png, mask_png = to_png_bytes(cand.image, fast=True), to_png_bytes(cand.mask, fast=True)
+    sid = store.add_many([NewSample(cand, normal, encoded=(image_png, mask_png))])[0]
+    rec = store.get(sid)
+    assert rec.image_path.read_bytes() == image_png and rec.mask_path.read_bytes() == mask_png
+    wrong = (to_png_bytes(cand.image[:16]), to_png_bytes(np.dstack([cand.mask] * 3)))  # half height; RGB mask
+    for encoded in (wrong, (image_png, wrong[1]), (b"not a png", mask_png)):
+        rec = store.get(store.add_many([NewSample(cand, normal, encoded=encoded)])[0])
+        assert rec.image_path.read_bytes() == to_png_bytes(cand.image) != image_png  # both encoded again
+        assert rec.mask_path.read_bytes() == to_png_bytes(cand.mask)
+        assert np.array_equal(read_png(rec.image_path), cand.image)

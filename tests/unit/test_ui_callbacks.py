@@ -386,12 +386,15 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
     spec = load_spec(make_spec(tmp_path / "spec", jobs=1, count=2))  # classic engine, defect "scratch"
     run_batch(spec, studio.service.ctx.store.root, review=True, show_progress=False)
     job_id = spec.jobs[0].job_id
-    listed, _ = studio.batch_jobs.list_jobs(None)
-    assert listed["value"] == job_id and listed["choices"] == [(f"{job_id[:8]}… · 0/2 decided · a scratch", job_id)]
+    listed, progress, _ = studio.batch_jobs.list_jobs(None)
+    ((title, batch),) = listed["choices"]
+    assert listed["value"] == batch and title.endswith("1 job(s) · 2 candidate(s) · 0/2 decided")
+    assert f"job 1 `{job_id[:16]}` · a scratch · 0/2" in progress
     assert studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
 
-    state, viewer, _, strip, details, key, category, defect, message = studio.batch_jobs.open_job(None, job_id, "image")
-    assert len(strip["value"]) == 2 and job_id in message and "batch job" in details
+    state, viewer, _, strip, details, key, category, defect, progress, message = studio.batch_jobs.open_job(
+        None, batch, "image")
+    assert len(strip["value"]) == 2 and "2 candidate(s) in 1 job(s)" in message and f"job `{job_id[:8]}…`" in details
     assert defect["value"] == "scratch" and category == "bottle"
     folder = studio.service.ctx.store.root / "review" / job_id
     assert np.array_equal(pixels(viewer["value"]), pixels(folder / "candidate_00.png"))
@@ -414,7 +417,7 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
 
     (studio.service.ctx.store.root / "review" / "half").mkdir()  # not a review job: no job.json
     for bad in ("", "nope", "half", f"../review/{job_id}", f"{job_id}/..", str(folder), "../../etc"):
-        assert "batch review job" in studio.batch_jobs.open_job(None, bad, "image")[-1]
+        assert "no review jobs" in studio.batch_jobs.open_job(None, bad, "image")[-1]
         with pytest.raises(gr.Error, match="batch review job"):
             studio.api.api_open_review(bad)
 

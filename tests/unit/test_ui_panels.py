@@ -174,3 +174,22 @@ def test_the_service_generates_decides_and_curates_with_plain_values(tmp_path, s
     assert [r.defect_type for r in service.records(Filters.of(defect_type="dent"))] == ["dent", "dent"]
     path, count = service.export("imagefolder", Filters.of(defect_type="scratch"))
     assert count == 1 and path.suffix == ".zip"
+
+
+def test_a_reloaded_tab_gets_its_batch_queue_back_in_its_own_folder(tmp_path):
+    from studio.ui.service import StudioService
+    from tests.helpers.browser import write_review_job_of
+
+    service = StudioService(build_context(tmp_path / "data", engines={"classic": ClassicEngine()},
+                                          temp_root=tmp_path / "tmp"), Assets((), ()))
+    for defect in ("crack", "knot"):
+        write_review_job_of(service.ctx.store.root, 2, f"reload-{defect}", defect, batch="reload.yaml")
+    state, info = service.open_batch(None, service.batches()[0].batch)
+    assert [r.labels.defect_type for r in state.candidates] == ["crack", "crack", "knot", "knot"]
+    service.accept(state, 2, "knot", "wood", "")
+    back = service.resume(state.id)  # the reload: the same session id
+    assert back is not state and back.dir != state.dir and not Path(state.dir).exists()
+    assert [r.status for r in back.candidates] == ["undecided", "undecided", "accepted", "undecided"]
+    assert all(Path(r.image).is_file() and r.image.startswith(back.dir) for r in back.candidates)
+    assert service.undo(back).index == 2 and "reload-knot-00" not in service.ctx.store  # its history came back
+    assert service.resume("f" * 32) is None  # a session the studio never had

@@ -1,20 +1,41 @@
-"""The batch jobs panel: the review jobs ``anomaly-studio batch --review`` wrote into this data folder,
-opened into the same review queue (with the job's labels in the fields)."""
+"""The batch jobs panel: the batches ``anomaly-studio batch --review`` wrote into this data folder, each
+opened as one review queue across all its jobs (job after job, each with its own labels pinned), with
+the progress of every job (decided / total, finished ones marked)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from studio.review.batch import BatchInfo
 from studio.ui import session as ss
 from studio.ui.events import QUIET, UI
-from studio.ui.inputs import as_text
+from studio.ui import review_queue as queue
 from studio.ui.review_queue import BUNDLE
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 
 if TYPE_CHECKING:
     from studio.ui.panels.review import ReviewPanel
+
+
+def batch_choice(info: BatchInfo) -> tuple[str, str]:
+    """A batch as a dropdown choice: ``✓`` when every candidate is decided, then its title and progress."""
+    return f"{'✓ ' if info.finished else ''}{info.title} · {info.decided}/{info.candidates} decided", info.batch
+
+
+def jobs_progress(info: BatchInfo | None, counts: dict[str, tuple[int, int]] | None = None) -> str:
+    """One line per job of the batch: its prompt and decided / total, finished ones marked ✓ (``counts``: job ->
+    (decided, total) as the open queue has them; else as on disk when the list was read)."""
+    if info is None:
+        return "No batch review jobs in this data folder yet."
+    lines = ["Jobs (as of opening or **Refresh list**; the candidate line counts as you decide):"]
+    for n, job in enumerate(info.jobs, 1):
+        done, total = (counts or info.progress).get(job, (0, 0))
+        mark = "✓" if done == total else "·"
+        lines.append(f"{mark} job {n} `{job[:16]}` · {info.prompts.get(job) or 'no prompt'} · {done}/{total}"
+                     + (" finished" if done == total else ""))
+    return "  \n".join(lines)
 
 
 class BatchJobsPanel:
@@ -25,41 +46,43 @@ class BatchJobsPanel:
 
     def render(self) -> None:
         with gr.Tab("Batch jobs", elem_id="batch-tab"):
-            gr.Markdown("Candidates written by `anomaly-studio batch --review` into this data folder: open a job "
-                        "and review it with the same keys.", elem_classes=["hint"])
-            self.job = gr.Dropdown(choices=[], value=None, label="Batch review jobs", elem_id="review-job")
+            gr.Markdown("Batches written by `anomaly-studio batch --review` into this data folder: open one to "
+                        "review all its jobs in one queue, with the same keys.", elem_classes=["hint"])
+            self.job = gr.Dropdown(choices=[], value=None, label="Batches", elem_id="review-job")
+            self.progress = gr.Markdown("", elem_classes=["hint"], elem_id="batch-progress")
             with gr.Row():
                 self.refresh = gr.Button("Refresh list", size="sm", elem_id="review-refresh")
                 self.open = gr.Button("Open for review", size="sm", variant="primary", elem_id="review-open")
 
     def wire(self, demo: gr.Blocks) -> None:
         review = self.review
-        for trigger in (demo.load, self.refresh.click):
-            trigger(self.list_jobs, self.job, [self.job, review.message], api_name="ui_review_jobs", **QUIET)
+        for trigger in (demo.load, self.refresh.click, self.job.select):
+            trigger(self.list_jobs, self.job, [self.job, self.progress, review.message], api_name="ui_review_jobs",
+                    **QUIET)
         self.open.click(self.open_job, [review.session, self.job, review.view],
-                        [*review.bundle, review.category, review.defect_type, review.message],
+                        [*review.bundle, review.category, review.defect_type, self.progress, review.message],
                         api_name="ui_open_review", show_progress_on=[review.viewer],
                         **UI).then(*review.will_store_event, **QUIET)
 
-    @keeps_work(2)
-    def list_jobs(self, current: str | None = None) -> tuple[Any, str]:
-        """The batch review jobs of the data folder as dropdown choices (keeping the chosen one)."""
-        jobs = self.service.review_jobs()
-        decided = self.service.decided_counts(jobs)
-        choices = [(f"{'✓ ' if decided[j.job_id] == j.candidates else ''}{j.job_id[:8]}… · "
-                    f"{decided[j.job_id]}/{j.candidates} decided · {j.prompt[:48] or 'no prompt'}", j.job_id)
-                   for j in jobs]
-        ids = [j.job_id for j in jobs]
-        value = current if current in ids else (ids[0] if ids else None)
-        return gr.update(choices=choices, value=value, label=f"Batch review jobs ({len(jobs)})"), ""
+    @keeps_work(3)
+    def list_jobs(self, current: str | None = None) -> tuple[Any, str, str]:
+        """The batches of the data folder as dropdown choices (keeping the chosen one) and its jobs' progress."""
+        batches = self.service.batches()
+        keys = [b.batch for b in batches]
+        value = current if current in keys else (keys[0] if keys else None)
+        chosen = next((b for b in batches if b.batch == value), None)
+        return (gr.update(choices=[batch_choice(b) for b in batches], value=value,
+                          label=f"Batches ({len(batches)})"), jobs_progress(chosen), "")
 
-    @keeps_work(BUNDLE + 3)
-    def open_job(self, state: ss.Session | None, job_id: str | None, view: str) -> tuple[Any, ...]:
-        """Load a batch review job's candidates into the queue and its labels into the fields.
-        Returns the review bundle, category, defect type and a message."""
-        state, job = self.service.open_review(state, job_id)
+    @keeps_work(BUNDLE + 4)
+    def open_job(self, state: ss.Session | None, batch: str | None, view: str) -> tuple[Any, ...]:
+        """Load every job of the chosen batch into one queue. Returns the review bundle, the first job's
+        category and defect type (the fields), the jobs' progress and a message."""
+        state, info = self.service.open_batch(state, batch)
         left = sum(r.status == ss.UNDECIDED for r in state.candidates)
-        message = (f"{job.count} candidate(s) of batch review job `{job.job_id}` "
-                   f"({as_text(job.info.get('prompt')) or 'no prompt'}), {job.count - left} decided already "
-                   f"(by any session): review the {left} left with the keys.")
-        return (*self.review.show(state, view), job.category, gr.update(value=job.defect_type or None), message)
+        first = state.candidates[0].labels
+        message = (f"{info.candidates} candidate(s) in {len(info.jobs)} job(s) of batch {info.title.split(' · ')[0]}, "
+                   f"{info.candidates - left} decided already (by any session): review the {left} left with the keys.")
+        return (*self.review.show(state, view), first.category, gr.update(value=first.defect_type or None),
+                jobs_progress(info, queue.job_counts(state)), message)
+

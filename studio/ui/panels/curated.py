@@ -83,7 +83,7 @@ class CuratedPanel:
                 self.export_btn = gr.Button("Export zip", variant="primary", elem_id="export-btn")
                 self.export_file = gr.File(label="Download", interactive=False, visible=False, height=60,
                                            elem_id="export-file")
-            self.message = gr.Markdown("", elem_id="curated-message")
+            self.export_message = gr.Markdown("", elem_id="export-message")
 
     def _render_opened(self) -> None:
         """The opened sample, its metadata, the picks and the relabel / remove fields."""
@@ -97,6 +97,8 @@ class CuratedPanel:
         with gr.Row():
             self.relabel_btn = gr.Button("Relabel", size="sm", elem_id="relabel-btn")
             self.remove_btn = gr.Button("Remove", size="sm", variant="stop", elem_id="remove-btn")
+        # what opening, relabelling and removing say, right under their buttons (export says its own beside it)
+        self.message = gr.Markdown("", elem_id="curated-message")
         self.picks = gr.CheckboxGroup(choices=[], value=[], label="Tick samples of this page for bulk actions "
                                       "(none ticked = the opened one)", elem_id="curated-picks")
         with gr.Accordion("Metadata", open=False):
@@ -113,7 +115,7 @@ class CuratedPanel:
 
     @property
     def refresh_event(self) -> tuple[Callable, list[Any], list[Any]]:
-        """(fn, inputs, outputs) that refresh the tab (run after every change of the store)."""
+        """(fn, inputs, outputs) that refresh the tab (run when it is shown and on its own controls)."""
         return (self.browse, [*self.filters, self.page],
                 [*self.workspace_outputs, self.f_category, self.f_defect, self.f_engine, self.message])
 
@@ -135,8 +137,9 @@ class CuratedPanel:
         self.remove_btn.click(self.remove, [self.picks, self.opened, self.armed, *self.filters, self.page],
                               [*outputs[:-1], self.full, self.metadata, self.opened, self.armed, outputs[-1]],
                               api_name="ui_remove", **UI)
-        self.export_btn.click(self.export, [self.fmt, self.scope, *self.filters], [self.export_file, self.message],
-                              api_name="ui_export", show_progress_on=self.message, concurrency_limit=2,
+        self.export_btn.click(self.export, [self.fmt, self.scope, *self.filters],
+                              [self.export_file, self.export_message], api_name="ui_export",
+                              show_progress_on=self.export_message, concurrency_limit=2,
                               concurrency_id="export", **UI)
 
     # ------------------------------------------------------------------ what the tab shows

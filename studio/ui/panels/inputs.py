@@ -28,6 +28,7 @@ from studio.ui.widgets import editor as ed
 from studio.ui.widgets.feedback import keeps_work, progress_fn
 from studio.ui.widgets.region_editor import NO_IMAGE, RegionEditor
 from studio.ui.widgets.selection import clicked
+from studio.ui.widgets.views import marked_thumbnail
 
 if TYPE_CHECKING:
     from studio.ui.panels.advanced import AdvancedPanel
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The gallery keeps its last click highlighted through any update: an upload clears that in the browser.
+#: Side (px) of the reference's thumbnail beside Generate.
+REFERENCE_THUMB = 44
 UNHIGHLIGHT_EXAMPLES = ("() => document.querySelectorAll('#examples .thumbnail-item.selected')"
                         ".forEach((t) => t.classList.remove('selected'))")
 EditorPair = tuple[dict[str, Any] | None, ed.Source | None]
@@ -49,6 +52,14 @@ def reference_line(source: ed.Source | None) -> str:
     if not ed.has_image(source):
         return "**No reference**: Generate uses the description only."
     return f"**Reference:** `{Path(str(source['image'])).stem}` (used by Generate; × removes it)"
+
+
+def reference_shown(source: ed.Source | None) -> tuple[str, Any]:
+    """(line, thumbnail) beside Generate: the reference in use, its marked region outlined, or none (hidden)."""
+    if not ed.has_image(source):
+        return reference_line(source), gr.update(value=None, visible=False)
+    thumb = marked_thumbnail(str(source["image"]), source.get("preset"), REFERENCE_THUMB)
+    return reference_line(source), gr.update(value=thumb, visible=True)
 
 
 class InputsPanel:
@@ -82,7 +93,13 @@ class InputsPanel:
             self.generate_btn = gr.Button("Generate", variant="primary", scale=2, min_width=100,
                                           elem_id="generate-btn")
         with gr.Row(equal_height=True, elem_id="reference-row"):
-            self.reference_status = gr.Markdown(reference_line(reference_source), elem_id="reference-status")
+            line, thumb = reference_shown(reference_source)
+            self.reference_thumb = gr.Image(thumb["value"], type="filepath", show_label=False, container=False,
+                                            interactive=False, buttons=[], height=REFERENCE_THUMB,
+                                            width=REFERENCE_THUMB, scale=0, min_width=REFERENCE_THUMB,
+                                            visible=thumb["visible"],
+                                            elem_id="reference-thumb")
+            self.reference_status = gr.Markdown(line, elem_id="reference-status")
             self.reference_clear = gr.Button("× no reference", size="sm", scale=0, min_width=120,
                                              elem_id="reference-clear")
 
@@ -98,7 +115,8 @@ class InputsPanel:
                            [*review.bundle, *self.normal.pair, review.category, self.prompt, review.defect_type,
                             self.picked, self.examples, *reference.editor.pair, reference.text, review.note, message],
                            api_name="ui_upload_normal", **REVIEW).then(*review.will_store_event, **QUICK)
-        reference.editor.source.change(reference_line, reference.editor.source, self.reference_status, **QUIET)
+        reference.editor.source.change(reference_shown, reference.editor.source,
+                                       [self.reference_status, self.reference_thumb], **QUIET)
         self.reference_clear.click(lambda: (None, None, "", "No reference: Generate uses the description only."),
                                    None, [*reference.editor.pair, reference.text, message],
                                    api_name="ui_clear_reference", **QUIET)

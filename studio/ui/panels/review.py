@@ -24,9 +24,11 @@ from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
 from studio.ui.widgets.keyboard import Hotkey, keys_help
 from studio.ui.widgets.selection import clicked
-from studio.ui.widgets.views import VIEWS, before_after, strip_caption, strip_file, view_file
+from studio.ui.widgets.views import VIEWS, before_after, defect_box, strip_caption, strip_file, view_file
 
-EMPTY_DETAILS = "No candidates yet: generate some (or open a batch review job), then review them with the keys."
+#: The candidate line with no queue open; its marker greys out the decision buttons (CSS) and keys skip them.
+EMPTY_DETAILS = ("<span class='no-queue'>No candidates yet: generate some (or open a batch on Batch jobs), then "
+                 "review them with the keys.</span>")
 #: The keys of the review panel, in the order the keys help lists them.
 HOTKEYS = (
     Hotkey(("a",), "accept-btn", "A", "accept"),
@@ -51,7 +53,9 @@ def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Sessio
         fields = typed_labels(category, defect_type, note)
     except InputError as exc:
         return f"⚠️ {exc}"
-    pinned = state.labels if state is not None and state.candidates else None
+    pinned = queue.pinned(state)
+    if pinned is not None and state.labels is None:
+        return "**A** stores each batch job's own labels (named on the candidate line above)."
     labels = pinned or fields
     missing = [w for w, v in (("category", labels.category), ("defect type", labels.defect_type)) if not v]
     if missing:
@@ -78,14 +82,23 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
         record.status, "undecided")
     counts = queue.tally(state)
     reference = (record.metadata or {}).get(ss.REFERENCE_FIELD, "none")
-    source = (f"batch job `{state.review[:8]}…` · " if state.review else "") + f"seed {record.seed}"
+    source = (f"{state.review} · job `{record.job[:8]}…` #{record.job_index + 1} · " if record.job else "") + \
+        f"seed {record.seed}"
+    progress = queue.progress(state)
+    if record.labels is not None and state.labels is None:  # a batch whose jobs carry different labels
+        progress += f" · **A** stores {record.labels.describe()}"
+    box = defect_box(record.mask)  # for the viewer: a large photo opens zoomed on the defect (keyboard script)
+    marker = f"<span class='defect-box' title='{' '.join(f'{v:.4f}' for v in box)}'></span>" if box else ""
     return (f"**#{record.index + 1}** of {len(state.candidates)} · {source} · {engine or 'engine unknown'} · "
-            f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, {counts['accepted']} accepted, "
-            f"{counts['rejected']} rejected")
+            f"{shown} · reference {reference}  \n**{decision}** · {counts['undecided']} undecided, "
+            f"{counts['accepted']} accepted, {counts['rejected']} rejected"
+            + (f"  \n{progress}" if progress else "") + marker)
 
 
-def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
-    """The bundle: (session, viewer, slider, strip, details) for the candidate under review."""
+def show(state: ss.Session | None, view: str, steady: bool = False) -> tuple[Any, ...]:
+    """The bundle: (session, viewer, slider, strip, details, key) for the candidate under review. ``steady``: the
+    view shown stays (a decision or a move along the queue), so the picture goes as a plain value and the
+    hidden one is skipped (every ``gr.update`` costs Gradio a schema rebuild, ~8 ms a key)."""
     if state is None or not state.candidates:
         strip = gr.update(value=[], label="Candidates")
         return state, gr.update(value=None, visible=True), gr.update(visible=False), strip, EMPTY_DETAILS, ""
@@ -96,12 +109,14 @@ def show(state: ss.Session | None, view: str) -> tuple[Any, ...]:
     first, last = order.index(shown[0]) + 1, order.index(shown[-1]) + 1
     label = f"Candidates {first}–{last} of {len(order)}" + (" (best first)" if state.best_first else "")
     strip = gr.update(value=items, selected_index=shown.index(record.index), label=label)
-    if view == "before / after" and state.normal:
-        viewer = gr.update(visible=False)
-        slider = gr.update(value=before_after(record, state.normal), visible=True)
+    if view == "before / after" and (record.normal or state.normal):
+        pair = before_after(record, record.normal or state.normal)
+        viewer, slider = (gr.skip(), pair) if steady else (gr.update(visible=False),
+                                                          gr.update(value=pair, visible=True))
     else:
-        viewer = gr.update(value=view_file(record, view if view in VIEWS else "image"), visible=True)
-        slider = gr.update(visible=False)
+        picture = view_file(record, view if view in VIEWS else "image")
+        viewer, slider = (picture, gr.skip()) if steady else (gr.update(value=picture, visible=True),
+                                                             gr.update(visible=False))
     return state, viewer, slider, strip, details(state, record), ss.candidate_key(state, record)
 
 
@@ -149,7 +164,7 @@ class ReviewPanel:
                 self.slider = gr.ImageSlider(value=None, type="filepath", format="png",
                                              label="④ Candidate: before / after", max_height=520, visible=False,
                                              interactive=False, elem_id="viewer-slider")
-                self.strip = gr.Gallery(label="Candidates", columns=queue.STRIP_WINDOW, height=116,
+                self.strip = gr.Gallery(label="Candidates", columns=queue.STRIP_WINDOW, height=136,
                                         allow_preview=False, object_fit="contain", fit_columns=False, format="png",
                                         elem_id="candidate-strip")
             with gr.Column(scale=1, min_width=240, elem_id="decision-panel"):
@@ -190,8 +205,8 @@ class ReviewPanel:
             self.reject_all = gr.Button("Reject all undecided", size="sm", elem_id="reject-all-btn")
 
     # ------------------------------------------------------------------ events
-    def wire(self, after_store: tuple[Callable, list, list]) -> None:
-        """This panel's events; ``after_store`` (fn, inputs, outputs) runs after every change of the store."""
+    def wire(self) -> None:
+        """This panel's events. A decision refreshes nothing else: the curated tab reads the store when shown."""
         queue_io = [self.session, self.view]
         outputs = [*self.bundle, self.message]
         self.view.change(self.view_changed, queue_io, outputs, api_name="ui_view", **QUIET)
@@ -203,14 +218,11 @@ class ReviewPanel:
         keyed = [*queue_io, self.shown_key]
         labelled = [self.session, *self.labels, self.view, self.shown_key]
         many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
-        stored = [self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many),
-                  self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many),
-                  self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all",
-                                        **REVIEW)]
+        self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many)
+        self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many)
+        self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all", **REVIEW)
         self.reject_btn.click(self.reject, keyed, outputs, api_name="ui_reject", **many)
         self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
-        for event in stored:
-            event.then(*after_store, api_name="ui_curated_after_decision", **QUIET)
         self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
                              api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
         for k, button in enumerate(self.type_buttons, 1):
@@ -276,19 +288,19 @@ class ReviewPanel:
         if position is None:
             raise InputError("Click one of the candidates on the strip.")
         queue.select(state, shown[position])
-        return (*show(state, view), "")
+        return (*show(state, view, steady=True), "")
 
     @keeps_work(BUNDLE + 1)
     def previous(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """←: the previous candidate in the queue's order."""
         queue.step(state, -1)
-        return (*show(state, view), "")
+        return (*show(state, view, steady=True), "")
 
     @keeps_work(BUNDLE + 1)
     def next(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """→: the next candidate in the queue's order."""
         queue.step(state, 1)
-        return (*show(state, view), "")
+        return (*show(state, view, steady=True), "")
 
     # ------------------------------------------------------------------ decisions
     @staticmethod
@@ -298,7 +310,7 @@ class ReviewPanel:
             counts = queue.tally(state)
             done += (f" All {len(state.candidates)} decided: {counts['accepted']} accepted, "
                      f"{counts['rejected']} rejected.")
-        return (*show(state, view), done)
+        return (*show(state, view, steady=True), done)
 
     @keeps_work(BUNDLE + 1)
     def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
@@ -306,7 +318,7 @@ class ReviewPanel:
         """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown) with the
         labels pinned to the queue (the fields only when no queue pinned any), then move to the next undecided."""
         record = queue.pressed_on(state, key)
-        labels = state.labels or typed_labels(category, defect_type, note)
+        labels = queue.pinned(state, record) or typed_labels(category, defect_type, note)
         sample_id, new = self.service.accept(state, record.index, labels.defect_type, labels.category, labels.note)
         done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({labels.category} · {labels.defect_type})."
                 if new else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
@@ -323,12 +335,11 @@ class ReviewPanel:
     def undo(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """Z: undo the last decision and put that candidate under review again."""
         record = self.service.undo(state)
-        return (*show(state, view), f"Undid the decision on **#{record.index + 1}**: undecided again.")
+        return (*show(state, view, steady=True), f"Undid the decision on **#{record.index + 1}**: undecided again.")
 
     def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
                     view: str) -> tuple[Any, ...]:
-        labels = (state.labels if state is not None and state.labels else None) or typed_labels(
-            category, defect_type, note)
+        labels = (state.labels if state is not None else None) or typed_labels(category, defect_type, note)
         count = self.service.decide_all(state, decision, labels.defect_type, labels.category, labels.note)
         verb = "Accepted" if decision == ss.ACCEPTED else "Rejected"
         return (*show(state, view), f"{verb} all {count} undecided candidate(s).")
@@ -353,11 +364,12 @@ class ReviewPanel:
         if not 1 <= number <= len(types) or not types[number - 1]:
             raise InputError(f"Key {number} has no defect type for this category yet.")
         chosen = types[number - 1]
-        if state is None or not state.candidates or state.labels is None:
+        base = queue.pinned(state)
+        if base is None:
             return gr.update(value=chosen), ""
-        state.labels = QueueLabels(state.labels.category, chosen, state.labels.note)
-        left = queue.tally(state)["undecided"]
-        return gr.update(value=chosen), f"Defect type `{chosen}` for the {left} undecided candidate(s) of this queue."
+        labels = QueueLabels(base.category, chosen, base.note)
+        left = queue.relabel_undecided(state, labels)
+        return gr.update(value=chosen), f"{labels.describe()} for the {left} undecided candidate(s) of this queue."
 
     @keeps_work(BUNDLE + 1)
     def apply_labels(self, state: ss.Session | None, defect_type: str, category: str, note: str,
@@ -366,6 +378,5 @@ class ReviewPanel:
         ones keep what they were stored with)."""
         if state is None or not state.candidates:
             raise InputError("There is no open queue: the labels are used by the next Generate or batch job.")
-        state.labels = typed_labels(category, defect_type, note)
-        left = queue.tally(state)["undecided"]
+        left = queue.relabel_undecided(state, typed_labels(category, defect_type, note))
         return (*show(state, view), f"Labels for the {left} undecided candidate(s): {state.labels.describe()}.")

@@ -5,7 +5,8 @@ buttons; :func:`keys_help` and :func:`head_html` are generated from it). Keys ac
 not in a text field and the Workstation tab is shown. Each key only clicks the button that does the
 same (so a key and a click can never disagree), or picks the next option of a radio group; the
 server's selection is the one truth. In the viewer the mouse wheel zooms at the cursor, dragging pans and a double
-click resets; the zoom is kept from one candidate to the next, to compare the same spot. On a
+click resets; the zoom is kept from one candidate to the next, to compare the same spot. A large photo (shown
+at under 2/3 of its size) opens zoomed on its defect (located by the candidate line's marker). On a
 phone Generate and a decision scroll the viewer (with the candidate) into view.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ _SCRIPT = """
   const typing = (el) => el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
   const click = (id) => {
     const el = document.getElementById(id);
-    if (!el || el.disabled) return false;
+    if (!el || el.disabled || getComputedStyle(el).pointerEvents === 'none') return false;  // shown unavailable
     (el.tagName === 'BUTTON' ? el : el.querySelector('button') || el).click();
     return true;
   };
@@ -76,7 +77,7 @@ _SCRIPT = """
   });
 
   // zoom and pan: a transform on the viewer's <img>, kept in variables on the viewer block
-  const zoom = { z: 1, x: 0, y: 0 };
+  const zoom = { z: 1, x: 0, y: 0, auto: false };
   const apply = () => {
     const box = document.getElementById('viewer-image');
     if (!box) return;
@@ -95,20 +96,41 @@ _SCRIPT = """
     zoom.x = cx - (z / zoom.z) * (cx - zoom.x);
     zoom.y = cy - (z / zoom.z) * (cy - zoom.y);
     zoom.z = z;
+    zoom.auto = false;
     if (zoom.z === 1) { zoom.x = 0; zoom.y = 0; }
     apply();
   }, { passive: false });
   let drag = null;
   document.addEventListener('mousedown', (e) => {
-    if (inViewer(e) && zoom.z > 1) { drag = { x: e.clientX - zoom.x, y: e.clientY - zoom.y }; e.preventDefault(); }
+    if (inViewer(e) && zoom.z > 1) {
+      drag = { x: e.clientX - zoom.x, y: e.clientY - zoom.y }; zoom.auto = false; e.preventDefault();
+    }
   });
   document.addEventListener('mousemove', (e) => {
     if (drag) { zoom.x = e.clientX - drag.x; zoom.y = e.clientY - drag.y; apply(); }
   });
   document.addEventListener('mouseup', () => { drag = null; });
   document.addEventListener('dblclick', (e) => {
-    if (inViewer(e)) { zoom.z = 1; zoom.x = 0; zoom.y = 0; apply(); }
+    if (inViewer(e)) { zoom.z = 1; zoom.x = 0; zoom.y = 0; zoom.auto = false; apply(); }
   });
+
+  // a large photo (shown at under 2/3 of its size) opens zoomed on its defect, which the candidate line locates;
+  // the next one does too, until you zoom or pan yourself (then your zoom stays, to compare the same spot)
+  document.addEventListener('load', (e) => {
+    const img = e.target;
+    if (!(img instanceof HTMLImageElement) || !img.closest('#viewer-image') || (zoom.z !== 1 && !zoom.auto)) return;
+    const box = (document.querySelector('#details .defect-box')?.title || '').split(' ').map(Number);
+    const s = Math.min(img.offsetWidth / img.naturalWidth, img.offsetHeight / img.naturalHeight);
+    if (box.length !== 4 || box.some(isNaN) || !(s < 2 / 3) || Math.max(box[2], box[3]) > 0.3) {
+      if (zoom.auto) { zoom.z = 1; zoom.x = 0; zoom.y = 0; zoom.auto = false; apply(); }
+      return;
+    }
+    zoom.z = Math.min(8, Math.max(1.5, 1 / (3 * Math.max(box[2], box[3]))));  // the defect fills a third of it
+    zoom.x = -zoom.z * (box[0] - 0.5) * img.naturalWidth * s;
+    zoom.y = -zoom.z * (box[1] - 0.5) * img.naturalHeight * s;
+    zoom.auto = true;
+    apply();
+  }, true);
 })();
 </script>
 """

@@ -5,6 +5,8 @@ Every picture is drawn once and written as a PNG next to its source (or under a 
 """
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.errors import StudioError
 from studio.imaging import label_mask, load_image, load_mask
 from studio.types import AttentionTrace
 from studio.ui.files import write_png, write_png_once
@@ -59,10 +62,16 @@ def defect_crop(image: np.ndarray, mask: np.ndarray, least: int) -> np.ndarray:
 
 def _drawn(record: CandidateRecord, suffix: str, draw: Any) -> str:
     """A picture of ``record`` drawn once by ``draw(image, mask)`` beside its image file."""
-    path = Path(record.image).with_name(f"{Path(record.image).stem}_{suffix}.png")
+    return _drawn_from(record.image, record.mask, suffix, draw)
+
+
+def _drawn_from(image_path: str, mask_path: str, suffix: str, draw: Any) -> str:
+    """A picture of the candidate in these files, drawn once by ``draw(image, mask)`` beside the image (written
+    atomically: a file that exists is whole, whichever thread drew it)."""
+    path = Path(image_path).with_name(f"{Path(image_path).stem}_{suffix}.png")
     if not path.exists():
-        image = load_image(record.image, what="candidate image")
-        mask = load_mask(record.mask, (image.shape[1], image.shape[0]))
+        image = load_image(image_path, what="candidate image")
+        mask = load_mask(mask_path, (image.shape[1], image.shape[0]))
         write_png(path, draw(image, mask))
     return str(path)
 
@@ -82,10 +91,23 @@ def before_after(record: CandidateRecord, normal: str) -> tuple[str, str]:
     """(normal image, candidate) files for the before / after slider, at most ``VIEW_MAX`` px."""
     if max(_size(record.image)) <= VIEW_MAX:
         return normal, record.image
-    shown = Path(record.image).with_name(f"normal_view_{VIEW_MAX}.png")
+    shown = Path(record.image).with_name(f"{Path(normal).stem}_view_{VIEW_MAX}.png")
     if not shown.exists():
         write_png(shown, fit(load_image(normal, what="normal image"), VIEW_MAX))
     return str(shown), view_file(record, "image")
+
+
+@functools.lru_cache(maxsize=1024)
+def defect_box(mask_path: str) -> tuple[float, float, float, float] | None:
+    """(centre x, centre y, width, height) of a candidate's defect as fractions of its image (the viewer opens a
+    large photo zoomed on it); None without a defect. A session's mask files never change, so it is kept."""
+    mask = load_image(mask_path, what="candidate mask")[..., 0] > 127
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    h, w = mask.shape
+    return ((xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h, (np.ptp(xs) + 1) / w,
+            (np.ptp(ys) + 1) / h)
 
 
 def _size(path: str) -> tuple[int, int]:
@@ -102,19 +124,57 @@ def strip_caption(record: CandidateRecord) -> str:
 
 def strip_file(record: CandidateRecord) -> str:
     """The candidate's strip thumbnail; a decided one is framed (green accepted, red rejected) and a
-    rejected one dimmed, so the decision shows on the picture itself."""
-    status = record.status if record.status in FRAMES else "new"
-
-    def draw(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        thumb = fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX).copy()
+    rejected one dimmed, so the decision shows on the picture itself. The framed ones are drawn from the
+    plain thumbnail (a decision decodes ``STRIP_MAX`` px, not the whole candidate)."""
+    plain = _plain_strip_file(record.image, record.mask)
+    status = record.status
+    if status not in FRAMES:
+        return plain
+    path = Path(plain).with_name(Path(plain).name.replace("_strip_new", f"_strip_{status}"))
+    if not path.exists():
+        thumb = load_image(plain, what="strip thumbnail").copy()
         if status == REJECTED:
             thumb = (thumb.astype(np.float32) * 0.45 + 140).clip(0, 255).astype(np.uint8)
-        if status in FRAMES:
-            border = max(4, thumb.shape[1] // 18)
-            cv2.rectangle(thumb, (0, 0), (thumb.shape[1] - 1, thumb.shape[0] - 1), FRAMES[status], border * 2)
-        return thumb
+        border = max(4, thumb.shape[1] // 18)
+        cv2.rectangle(thumb, (0, 0), (thumb.shape[1] - 1, thumb.shape[0] - 1), FRAMES[status], border * 2)
+        write_png(path, thumb)
+    return str(path)
 
-    return _drawn(record, f"strip_{status}", draw)
+
+def marked_thumbnail(image_path: str, mask_path: str | None, longest: int) -> str:
+    """A picture at most ``longest`` px with its marked region (``mask_path``, when given) outlined, drawn once
+    beside it (the reference beside Generate)."""
+    path = Path(image_path).with_name(f"{Path(image_path).stem}_marked_{longest}.png")
+    if not path.exists():
+        image = load_image(image_path, what="reference image")
+        shown = fit(image, longest)
+        if mask_path and Path(mask_path).is_file():
+            shown = mask_outline(shown, load_mask(mask_path, (image.shape[1], image.shape[0])), (255, 60, 60), 1)
+        write_png(path, shown)
+    return str(path)
+
+
+def _plain_strip_file(image_path: str, mask_path: str) -> str:
+    """The undecided candidate's strip thumbnail: its defect, centred, at most ``STRIP_MAX`` px."""
+    return _drawn_from(image_path, mask_path, "strip_new",
+                       lambda image, mask: fit(defect_crop(image, mask, STRIP_MAX), STRIP_MAX))
+
+
+def draw_ahead(records: list[CandidateRecord]) -> None:
+    """Draw the plain strip thumbnails of ``records`` and locate their defects in a background thread, in queue
+    order, so that a key press draws only what it changed (a decision's frame). Stops quietly when the queue's
+    files go (closed meanwhile)."""
+    files = [(r.image, r.mask) for r in records]
+
+    def work() -> None:
+        for image, mask in files:
+            try:
+                _plain_strip_file(image, mask)
+                defect_box(mask)
+            except (StudioError, OSError):
+                return
+
+    threading.Thread(target=work, name="strip-ahead", daemon=True).start()
 
 
 def thumbnail_file(record: Any, folder: Path, longest: int = THUMB_MAX, crop: bool = True) -> str:
