@@ -193,3 +193,16 @@ def test_a_reloaded_tab_gets_its_batch_queue_back_in_its_own_folder(tmp_path):
     assert all(Path(r.image).is_file() and r.image.startswith(back.dir) for r in back.candidates)
     assert service.undo(back).index == 2 and "reload-knot-00" not in service.ctx.store  # its history came back
     assert service.resume("f" * 32) is None  # a session the studio never had
+
+
+def test_the_reference_thumbnail_writes_nothing_beside_its_picture(tmp_path, surface, blob_mask):
+    from studio.ui.panels.inputs import REFERENCE_THUMB, reference_shown
+
+    folder = tmp_path / "install"  # an example's picture lies in the (maybe read-only) install
+    folder.mkdir()
+    Image.fromarray(surface).save(folder / "ref.png")
+    Image.fromarray(blob_mask.astype(np.uint8) * 255).save(folder / "ref_mask.png")
+    line, thumb = reference_shown({"image": str(folder / "ref.png"), "preset": str(folder / "ref_mask.png")})
+    assert sorted(p.name for p in folder.iterdir()) == ["ref.png", "ref_mask.png"]
+    assert "ref" in line and thumb["visible"] and max(thumb["value"].shape[:2]) <= REFERENCE_THUMB
+    assert (thumb["value"] == (255, 60, 60)).all(axis=-1).any()  # the marked region is outlined

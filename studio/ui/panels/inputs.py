@@ -94,7 +94,7 @@ class InputsPanel:
                                           elem_id="generate-btn")
         with gr.Row(equal_height=True, elem_id="reference-row"):
             line, thumb = reference_shown(reference_source)
-            self.reference_thumb = gr.Image(thumb["value"], type="filepath", show_label=False, container=False,
+            self.reference_thumb = gr.Image(thumb["value"], type="numpy", show_label=False, container=False,
                                             interactive=False, buttons=[], height=REFERENCE_THUMB,
                                             width=REFERENCE_THUMB, scale=0, min_width=REFERENCE_THUMB,
                                             visible=thumb["visible"],

@@ -141,17 +141,14 @@ def strip_file(record: CandidateRecord) -> str:
     return str(path)
 
 
-def marked_thumbnail(image_path: str, mask_path: str | None, longest: int) -> str:
-    """A picture at most ``longest`` px with its marked region (``mask_path``, when given) outlined, drawn once
-    beside it (the reference beside Generate)."""
-    path = Path(image_path).with_name(f"{Path(image_path).stem}_marked_{longest}.png")
-    if not path.exists():
-        image = load_image(image_path, what="reference image")
-        shown = fit(image, longest)
-        if mask_path and Path(mask_path).is_file():
-            shown = mask_outline(shown, load_mask(mask_path, (image.shape[1], image.shape[0])), (255, 60, 60), 1)
-        write_png(path, shown)
-    return str(path)
+def marked_thumbnail(image_path: str, mask_path: str | None, longest: int) -> np.ndarray:
+    """A picture at most ``longest`` px with its marked region (``mask_path``, when given) outlined (the
+    reference beside Generate). Drawn in memory: the source may lie in the read-only install (an example)."""
+    image = load_image(image_path, what="reference image")
+    shown = fit(image, longest)
+    if mask_path and Path(mask_path).is_file():
+        shown = mask_outline(shown, load_mask(mask_path, (image.shape[1], image.shape[0])), (255, 60, 60), 1)
+    return shown
 
 
 def _plain_strip_file(image_path: str, mask_path: str) -> str:
