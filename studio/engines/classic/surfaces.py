@@ -71,10 +71,8 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     # crumbs join the nearest big unit
     _, nearest = cv2.distanceTransformWithLabels((~keep).astype(np.uint8), cv2.DIST_L2, 3,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(keep)
-    owner = labels[ys, xs]
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
-    lookup[nearest[ys, xs]] = owner
+    lookup[nearest[keep]] = labels[keep]
     filled = np.where(keep, labels, lookup[nearest]) * region
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
@@ -93,9 +91,9 @@ def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
         return parts, n - 1
     _, nearest = cv2.distanceTransformWithLabels((cores == 0).astype(np.uint8), cv2.DIST_L2, 3,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(cores)
+    inside = cores > 0
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
-    lookup[nearest[ys, xs]] = parts[ys, xs]
+    lookup[nearest[inside]] = parts[inside]
     return np.where(mask, lookup[nearest], 0).astype(np.int32), n - 1
 
 
