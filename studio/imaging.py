@@ -140,6 +140,8 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     if radius >= WIDE_DISC:
         return disc_by_rows(mask, radius, erode=False)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    if mask.dtype == bool:  # 0/1 bytes either way: no copies
+        return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
@@ -151,6 +153,8 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     if radius >= WIDE_DISC:
         return disc_by_rows(mask, radius, erode=True)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    if mask.dtype == bool:  # 0/1 bytes either way: no copies
+        return cv2.erode(mask.view(np.uint8), kernel).view(bool)
     return cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
 
 

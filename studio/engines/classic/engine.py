@@ -285,12 +285,12 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     allowed = dilate(region, grow)
     keep = shared.clear if clear else allowed
     if window is None:
-        window = change_window(out_f - crop.astype(np.float32))
+        window = change_window(out_f - shared.crop)
     # everything below runs on the window around the change and the footprint
     y0, y1, x0, x1 = grown_window(window, footprint, 4, region.shape)
     win = (slice(y0, y1), slice(x0, x1))
     part, part_allowed = crop[win], allowed[win]
-    base = part.astype(np.float32)
+    base = shared.crop[win]  # the crop as float32
     part_diff = (grey_if(photo, out_f[win]) - base) * keep[win][..., None]
     part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
