@@ -10,6 +10,7 @@ import sys
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,7 +18,7 @@ from PIL import Image
 from studio import config
 from studio.cli import main as cli_main
 from studio.errors import InputError
-from studio.imaging import check_mask, load_image, load_mask, mask_from_array
+from studio.imaging import check_mask, dilate, disc_by_rows, erode, load_image, load_mask, mask_from_array
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -305,3 +306,16 @@ def test_cli_subprocess_exit_2_no_traceback(good_files: dict[str, Path], tmp_pat
             cwd=ROOT, env=dict(environment), capture_output=True, text=True, timeout=120,
         )
         _assert_one_error_line(proc.returncode, proc.stderr)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 7, 15, 16, 17, 23, 31, 50])
+def test_disc_by_rows_is_opencvs_dilation_and_erosion(radius: int) -> None:
+    """The row-wise disc morphology equals OpenCV's elliptic one pixel for pixel, borders included."""
+    rng = np.random.default_rng(radius)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    for mask in (cv2.GaussianBlur(rng.random((97, 131)), (0, 0), 4) > 0.5, rng.random((40, 70)) > 0.97):
+        grown = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+        shrunk = cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
+        assert np.array_equal(disc_by_rows(mask, radius, erode=False), grown)
+        assert np.array_equal(disc_by_rows(mask, radius, erode=True), shrunk)
+        assert np.array_equal(dilate(mask, radius), grown) and np.array_equal(erode(mask, radius), shrunk)

@@ -238,7 +238,11 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
     count = int(units.max())
     if count <= 1:
         return maps
-    amount = np.abs(maps.albedo - 1.0).max(axis=2) if maps.albedo is not None else maps.cover
+    if maps.albedo is not None:  # largest channel (np.maximum: far quicker than a max over a short last axis)
+        moved = np.abs(maps.albedo - 1.0)
+        amount = np.maximum(np.maximum(moved[..., 0], moved[..., 1]), moved[..., 2])
+    else:
+        amount = maps.cover
     per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
     strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
     strength[int(np.argmax(per_unit)) + 1] = 1.0
@@ -281,12 +285,12 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     allowed = dilate(region, grow)
     keep = shared.clear if clear else allowed
     if window is None:
-        window = change_window(out_f - crop.astype(np.float32))
+        window = change_window(out_f - shared.crop)
     # everything below runs on the window around the change and the footprint
     y0, y1, x0, x1 = grown_window(window, footprint, 4, region.shape)
     win = (slice(y0, y1), slice(x0, x1))
     part, part_allowed = crop[win], allowed[win]
-    base = part.astype(np.float32)
+    base = shared.crop[win]  # the crop as float32
     part_diff = (grey_if(photo, out_f[win]) - base) * keep[win][..., None]
     part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
@@ -369,7 +373,7 @@ def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray,
     delta = cv2.absdiff(out, crop)
     changed = np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2]) > LABEL_THRESHOLD
     changed &= allowed
-    out = np.where(changed[..., None], out, crop)
+    out = cv2.copyTo(out, changed.view(np.uint8), crop.copy())  # the changed pixels only
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     closed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     if footprint is not None:

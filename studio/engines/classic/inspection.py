@@ -30,19 +30,25 @@ def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2])
 
 
-def one_surface_share(before: np.ndarray, after: np.ndarray, surfaces: np.ndarray) -> float:
+def one_surface_share(before: np.ndarray, after: np.ndarray, surfaces: np.ndarray,
+                      moved: np.ndarray | None = None) -> float:
     """Share of the visibly changed pixels that lie on the surface unit holding most of them
-    (``surfaces``: int unit index per pixel, 0 = no unit); 1.0 when nothing visibly changed."""
-    visible = change(before, after) > VISIBLE
+    (``surfaces``: int unit index per pixel, 0 = no unit); 1.0 when nothing visibly changed.
+    ``moved``: ``change(before, after)`` when already computed."""
+    visible = (change(before, after) if moved is None else moved) > VISIBLE
     counts = np.bincount(surfaces[visible].ravel(), minlength=int(surfaces.max()) + 1)
     total = int(visible.sum())
     return float(counts.max() / total) if total else 1.0
 
 
-def unchanged_share(before: np.ndarray, after: np.ndarray, label: np.ndarray) -> float:
-    """Share of the labelled pixels that did not visibly change (a label halo)."""
+def unchanged_share(before: np.ndarray, after: np.ndarray, label: np.ndarray,
+                    moved: np.ndarray | None = None) -> float:
+    """Share of the labelled pixels that did not visibly change (a label halo); ``moved``:
+    ``change(before, after)`` when already computed."""
     lab = label > 0
-    return float((change(before, after)[lab] <= VISIBLE).mean()) if lab.any() else 0.0
+    if not lab.any():
+        return 0.0
+    return float(((change(before, after) if moved is None else moved)[lab] <= VISIBLE).mean())
 
 
 def outline_share(before: np.ndarray, after: np.ndarray, region: np.ndarray) -> float:
@@ -91,19 +97,22 @@ def surround_texture(before: np.ndarray, label: np.ndarray) -> float:
     if not around.any():
         return 0.0
     grey = cv2.GaussianBlur(_grey(before), (0, 0), 1.0)
-    return float(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2.0))[around].mean())
+    return float(np.abs(grey[around] - cv2.GaussianBlur(grey, (0, 0), 2.0)[around]).mean())
 
 
-def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray) -> float:
+def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray,
+                    moved: np.ndarray | None = None) -> float:
     """Mean gradient of the (sigma-1 smoothed) change on the label's edge per grey level of the mean
-    change inside: ~0 for an airbrushed blob fading out, higher for a defect with a defined edge."""
+    change inside: ~0 for an airbrushed blob fading out, higher for a defect with a defined edge
+    (``moved``: ``change(before, after)`` when already computed)."""
     lab = label > 0
-    delta = cv2.GaussianBlur(change(before, after).astype(np.float32), (0, 0), 1.0)
+    moved = change(before, after) if moved is None else moved
+    delta = cv2.GaussianBlur(moved.astype(np.float32), (0, 0), 1.0)
     edge = lab & ~erode(lab, 1)
     if not edge.any():
         return 0.0
     gy, gx = np.gradient(delta)
-    return float(np.hypot(gx, gy)[edge].mean()) / max(float(change(before, after)[lab].mean()), 1.0)
+    return float(np.hypot(gx[edge], gy[edge]).mean()) / max(float(moved[lab].mean()), 1.0)
 
 
 SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 0.5 log(seam ratio, >= 0.3) "
@@ -128,14 +137,15 @@ def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, r
         win = (slice(max(0, y - 8), y + h + 8), slice(max(0, x - 8), x + w + 8))
         before, after, label, region, surfaces = before[win], after[win], label[win], region[win], surfaces[win]
         lab = label > 0
-    strength = float(change(before, after)[lab].mean()) if lab.any() else 0.0
+    moved = change(before, after)
+    strength = float(moved[lab].mean()) if lab.any() else 0.0
     texture = surround_texture(before, label)
-    definition = edge_definition(before, after, label)
-    straddle = 1.0 - one_surface_share(before, after, surfaces)
+    definition = edge_definition(before, after, label, moved)
+    straddle = 1.0 - one_surface_share(before, after, surfaces, moved)
     value = (math.log((strength + 1.0) / (texture + 1.0)) + 0.5 * math.log(max(seam, 0.3)) + 0.5 * definition
              - 1.5 * straddle - 2.0 * max(outline - 0.05, 0.0))
     return {"value": round(value, 4), "method": SCORE_METHOD, "visibility": round(strength, 3),
             "surround_texture": round(texture, 3), "seam_ratio": round(seam, 4),
             "edge_definition": round(definition, 4), "straddle": round(straddle, 4),
-            "outline": round(outline, 4), "halo": round(unchanged_share(before, after, label), 4),
+            "outline": round(outline, 4), "halo": round(unchanged_share(before, after, label, moved), 4),
             "parts": label_parts(label)}

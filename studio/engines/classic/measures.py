@@ -22,10 +22,11 @@ def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, widt
         grey = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
         gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+        gx, gy = gx[band], gy[band]  # the magnitude only on the band
         return np.sqrt(gx * gx + gy * gy)
 
-    before = float(grad(original)[band].mean())
-    return float(grad(output)[band].mean()) / max(before, 1e-6)
+    before = float(grad(original).mean())
+    return float(grad(output).mean()) / max(before, 1e-6)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

@@ -59,15 +59,23 @@ def noise_base(level: int) -> np.ndarray:
     return fractal((BASE_SIDE, BASE_SIDE), BASE_SIDE / cell, np.random.default_rng([0x0B15E, level]), octaves)
 
 
+@lru_cache(maxsize=len(BASE_CELLS))
+def noise_base_transposed(level: int) -> np.ndarray:
+    """:func:`noise_base` transposed, stored row by row: its quarter turns are cut from rows, not columns."""
+    return np.ascontiguousarray(noise_base(level).T)
+
+
 def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float) -> np.ndarray:
     """Fractal noise of ``shape`` with features about ``cell`` px across (values ~[-1, 1]): a seeded
     window (offset and one of the 8 flips/rotations by 90 degrees) of the cached base nearest in
     feature size; no noise is synthesised per candidate."""
     h, w = shape
     level = int(np.clip(round(math.log2(max(cell, 0.1) / BASE_CELLS[0])), 0, len(BASE_CELLS) - 1))
-    base = noise_base(level)
     turn = int(rng.integers(8))
-    view = np.rot90(base, turn % 4)
+    if turn % 2:  # a quarter turn: rot90(base, 1) is base.T upside down, rot90(base, 3) base.T mirrored
+        view = noise_base_transposed(level)[::-1] if turn % 4 == 1 else noise_base_transposed(level)[:, ::-1]
+    else:
+        view = np.rot90(noise_base(level), turn % 4)
     if turn >= 4:
         view = view[:, ::-1]
     if h > BASE_SIDE or w > BASE_SIDE:  # larger than a base: stretch one (features grow with it)

@@ -82,8 +82,8 @@ class Photometry:
 def immerkaer_sigma(grey: np.ndarray, where: np.ndarray) -> float:
     """Quick sensor-noise sigma of ``grey`` (float32) over ``where``: median absolute response of
     Immerkær's kernel, scaled to a Gaussian sigma (strong edges and texture inflate it)."""
-    response = np.abs(cv2.filter2D(grey, cv2.CV_32F, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT))
-    values = response[where] if where.any() else response.ravel()
+    response = cv2.filter2D(grey, cv2.CV_32F, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)
+    values = np.abs(response[where] if where.any() else response.ravel())
     return float(np.median(values)) * 1.4826 / 6.0
 
 
@@ -106,7 +106,7 @@ def residual_noise(grey: np.ndarray, where: np.ndarray, level: float, detail: np
     (steps well above the noise) are left alone, so they are not counted as noise."""
     detail = high_pass(grey) if detail is None else detail
     smooth = cv2.bilateralFilter(detail, 5, max(3.0 * level, 2.0), 1.5)
-    values = np.abs(detail - smooth)[where]
+    values = np.abs(detail[where] - smooth[where])
     return float(np.median(values)) * RESIDUAL_SCALE if values.size else 0.0
 
 
@@ -122,9 +122,9 @@ def blur_sigma(grey: np.ndarray, where: np.ndarray) -> float:
     def strong(image: np.ndarray) -> float:
         gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-        magnitude = np.sqrt(gx * gx + gy * gy)
-        values = magnitude[where] if where.sum() >= 16 else magnitude.ravel()
-        return float(np.percentile(values, 98))
+        if where.sum() >= 16:  # the magnitude only where it is read
+            gx, gy = gx[where], gy[where]
+        return float(np.percentile(np.sqrt(gx * gx + gy * gy).ravel(), 98))
 
     sharp = strong(grey)
     if sharp < 8.0:  # nearly flat: nothing to measure the optics by
@@ -157,7 +157,7 @@ def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photo
     light, confidence = light_direction(grey, where)
     monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)
     detail = high_pass(grey)
-    around = np.abs(detail)[where]
+    around = np.abs(detail[where])
     return Photometry(noise=noise_sigma(grey, where, detail), blur=blur_sigma(grey, where), light=light,
                       light_confidence=confidence, monochrome=monochrome,
                       texture=float(around.mean()), fine=robust_sigma(fine_pass(grey)[where]))

@@ -259,7 +259,7 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
         blended = blended + (crop_f - shared.base) * carried * fit.mask[..., None]
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
-    contrast = float(np.abs(blended - crop_f)[fit.mask].mean())
+    contrast = float(np.abs(blended[fit.mask] - crop_f[fit.mask]).mean())
     boost = 1.0
     if contrast < MIN_CONTRAST:
         boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)

@@ -53,7 +53,7 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     # surfaces meet at an edge; a gradual change of tone (a highlight, shading) is one surface
     edge = (bright ^ cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)) & region
     gy, gx = np.gradient(cv2.GaussianBlur(grey, (0, 0), 1.0))
-    if not edge.any() or float(np.median(np.hypot(gx, gy)[edge])) < SHARP_EDGE * abs(step):
+    if not edge.any() or float(np.median(np.hypot(gx[edge], gy[edge]))) < SHARP_EDGE * abs(step):
         return units
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
@@ -71,10 +71,8 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     # crumbs join the nearest big unit
     _, nearest = cv2.distanceTransformWithLabels((~keep).astype(np.uint8), cv2.DIST_L2, 3,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(keep)
-    owner = labels[ys, xs]
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
-    lookup[nearest[ys, xs]] = owner
+    lookup[nearest[keep]] = labels[keep]
     filled = np.where(keep, labels, lookup[nearest]) * region
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
@@ -93,9 +91,9 @@ def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
         return parts, n - 1
     _, nearest = cv2.distanceTransformWithLabels((cores == 0).astype(np.uint8), cv2.DIST_L2, 3,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(cores)
+    inside = cores > 0
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
-    lookup[nearest[ys, xs]] = parts[ys, xs]
+    lookup[nearest[inside]] = parts[inside]
     return np.where(mask, lookup[nearest], 0).astype(np.int32), n - 1
 
 

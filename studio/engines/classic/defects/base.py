@@ -268,9 +268,9 @@ def patch_field(ctx: Context, centre: tuple[float, float], axes: tuple[float, fl
 def place(ctx: Context, reach: float) -> tuple[float, float]:
     """A seeded point of the region at least ``reach`` px inside it (the deepest points if none is)."""
     depth = ctx.depth
-    ys, xs = np.nonzero(depth >= min(reach, 0.8 * float(depth.max())))
-    i = int(ctx.rng.integers(ys.size))
-    return float(xs[i]), float(ys[i])
+    where = np.flatnonzero(depth >= min(reach, 0.8 * float(depth.max())))
+    y, x = divmod(int(where[int(ctx.rng.integers(where.size))]), depth.shape[1])
+    return float(x), float(y)
 
 
 def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
