@@ -117,13 +117,35 @@ def pinned(state: Session | None, record: CandidateRecord | None = None) -> Queu
     return record.labels or state.labels
 
 
+def shown_job(state: Session | None) -> str | None:
+    """The batch job of the candidate under review (None for a generation or no queue)."""
+    return current(state).job if state is not None and state.candidates else None
+
+
+def scope(state: Session | None) -> str:
+    """What a relabel changes, for the page: ``this job`` in a batch queue, else ``this queue``."""
+    return "this job" if shown_job(state) is not None else "this queue"
+
+
+def entered_job(state: Session | None, before: str | None) -> QueueLabels | None:
+    """The labels of the candidate under review when it belongs to another batch job than ``before`` (the job
+    the label fields showed): what the fields show from now on; None when they stay as they are."""
+    job = shown_job(state)
+    return current(state).labels if job is not None and job != before else None
+
+
 def relabel_undecided(state: Session, labels: QueueLabels) -> int:
-    """Pin ``labels`` to the queue's undecided candidates (decided ones keep what they were stored with);
-    returns how many are undecided."""
-    state.labels = labels
-    undecided = [r for r in state.candidates if r.status == UNDECIDED]
+    """Pin ``labels`` to the undecided candidates (decided ones keep what they were stored with): in a batch
+    queue those of the shown candidate's job only (the other jobs keep their own), else the whole queue's;
+    returns how many."""
+    job = shown_job(state)
+    undecided = [r for r in state.candidates if r.status == UNDECIDED and r.job == job]
     for record in undecided:
-        record.labels = None  # the queue's labels from now on
+        record.labels = labels if job is not None else None  # None: the queue's labels from now on
+    if job is None:
+        state.labels = labels
+    else:  # one set of labels across the batch, or None: each job's own
+        state.labels = labels if {r.labels for r in state.candidates} == {labels} else None
     return len(undecided)
 
 

@@ -210,6 +210,44 @@ def test_one_queue_reviews_across_the_jobs_of_a_batch(review_app, page):
     assert page.locator("#review-job input").input_value().startswith("✓ across.yaml")
 
 
+def test_the_label_fields_follow_the_batch_job_under_review(review_app, page):
+    write_review_job_of(review_app.data_dir, 2, "fields-crack", "crack", batch="fields.yaml")
+    write_review_job_of(review_app.data_dir, 2, "fields-knot", "knot", batch="fields.yaml", category="oak")
+    category, defect = page.locator("#category input"), page.locator("#defect-type input")
+    page.locator("#batch-tab-button").click()
+    open_batch(page, "fields.yaml")
+    page.wait_for_function("document.querySelector('#category input')?.value === 'wood'")
+    assert defect.input_value() == "crack"
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for shown in (2, 3):  # into job 2: the fields and the line under the buttons show its labels
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"/^#{shown} of 4/.test(document.querySelector('#details')?.innerText.trim())")
+    page.wait_for_function("document.querySelector('#category input')?.value === 'oak'")
+    assert defect.input_value() == "knot"
+    wait_text(page, "#will-store", "category oak · defect type knot")
+    assert "oak · knot" in page.locator("#details").inner_text() and "differ" not in page.locator("#will-store").inner_text()
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted #3")
+    assert (category.input_value(), defect.input_value()) == ("oak", "knot")  # still job 2: the fields stay
+    # a field edited under job 2 is applied to job 2's remaining candidates only, when asked
+    defect.fill("split")
+    defect.press("Enter")
+    wait_text(page, "#will-store", "fields differ")
+    page.locator("#apply-labels-btn").click()
+    wait_text(page, "#message", "1 undecided candidate(s) of this job: oak · split")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for shown in (3, 2):  # back in job 1: its own labels, untouched
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(f"/^#{shown} of 4/.test(document.querySelector('#details')?.innerText.trim())")
+    page.wait_for_function("document.querySelector('#category input')?.value === 'wood'")
+    assert defect.input_value() == "crack"
+    page.keyboard.press("a")
+    wait_text(page, "#message", "Accepted #2")
+    with Store(review_app.data_dir) as store:
+        got = {(r.id, r.category, r.defect_type) for r in store.list() if r.id.startswith("fields-")}
+    assert got == {("fields-knot-00", "oak", "knot"), ("fields-crack-01", "wood", "crack")}
+
+
 def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
     before = len(stored(review_app.data_dir))
     generate(page, 3)

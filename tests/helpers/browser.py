@@ -76,16 +76,16 @@ def shot(page, folder: Path, name: str, full: bool = False) -> None:
 
 
 def write_review_job_of(data_dir: Path, count: int, job_id: str = "browser-review-job", defect_type: str = "crack",
-                        batch: str = "") -> str:
+                        batch: str = "", category: str = "wood") -> str:
     """What ``anomaly-studio batch --review`` leaves: a review job of ``count`` classic candidates of the wood
-    plank (``batch``: the spec it came from, so jobs group into one batch)."""
+    plank labelled ``category`` (``batch``: the spec it came from, so jobs group into one batch)."""
     from studio.batch.review import review_root, write_review_job
     from studio.engines.classic import ClassicEngine
     from studio.requests import build_request
 
     request = build_request(REPO / "assets" / "normal" / "wood_plank.png", REPO / "assets" / "masks" /
                             "wood_plank_mask.png", prompt=f"a {defect_type}", num=count, seed=5)
-    info = {"prompt": f"a {defect_type}", "category": "wood", "defect_type": defect_type, "note": ""}
+    info = {"prompt": f"a {defect_type}", "category": category, "defect_type": defect_type, "note": ""}
     if batch:
         info["spec"] = batch
     write_review_job(review_root(data_dir), job_id, ClassicEngine().generate(request), request.image, None, None, info)

@@ -214,7 +214,8 @@ def test_generate_review_by_decisions_auto_advance_and_undo(studio, sketched):
     assert all(r.score is not None for r in state.candidates)  # the engine scores every candidate
 
     out = studio.review.accept(state, "stain", "metal_plate", "nice", "image")
-    state, _, _, strip, details, key, message = out
+    state, _, _, strip, details, key, *fields, message = out
+    assert all(f == gr.skip() for f in fields)  # a generation's queue: the label fields stay as typed
     assert "Accepted **#1**" in message and details.startswith("**#2**") and strip["selected_index"] == 1
     assert strip["value"][0][1].endswith("✓")
     record = studio.service.ctx.store.get(state.candidates[0].sample_id)
@@ -392,10 +393,10 @@ def test_batch_review_job_reviews_in_the_same_queue_and_accepts_once(studio, ske
     assert f"job 1 `{job_id[:16]}` · a scratch · 0/2" in progress
     assert studio.api.api_review_jobs()["jobs"][0]["candidates"] == 2
 
-    state, viewer, _, strip, details, key, category, defect, progress, message = studio.batch_jobs.open_job(
+    state, viewer, _, strip, details, key, defect, category, note, progress, message = studio.batch_jobs.open_job(
         None, batch, "image")
     assert len(strip["value"]) == 2 and "2 candidate(s) in 1 job(s)" in message and f"job `{job_id[:8]}…`" in details
-    assert defect["value"] == "scratch" and category == "bottle"
+    assert (defect, category, note) == ("scratch", "bottle", "")
     folder = studio.service.ctx.store.root / "review" / job_id
     assert np.array_equal(pixels(viewer["value"]), pixels(folder / "candidate_00.png"))
 

@@ -60,7 +60,7 @@ class BatchJobsPanel:
             trigger(self.list_jobs, self.job, [self.job, self.progress, review.message], api_name="ui_review_jobs",
                     **QUIET)
         self.open.click(self.open_job, [review.session, self.job, review.view],
-                        [*review.bundle, review.category, review.defect_type, self.progress, review.message],
+                        [*review.bundle, *review.labels, self.progress, review.message],
                         api_name="ui_open_review", show_progress_on=[review.viewer],
                         **UI).then(*review.will_store_event, **QUIET)
 
@@ -74,15 +74,15 @@ class BatchJobsPanel:
         return (gr.update(choices=[batch_choice(b) for b in batches], value=value,
                           label=f"Batches ({len(batches)})"), jobs_progress(chosen), "")
 
-    @keeps_work(BUNDLE + 4)
+    @keeps_work(BUNDLE + 5)
     def open_job(self, state: ss.Session | None, batch: str | None, view: str) -> tuple[Any, ...]:
-        """Load every job of the chosen batch into one queue. Returns the review bundle, the first job's
-        category and defect type (the fields), the jobs' progress and a message."""
+        """Load every job of the chosen batch into one queue. Returns the review bundle, the labels of the job
+        under review (defect type, category, note: the fields), the jobs' progress and a message."""
         state, info = self.service.open_batch(state, batch)
         left = sum(r.status == ss.UNDECIDED for r in state.candidates)
-        first = state.candidates[0].labels
+        shown = queue.pinned(state)
         message = (f"{info.candidates} candidate(s) in {len(info.jobs)} job(s) of batch {info.title.split(' · ')[0]}, "
                    f"{info.candidates - left} decided already (by any session): review the {left} left with the keys.")
-        return (*self.review.show(state, view), first.category, gr.update(value=first.defect_type or None),
+        return (*self.review.show(state, view), shown.defect_type or None, shown.category, shown.note,
                 jobs_progress(info, queue.job_counts(state)), message)
 

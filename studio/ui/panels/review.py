@@ -54,8 +54,6 @@ def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Sessio
     except InputError as exc:
         return f"⚠️ {exc}"
     pinned = queue.pinned(state)
-    if pinned is not None and state.labels is None:
-        return "**A** stores each batch job's own labels (named on the candidate line above)."
     labels = pinned or fields
     missing = [w for w, v in (("category", labels.category), ("defect type", labels.defect_type)) if not v]
     if missing:
@@ -63,10 +61,21 @@ def will_store(category: Any, defect_type: Any, note: Any = "", state: ss.Sessio
             " and applied (**Apply to remaining**)." if pinned else ".")
     if pinned is None:
         return f"Next queue: category `{fields.category}` · defect type `{fields.defect_type}`"
-    line = f"**A** stores (this queue): category `{pinned.category}` · defect type `{pinned.defect_type}`"
+    scope = queue.scope(state)
+    line = f"**A** stores ({scope}): category `{pinned.category}` · defect type `{pinned.defect_type}`"
     if fields != pinned:
-        line += "  \n⚠️ The fields differ: **Apply to remaining** to use them for the undecided candidates."
+        line += f"  \n⚠️ The fields differ: **Apply to remaining** to use them for the undecided candidates of {scope}."
     return line
+
+
+def job_fields(state: ss.Session | None, before: str | None) -> tuple[Any, ...]:
+    """(defect type, category, note, will-store line) after a move from batch job ``before``: the labels of the
+    shown candidate's job when it is another job, else all skipped (each output costs Gradio a schema rebuild)."""
+    labels = queue.entered_job(state, before)
+    if labels is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return (labels.defect_type or None, labels.category, labels.note,
+            will_store(labels.category, labels.defect_type, labels.note, state))
 
 
 def details(state: ss.Session, record: ss.CandidateRecord) -> str:
@@ -209,19 +218,20 @@ class ReviewPanel:
         """This panel's events. A decision refreshes nothing else: the curated tab reads the store when shown."""
         queue_io = [self.session, self.view]
         outputs = [*self.bundle, self.message]
+        moving = [*self.bundle, *self.labels, self.will_store, self.message]  # the fields follow the batch job
         self.view.change(self.view_changed, queue_io, outputs, api_name="ui_view", **QUIET)
         self.best_first.change(self.order_changed, [self.session, self.best_first, self.view], outputs,
                                api_name="ui_best_first", **QUIET)
-        self.strip.select(self.select_candidate, queue_io, outputs, api_name="ui_select_candidate", **REVIEW)
-        self.prev_btn.click(self.previous, queue_io, outputs, api_name="ui_step", **REVIEW)
-        self.next_btn.click(self.next, queue_io, outputs, api_name="ui_step", **REVIEW)
+        self.strip.select(self.select_candidate, queue_io, moving, api_name="ui_select_candidate", **REVIEW)
+        self.prev_btn.click(self.previous, queue_io, moving, api_name="ui_step", **REVIEW)
+        self.next_btn.click(self.next, queue_io, moving, api_name="ui_step", **REVIEW)
         keyed = [*queue_io, self.shown_key]
         labelled = [self.session, *self.labels, self.view, self.shown_key]
         many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
-        self.accept_btn.click(self.accept, labelled, outputs, api_name="ui_accept", **many)
-        self.undo_btn.click(self.undo, queue_io, outputs, api_name="ui_undo", **many)
+        self.accept_btn.click(self.accept, labelled, moving, api_name="ui_accept", **many)
+        self.undo_btn.click(self.undo, queue_io, moving, api_name="ui_undo", **many)
         self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all", **REVIEW)
-        self.reject_btn.click(self.reject, keyed, outputs, api_name="ui_reject", **many)
+        self.reject_btn.click(self.reject, keyed, moving, api_name="ui_reject", **many)
         self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
         self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
                              api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
@@ -280,39 +290,47 @@ class ReviewPanel:
             state.best_first = bool(best_first)
         return (*show(state, view), "")
 
-    @keeps_work(BUNDLE + 1)
+    @staticmethod
+    def _moved(state: ss.Session | None, view: str, before: str | None, message: str = "") -> tuple[Any, ...]:
+        """The outputs of a move along the queue (``before``: the batch job shown until now): the bundle, the
+        label fields (changed only when the move entered another job) and ``message``."""
+        return (*show(state, view, steady=True), *job_fields(state, before), message)
+
+    @keeps_work(BUNDLE + 5)
     def select_candidate(self, state: ss.Session | None, view: str, evt: gr.SelectData) -> tuple[Any, ...]:
         """A thumbnail of the strip was clicked: put that candidate under review."""
-        shown = queue.window(state)
+        shown, before = queue.window(state), queue.shown_job(state)
         position = clicked(evt, len(shown))
         if position is None:
             raise InputError("Click one of the candidates on the strip.")
         queue.select(state, shown[position])
-        return (*show(state, view, steady=True), "")
+        return self._moved(state, view, before)
 
-    @keeps_work(BUNDLE + 1)
+    @keeps_work(BUNDLE + 5)
     def previous(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """←: the previous candidate in the queue's order."""
+        before = queue.shown_job(state)
         queue.step(state, -1)
-        return (*show(state, view, steady=True), "")
+        return self._moved(state, view, before)
 
-    @keeps_work(BUNDLE + 1)
+    @keeps_work(BUNDLE + 5)
     def next(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """→: the next candidate in the queue's order."""
+        before = queue.shown_job(state)
         queue.step(state, 1)
-        return (*show(state, view, steady=True), "")
+        return self._moved(state, view, before)
 
     # ------------------------------------------------------------------ decisions
-    @staticmethod
-    def _after_decision(state: ss.Session, view: str, done: str) -> tuple[Any, ...]:
-        """Advance to the next undecided candidate and say what happened."""
+    @classmethod
+    def _after_decision(cls, state: ss.Session, view: str, done: str, before: str | None) -> tuple[Any, ...]:
+        """Advance to the next undecided candidate and say what happened (``before``: the decided one's job)."""
         if not queue.advance(state):
             counts = queue.tally(state)
             done += (f" All {len(state.candidates)} decided: {counts['accepted']} accepted, "
                      f"{counts['rejected']} rejected.")
-        return (*show(state, view, steady=True), done)
+        return cls._moved(state, view, before, done)
 
-    @keeps_work(BUNDLE + 1)
+    @keeps_work(BUNDLE + 5)
     def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
                view: str, key: str = "") -> tuple[Any, ...]:
         """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown) with the
@@ -322,20 +340,21 @@ class ReviewPanel:
         sample_id, new = self.service.accept(state, record.index, labels.defect_type, labels.category, labels.note)
         done = (f"Accepted **#{record.index + 1}** as `{sample_id}` ({labels.category} · {labels.defect_type})."
                 if new else f"#{record.index + 1} was already in the curated set as `{sample_id}`.")
-        return self._after_decision(state, view, done)
+        return self._after_decision(state, view, done, record.job)
 
-    @keeps_work(BUNDLE + 1)
+    @keeps_work(BUNDLE + 5)
     def reject(self, state: ss.Session | None, view: str, key: str = "") -> tuple[Any, ...]:
         """R: reject the candidate ``key`` was pressed on (if still shown), then move to the next undecided."""
         record = queue.pressed_on(state, key)
         self.service.reject(state, record.index)
-        return self._after_decision(state, view, f"Rejected **#{record.index + 1}**.")
+        return self._after_decision(state, view, f"Rejected **#{record.index + 1}**.", record.job)
 
-    @keeps_work(BUNDLE + 1)
+    @keeps_work(BUNDLE + 5)
     def undo(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
         """Z: undo the last decision and put that candidate under review again."""
+        before = queue.shown_job(state)
         record = self.service.undo(state)
-        return (*show(state, view, steady=True), f"Undid the decision on **#{record.index + 1}**: undecided again.")
+        return self._moved(state, view, before, f"Undid the decision on **#{record.index + 1}**: undecided again.")
 
     def _decide_all(self, state: ss.Session | None, decision: str, defect_type: str, category: str, note: str,
                     view: str) -> tuple[Any, ...]:
@@ -359,7 +378,8 @@ class ReviewPanel:
     @keeps_work(2)
     def type_key(self, number: int, types: list[str], state: ss.Session | None = None) -> tuple[Any, str]:
         """1–9: pick the n-th defect type of the list shown under the field (``types``, as the page shows it);
-        with a queue open, it is the defect type of its undecided candidates from now on (said so)."""
+        with a queue open, it is the defect type of its undecided candidates (of the shown candidate's batch job)
+        from now on (said so)."""
         types = list(types or [])
         if not 1 <= number <= len(types) or not types[number - 1]:
             raise InputError(f"Key {number} has no defect type for this category yet.")
@@ -369,14 +389,16 @@ class ReviewPanel:
             return gr.update(value=chosen), ""
         labels = QueueLabels(base.category, chosen, base.note)
         left = queue.relabel_undecided(state, labels)
-        return gr.update(value=chosen), f"{labels.describe()} for the {left} undecided candidate(s) of this queue."
+        return gr.update(value=chosen), f"{labels.describe()} for the {left} undecided candidate(s) of {queue.scope(state)}."
 
     @keeps_work(BUNDLE + 1)
     def apply_labels(self, state: ss.Session | None, defect_type: str, category: str, note: str,
                      view: str) -> tuple[Any, ...]:
-        """Apply to remaining: the fields become the labels of the open queue's undecided candidates (decided
-        ones keep what they were stored with)."""
+        """Apply to remaining: the fields become the labels of the open queue's undecided candidates (in a batch
+        queue: of the shown candidate's job; decided ones keep what they were stored with)."""
         if state is None or not state.candidates:
             raise InputError("There is no open queue: the labels are used by the next Generate or batch job.")
-        left = queue.relabel_undecided(state, typed_labels(category, defect_type, note))
-        return (*show(state, view), f"Labels for the {left} undecided candidate(s): {state.labels.describe()}.")
+        labels = typed_labels(category, defect_type, note)
+        left = queue.relabel_undecided(state, labels)
+        return (*show(state, view), f"Labels for the {left} undecided candidate(s) of {queue.scope(state)}: "
+                                    f"{labels.describe()}.")
