@@ -129,6 +129,16 @@ def test_bug7_a_key_acts_only_on_the_candidate_shown_and_never_types_into_fields
     assert [(r.category, r.defect_type) for r in stored(review_app.data_dir)[before:]] == [("metal", "scratch")]
 
 
+def test_fast_arrow_keys_wait_their_turn_and_are_never_dropped(page):
+    generate(page, 5)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # pressed while the first move is still on its way
+    page.wait_for_function("/^#4 of/.test(document.querySelector('#details')?.innerText.trim())")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("/^#2 of/.test(document.querySelector('#details')?.innerText.trim())")
+
+
 def test_bug8_the_note_does_not_carry_over(page, tmp_path):
     note = page.locator("#note input")
     note.fill("scratched by hand")

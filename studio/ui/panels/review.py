@@ -222,12 +222,12 @@ class ReviewPanel:
         self.view.change(self.view_changed, queue_io, outputs, api_name="ui_view", **QUIET)
         self.best_first.change(self.order_changed, [self.session, self.best_first, self.view], outputs,
                                api_name="ui_best_first", **QUIET)
+        many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
         self.strip.select(self.select_candidate, queue_io, moving, api_name="ui_select_candidate", **REVIEW)
-        self.prev_btn.click(self.previous, queue_io, moving, api_name="ui_step", **REVIEW)
-        self.next_btn.click(self.next, queue_io, moving, api_name="ui_step", **REVIEW)
+        self.prev_btn.click(self.previous, queue_io, moving, api_name="ui_step", **many)
+        self.next_btn.click(self.next, queue_io, moving, api_name="ui_step", **many)
         keyed = [*queue_io, self.shown_key]
         labelled = [self.session, *self.labels, self.view, self.shown_key]
-        many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
         self.accept_btn.click(self.accept, labelled, moving, api_name="ui_accept", **many)
         self.undo_btn.click(self.undo, queue_io, moving, api_name="ui_undo", **many)
         self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all", **REVIEW)
