@@ -122,8 +122,8 @@ class Page:
             note = RESTORED.format(left=left, total=len(state.candidates))
         else:
             state, note = ss.new_session(self.service.ctx.temp_root, session_id), GONE if queued else ""
-        return (self.service.ctx.status_markdown(), *self.advanced.load(engine), *self.review.load(category),
-                *self.review.show(state, "image"), note)
+        return (self.service.ctx.status_markdown(), *self.advanced.load(engine),
+                *self.review.load(category, queue.pinned(state)), *self.review.show(state, "image"), note)
 
     def status_line(self, shown: str = "") -> Any:
         """The status line (a timer refreshes it: a default engine swapped in a running studio shows up);

@@ -260,12 +260,18 @@ def test_the_label_fields_follow_the_batch_job_under_review(review_app, page):
 
 def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
     before = len(stored(review_app.data_dir))
+    page.locator("#category input").fill("plank")  # not the page's default labels
+    page.locator("#note input").fill("before the reload")
     generate(page, 3)
     page.keyboard.press("a")
     page.wait_for_function("/^#2 of 3/.test(document.querySelector('#details')?.innerText.trim())")
     page.reload()
     wait_text(page, "#message", "Restored the review queue")
     page.wait_for_function("/^#2 of 3/.test(document.querySelector('#details')?.innerText.trim())")
+    # the fields show the restored queue's labels, not the fresh page's: one label set on screen
+    page.wait_for_function("document.querySelector('#category input')?.value === 'plank'")
+    assert page.locator("#note input").input_value() == "before the reload"
+    assert "differ" not in page.locator("#will-store").inner_text()
     page.wait_for_function("document.querySelector('#viewer-image img')?.complete")
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("z")  # the undo history came back too: the accept before the reload is undone

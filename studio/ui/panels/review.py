@@ -267,15 +267,20 @@ class ReviewPanel:
         every event that opens or closes a queue (not after each decision: its labels do not change)."""
         return will_store, [self.category, self.defect_type, self.note, self.session], self.will_store
 
-    def load(self, category: Any = "") -> tuple[Any, ...]:
+    def load(self, category: Any = "", restored: QueueLabels | None = None) -> tuple[Any, ...]:
         """At page load: the defect types (the list the number keys pick from, with the line that shows it:
-        both change together, only here and with the category). Outputs: :attr:`load_outputs`."""
-        keys = self.key_types(category)
-        return gr.update(choices=self.service.defect_types()), keys, type_keys_markdown(keys)
+        both change together, only here and with the category), and the label fields: those of a queue
+        ``restored`` after a reload, else left as they are. Outputs: :attr:`load_outputs`."""
+        if restored is None:
+            keys = self.key_types(category)
+            return gr.update(choices=self.service.defect_types()), keys, type_keys_markdown(keys), gr.skip(), gr.skip()
+        keys = self.key_types(restored.category)
+        return (gr.update(choices=self.service.defect_types(), value=restored.defect_type or None), keys,
+                type_keys_markdown(keys), restored.category, restored.note)
 
     @property
     def load_outputs(self) -> list[Any]:
-        return [self.defect_type, self.type_list, self.type_keys]
+        return [self.defect_type, self.type_list, self.type_keys, self.category, self.note]
 
     # ------------------------------------------------------------------ moving through the queue
     @keeps_work(BUNDLE + 1)
