@@ -285,6 +285,9 @@ def test_phone_shows_the_candidate_full_width(browser_app, browser):
     shot(page, "01_loaded", full=True)
     page.locator("#generate-btn").click()
     page.wait_for_function("document.querySelectorAll('#candidate-strip .thumbnail-item').length >= 1")
+    # the strip can show before the viewer's picture has loaded (a busy machine): measure it once it has
+    page.wait_for_function("document.querySelector('#viewer-image img')?.complete && "
+                           "document.querySelector('#viewer-image img').naturalWidth > 0")
     page.locator("#viewer-image img").scroll_into_view_if_needed()
     assert page.locator("#viewer-image img").bounding_box()["width"] >= 360
     shot(page, "02_generated")
