@@ -20,7 +20,7 @@ from studio.engines.classic.defects.base import Shared
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
-from studio.imaging import blur, dilate, erode
+from studio.imaging import blur, dilate, erode, mask_bbox
 
 
 #: Largest side the reference is analysed at when its anomaly region is estimated.
@@ -171,13 +171,14 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     rot_tgt = np.array([[cos_t, -sin_t], [sin_t, cos_t]])
     centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
     yy, xx = shared.grid
-    px, py = xx + dx - centre[0], yy + dy - centre[1]
+    # float32 maps (a warp's coordinates need no more than float32's ~1e-5 px here)
+    px, py = xx + dx - np.float32(centre[0]), yy + dy - np.float32(centre[1])
     ref_mask = ref.mask.astype(np.float32)
 
     def maps(shrink: float) -> tuple[np.ndarray, np.ndarray]:
         inverse = np.linalg.inv(rot_tgt @ rot_j @ np.diag([sx * shrink, sy * shrink]) @ flip @ rot_src)
-        return ((inverse[0, 0] * px + inverse[0, 1] * py + src.cx).astype(np.float32),
-                (inverse[1, 0] * px + inverse[1, 1] * py + src.cy).astype(np.float32))
+        a, b, c, d = (np.float32(v) for v in inverse.ravel())
+        return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
 
     shrink = 1.0
     rim = shared.rim  # the pixels just outside the region
@@ -220,9 +221,13 @@ def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.
     ratio = (mean_t[0] + 1.0) / (ref.colour_mean[0] + 1.0)
     hue = np.array([0.0, *(0.5 * (mean_t[1:] - ref.colour_mean[1:]))])
     spot = ycc_affine_to_rgb(np.array([ratio, 1.0, 1.0]), hue)
-    background = cv2.transform(fit.image, surround)
-    weight = cv2.GaussianBlur(fit.mask.astype(np.float32), (5, 5), 1.0)[..., None]
-    mapped = background + weight * (cv2.transform(fit.image, spot) - background)
+    mapped = cv2.transform(fit.image, surround)
+    # the anomaly's own mapping, faded in over 2 px around it (its box + 2 px: the blur's reach)
+    y0, y1, x0, x1 = box_of(fit.mask, 2)
+    win = (slice(y0, y1), slice(x0, x1))
+    weight = cv2.GaussianBlur(fit.mask[win].astype(np.float32), (5, 5), 1.0)[..., None]
+    background = mapped[win]
+    mapped[win] = background + weight * (cv2.transform(fit.image[win], spot) - background)
     step = float(np.abs(mean_t - ref.colour_mean).max())
     info = {"space": "YCrCb", "target_mean": [round(float(v), 2) for v in mean_t],
             "reference_mean": [round(float(v), 2) for v in ref.colour_mean],
@@ -242,10 +247,12 @@ def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
 
 
 def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np.random.Generator,
-               photo: Photometry) -> tuple[np.ndarray, dict]:
+               photo: Photometry) -> tuple[np.ndarray, dict, tuple[int, int, int, int]]:
     """Fit the reference anomaly into the region, match its colour, noise and blur to the target,
     Poisson-blend it (normal or mixed gradients, by the target's texture), feather it. ``crop`` is
-    the target crop (uint8), ``shared`` what the request's candidates share (its float crop, region, ...)."""
+    the target crop (uint8), ``shared`` what the request's candidates share (its float crop, region, ...).
+    Returns the crop with the anomaly (float32), the metadata, and the window (y0, y1, x0, x1) out of
+    which it equals the crop."""
     region = shared.region
     fit = fit_reference(ref, shared, rng)
     if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
@@ -256,19 +263,24 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     mode, texture = blend_mode(photo, ref)
     blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
     carried = carried_texture(photo, ref, mode)
+    # from here on only the feather's reach (the anomaly's box + 1 + 3 sigma px) can differ from the crop
+    y0, y1, x0, x1 = window = box_of(fit.mask, 1 + math.ceil(3 * FEATHER))
+    win = (slice(y0, y1), slice(x0, x1))
+    anomaly, target, blended = fit.mask[win], crop_f[win], blended[win]
     if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
-        blended = blended + (crop_f - shared.base) * carried * fit.mask[..., None]
+        blended = blended + (target - shared.base[win]) * carried * anomaly[..., None]
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
-    contrast = float(np.abs(blended[fit.mask] - crop_f[fit.mask]).mean())
+    contrast = float(np.abs(blended[anomaly] - target[anomaly]).mean())
     boost = 1.0
     if contrast < MIN_CONTRAST:
         boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)
-        blended = crop_f + (blended - crop_f) * boost
+        blended = target + (blended - target) * boost
     # feather: the anomaly (and a pixel around it) fades into the untouched surface
-    core = fit.mask & shared.interior
-    core = core if core.any() else fit.mask
+    core = anomaly & shared.interior[win]
+    core = core if core.any() else anomaly
     alpha = blur(dilate(core, 1).astype(np.float32), FEATHER)[..., None]
-    out = crop_f * (1.0 - alpha) + blended * alpha
+    out = crop_f.copy()
+    out[win] = target * (1.0 - alpha) + blended * alpha
     extra = {
         "generator": "reference",
         "reference_mask_estimated": ref.estimated,
@@ -282,7 +294,13 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
         "contrast_boost": round(boost, 3),
         "texture_carried": round(carried, 3),
     }
-    return out, extra
+    return out, extra, window
+
+
+def box_of(mask: np.ndarray, margin: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of a non-empty ``mask``'s bounding box grown by ``margin`` px, clipped."""
+    x0, y0, x1, y1 = mask_bbox(mask, margin)
+    return y0, y1, x0, x1
 
 
 def match_camera(image: np.ndarray, anomaly: np.ndarray, ref: PreparedReference, scale: float,
