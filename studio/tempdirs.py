@@ -118,8 +118,8 @@ def _install_signal_handlers() -> None:
         return  # only the main thread may set handlers; atexit still covers a normal exit
     for signum in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(signum)
-        if previous is _on_signal:
-            continue
+        if previous is _on_signal or previous == signal.SIG_IGN:
+            continue  # an ignored signal (e.g. SIGINT of a background job) goes on being ignored: root kept
         _previous[signum] = previous
         signal.signal(signum, _on_signal)
 
@@ -129,8 +129,6 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     previous = _previous.get(signum)
     if callable(previous):
         previous(signum, frame)  # e.g. Python's KeyboardInterrupt for SIGINT
-        return
-    if previous == signal.SIG_IGN:
         return
     signal.signal(signum, signal.SIG_DFL)  # die of the signal as if we had never caught it
     os.kill(os.getpid(), signum)

@@ -53,10 +53,16 @@ def test_an_unreadable_stamp_is_left_alone(tmp_path: Path) -> None:
 SCRIPT = """
 import os, signal, sys, time
 from studio.tempdirs import private_root
+if sys.argv[2:] == ["ignore-sigint"]:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
+else:  # a normal start, whatever the test process inherited
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 root = private_root("cleanup_probe_")
 (root / "work.txt").write_text("x")
 print(root, flush=True)
 sys.stdin.readline()  # the test looks at the root, then lets the process go on
+print("root kept" if root.is_dir() else "root gone", flush=True)
 mode = sys.argv[1]
 if mode == "exit":
     sys.exit(0)
@@ -65,9 +71,9 @@ if mode == "raise":
 """
 
 
-def _run_probe(tmp_path: Path, mode: str, signum: int | None = None) -> tuple[Path, int]:
+def _run_probe(tmp_path: Path, mode: str, signum: int | None = None, *extra: str) -> tuple[Path, int]:
     env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, mode], env=env, stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, mode, *extra], env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     root = Path(proc.stdout.readline().strip())
     assert root.is_dir() and root.parent == tmp_path and (root / tempdirs.STAMP).is_file()
@@ -91,6 +97,23 @@ def test_root_removed_on_exit_error_sigterm_and_sigint(tmp_path: Path) -> None:
         root, code = _run_probe(tmp_path, mode, signum)
         assert code == expected, (mode, signum, code)
         assert not root.exists(), f"{mode}/{signum}: the root outlived its process"
+
+
+def test_an_ignored_sigint_stays_ignored_and_keeps_the_root(tmp_path: Path) -> None:
+    import signal
+
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "exit", "ignore-sigint"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    root = Path(proc.stdout.readline().strip())
+    proc.send_signal(signal.SIGINT)  # ignored, as before the studio started: it goes on working in its root
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "root kept"  # the signal, handled before the line was read
+    assert proc.wait(timeout=30) == 0
+    proc.stdin.close()
+    proc.stdout.close()
+    assert not root.exists()  # removed at its normal exit, not by the ignored signal
 
 
 def test_sigkill_leaves_a_root_that_the_next_start_removes(tmp_path: Path) -> None:
