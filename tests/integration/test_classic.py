@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import warnings
 
 import cv2
 import numpy as np
@@ -137,6 +138,24 @@ def test_tiny_image_and_tiny_region() -> None:
     for generator in GENERATORS:
         (cand,) = ENGINE.generate(SynthesisRequest.create(image, mask, PROMPTS[generator], seed=3))
         check_candidate(image, mask, cand.image, cand.mask)
+
+
+def test_a_sketch_covering_the_whole_photo_is_measured_on_the_photo_itself() -> None:
+    """No surround to measure noise, blur and texture on: the photo itself is measured (it was an
+    empty selection: NaN texture, and NaN pixels cast to bytes in the reference path)."""
+    image = textured_image(96, 128)
+    reference = asset(MANIFEST["references"][0]["image"])
+    whole = np.ones(image.shape[:2], bool)
+    requests = [SynthesisRequest.create(image, whole, PROMPTS[g], num=1, seed=5) for g in ("stain", "hole")]
+    requests.append(SynthesisRequest.create(image, whole, "a stain", reference=reference, num=1, seed=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for request in requests:
+            (cand,) = ENGINE.generate(request)
+            photometry = cand.metadata["photometry"]
+            assert all(math.isfinite(photometry[k]) for k in ("noise_sigma", "blur_sigma", "texture", "fine_detail"))
+            assert math.isfinite(cand.metadata["score"]["value"])
+            check_candidate(image, whole, cand.image, cand.mask)
 
 
 # --------------------------------------------------------------------------- reference path

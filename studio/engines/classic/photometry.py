@@ -151,9 +151,12 @@ def light_direction(grey: np.ndarray, where: np.ndarray) -> tuple[tuple[float, f
 
 
 def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photometry:
-    """Noise, blur and light of ``crop`` (float32 RGB) measured on the ``surround`` of the region."""
+    """Noise, blur and light of ``crop`` (float32 RGB) measured on the ``surround`` of the region (on
+    the rest of the crop when the surround is too thin, on the whole crop when the region covers it)."""
     grey = luminance(crop).astype(np.float32)
     where = surround if surround.sum() >= 16 else ~region
+    if where.sum() < 16:
+        where = np.ones_like(region)
     light, confidence = light_direction(grey, where)
     monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)
     detail = high_pass(grey)
