@@ -26,9 +26,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "note: could not install chromium; the browser test will be skipped"; }
 
-# The whole suite: tests/unit, tests/integration, tests/live, tests/browser, tests/slow.
+# The whole suite: tests/unit, tests/integration, tests/live, tests/browser, tests/slow, on one worker per
+# core (each takes a share of the tests in order, so a file's tests mostly stay together and start its
+# live studio once; a worker that runs out takes over half of another's remaining tests).
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist worksteal
 
 # The edit-test loop: in-process unit tests only (under a minute on 2 cores).
 test-fast: $(STAMP)
