@@ -117,16 +117,12 @@ def check_mask(mask: np.ndarray, what: str = "defect region") -> np.ndarray:
 
 def mask_bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int]:
     """Bounding box (x0, y0, x1, y1), end-exclusive, of a non-empty mask, grown by ``margin`` and clipped."""
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    on = np.ascontiguousarray(mask if mask.dtype == bool else mask != 0).view(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(on)
+    if bw == 0:
         raise InputError("The mask is empty: sketch the defect region on the image.")
     h, w = mask.shape
-    return (
-        max(int(xs.min()) - margin, 0),
-        max(int(ys.min()) - margin, 0),
-        min(int(xs.max()) + 1 + margin, w),
-        min(int(ys.max()) + 1 + margin, h),
-    )
+    return max(x - margin, 0), max(y - margin, 0), min(x + bw + margin, w), min(y + bh + margin, h)
 
 
 #: Disc radius (px) from which :func:`dilate` and :func:`erode` go by rows (:func:`disc_by_rows`).
