@@ -31,7 +31,7 @@ from studio.engines.classic.keywords import family_note, pick_generator
 from studio.engines.classic.shading import Maps
 from studio.engines.classic.surfaces import pick_unit
 from studio.engines.classic.measures import seam_ratio
-from studio.engines.classic.photometry import Photometry, luminance, measure
+from studio.engines.classic.photometry import Photometry, largest_channel, luminance, measure
 from studio.engines.classic.reference import (
     PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
 )
@@ -238,11 +238,7 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
     count = int(units.max())
     if count <= 1:
         return maps
-    if maps.albedo is not None:  # largest channel (np.maximum: far quicker than a max over a short last axis)
-        moved = np.abs(maps.albedo - 1.0)
-        amount = np.maximum(np.maximum(moved[..., 0], moved[..., 1]), moved[..., 2])
-    else:
-        amount = maps.cover
+    amount = largest_channel(np.abs(maps.albedo - 1.0)) if maps.albedo is not None else maps.cover
     per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
     strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
     strength[int(np.argmax(per_unit)) + 1] = 1.0
@@ -355,7 +351,7 @@ def crisp(change: np.ndarray, thin: bool = False) -> np.ndarray:
     smoothed magnitude spills onto its faint blurred fringe) it is the geometric mean of the
     pixel's own and the smoothed one, so the fringe fades instead of being labelled unseen."""
     magnitude = np.abs(change)
-    own = np.maximum(np.maximum(magnitude[..., 0], magnitude[..., 1]), magnitude[..., 2])
+    own = largest_channel(magnitude)
     moved = blur(own, 1.0)  # smoothed: texture kept
     if thin:
         moved = np.sqrt(moved * own)
@@ -370,8 +366,7 @@ def change_strength(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> flo
 
 def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray,
            footprint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    delta = cv2.absdiff(out, crop)
-    changed = np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2]) > LABEL_THRESHOLD
+    changed = largest_channel(cv2.absdiff(out, crop)) > LABEL_THRESHOLD
     changed &= allowed
     out = cv2.copyTo(out, changed.view(np.uint8), crop.copy())  # the changed pixels only
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import ring
-from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma
+from studio.engines.classic.photometry import fine_pass, largest_channel, luminance, robust_sigma
 from studio.imaging import erode
 
 #: A pixel whose largest channel moved more than this (grey levels) is visibly changed.
@@ -27,7 +27,7 @@ FLOOR_INSET = 4
 def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Largest-channel |after - before| (uint8, grey levels)."""
     delta = cv2.absdiff(after, before)
-    return np.maximum(np.maximum(delta[..., 0], delta[..., 1]), delta[..., 2])
+    return largest_channel(delta)
 
 
 def one_surface_share(before: np.ndarray, after: np.ndarray, surfaces: np.ndarray,
