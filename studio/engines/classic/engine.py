@@ -160,8 +160,8 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     if request.reference is not None:
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
-        out_f, extra, _ = transplant(crop, shared, prepared, rng, photo)
-        out_crop, label_crop, gain = finalise(crop, out_f, shared, grow, rng, photo, clear=False)
+        out_f, extra, window = transplant(crop, shared, prepared, rng, photo)
+        out_crop, label_crop, gain = finalise(crop, out_f, shared, grow, rng, photo, clear=False, window=window)
     else:
         generator, word = pick_generator(request.prompt)
         best = None
