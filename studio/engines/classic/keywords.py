@@ -51,6 +51,14 @@ PIN_WORDS = ("pin", "lead", "leg", "prong", "wire", "terminal", "needle", "rod",
 BEND_WORDS = ("bent", "bend", "twist", "crooked", "deform", "kink")
 #: Word stems of a cut or tear: in a textile it is an opening with frayed edges (a hole), not a groove.
 CUT_WORDS = ("cut", "slit", "slash", "tear", "torn", "rip", "gash")
+#: Word stems naming a smooth, non-porous surface, and a matte, porous one (a liquid
+#: soaks into the latter: no thin film, no mineral ring).
+SMOOTH_WORDS = ("metal", "steel", "chrome", "alumin", "glass", "plastic", "tile", "ceramic", "porcelain",
+                "glossy", "polish", "lacquer", "enamel", "mirror", "sink", "glazed")
+MATTE_WORDS = ("fabric", "cloth", "textile", "wood", "paper", "cardboard", "concrete", "stone", "brick",
+               "plaster", "matte", "leather", "carpet", "felt")
+#: Word stems asking for water (a mineral ring or a damp patch, not a coloured stain).
+WATER_WORDS = ("water", "limescale", "mineral", "watermark", "rain", "moist", "damp", "wet")
 GENERATORS = tuple(KEYWORDS)
 
 #: Colour words a prompt may use to tint stains and discolorations (RGB).

@@ -8,7 +8,7 @@ import numpy as np
 
 from studio.engines.classic.defects.base import Context, droplets, organic_patch, wide_blur
 from studio.engines.classic.geometry import inside_distance
-from studio.engines.classic.keywords import mentions, prompt_colour
+from studio.engines.classic.keywords import MATTE_WORDS, SMOOTH_WORDS, WATER_WORDS, mentions, prompt_colour
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
@@ -18,15 +18,8 @@ STAIN_COLOURS = ((120, 78, 40), (150, 85, 45), (70, 66, 60), (160, 140, 70))
 GREY_STAIN = (0.05, 0.2)
 #: ... and how much more of the liquid it soaks up (damp, not dried to a faint tint).
 GREY_SOAK = 1.3
-#: Prompt word stems naming a smooth, non-porous surface, and a matte, porous one.
-SMOOTH_WORDS = ("metal", "steel", "chrome", "alumin", "glass", "plastic", "tile", "ceramic", "porcelain",
-                "glossy", "polish", "lacquer", "enamel", "mirror", "sink", "glazed")
-MATTE_WORDS = ("fabric", "cloth", "textile", "wood", "paper", "cardboard", "concrete", "stone", "brick",
-               "plaster", "matte", "leather", "carpet", "felt")
 #: Surround texture (mean |high-pass|, grey levels) from which an unnamed surface counts as matte.
 MATTE_TEXTURE = 5.0
-#: Prompt word stems asking for water (a mineral ring or a damp patch, not a coloured stain).
-WATER_WORDS = ("water", "limescale", "mineral", "watermark", "rain", "moist", "damp", "wet")
 #: The whitish colour (RGB) of dried minerals.
 MINERAL = np.array([228, 226, 218], np.float32)
 
