@@ -13,8 +13,11 @@ import pytest
 
 from studio import config
 from studio.engines.classic import ClassicEngine
+from studio.engines.classic.defects import Context
+from studio.engines.classic.defects.substrate import substrate
 from studio.engines.classic.keywords import prompt_colour
-from studio.imaging import erode, load_image, load_mask
+from studio.engines.classic.photometry import DEFAULT_LIGHT, Photometry, fine_pass, robust_sigma
+from studio.imaging import blur, erode, load_image, load_mask
 from studio.types import SynthesisRequest
 
 ENGINE = ClassicEngine()
@@ -155,3 +158,21 @@ def test_colour_words_describing_the_surface_do_not_colour_the_defect() -> None:
     assert prompt_colour("discoloration on a plain-woven blue fabric") is None
     assert prompt_colour("a blue stain on grey metal")[0] == "blue"
     assert prompt_colour("a patch of brown rust")[0] == "brown"
+
+
+def test_a_small_floor_shows_the_surround_s_grain_on_its_own_pixels() -> None:
+    """The substrate's detail is set on the floor it will be seen on: on a handful of pixels (a small
+    pit) its spread as the camera sees it (after the photo's blur, fine pass) is 0.75-1x the surround's
+    fine detail for every seed, not only on average over the whole region."""
+    crop = np.full((96, 96, 3), 120.0, np.float32)
+    region = np.zeros((96, 96), bool)
+    region[20:76, 20:76] = True
+    floor = np.zeros((96, 96), bool)
+    floor[44:49, 44:49] = True  # 25 px: a pit of radius ~5 less its wall
+    photo = Photometry(noise=1.0, blur=0.9, light=DEFAULT_LIGHT, light_confidence=0.0, fine=6.0)
+    spreads = []
+    for seed in range(12):
+        ctx = Context(crop=crop, region=region, rng=np.random.default_rng(seed), prompt="a hole", photo=photo)
+        _, detail, _ = substrate(ctx, 1.0, floor)
+        spreads.append(robust_sigma(fine_pass(blur(detail, photo.blur))[floor]) / photo.fine)
+    assert all(0.75 - 1e-3 <= s <= 1.0 + 1e-3 for s in spreads), np.round(spreads, 2)

@@ -11,11 +11,14 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, cavity, patch_field, place
-from studio.engines.classic.defects.substrate import substrate
+from studio.engines.classic.defects.substrate import FLOOR_DEPTH, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
 from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur, dilate
+
+#: Darkening of a hole's floor by its occlusion where the light is unknown (:attr:`Maps.hollow`).
+HOLLOW = 0.3
 
 
 def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]:
@@ -117,10 +120,10 @@ def hole(ctx: Context) -> Maps:
         core = float(rng.uniform(0.2, 0.4))
         lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
-        colour, detail, _ = substrate(ctx, 1.0)
-        # the cavity's occlusion (``hollow``) darkens the floor, its detail with it, by up to ~30%; a
-        # narrow pit's floor lies in its walls' shadow and shows less of its grain
-        grain = 1.15 * float(np.clip(radius / 8.0, 0.5, 1.0))
+        colour, detail, _ = substrate(ctx, 1.0, depth > FLOOR_DEPTH)
+        # the cavity's occlusion (``hollow``) darkens the floor, its detail with it: the detail is
+        # raised by as much, so the floor shows the surround's grain as the camera sees it
+        grain = 1.0 / (1.0 - HOLLOW * (1.0 - 0.6 * sure))
         paint = colour * tone[..., None] + (grain * detail)[..., None]
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
         burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
@@ -131,4 +134,4 @@ def hole(ctx: Context) -> Maps:
     # the rim is shaded only as far as the light was measured (render scales relief by light_weight)
     walls = light_weight(ctx.photo.light_confidence, least=0.0) / light_weight(ctx.photo.light_confidence)
     return Maps(height=height.astype(np.float32), cover=cover.astype(np.float32), paint=paint,
-                relief=walls, grain=fabric, hollow=0.3)
+                relief=walls, grain=fabric, hollow=HOLLOW)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch
-from studio.engines.classic.defects.substrate import substrate
+from studio.engines.classic.defects.substrate import FLOOR_DEPTH, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur
@@ -25,7 +25,7 @@ def missing(ctx: Context) -> Maps:
     wall_px = float(np.clip(float(rng.uniform(0.06, 0.14)) * size, 1.0, max(1.0, 0.4 * float(depth.max()))))
     wall, side = cavity(ctx, chip, wall_px, depth)
     # the floor: new, rough material (the surface's broken core or what lies under a coat)
-    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)))
+    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), depth > FLOOR_DEPTH)
     sure = light_weight(ctx.photo.light_confidence, least=0.0)
     # walls: with a known light brighter where they face it, darker in their own shadow; with an
     # unknown one evenly darker near the rim

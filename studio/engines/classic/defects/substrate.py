@@ -19,6 +19,8 @@ SUBSTRATES: dict[str, tuple[tuple[str, ...], tuple[float, float, float] | None, 
     "bare metal": (("paint", "coat", "lacquer", "enamel", "powder"), (172, 174, 178), 1.2, 1.0),
     "core": ((), None, 1.5, 1.0),
 }
+#: Depth (px) inside an opening from which its floor begins (the outer px are its wall).
+FLOOR_DEPTH = 2.0
 
 
 def substrate_kind(prompt: str) -> str:
@@ -29,9 +31,11 @@ def substrate_kind(prompt: str) -> str:
     return "core"
 
 
-def substrate(ctx: Context, tone: float) -> tuple[np.ndarray, np.ndarray, str]:
+def substrate(ctx: Context, tone: float, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """(colour (3,) of the revealed material at ``tone`` of the surface's brightness, detail (H, W)
-    to add to it, the substrate's name)."""
+    to add to it, the substrate's name). The detail's strength is set on the ``floor`` (bool, the
+    pixels it will be seen on; the region when under 16 px): a small floor is a handful of grains,
+    and it is their spread, not the noise's on average, that must match the surround's."""
     kind = substrate_kind(ctx.prompt)
     _, rgb, cell, stretch = SUBSTRATES[kind]
     surface = ctx.base[ctx.region].mean(axis=0) if ctx.region.any() else np.full(3, 128.0, np.float32)
@@ -41,10 +45,11 @@ def substrate(ctx: Context, tone: float) -> tuple[np.ndarray, np.ndarray, str]:
         h, w = ctx.shape
         fibres = noise_patch((h, max(2, round(w / stretch))), ctx.rng, cell)
         grain = 0.4 * grain + 0.6 * cv2.resize(fibres, (w, h), interpolation=cv2.INTER_LINEAR)
-    grain = grain - float(grain[ctx.region].mean()) if ctx.region.any() else grain
+    where = floor if floor.sum() >= 16 else ctx.region
+    grain = grain - float(grain[where].mean()) if where.any() else grain
     # the detail matches the surround's as the camera sees it: after the photo's blur
     seen = fine_pass(blur(grain, ctx.photo.blur))
-    level = robust_sigma(seen[ctx.region]) if ctx.region.any() else 1.0
+    level = robust_sigma(seen[where]) if where.any() else 1.0
     strength = max(ctx.photo.fine, 0.8) * float(ctx.rng.uniform(0.75, 1.0)) / max(level, 1e-3)
     ctx.record(substrate=kind)
     return colour.astype(np.float32), (grain * strength).astype(np.float32), kind
