@@ -13,7 +13,7 @@ import numpy as np
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
 from studio.engines.classic.inspection import OUTLINE_BAND
 from studio.engines.classic.noise import noise_patch
-from studio.engines.classic.photometry import Photometry, luminance
+from studio.engines.classic.photometry import Photometry, luminance, to_lab
 from studio.engines.classic.shading import Maps, render
 from studio.engines.classic.surfaces import surface_units
 from studio.imaging import blur, erode
@@ -27,7 +27,7 @@ BASE_SIGMA = 2.0
 @dataclass(frozen=True, eq=False)
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
-    (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``), the
+    (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``) and it in Lab, the
     region's principal frame, the distance (px) of every region pixel from the region's outside, the
     crop's pixel grid, the rim just outside the region, the region less its outermost pixel, and the
     orientation of a woven surface's threads."""
@@ -42,6 +42,11 @@ class Shared:
     @cached_property
     def base(self) -> np.ndarray:
         return blur(self.crop, BASE_SIGMA)
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        """The smooth part in CIE Lab (what a tint is worked on)."""
+        return to_lab(self.base)
 
     @cached_property
     def frame(self) -> Frame:
@@ -241,17 +246,27 @@ def patch_field(ctx: Context, centre: tuple[float, float], axes: tuple[float, fl
     seeded ellipse of semi-axes ``axes`` turned by ``angle``, its coordinates warped and its level
     roughened by two octaves of fractal noise (``rough`` ~ 0.1 slightly irregular .. 0.5 ragged),
     plus ``jag`` times a pixel-fine octave (a fracture's jagged edge)."""
+    out = np.full(ctx.shape, -1.0, np.float32)
+    window, field_ = patch_window(ctx, centre, axes, angle, rough, jag)
+    if window is not None:
+        out[window] = field_
+    return out
+
+
+def patch_window(ctx: Context, centre: tuple[float, float], axes: tuple[float, float], angle: float,
+                 rough: float, jag: float = 0.0) -> tuple[tuple[slice, slice] | None, np.ndarray]:
+    """:func:`patch_field` on the window around the shape only (the field is -1 beyond it): (the
+    window's slices, or None when it lies outside the crop; the field there)."""
     h, w = ctx.shape
     a, b = max(axes[0], 1.0), max(axes[1], 1.0)
-    # only a window around the shape is computed (the field is -1 beyond it)
     reach = a * (1.0 + rough) + rough * b + 2.0
     y0, y1 = max(0, int(centre[1] - reach)), min(h, int(centre[1] + reach) + 1)
     x0, x1 = max(0, int(centre[0] - reach)), min(w, int(centre[0] + reach) + 1)
-    out = np.full((h, w), -1.0, np.float32)
     if y1 <= y0 or x1 <= x0:
-        return out
+        return None, np.zeros((0, 0), np.float32)
     shape = (y1 - y0, x1 - x0)
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    window = (slice(y0, y1), slice(x0, x1))
+    yy, xx = (grid[window] for grid in ctx.shared.grid)
     c, s = np.cos(angle), np.sin(angle)
     dx, dy = xx - centre[0], yy - centre[1]
     warp = rough * b
@@ -261,8 +276,7 @@ def patch_field(ctx: Context, centre: tuple[float, float], axes: tuple[float, fl
     field_ = 1.0 - np.sqrt(u * u + v * v) + rough * (0.6 * coarse + 0.4 * fine)
     if jag:
         field_ += jag * noise_patch(shape, ctx.rng, 1.5)
-    out[y0:y1, x0:x1] = field_
-    return out
+    return window, field_
 
 
 def place(ctx: Context, reach: float) -> tuple[float, float]:
@@ -326,8 +340,10 @@ def droplets(ctx: Context, blob: np.ndarray, count: int, size: float) -> np.ndar
         reach = ctx.rng.uniform(1.5, 4.0) * size
         centre = (float(xs[i] + reach * away[0]), float(ys[i] + reach * away[1]))
         radius = size * float(ctx.rng.uniform(0.4, 1.0))
-        out |= patch_field(ctx, centre, (radius, radius * float(ctx.rng.uniform(0.6, 1.0))),
-                           float(ctx.rng.uniform(0, np.pi)), 0.2) > 0
+        window, field_ = patch_window(ctx, centre, (radius, radius * float(ctx.rng.uniform(0.6, 1.0))),
+                                      float(ctx.rng.uniform(0, np.pi)), 0.2)
+        if window is not None:
+            out[window] |= field_ > 0
     return out & ctx.region
 
 

@@ -127,7 +127,7 @@ def discoloration(ctx: Context) -> Maps:
     albedo = np.ones(ctx.shape + (3,), np.float32)
     y0, y1, x0, x1 = support_box(Maps(cover=weight), ctx.shape, 0)
     win = (slice(y0, y1), slice(x0, x1))
-    albedo[win] = lab_tint(ctx.base[win], weight[win], factor, bleach=kind == "bleaching")
+    albedo[win] = lab_tint(ctx.base[win], ctx.shared.lab[win], weight[win], factor, bleach=kind == "bleaching")
     return Maps(albedo=albedo)
 
 
@@ -136,15 +136,15 @@ def discoloration(ctx: Context) -> Maps:
 TINT_CHROMA = 12.0
 
 
-def lab_tint(base: np.ndarray, weight: np.ndarray, factor: np.ndarray, bleach: bool = False) -> np.ndarray:
-    """The albedo (RGB multipliers) that tints ``base`` (float RGB) by ``weight`` (0..1) towards the
+def lab_tint(base: np.ndarray, lab: np.ndarray, weight: np.ndarray, factor: np.ndarray,
+             bleach: bool = False) -> np.ndarray:
+    """The albedo (RGB multipliers) that tints ``base`` (float RGB; ``lab``: it in Lab) by ``weight`` (0..1) towards the
     tint that ``factor`` (RGB multipliers) gives a neutral grey, worked in Lab: lightness scales by the
     tint's own, the tint's (a, b) shift is added, and the chroma is kept within the surface's own plus
     :data:`TINT_CHROMA` (and within the tint's own when that is larger); ``bleach`` also takes out
     65% of the surface's own chroma."""
     grey = np.full((1, 1, 3), 160.0, np.float32)
     neutral, tinted = to_lab(grey)[0, 0], to_lab(grey * factor)[0, 0]
-    lab = to_lab(base)
     w = weight[..., None]
     out = lab.copy()
     out[..., 0] = lab[..., 0] * (1.0 + weight * (tinted[0] / neutral[0] - 1.0))
