@@ -14,7 +14,7 @@ import pytest
 from studio import config
 from studio.engines.classic import ClassicEngine
 from studio.engines.classic.defects import Context
-from studio.engines.classic.defects.substrate import substrate
+from studio.engines.classic.defects.substrate import beside_shading, substrate
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import DEFAULT_LIGHT, Photometry, fine_pass, robust_sigma
 from studio.imaging import blur, erode, load_image, load_mask
@@ -176,3 +176,30 @@ def test_a_small_floor_shows_the_surround_s_grain_on_its_own_pixels() -> None:
         _, detail, _ = substrate(ctx, 1.0, floor)
         spreads.append(robust_sigma(fine_pass(blur(detail, photo.blur))[floor]) / photo.fine)
     assert all(0.75 - 1e-3 <= s <= 1.0 + 1e-3 for s in spreads), np.round(spreads, 2)
+
+
+def test_a_floor_s_grain_leaves_room_for_the_detail_its_own_shading_shows() -> None:
+    """Walls, a cast shadow and a tone ramp already show the camera fine detail on a floor: the grain is
+    reduced so the two together match what the grain alone was set to (a quarter of it stays grain
+    however busy the shading)."""
+    crop = np.full((96, 96, 3), 120.0, np.float32)
+    region = np.zeros((96, 96), bool)
+    region[20:76, 20:76] = True
+    floor = np.zeros((96, 96), bool)
+    floor[36:60, 36:60] = True
+    photo = Photometry(noise=1.0, blur=0.7, light=DEFAULT_LIGHT, light_confidence=0.0, fine=6.0)
+    xx = np.mgrid[:96, :96][1].astype(np.float32)
+
+    def seen(image: np.ndarray) -> float:
+        return robust_sigma(fine_pass(blur(image, photo.blur))[floor])
+
+    for amplitude, least in ((16.0, False), (40.0, True)):
+        ctx = Context(crop=crop, region=region, rng=np.random.default_rng(3), prompt="a hole", photo=photo)
+        _, detail, _ = substrate(ctx, 1.0, floor)
+        shading = 60.0 + amplitude * np.sin(xx * 2.1)  # ridges a px or two apart: fine detail of its own
+        kept = beside_shading(ctx, detail, shading, floor)
+        grain, own, left = seen(detail), seen(shading), seen(kept)
+        if least:
+            assert own > grain and left == pytest.approx(0.25 * grain, rel=0.02)
+        else:
+            assert own < grain and np.hypot(left, own) == pytest.approx(grain, rel=0.1)

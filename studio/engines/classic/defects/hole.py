@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, cavity, patch_field, place
-from studio.engines.classic.defects.substrate import FLOOR_DEPTH, substrate
+from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
+from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur, dilate
 
@@ -120,7 +121,9 @@ def hole(ctx: Context) -> Maps:
         core = float(rng.uniform(0.2, 0.4))
         lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = core + (1.0 - core) * wall * lit
-        colour, detail, _ = substrate(ctx, 1.0, depth > FLOOR_DEPTH)
+        floor = depth > FLOOR_DEPTH
+        colour, detail, _ = substrate(ctx, 1.0, floor)
+        detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
         # the cavity's occlusion (``hollow``) darkens the floor, its detail with it: the detail is
         # raised by as much, so the floor shows the surround's grain as the camera sees it
         grain = 1.0 / (1.0 - HOLLOW * (1.0 - 0.6 * sure))

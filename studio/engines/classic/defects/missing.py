@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch
-from studio.engines.classic.defects.substrate import FLOOR_DEPTH, substrate
+from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
+from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps, light_weight
 from studio.imaging import blur
 
@@ -25,7 +26,8 @@ def missing(ctx: Context) -> Maps:
     wall_px = float(np.clip(float(rng.uniform(0.06, 0.14)) * size, 1.0, max(1.0, 0.4 * float(depth.max()))))
     wall, side = cavity(ctx, chip, wall_px, depth)
     # the floor: new, rough material (the surface's broken core or what lies under a coat)
-    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), depth > FLOOR_DEPTH)
+    floor = depth > FLOOR_DEPTH
+    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), floor)
     sure = light_weight(ctx.photo.light_confidence, least=0.0)
     # walls: with a known light brighter where they face it, darker in their own shadow; with an
     # unknown one evenly darker near the rim
@@ -37,6 +39,7 @@ def missing(ctx: Context) -> Maps:
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
     tone = ((1.0 - wall) + wall * wall_light) * (1.0 - 0.4 * blur(shadow, 1.0))
+    detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
     paint = colour * tone[..., None] + detail[..., None]
     height = -blur(inside, 1.0) * float(rng.uniform(0.5, 1.2))  # the walls are painted; this only shades the rim
     ctx.record(wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))

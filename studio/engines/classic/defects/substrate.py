@@ -53,3 +53,23 @@ def substrate(ctx: Context, tone: float, floor: np.ndarray) -> tuple[np.ndarray,
     strength = max(ctx.photo.fine, 0.8) * float(ctx.rng.uniform(0.75, 1.0)) / max(level, 1e-3)
     ctx.record(substrate=kind)
     return colour.astype(np.float32), (grain * strength).astype(np.float32), kind
+
+
+def beside_shading(ctx: Context, detail: np.ndarray, shading: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """``detail`` (from :func:`substrate`) less what the floor's own ``shading`` (H, W luminance of its
+    painted walls, shadow and tone ramp, before any grain) already shows the camera on the ``floor``:
+    the two together, not the grain alone, match the surround's fine detail (at least a quarter of it
+    stays grain)."""
+    if floor.sum() < 16:
+        return detail
+    x, y, w, h = cv2.boundingRect(floor.astype(np.uint8))
+    win = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))
+    def seen(image: np.ndarray) -> float:
+        return robust_sigma(fine_pass(blur(image[win], ctx.photo.blur))[floor[win]])
+    grain, own = seen(detail), seen(shading.astype(np.float32))
+    if grain <= 1e-3:
+        return detail
+    keep = float(np.sqrt(max(grain * grain - own * own, (0.25 * grain) ** 2))) / grain
+    ctx.record(floor_shading=own)
+    return (detail * keep).astype(np.float32)
+
