@@ -73,11 +73,9 @@ def test_albedo_defects_keep_the_texture_and_are_not_flat(family: str) -> None:
             if texture_level(image, label_ring(cand.mask)) >= TEXTURED:
                 textured += 1
                 corr = texture_correlation(image, cand.image, cand.mask)
-                # dirt's specks are particles with a texture of their own (only its film carries the
-                # surface's); an oil film's thickness varies on its own (0.44-0.64 on the metal disc over
-                # 6 seeds before the surface-aware rework too)
-                least = 0.4 if family in ("contamination", "oil") else 0.6
-                assert corr >= least, f"{family} on {name}: texture correlation {corr:.2f}"
+                # a stain's drying ring, dirt's specks and an oil film's thickness have detail of their
+                # own; the surface's texture still dominates because the stain soaks into it
+                assert corr >= 0.6, f"{family} on {name}: texture correlation {corr:.2f}"
     assert textured >= 8, "too few textured sample images to judge"
 
 

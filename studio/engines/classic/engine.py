@@ -232,19 +232,21 @@ def intensify(maps: Maps, factor: float, albedo: bool) -> Maps:
 
 
 def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> Maps:
-    """A stain soaks each surface unit by its own amount: its albedo change, cover and gloss are
-    scaled per unit (the unit holding most of it keeps full strength), so its edges follow the units."""
+    """A stain soaks into the surface unevenly: more into its pores, grooves and fibres (the darker
+    parts of its texture, by ``UPTAKE`` per standard deviation of it), so the texture stays in the
+    stain, not under a veil; and each surface unit by its own amount (the unit holding most of it
+    keeps full strength), so its edges follow the units. Its albedo change, cover and gloss are scaled."""
+    factor = shared.uptake
     units = shared.units
     count = int(units.max())
-    if count <= 1:
-        return maps
-    amount = largest_channel(np.abs(maps.albedo - 1.0)) if maps.albedo is not None else maps.cover
-    per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
-    strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
-    strength[int(np.argmax(per_unit)) + 1] = 1.0
-    strength[0] = 1.0
-    factor = blur(strength[units], 0.7)
-    ctx.record(soak=strength[1:])
+    if count > 1:
+        amount = largest_channel(np.abs(maps.albedo - 1.0)) if maps.albedo is not None else maps.cover
+        per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
+        strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
+        strength[int(np.argmax(per_unit)) + 1] = 1.0
+        strength[0] = 1.0
+        factor = factor * blur(strength[units], 0.7)
+        ctx.record(soak=strength[1:])
     if maps.albedo is not None:
         maps.albedo = 1.0 + (maps.albedo - 1.0) * factor[..., None]
     for name in ("cover", "gloss", "height"):

@@ -22,6 +22,8 @@ from studio.imaging import blur, erode
 OUTLINE_CLEAR = 2.5
 #: Gaussian sigma (px) separating an image's smooth base from its detail (texture and noise).
 BASE_SIGMA = 2.0
+#: How much more of a soaking stain the surface's darker texture takes, per standard deviation of it.
+UPTAKE = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +49,14 @@ class Shared:
     def lab(self) -> np.ndarray:
         """The smooth part in CIE Lab (what a tint is worked on)."""
         return to_lab(self.base)
+
+    @cached_property
+    def uptake(self) -> np.ndarray:
+        """How much of a soaking stain each pixel takes (about 1; more in the texture's darker pores,
+        grooves and fibres, by ``UPTAKE`` per standard deviation of its detail over the region)."""
+        detail = luminance(self.crop - self.base).astype(np.float32)
+        spread = max(float(detail[self.region].std()) if self.region.any() else 0.0, 1.0)
+        return np.clip(1.0 - UPTAKE * detail / spread, 0.4, 1.6).astype(np.float32)
 
     @cached_property
     def frame(self) -> Frame:
