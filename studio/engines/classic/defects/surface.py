@@ -115,8 +115,14 @@ def discoloration(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     blob, lift = organic_patch(ctx, (0.35, 0.75), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
-    weight = wide_blur(np.sqrt(lift), max(1.5, 0.05 * size)) * (0.65 + 0.35 * ctx.noise(max(4.0, size / 4)))
-    weight = np.clip(weight * float(rng.uniform(1.1, 1.6)), 0.0, 1.0) * ctx.region
+    # the tint spreads through the surface's pores and fibres: its edge is where the spreading front,
+    # pushed on by the darker texture, stopped (neither an airbrushed fade nor a painted outline)
+    detail = luminance(ctx.crop - ctx.base)
+    spread = max(float(np.std(detail[ctx.region])), 1.0)
+    front = lift - FRONT_TEXTURE * np.clip(detail / spread, -2.5, 2.5)
+    edge = np.clip((front - 0.04) / FRONT_WIDTH, 0.0, 1.0) * blob
+    weight = edge * (0.5 + 0.5 * np.sqrt(lift)) * (0.6 + 0.4 * ctx.noise(max(4.0, size / 4)))
+    weight = np.clip(weight * float(rng.uniform(1.1, 1.5)), 0.0, 1.0) * ctx.region
     named = prompt_colour(ctx.prompt)
     if named is not None:
         kind, factor = named[0], np.clip(np.array(named[1], np.float32) / 160.0, 0.25, 1.5)
@@ -131,6 +137,9 @@ def discoloration(ctx: Context) -> Maps:
     return Maps(albedo=albedo)
 
 
+#: How far (in the field from a patch's rim, 0, to its middle, 1) the surface's texture pushes a
+#: discoloration's spreading front, per standard deviation of its detail, and the front's width.
+FRONT_TEXTURE, FRONT_WIDTH = 0.06, 0.12
 #: Largest chroma (Lab) a tint may give a pixel beyond the surface's own: a yellowing of a blue print
 #: greys it, it does not turn it neon green.
 TINT_CHROMA = 12.0
