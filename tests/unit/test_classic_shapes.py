@@ -16,7 +16,7 @@ from studio.engines.classic import ClassicEngine
 from studio.engines.classic.defects import Context
 from studio.engines.classic.defects.substrate import beside_shading, substrate
 from studio.engines.classic.keywords import prompt_colour
-from studio.engines.classic.photometry import DEFAULT_LIGHT, Photometry, fine_pass, robust_sigma
+from studio.engines.classic.photometry import DEFAULT_LIGHT, Photometry, fine_pass, robust_sigma, to_lab
 from studio.imaging import blur, erode, load_image, load_mask
 from studio.types import SynthesisRequest
 
@@ -237,3 +237,17 @@ def test_a_discoloration_has_a_defined_edge_not_an_airbrushed_fade() -> None:
         level = np.percentile(moved[erode(label, 6)], 75)
         fades.append(float(((moved > 0.2 * level) & (moved < 0.6 * level) & label).sum() / label.sum()))
     assert statistics.median(fades) <= 0.3, np.round(fades, 2)
+
+
+def test_oil_soaked_into_a_matte_surface_looks_wet_not_grey() -> None:
+    """Oil on a matte surface soaks in: the surface looks wet, darker and deeper in its own colour (its
+    Lab chroma rises), not covered by a grey film (whose darkening took the colour down with it)."""
+    image = flat_surface(colour=(196, 160, 112))  # light wood
+    before = to_lab(image.astype(np.float32))
+    for cand in generate(image, ellipse(), "an oil stain on the wood", num=4):
+        core = erode(cand.mask > 0, 4)
+        after = to_lab(cand.image.astype(np.float32))
+        assert after[..., 0][core].mean() < before[..., 0][core].mean() - 5, "oil should darken the wood"
+        chroma_before = np.hypot(before[..., 1], before[..., 2])[core].mean()
+        chroma_after = np.hypot(after[..., 1], after[..., 2])[core].mean()
+        assert chroma_after > chroma_before + 2, f"wet wood deepens its colour: chroma {chroma_before:.1f} -> {chroma_after:.1f}"

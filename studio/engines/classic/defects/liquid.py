@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, droplets, organic_patch, wide_blur
+from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import MATTE_WORDS, SMOOTH_WORDS, WATER_WORDS, mentions, prompt_colour
+from studio.engines.classic.photometry import from_lab
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
@@ -20,6 +21,8 @@ GREY_STAIN = (0.05, 0.2)
 GREY_SOAK = 1.3
 #: Surround texture (mean |high-pass|, grey levels) from which an unnamed surface counts as matte.
 MATTE_TEXTURE = 5.0
+#: How much a soaking liquid deepens the surface's own colour (chroma gain per unit of soaking).
+WET_CHROMA = 0.8
 #: The whitish colour (RGB) of dried minerals.
 MINERAL = np.array([228, 226, 218], np.float32)
 
@@ -111,13 +114,17 @@ def oil(ctx: Context) -> Maps:
     film = blur((blob | drops).astype(np.float32), float(rng.uniform(0.6, 1.2))) * ctx.region
     thickness = np.clip(0.5 + 0.5 * np.sqrt(lift) + 0.2 * ctx.noise(max(4.0, size / 3)), 0.2, 1.0)
     darkness = float(rng.uniform(0.25, 0.5)) * (1.4 if ctx.photo.monochrome else 1.0)  # no sheen colour to show
-    tone = np.array([0.92, 0.88, 0.80], np.float32)
-    albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
+    soaked = matte(ctx)
+    if soaked:  # soaked into a matte surface, it looks wet: darker and deeper in the surface's own colour
+        albedo = wet(ctx, film * thickness * darkness)
+    else:
+        tone = np.array([0.92, 0.88, 0.80], np.float32)
+        albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
     # interference: the colour cycles with the optical thickness (phase-shifted per channel)
     cycles = float(rng.uniform(1.0, 2.5))
     phase = wide_blur(thickness, max(1.5, 0.04 * size)) * cycles
     rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
-    iridescence = 0.0 if matte(ctx) else float(rng.uniform(0.03, 0.07))  # a matte surface soaks the film up
+    iridescence = 0.0 if soaked else float(rng.uniform(0.03, 0.07))  # a matte surface soaks the film up
     albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
     # the film's meniscus: a slightly darker, crisper edge
     albedo = albedo * (1.0 - 0.08 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]
@@ -125,3 +132,18 @@ def oil(ctx: Context) -> Maps:
     gloss = sheen(ctx, blob, film, size, shine)
     ctx.record(darkness=darkness, iridescence=iridescence, sheen=shine)
     return Maps(albedo=albedo.astype(np.float32), gloss=gloss)
+
+
+def wet(ctx: Context, amount: np.ndarray) -> np.ndarray:
+    """The albedo (RGB multipliers) of a surface soaked by ``amount`` (0..1) of a liquid: it scatters
+    less light at its surface, so it darkens (L by ``amount``) and its own colour deepens (chroma up by
+    ``WET_CHROMA`` x ``amount``), worked in Lab on the smooth base (a grey surface only darkens)."""
+    albedo = np.ones(ctx.shape + (3,), np.float32)
+    y0, y1, x0, x1 = support_box(Maps(cover=amount), ctx.shape, 0)
+    win = (slice(y0, y1), slice(x0, x1))
+    lab = ctx.shared.lab[win].copy()
+    part = amount[win]
+    lab[..., 0] *= 1.0 - part
+    lab[..., 1:] *= (1.0 + WET_CHROMA * part)[..., None]
+    albedo[win] = from_lab(lab) / np.maximum(ctx.base[win], 1.0)
+    return albedo
