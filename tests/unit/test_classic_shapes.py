@@ -239,15 +239,16 @@ def test_a_discoloration_has_a_defined_edge_not_an_airbrushed_fade() -> None:
     assert statistics.median(fades) <= 0.3, np.round(fades, 2)
 
 
-def test_oil_soaked_into_a_matte_surface_looks_wet_not_grey() -> None:
-    """Oil on a matte surface soaks in: the surface looks wet, darker and deeper in its own colour (its
-    Lab chroma rises), not covered by a grey film (whose darkening took the colour down with it)."""
+@pytest.mark.parametrize("prompt", ["an oil stain on the wood", "a water stain on the wood"])
+def test_a_liquid_soaked_into_a_matte_surface_looks_wet_not_grey(prompt: str) -> None:
+    """Oil or water on a matte surface soaks in: the surface looks wet, darker and deeper in its own
+    colour (its Lab chroma rises), not covered by a grey film (whose darkening took the colour down)."""
     image = flat_surface(colour=(196, 160, 112))  # light wood
     before = to_lab(image.astype(np.float32))
-    for cand in generate(image, ellipse(), "an oil stain on the wood", num=4):
+    for cand in generate(image, ellipse(), prompt, num=4):
         core = erode(cand.mask > 0, 4)
         after = to_lab(cand.image.astype(np.float32))
-        assert after[..., 0][core].mean() < before[..., 0][core].mean() - 5, "oil should darken the wood"
+        assert after[..., 0][core].mean() < before[..., 0][core].mean() - 5, f"{prompt}: the wood should darken"
         chroma_before = np.hypot(before[..., 1], before[..., 2])[core].mean()
         chroma_after = np.hypot(after[..., 1], after[..., 2])[core].mean()
         assert chroma_after > chroma_before + 2, f"wet wood deepens its colour: chroma {chroma_before:.1f} -> {chroma_after:.1f}"

@@ -57,7 +57,8 @@ def stain_colour(ctx: Context) -> tuple[str, np.ndarray]:
 def stain(ctx: Context) -> Maps:
     """A dried liquid stain: absorbed colour (multiplicative, so the texture shows through) with
     uneven density, a darker ring where the liquid dried (the coffee-ring effect), sometimes a fainter
-    tide line inside, and a few satellite droplets with rings of their own."""
+    tide line inside, and a few satellite droplets with rings of their own; water leaves a mineral ring
+    on a non-porous surface and a damp patch (:func:`wet`) on a porous one."""
     rng = ctx.rng
     blob, lift = organic_patch(ctx, (0.25, 0.6), float(rng.uniform(0.25, 0.45)))
     size = float(np.sqrt(blob.sum()))
@@ -79,8 +80,12 @@ def stain(ctx: Context) -> Maps:
     water = mentions(ctx.prompt, WATER_WORDS) and prompt_colour(ctx.prompt) is None
     if water and not matte(ctx):
         return mineral_ring(ctx, shape, alpha, rim, size)
+    if water and not ctx.photo.monochrome:  # a porous surface soaks the water up: damp, darker and deeper in its own colour
+        darkness = float(rng.uniform(0.25, 0.45))
+        ctx.record(colour="damp", darkness=darkness, strength=strength, satellites=satellites, ring_px=ring_width)
+        return Maps(albedo=wet(ctx, np.clip(2.0 * alpha, 0.0, 1.0) * darkness))  # soaked through, not a film
     name, colour = stain_colour(ctx)
-    if water:  # a porous surface soaks the water up: a damp, colourless darkening
+    if water:  # damp on a greyscale photo: it reads by darkening alone (below)
         name, colour = "damp", np.full(3, 255.0 * float(rng.uniform(0.55, 0.75)), np.float32)
     transmit = np.clip(colour / 255.0, 0.08, 1.0)
     gloss = None
