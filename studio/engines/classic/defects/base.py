@@ -29,8 +29,8 @@ UPTAKE = 0.3
 @dataclass(frozen=True, eq=False)
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
-    (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``) and it in Lab, the
-    region's principal frame, the distance (px) of every region pixel from the region's outside, the
+    (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``),
+    that smooth part in Lab, the detail's luminance in standard deviations, the region's principal frame, the distance (px) of every region pixel from the region's outside, the
     crop's pixel grid, the rim just outside the region, the region less its outermost pixel, and the
     orientation of a woven surface's threads."""
 
@@ -51,12 +51,18 @@ class Shared:
         return to_lab(self.base)
 
     @cached_property
-    def uptake(self) -> np.ndarray:
-        """How much of a soaking stain each pixel takes (about 1; more in the texture's darker pores,
-        grooves and fibres, by ``UPTAKE`` per standard deviation of its detail over the region)."""
+    def texture(self) -> np.ndarray:
+        """The luminance of the crop's detail per standard deviation of it over the region (at least
+        one grey level): negative in the surface's darker pores, grooves and fibres."""
         detail = luminance(self.crop - self.base).astype(np.float32)
         spread = max(float(detail[self.region].std()) if self.region.any() else 0.0, 1.0)
-        return np.clip(1.0 - UPTAKE * detail / spread, 0.4, 1.6).astype(np.float32)
+        return detail / np.float32(spread)
+
+    @cached_property
+    def uptake(self) -> np.ndarray:
+        """How much of a soaking stain each pixel takes (about 1; more in the texture's darker pores,
+        grooves and fibres, by ``UPTAKE`` per standard deviation)."""
+        return np.clip(1.0 - UPTAKE * self.texture, 0.4, 1.6).astype(np.float32)
 
     @cached_property
     def frame(self) -> Frame:

@@ -80,10 +80,10 @@ def stain(ctx: Context) -> Maps:
     water = mentions(ctx.prompt, WATER_WORDS) and prompt_colour(ctx.prompt) is None
     if water and not matte(ctx):
         return mineral_ring(ctx, shape, alpha, rim, size)
-    if water and not ctx.photo.monochrome:  # a porous surface soaks the water up: damp, darker and deeper in its own colour
+    if water and not ctx.photo.monochrome:  # a porous surface soaks it up, through, not as a film: damp
         darkness = float(rng.uniform(0.25, 0.45))
         ctx.record(colour="damp", darkness=darkness, strength=strength, satellites=satellites, ring_px=ring_width)
-        return Maps(albedo=wet(ctx, np.clip(2.0 * alpha, 0.0, 1.0) * darkness))  # soaked through, not a film
+        return Maps(albedo=wet(ctx, np.clip(2.0 * alpha, 0.0, 1.0) * darkness))
     name, colour = stain_colour(ctx)
     if water:  # damp on a greyscale photo: it reads by darkening alone (below)
         name, colour = "damp", np.full(3, 255.0 * float(rng.uniform(0.55, 0.75)), np.float32)

@@ -64,6 +64,7 @@ def beside_shading(ctx: Context, detail: np.ndarray, shading: np.ndarray, floor:
         return detail
     x, y, w, h = cv2.boundingRect(floor.astype(np.uint8))
     win = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))
+
     def seen(image: np.ndarray) -> float:
         return robust_sigma(fine_pass(blur(image[win], ctx.photo.blur))[floor[win]])
     grain, own = seen(detail), seen(shading.astype(np.float32))
@@ -72,4 +73,3 @@ def beside_shading(ctx: Context, detail: np.ndarray, shading: np.ndarray, floor:
     keep = float(np.sqrt(max(grain * grain - own * own, (0.25 * grain) ** 2))) / grain
     ctx.record(floor_shading=own)
     return (detail * keep).astype(np.float32)
-

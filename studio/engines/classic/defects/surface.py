@@ -117,9 +117,7 @@ def discoloration(ctx: Context) -> Maps:
     blob, lift = organic_patch(ctx, (0.35, 0.75), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
     # the tint spreads through the surface's pores and fibres: its edge is where the spreading front,
     # pushed on by the darker texture, stopped (neither an airbrushed fade nor a painted outline)
-    detail = luminance(ctx.crop - ctx.base)
-    spread = max(float(np.std(detail[ctx.region])), 1.0)
-    front = lift - FRONT_TEXTURE * np.clip(detail / spread, -2.5, 2.5)
+    front = lift - FRONT_TEXTURE * np.clip(ctx.shared.texture, -2.5, 2.5)
     edge = np.clip((front - 0.04) / FRONT_WIDTH, 0.0, 1.0) * blob
     weight = edge * (0.5 + 0.5 * np.sqrt(lift)) * (0.6 + 0.4 * ctx.noise(max(4.0, size / 4)))
     weight = np.clip(weight * float(rng.uniform(1.1, 1.5)), 0.0, 1.0) * ctx.region
