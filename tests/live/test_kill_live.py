@@ -115,11 +115,16 @@ def test_sigkill_during_export_leaves_no_complete_looking_partial(tmp_path) -> N
                   normal_image=normal, defect_type=f"type{i % 3}")
     store.close()
     interrupted = 0
-    for attempt, delay in enumerate([0.2, 0.5, 1.0, 2.0]):
+    for attempt, after in enumerate([0.0, 0.05, 0.2, 0.5]):
         app = start_app(data, tmp_path / f"export{attempt}.log", "--engine", "classic", env_extra={"TMPDIR": str(temp)})
         client = Client(app.url, verbose=False)
         client.submit("mvtec", api_name="/export")
-        time.sleep(delay)
+        # a loaded machine is slow to start the export: kill only once its work file exists, then at a
+        # point of it (a fixed delay from the submit missed it altogether on a busy 2-core machine)
+        deadline = time.monotonic() + 90
+        while not any(".partial-" in p.name for p in temp.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(after)
         _kill(app)
         for archive in temp.rglob("*.zip"):
             if ".partial-" in archive.name:  # hidden work file of an interrupted export
