@@ -13,7 +13,9 @@ import pytest
 
 from studio import config
 from studio.engines.classic import ClassicEngine
-from studio.engines.classic.defects import Context
+from studio.engines.classic.defects import Context, Shared
+from studio.engines.classic.engine import soak
+from studio.engines.classic.shading import Maps
 from studio.engines.classic.defects.substrate import beside_shading, substrate
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import DEFAULT_LIGHT, Photometry, fine_pass, robust_sigma, to_lab
@@ -252,3 +254,16 @@ def test_a_liquid_soaked_into_a_matte_surface_looks_wet_not_grey(prompt: str) ->
         chroma_before = np.hypot(before[..., 1], before[..., 2])[core].mean()
         chroma_after = np.hypot(after[..., 1], after[..., 2])[core].mean()
         assert chroma_after > chroma_before + 2, f"wet wood deepens its colour: chroma {chroma_before:.1f} -> {chroma_after:.1f}"
+
+
+def test_a_stain_soaked_into_dark_pores_never_turns_darker_than_black() -> None:
+    """The uptake raises a stain's strength in the darker pores (up to 1.6x): a near-opaque stain there
+    keeps a positive albedo (it went to -0.36 on the shipped samples before it was floored)."""
+    rng = np.random.default_rng(5)
+    crop = (128 + 40 * rng.standard_normal((64, 64, 1))).clip(0, 255).repeat(3, axis=2).astype(np.float32)
+    region = np.ones((64, 64), bool)
+    shared = Shared.of(crop, region)
+    photo = Photometry(noise=1.0, blur=0.7, light=DEFAULT_LIGHT, light_confidence=0.0, fine=6.0)
+    ctx = Context(crop=crop, region=region, rng=np.random.default_rng(0), prompt="a stain", photo=photo, shared=shared)
+    maps = soak(Maps(albedo=np.full((64, 64, 3), 0.08, np.float32)), shared, ctx, np.random.default_rng(1))
+    assert float(shared.uptake.max()) > 1.5 and float(maps.albedo.min()) >= 0.03 - 1e-6

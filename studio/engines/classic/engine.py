@@ -53,6 +53,8 @@ MAX_GAIN = 1.5
 #: Draws of a procedural defect before the most visible one is kept, and each draw's intensity.
 DRAWS = 3
 DRAW_INTENSITY = (1.0, 1.25, 1.5)
+#: Least albedo a deepened or soaked-in stain may reach (a surface never turns darker than black).
+LEAST_ALBEDO = 0.03
 
 
 def grow_radius(shape: tuple[int, ...]) -> int:
@@ -225,7 +227,7 @@ def intensify(maps: Maps, factor: float, albedo: bool) -> Maps:
     if maps.height is not None:
         maps.height = maps.height * factor
     if albedo and maps.albedo is not None:
-        maps.albedo = np.maximum(1.0 + (maps.albedo - 1.0) * factor, 0.03)
+        maps.albedo = np.maximum(1.0 + (maps.albedo - 1.0) * factor, LEAST_ALBEDO)
     if maps.gloss is not None:
         maps.gloss = maps.gloss * factor
     return maps
@@ -248,7 +250,7 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
         factor = factor * blur(strength[units], 0.7)
         ctx.record(soak=strength[1:])
     if maps.albedo is not None:
-        maps.albedo = 1.0 + (maps.albedo - 1.0) * factor[..., None]
+        maps.albedo = np.maximum(1.0 + (maps.albedo - 1.0) * factor[..., None], LEAST_ALBEDO)  # never below black
     for name in ("cover", "gloss", "height"):
         value = getattr(maps, name)
         if value is not None:
