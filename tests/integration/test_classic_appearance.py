@@ -18,7 +18,7 @@ from studio.engines.classic.keywords import EXAMPLE_PROMPTS, GENERATORS
 from studio.engines.classic.measures import (
     change_variation, iou, label_ring, noise_ratio, texture_correlation, texture_level,
 )
-from studio.engines.classic.photometry import blur_sigma, light_direction, noise_sigma
+from studio.engines.classic.photometry import blur_sigma, fine_pass, light_direction, noise_sigma, robust_sigma
 from studio.imaging import erode, load_image, load_mask
 from studio.types import SynthesisRequest
 
@@ -211,6 +211,18 @@ def test_rust_spans_orange_to_dark_brown_with_pits() -> None:
         # an opaque crust: the metal's brushing does not show through it
         crust = erode(cand.mask > 0, 2)
         assert texture_correlation(image, cand.image, crust.astype(np.uint8)) < 0.5
+
+
+@pytest.mark.parametrize("name", ["brick_wall", "gravel_bed"])
+def test_greyscale_rust_is_a_grainy_crust_not_a_smudge(name: str) -> None:
+    """Without its colour, rust on a greyscale photo reads by its grain: the crust's fine detail is at
+    least that of the surface around it (a crust smoother than the stone is a dark smudge)."""
+    for cand in candidates("rust", name, 4):
+        before = sample(name)[0][..., 0].astype(np.float32)
+        after = cand.image[..., 0].astype(np.float32)
+        crust = erode(cand.mask > 0, 2) & (np.abs(after - before) > 12)
+        grain = robust_sigma(fine_pass(after)[crust])
+        assert crust.sum() >= 30 and grain >= cand.metadata["photometry"]["fine_detail"], (grain, crust.sum())
 
 
 @pytest.mark.parametrize("name", ["brick_wall", "grass_lawn", "gravel_bed"])

@@ -6,7 +6,7 @@ import numpy as np
 
 from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur
 from studio.engines.classic.keywords import prompt_colour
-from studio.engines.classic.photometry import from_lab, luminance, to_lab
+from studio.engines.classic.photometry import fine_pass, from_lab, luminance, robust_sigma, to_lab
 from studio.engines.classic.shading import Maps
 from studio.imaging import blur
 
@@ -14,6 +14,11 @@ from studio.imaging import blur
 RUST_PALETTE = np.array([[200, 108, 42], [150, 74, 32], [74, 38, 20]], np.float32)
 #: On a greyscale photo the crust's brightness relative to the surface (rust is darker than stone).
 GREY_RUST = (0.45, 0.75)
+#: On a greyscale photo, how much rougher than the surround's fine detail the crust's grains are
+#: (without its colour a crust reads by its grain; as smooth as the surface it is a smudge).
+GREY_GRIT = (1.2, 1.6)
+#: On a greyscale photo, the share of the bloom kept.
+GREY_BLOOM = 0.25
 #: Discoloration kinds -> albedo factor (RGB multipliers; > 1 brightens).
 TINTS = {
     "yellowing": (1.02, 0.9, 0.55), "bleaching": (1.18, 1.18, 1.15), "heat tint": (0.78, 0.62, 0.95),
@@ -58,6 +63,8 @@ def rust(ctx: Context) -> Maps:
     crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 8.0, 0.0, 1.0) * blob
     crust = blur(np.maximum(crust, flakes.astype(np.float32)), 0.7)
     bloom = np.clip(wide_blur(blob.astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region
+    if ctx.photo.monochrome:  # without its orange, the bloom would only be a dark ring
+        bloom *= GREY_BLOOM
     strength = float(rng.uniform(0.92, 1.0))
     cover = np.clip(strength * crust + 0.1 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
@@ -75,6 +82,7 @@ def rust(ctx: Context) -> Maps:
         surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
         paint = paint * scale
+        paint[win] += grey_grit(ctx, blob[win], win)[..., None]
     # the crust coats the part: lit like the shape beneath it (its broad shading), not showing its fine texture
     lum = luminance(ctx.base[win])
     paint[win] *= np.clip((lum / max(float(lum[blob[win]].mean()) if blob[win].any() else 1.0, 1.0)) ** 0.6,
@@ -86,6 +94,16 @@ def rust(ctx: Context) -> Maps:
     height = wide_blur(crust * (1.0 + 0.5 * coarse), 2.0) * rise - 0.3 * pitted
     ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei, flakes=int(flakes.sum()), rise=rise)
     return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32))
+
+
+def grey_grit(ctx: Context, where: np.ndarray, win: tuple[slice, slice]) -> np.ndarray:
+    """Grains (grey levels, over ``win``) for a crust on a greyscale photo: ``GREY_GRIT`` times the
+    surround's fine detail as the camera sees it (after its blur) over ``where``, at least 3 levels."""
+    grains = 0.7 * ctx.noise(1.5)[win] + 0.3 * ctx.noise(3.0)[win]
+    seen = fine_pass(blur(grains, ctx.photo.blur))
+    level = robust_sigma(seen[where]) if where.sum() >= 16 else 0.3
+    target = max(ctx.photo.fine, 3.0) * float(ctx.rng.uniform(*GREY_GRIT))
+    return grains * np.float32(target / max(level, 1e-3))
 
 
 def contamination(ctx: Context) -> Maps:
