@@ -15,9 +15,10 @@ from studio.engines.classic.inspection import (
 )
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
-from studio.engines.classic.photometry import to_lab
+from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma, to_lab
 from studio.engines.classic.shading import soft_limit
 from studio.engines.classic.surfaces import surface_units
+from studio.imaging import erode
 from studio.types import SynthesisRequest
 
 ENGINE = ClassicEngine()
@@ -204,6 +205,34 @@ def test_reference_transplants_vary_with_the_seed_on_a_long_sketch() -> None:
                                                         reference_mask=ref_mask, num=4, seed=seed))
         overlaps = [iou(a.mask, b.mask) for i, a in enumerate(cands) for b in cands[i + 1:]]
         assert float(np.median(overlaps)) <= 0.7, (seed, np.round(overlaps, 2))
+
+
+def test_a_small_reference_in_a_large_sketch_is_not_blown_up() -> None:
+    """A 20-px granular reference disc in a sketch 360 px across is enlarged at most 1.5x (seeded
+    sizes, a half to all of that), placed inside the sketch, and keeps its own grain (0.04-0.11 of
+    it when it was stretched over the sketch, 4.7-7.9x)."""
+    rng = np.random.default_rng(1)
+    reference = np.full((96, 96, 3), 180, np.float32)
+    disc = np.hypot(*(np.mgrid[:96, :96] - 48)) <= 20
+    reference[disc] = np.array([90, 60, 40]) + rng.normal(0, 25, (int(disc.sum()), 1))
+    reference = np.clip(reference, 0, 255).astype(np.uint8)
+
+    def grain(image: np.ndarray, where: np.ndarray) -> float:
+        return robust_sigma(fine_pass(luminance(image.astype(np.float32)).astype(np.float32))[where])
+    own = grain(reference, erode(disc, 2))
+    image = np.full((512, 512, 3), 120, np.uint8)
+    sketch = np.zeros((512, 512), np.uint8)
+    cv2.ellipse(sketch, (256, 256), (181, 144), 0, 0, 360, 1, -1)
+    cands = ENGINE.generate(SynthesisRequest.create(image, sketch.astype(bool), "a stain", reference=reference,
+                                                    reference_mask=disc, num=4, seed=3))
+    areas = []
+    for cand in cands:
+        sx, sy = cand.metadata["fit"]["scale"]
+        assert np.sqrt(sx * sy) <= 1.5 + 1e-3
+        areas.append(int((cand.mask > 0).sum()))
+        assert areas[-1] <= 1.6 * 1.5**2 * disc.sum()
+        assert grain(cand.image, erode(cand.mask > 0, 3)) >= 0.25 * own
+    assert max(areas) >= 1.3 * min(areas), areas
 
 
 def blue_print() -> tuple[np.ndarray, np.ndarray]:

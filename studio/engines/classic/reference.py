@@ -28,6 +28,8 @@ ESTIMATE_SIDE = 160
 #: Mean |Δ| (0..255, channel mean) the transplanted anomaly must reach inside itself.
 MIN_CONTRAST = 22.0
 
+#: Most a reference anomaly is enlarged (geometric mean of its two scales) to fit a region.
+MAX_ENLARGE = 1.5
 #: Largest YCrCb step (0..100) between the reference's surface and the target's before the metadata warns.
 BACKGROUND_STEP = 20.0
 #: Gaussian sigma (px) of the feathered edge of a transplanted anomaly.
@@ -148,6 +150,13 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     sy = target.b / max(src.b, 1.0) * fill[1]
     # keep the anomaly's own aspect (within 15%): scale by the tighter of the two extents
     sx, sy = min(sx, sy * 1.15), min(sy, sx * 1.15)
+    # never enlarged beyond MAX_ENLARGE (its detail would be invented by the resampling): in a larger
+    # region it lies somewhere inside, at a seeded half to all of that (by the same draw), and its
+    # non-rigid warp shrinks with it (``capped``)
+    enlarge = math.sqrt(sx * sy)
+    size = (float(np.sqrt(fill[0] * fill[1])) - 0.45) / 0.75  # 0..1 over fill's range
+    capped = MAX_ENLARGE * (0.5 + 0.5 * size) / enlarge if enlarge > MAX_ENLARGE else 1.0
+    sx, sy = sx * capped, sy * capped
     # a seeded position anywhere the anomaly's own extent leaves room for (a round anomaly in a long
     # region travels along it), not only around the centre
     turn = np.abs([[math.cos(jitter), math.sin(jitter)], [math.sin(jitter), math.cos(jitter)]])
@@ -156,8 +165,8 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     shift = rng.uniform(-0.85, 0.85, 2) * room
     h, w = region.shape
     # a non-rigid smooth displacement so no two candidates share a shape (drawn coarse, upsampled)
-    wobble = float(rng.uniform(1.0, 3.5)) * max(1.0, min(target.a, target.b) / 12.0)
-    cells = max(1.5, max(h, w) / 32.0)
+    wobble = float(rng.uniform(1.0, 3.5)) * max(1.0, min(target.a, target.b) / 12.0) * capped
+    cells = max(1.5, max(h, w) / 32.0 * capped)
     coarse = (max(2, h // 8), max(2, w // 8))
     dx = cv2.resize(perlin(coarse, (cells, cells), rng), (w, h), interpolation=cv2.INTER_LINEAR) * wobble
     dy = cv2.resize(perlin(coarse, (cells, cells), rng), (w, h), interpolation=cv2.INTER_LINEAR) * wobble
