@@ -18,7 +18,7 @@ POISSON_SIDE = 128
 
 
 def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray,
-            mode: str = "normal") -> tuple[np.ndarray, float | None]:
+            mode: str = "normal", side: int | None = None) -> tuple[np.ndarray, float | None]:
     """``cv2.seamlessClone`` of ``source`` into ``crop`` over the anomaly plus a ring of its
     surroundings: the anomaly keeps its own gradients, its level follows the target around it,
     and the boundary (where the solution must equal the target) lies in the ring, not on the
@@ -27,10 +27,11 @@ def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray,
 
     Large crops are solved at ``POISSON_SIDE`` px: the Poisson solution is the source plus a
     harmonic (smooth) correction, so the correction is solved small, upsampled and added to the
-    full-resolution source; the anomaly's detail is never resampled. Returns the blend and the
-    scale it was solved at (None when the region was too small to solve)."""
+    full-resolution source; the anomaly's detail is never resampled. ``side``: the longest side of
+    the crop this is a part of (its own when not given), which sets that scale. Returns the blend
+    and the scale it was solved at (None when the region was too small to solve)."""
     h, w = crop.shape[:2]
-    scale = min(1.0, POISSON_SIDE / max(h, w))
+    scale = min(1.0, POISSON_SIDE / (side or max(h, w)))
     src = np.clip(np.rint(source), 0, 255).astype(np.uint8)
     if scale < 1.0:
         size = (max(8, round(w * scale)), max(8, round(h * scale)))

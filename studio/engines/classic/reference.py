@@ -127,10 +127,11 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
 class Fit:
     """A reference anomaly warped into the target crop."""
 
-    image: np.ndarray  # float32 RGB, the reference (anomaly and its surroundings) in crop coordinates
-    mask: np.ndarray  # bool, the warped anomaly, clipped to the target region
+    image: np.ndarray  # float32 RGB, the reference (anomaly and its surroundings) over ``window``
+    mask: np.ndarray  # bool over the crop, the warped anomaly, clipped to the target region
     params: dict
     scale: float = 1.0  # how much the reference was enlarged (geometric mean of the two axes)
+    window: tuple[slice, slice] = (slice(None), slice(None))  # the part of the crop ``image`` covers
 
 
 def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generator) -> Fit:
@@ -179,27 +180,31 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     cos_t, sin_t = math.cos(target.angle), math.sin(target.angle)
     rot_tgt = np.array([[cos_t, -sin_t], [sin_t, cos_t]])
     centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
-    yy, xx = shared.grid
-    # float32 maps (a warp's coordinates need no more than float32's ~1e-5 px here)
-    px, py = xx + dx - np.float32(centre[0]), yy + dy - np.float32(centre[1])
+    forward = rot_tgt @ rot_j @ np.diag([sx, sy]) @ flip @ rot_src
+    # only the anomaly's reach (its box mapped forward, the wobble, the blend's margin) is warped
+    window = warp_window(forward, centre, ref, (float(np.abs(dx).max()), float(np.abs(dy).max())), (h, w))
     ref_mask = ref.mask.astype(np.float32)
 
-    def maps(shrink: float) -> tuple[np.ndarray, np.ndarray]:
+    def maps(shrink: float, where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+        yy, xx = (grid[where] for grid in shared.grid)
+        # float32 maps (a warp's coordinates need no more than float32's ~1e-5 px here)
+        px, py = xx + dx[where] - np.float32(centre[0]), yy + dy[where] - np.float32(centre[1])
         inverse = np.linalg.inv(rot_tgt @ rot_j @ np.diag([sx * shrink, sy * shrink]) @ flip @ rot_src)
         a, b, c, d = (np.float32(v) for v in inverse.ravel())
         return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
 
     shrink = 1.0
-    rim = shared.rim  # the pixels just outside the region
+    rim, inside = shared.rim[window], region[window]  # rim: the pixels just outside the region
     for attempt in range(6):
-        map_x, map_y = maps(shrink)
+        map_x, map_y = maps(shrink, window)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
-        fitted = warped & region
+        fitted = warped & inside
         perimeter = int((fitted & ~erode(fitted, 1)).sum())
         if (warped & rim).sum() <= 0.03 * max(perimeter, 1) or attempt == 5:
             break
         shrink *= 0.87
-    image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mask = np.zeros((h, w), bool)
+    mask[window] = fitted
     params = {
         "rotation_deg": round(math.degrees(target.angle - src.angle + jitter) % 360.0, 3),
         "mirror": mirror,
@@ -207,7 +212,35 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         "shift_px": [round(float(v), 2) for v in rot_tgt @ shift],
         "wobble_px": round(wobble, 3),
     }
-    return Fit(image=image, mask=fitted, params=params, scale=float(math.sqrt(sx * sy)) * shrink)
+    if mask.sum() < 4:  # the jitter pushed it out of a very small region: the region itself takes it
+        mask, window = region.copy(), (slice(0, h), slice(0, w))
+        map_x, map_y = maps(shrink, window)
+        params["mask_fallback"] = True
+    image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
+
+
+#: Px around a warped anomaly's reach that the transplant reads (the Poisson ring and the solve's
+#: downscaling, the camera's blur, the feather), and the share of the crop from which the whole crop
+#: is worked on instead.
+WORK_MARGIN, WORK_SHARE = 40, 0.5
+
+
+def warp_window(forward: np.ndarray, centre: np.ndarray, ref: PreparedReference, wobble: tuple[float, float],
+                shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The part of the crop a warped anomaly can reach (its mask's box mapped by ``forward`` about the
+    frames' centres, moved by at most ``wobble`` (x, y) px) plus ``WORK_MARGIN``; the whole crop when
+    that is most of it."""
+    h, w = shape
+    ys, xs = np.nonzero(ref.mask)
+    corners = np.array([[x, y] for x in (xs.min() - 1, xs.max() + 1) for y in (ys.min() - 1, ys.max() + 1)], float)
+    reach = (corners - [ref.frame.cx, ref.frame.cy]) @ forward.T + centre
+    x0, y0 = np.floor(reach.min(axis=0) - wobble - 1 - WORK_MARGIN).astype(int)
+    x1, y1 = np.ceil(reach.max(axis=0) + wobble + 2 + WORK_MARGIN).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WORK_SHARE * h * w:
+        return slice(0, h), slice(0, w)
+    return slice(y0, y1), slice(x0, x1)
 
 
 def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -216,7 +249,8 @@ def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.
     The reference's surface is mapped Reinhard-style (mean and contrast) onto the target surface;
     the anomaly keeps its lightness *ratio* to its own surface (a spot half as light as the
     reference surface is half as light as the target surface) and half of its own hue (a red
-    stain stays reddish on a green board). The target's statistics come from every third pixel."""
+    stain stays reddish on a green board). The target's statistics come from every third pixel;
+    the result covers ``fit.window``."""
     surface = region & ~fit.mask
     if surface.sum() < 16:
         surface = region
@@ -232,9 +266,10 @@ def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.
     spot = ycc_affine_to_rgb(np.array([ratio, 1.0, 1.0]), hue)
     mapped = cv2.transform(fit.image, surround)
     # the anomaly's own mapping, faded in over 2 px around it (its box + 2 px: the blur's reach)
-    y0, y1, x0, x1 = box_of(fit.mask, 2)
+    anomaly = fit.mask[fit.window]
+    y0, y1, x0, x1 = box_of(anomaly, 2)
     win = (slice(y0, y1), slice(x0, x1))
-    weight = cv2.GaussianBlur(fit.mask[win].astype(np.float32), (5, 5), 1.0)[..., None]
+    weight = cv2.GaussianBlur(anomaly[win].astype(np.float32), (5, 5), 1.0)[..., None]
     background = mapped[win]
     mapped[win] = background + weight * (cv2.transform(fit.image[win], spot) - background)
     step = float(np.abs(mean_t - ref.colour_mean).max())
@@ -251,7 +286,8 @@ def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.
 def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
     """The baseline the engine must beat: the warped reference pasted as is, cut hard by its mask."""
     out = crop.copy()
-    out[fit.mask] = fit.image[fit.mask]
+    part, anomaly = out[fit.window], fit.mask[fit.window]
+    part[anomaly] = fit.image[anomaly]
     return out
 
 
@@ -264,18 +300,19 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     which it equals the crop."""
     region = shared.region
     fit = fit_reference(ref, shared, rng)
-    if fit.mask.sum() < 4:  # the jitter pushed it out of a very small region: use the region itself
-        fit = Fit(image=fit.image, mask=region.copy(), params={**fit.params, "mask_fallback": True}, scale=fit.scale)
     crop_f = shared.crop
+    # colour, camera and blend work on the fit's window (the whole crop unless the anomaly is small in it)
     coloured, colour_info = match_colour(fit, ref, crop_f, region)
-    coloured, camera_info = match_camera(coloured, fit.mask, ref, fit.scale, photo, rng)
+    coloured, camera_info = match_camera(coloured, fit.mask[fit.window], ref, fit.scale, photo, rng)
     mode, texture = blend_mode(photo, ref)
-    blended, poisson_scale = poisson(crop, coloured, fit.mask, mode)
+    blended, poisson_scale = poisson(crop[fit.window], coloured, fit.mask[fit.window], mode, max(crop.shape[:2]))
     carried = carried_texture(photo, ref, mode)
     # from here on only the feather's reach (the anomaly's box + 1 + 3 sigma px) can differ from the crop
     y0, y1, x0, x1 = window = box_of(fit.mask, 1 + math.ceil(3 * FEATHER))
     win = (slice(y0, y1), slice(x0, x1))
-    anomaly, target, blended = fit.mask[win], crop_f[win], blended[win]
+    top, left = fit.window[0].start, fit.window[1].start
+    anomaly, target = fit.mask[win], crop_f[win]
+    blended = blended[y0 - top:y1 - top, x0 - left:x1 - left]
     if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
         blended = blended + (target - shared.base[win]) * carried * anomaly[..., None]
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
