@@ -210,13 +210,15 @@ class Context:
     def render(self, maps: Maps) -> np.ndarray:
         """The crop with ``maps`` rendered in this image's light, noise and sharpness; only the box
         around where the maps change anything (plus the blur's reach) is rendered."""
-        base = self.base if maps.source is None else blur(maps.source, BASE_SIGMA)
-        y0, y1, x0, x1 = self.window = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur))
+        y0, y1, x0, x1 = self.window = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur), self.crop)
         window = (slice(y0, y1), slice(x0, x1))
         part = replace(maps, **{name: getattr(maps, name)[window] for name in MAP_FIELDS
                                 if getattr(maps, name) is not None})
+        # a pulled source differs from the crop only inside the window, its smooth part too (the margin
+        # exceeds the blur's reach)
+        base = self.base[window] if maps.source is None else blur(part.source, BASE_SIGMA)
         out = self.crop.copy()
-        out[window] = render(self.crop[window], base[window], part, self.photo, self.rng)
+        out[window] = render(self.crop[window], base, part, self.photo, self.rng)
         return out
 
 
@@ -224,25 +226,31 @@ class Context:
 MAP_FIELDS = ("height", "albedo", "gloss", "cover", "paint", "source")
 
 
-def support_box(maps: Maps, shape: tuple[int, int], margin: int) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the pixels the maps change (height, gloss or cover non-zero, albedo not 1;
-    a pulled ``source`` counts everywhere), grown by ``margin`` px; the whole crop when nothing shows."""
+def support_box(maps: Maps, shape: tuple[int, int], margin: int,
+                crop: np.ndarray | None = None) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels the maps change (height, gloss or cover non-zero, albedo not 1,
+    a pulled ``source`` not the ``crop``), grown by ``margin`` px; the whole crop when nothing shows
+    (or a source comes without its crop)."""
     h, w = shape
-    if maps.source is None:
-        boxes = []
-        for field_, rest in ((maps.height, 0.0), (maps.gloss, 0.0), (maps.cover, 0.0), (maps.albedo, 1.0)):
-            if field_ is None:
-                continue
-            channels = field_.shape[2] if field_.ndim == 3 else 1
-            moved = (np.abs(field_.reshape(h, w * channels) - rest) > 1e-4).astype(np.uint8)
-            x, y, bw, bh = cv2.boundingRect(moved)  # channels side by side: x counts channel samples
-            if bw:
-                boxes.append((y, y + bh, x // channels, -(-(x + bw) // channels)))
-        if boxes:
-            y0, y1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
-            x0, x1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
-            return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
-    return 0, h, 0, w
+    if maps.source is not None and crop is None:
+        return 0, h, 0, w
+    boxes = []
+    for field_, rest in ((maps.height, 0.0), (maps.gloss, 0.0), (maps.cover, 0.0), (maps.albedo, 1.0),
+                         (maps.source, crop)):
+        if field_ is None:
+            continue
+        channels = field_.shape[2] if field_.ndim == 3 else 1
+        if isinstance(rest, np.ndarray):
+            rest = rest.reshape(h, w * channels)
+        moved = (np.abs(field_.reshape(h, w * channels) - rest) > 1e-4).astype(np.uint8)
+        x, y, bw, bh = cv2.boundingRect(moved)  # channels side by side: x counts channel samples
+        if bw:
+            boxes.append((y, y + bh, x // channels, -(-(x + bw) // channels)))
+    if not boxes:
+        return 0, h, 0, w
+    y0, y1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+    x0, x1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+    return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 
 
 def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -198,9 +198,10 @@ def burn(ctx: Context) -> Maps:
     grain = ctx.noise(1.5)
     core = float(rng.uniform(0.45, 0.7))
     char = np.clip((heat + 0.2 * grain - core) / 0.05, 0.0, 1.0) * blob
-    # the scorched zone ends in a ragged, grainy edge (not an airbrushed falloff)
-    scorch = np.clip((heat * float(rng.uniform(1.4, 2.0)) + 0.35 * grain - 0.15) * 2.5, 0.0, 1.0)
-    halo = np.clip(wide_blur(blob.astype(np.float32), max(1.0, 0.03 * size)) * 1.5 - scorch, 0.0, 1.0) * ctx.region
+    spread = wide_blur(blob.astype(np.float32), max(1.0, 0.03 * size))  # how far the heat reached
+    # the scorched zone ends in a ragged, grainy edge (not an airbrushed falloff), within that reach
+    scorch = np.clip((heat * float(rng.uniform(1.4, 2.0)) + 0.35 * grain - 0.15) * 2.5, 0.0, 1.0) * (spread > 0)
+    halo = np.clip(spread * 1.5 - scorch, 0.0, 1.0) * ctx.region
     albedo = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.35 * halo[..., None] * (HEAT_TINT - 1.0))
     paint = CHAR * (1.0 + 0.35 * ctx.noise(2.0))[..., None]
     cover = np.clip(char * float(rng.uniform(0.85, 1.0)), 0.0, 1.0)
