@@ -74,6 +74,25 @@ def test_geometric_defects_keep_their_visible_change_on_one_surface() -> None:
     assert kept >= 0.75, f"only {kept:.0%} of geometric candidates stay on one surface: {np.round(shares, 2)}"
 
 
+def test_a_reference_anomaly_lies_on_one_surface() -> None:
+    """A transplanted reference stain on a sketch across the disc's rim lies on the disc or on the
+    cloth, not across both: >= 85% of its visible change on one surface in >= 75% of candidates
+    (as for the geometric defects)."""
+    image, surfaces = coin_on_cloth()
+    reference = np.full((96, 96, 3), 150, np.uint8)
+    cv2.circle(reference, (48, 48), 22, (120, 40, 40), -1)
+    ref_mask = np.hypot(*(np.mgrid[:96, :96] - 48)) <= 22
+    shares = []
+    for rectangle in (False, True):
+        for seed in (1, 2):
+            for cand in ENGINE.generate(SynthesisRequest.create(image, rim_sketch(rectangle), "a red stain",
+                                                                reference=reference, reference_mask=ref_mask,
+                                                                num=4, seed=seed)):
+                shares.append(one_surface_share(image, cand.image, surfaces))
+    kept = sum(s >= 0.85 for s in shares) / len(shares)
+    assert kept >= 0.75, f"only {kept:.0%} of reference candidates stay on one surface: {np.round(shares, 2)}"
+
+
 @pytest.mark.parametrize("family", sorted(EXAMPLE_PROMPTS))
 def test_the_outline_never_shows_and_labels_are_what_changed(family: str) -> None:
     """Whatever the family and the sketch's shape (an ellipse or a rectangle): nothing on the sketch's

@@ -29,7 +29,6 @@ from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
 from studio.engines.classic.keywords import family_note, pick_generator
 from studio.engines.classic.shading import Maps
-from studio.engines.classic.surfaces import pick_unit
 from studio.engines.classic.measures import seam_ratio
 from studio.engines.classic.photometry import Photometry, largest_channel, luminance, measure
 from studio.engines.classic.reference import (
@@ -212,7 +211,7 @@ def procedural_context(prompt: str, generator: str, shared: Shared, photo: Photo
                        rng: np.random.Generator) -> Context:
     """The generator's context: a geometric defect (scratch, crack, hole, dent, chip) is placed on one
     surface unit of the region and clipped to it; a surface defect gets the whole region."""
-    host = shared.host(pick_unit(shared.units, rng)) if generator in GEOMETRIC_FAMILIES else shared
+    host = shared.seeded_host(rng) if generator in GEOMETRIC_FAMILIES else shared
     ctx = Context(crop=host.crop, region=host.region, rng=rng, prompt=prompt, photo=photo, shared=host)
     ctx.record(surface_units=int(shared.units.max()))
     return ctx
@@ -400,7 +399,7 @@ def naive_candidate(request: SynthesisRequest, seed: int) -> tuple[np.ndarray, n
     prepared = prepare_reference(request.reference, request.reference_mask)
     shared = Shared.of(crop, mask[y0:y1, x0:x1])
     rng = candidate_rng(seed, shared)
-    fit = fit_reference(prepared, shared, rng)
+    fit = fit_reference(prepared, shared.seeded_host(rng), rng)
     pasted = naive_paste(shared.crop, fit)
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip(np.rint(pasted), 0, 255).astype(np.uint8)

@@ -298,6 +298,7 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     the target crop (uint8), ``shared`` what the request's candidates share (its float crop, region, ...).
     Returns the crop with the anomaly (float32), the metadata, and the window (y0, y1, x0, x1) out of
     which it equals the crop."""
+    shared = shared.seeded_host(rng)  # it lies on one surface (a coin, a stone, a brick), not across two
     region = shared.region
     fit = fit_reference(ref, shared, rng)
     crop_f = shared.crop

@@ -15,7 +15,7 @@ from studio.engines.classic.inspection import OUTLINE_BAND
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab
 from studio.engines.classic.shading import Maps, render
-from studio.engines.classic.surfaces import surface_units
+from studio.engines.classic.surfaces import pick_unit, surface_units
 from studio.imaging import blur, erode
 
 #: Depth (px) inside the sketch up to which nothing changes (its outline must not show).
@@ -138,6 +138,11 @@ class Shared:
     @cached_property
     def _hosts(self) -> dict[int, Shared]:
         return {}
+
+    def seeded_host(self, rng: np.random.Generator) -> Shared:
+        """What the candidates placed on a seeded surface unit share (:func:`pick_unit`: the larger a
+        unit, the likelier): where one defect lies when it must keep to one surface."""
+        return self.host(pick_unit(self.units, rng))
 
     def host(self, unit: int) -> Shared:
         """What the candidates placed on surface ``unit`` share: this crop with the region cut to that
