@@ -183,6 +183,19 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
 
 
+def slope_at(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """|gradient| of ``image`` at the ``where`` pixels only, as ``np.gradient`` gives it (central
+    differences inside, one-sided on the border)."""
+    h, w = image.shape
+    ys, xs = np.nonzero(where)
+    half, whole = np.float32(0.5), np.float32(1.0)
+    left, right = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
+    up, down = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)
+    gx = (image[ys, right] - image[ys, left]) * np.where(right - left == 2, half, whole)
+    gy = (image[down, xs] - image[up, xs]) * np.where(down - up == 2, half, whole)
+    return np.hypot(gx, gy)
+
+
 def soft_mask(mask: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-blurred mask in [0, 1] (float32) with compact support (kernel truncated at 3 sigma)."""
     soft = mask.astype(np.float32)

@@ -18,7 +18,7 @@ from PIL import Image
 from studio import config
 from studio.cli import main as cli_main
 from studio.errors import InputError
-from studio.imaging import check_mask, dilate, disc_by_rows, erode, load_image, load_mask, mask_from_array
+from studio.imaging import check_mask, dilate, disc_by_rows, erode, load_image, load_mask, mask_from_array, slope_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -319,3 +319,14 @@ def test_disc_by_rows_is_opencvs_dilation_and_erosion(radius: int) -> None:
         assert np.array_equal(disc_by_rows(mask, radius, erode=False), grown)
         assert np.array_equal(disc_by_rows(mask, radius, erode=True), shrunk)
         assert np.array_equal(dilate(mask, radius), grown) and np.array_equal(erode(mask, radius), shrunk)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (5, 7), (40, 33)])
+def test_slope_at_some_pixels_equals_the_full_gradient_there(shape: tuple[int, int]) -> None:
+    """The gradient magnitude read at chosen pixels is np.gradient's, to the bit, borders included."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 10, shape).astype(np.float32)
+    where = rng.random(shape) < 0.5
+    where[0, 0] = where[-1, -1] = True
+    gy, gx = np.gradient(image)
+    assert np.array_equal(slope_at(image, where), np.hypot(gx[where], gy[where]))

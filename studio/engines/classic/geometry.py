@@ -31,11 +31,13 @@ class Frame:
 
 
 def region_frame(mask: np.ndarray) -> Frame:
-    ys, xs = np.nonzero(mask)
-    cx, cy = float(xs.mean()), float(ys.mean())
-    if xs.size < 3:
+    """The principal frame of a non-empty ``mask``, from its image moments."""
+    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    count = m["m00"]
+    cx, cy = m["m10"] / count, m["m01"] / count
+    if count < 3:
         return Frame(cx, cy, 1.0, 0.0, 1.0, 1.0)
-    cov = np.cov(np.stack([xs - cx, ys - cy]).astype(np.float64))
+    cov = np.array([[m["mu20"], m["mu11"]], [m["mu11"], m["mu02"]]]) / (count - 1.0)
     vals, vecs = np.linalg.eigh(cov)
     ux, uy = float(vecs[0, 1]), float(vecs[1, 1])
     return Frame(cx, cy, ux, uy, max(2.0 * math.sqrt(max(vals[1], 0.0)), 1.0),

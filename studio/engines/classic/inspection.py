@@ -11,7 +11,7 @@ import numpy as np
 
 from studio.engines.classic.geometry import ring
 from studio.engines.classic.photometry import fine_pass, largest_channel, luminance, robust_sigma
-from studio.imaging import erode
+from studio.imaging import erode, slope_at
 
 #: A pixel whose largest channel moved more than this (grey levels) is visibly changed.
 VISIBLE = 12
@@ -111,8 +111,7 @@ def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray,
     edge = lab & ~erode(lab, 1)
     if not edge.any():
         return 0.0
-    gy, gx = np.gradient(delta)
-    return float(np.hypot(gx[edge], gy[edge]).mean()) / max(float(moved[lab].mean()), 1.0)
+    return float(slope_at(delta, edge).mean()) / max(float(moved[lab].mean()), 1.0)
 
 
 SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 0.5 log(seam ratio, >= 0.3) "

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.photometry import luminance
+from studio.imaging import slope_at
 
 #: Between-class share of the variance from which the smoothed tones count as two surfaces.
 TWO_TONE = 0.6
@@ -52,8 +53,7 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
         return units
     # surfaces meet at an edge; a gradual change of tone (a highlight, shading) is one surface
     edge = (bright ^ cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)) & region
-    gy, gx = np.gradient(cv2.GaussianBlur(grey, (0, 0), 1.0))
-    if not edge.any() or float(np.median(np.hypot(gx[edge], gy[edge]))) < SHARP_EDGE * abs(step):
+    if not edge.any() or float(np.median(slope_at(cv2.GaussianBlur(grey, (0, 0), 1.0), edge))) < SHARP_EDGE * abs(step):
         return units
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)

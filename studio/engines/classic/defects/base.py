@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Any
+from functools import cached_property, wraps
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -26,6 +26,15 @@ BASE_SIGMA = 2.0
 UPTAKE = 0.3
 
 
+def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
+    """A cached part of :class:`Shared` that depends on the crop alone: a surface unit's host reads
+    its parent's (computed once per request, not once per unit)."""
+    @wraps(compute)
+    def get(self: Shared) -> Any:
+        return compute(self) if self.parent is None else getattr(self.parent, compute.__name__)
+    return cached_property(get)
+
+
 @dataclass(frozen=True, eq=False)
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
@@ -36,16 +45,17 @@ class Shared:
 
     crop: np.ndarray
     region: np.ndarray
+    parent: Shared | None = None  # the whole region's, for a surface unit's host
 
     @classmethod
     def of(cls, crop: np.ndarray, region: np.ndarray) -> Shared:
         return cls(crop.astype(np.float32, copy=False), region)
 
-    @cached_property
+    @crop_level
     def base(self) -> np.ndarray:
         return blur(self.crop, BASE_SIGMA)
 
-    @cached_property
+    @crop_level
     def lab(self) -> np.ndarray:
         """The smooth part in CIE Lab (what a tint is worked on)."""
         return to_lab(self.base)
@@ -72,7 +82,7 @@ class Shared:
     def depth(self) -> np.ndarray:
         return inside_distance(self.region)
 
-    @cached_property
+    @crop_level
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         """(yy, xx) float32 pixel coordinates of the crop."""
         h, w = self.region.shape
@@ -89,7 +99,7 @@ class Shared:
         """The region less its outermost pixel."""
         return erode(self.region, 1)
 
-    @cached_property
+    @crop_level
     def weave_angle(self) -> float:
         """The orientation (radians, modulo 90 degrees) of a woven surface's threads, from the 4-fold
         symmetric mean of the crop's gradient directions."""
@@ -98,7 +108,7 @@ class Shared:
         theta, weight = np.arctan2(gy, gx), np.hypot(gx, gy)
         return 0.25 * math.atan2(float((weight * np.sin(4 * theta)).sum()), float((weight * np.cos(4 * theta)).sum()))
 
-    @cached_property
+    @crop_level
     def brushing(self) -> float:
         """How strongly the crop's texture runs one way (0..1; brushed metal, wood grain ~0.65-0.95,
         stone, cloth, gravel < 0.2): the coherence of its gradient directions, every gradient above
@@ -150,7 +160,7 @@ class Shared:
         if int(self.units.max()) <= 1:
             return self
         if unit not in self._hosts:
-            self._hosts[unit] = Shared(self.crop, self.units == unit)
+            self._hosts[unit] = Shared(self.crop, self.units == unit, parent=self)
         return self._hosts[unit]
 
 
