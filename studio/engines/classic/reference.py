@@ -185,18 +185,21 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     window = warp_window(forward, centre, ref, (float(np.abs(dx).max()), float(np.abs(dy).max())), (h, w))
     ref_mask = ref.mask.astype(np.float32)
 
-    def maps(shrink: float, where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    def offsets(where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
         yy, xx = (grid[where] for grid in shared.grid)
         # float32 maps (a warp's coordinates need no more than float32's ~1e-5 px here)
-        px, py = xx + dx[where] - np.float32(centre[0]), yy + dy[where] - np.float32(centre[1])
+        return xx + dx[where] - np.float32(centre[0]), yy + dy[where] - np.float32(centre[1])
+
+    def maps(shrink: float) -> tuple[np.ndarray, np.ndarray]:
         inverse = np.linalg.inv(rot_tgt @ rot_j @ np.diag([sx * shrink, sy * shrink]) @ flip @ rot_src)
         a, b, c, d = (np.float32(v) for v in inverse.ravel())
         return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
 
+    px, py = offsets(window)
     shrink = 1.0
     rim, inside = shared.rim[window], region[window]  # rim: the pixels just outside the region
     for attempt in range(6):
-        map_x, map_y = maps(shrink, window)
+        map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
         fitted = warped & inside
         perimeter = int((fitted & ~erode(fitted, 1)).sum())
@@ -214,7 +217,8 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     }
     if mask.sum() < 4:  # the jitter pushed it out of a very small region: the region itself takes it
         mask, window = region.copy(), (slice(0, h), slice(0, w))
-        map_x, map_y = maps(shrink, window)
+        px, py = offsets(window)
+        map_x, map_y = maps(shrink)
         params["mask_fallback"] = True
     image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
