@@ -39,7 +39,7 @@ def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
     (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``),
-    that smooth part in Lab, the detail's luminance in standard deviations, the region's principal frame, the distance (px) of every region pixel from the region's outside, the
+    the region's mean smooth colour, that smooth part in Lab, the detail's luminance in standard deviations, the region's principal frame, the distance (px) of every region pixel from the region's outside, the
     crop's pixel grid, the rim just outside the region, the region less its outermost pixel, and the
     orientation of a woven surface's threads."""
 
@@ -54,6 +54,11 @@ class Shared:
     @crop_level
     def base(self) -> np.ndarray:
         return blur(self.crop, BASE_SIGMA)
+
+    @cached_property
+    def colour(self) -> np.ndarray:
+        """The region's mean smooth colour (RGB float32; mid-grey for an empty region)."""
+        return self.base[self.region].mean(axis=0) if self.region.any() else np.full(3, 128.0, np.float32)
 
     @crop_level
     def lab(self) -> np.ndarray:

@@ -100,7 +100,7 @@ def hole(ctx: Context) -> Maps:
         opening, radius = slit(ctx)
     else:
         opening, radius = openings(ctx, float(rng.uniform(0.25, 0.4) if fabric else rng.uniform(0.08, 0.18)), count)
-    level = ctx.base[ctx.region].mean(axis=0)
+    level = ctx.shared.colour
     rim = dilate(opening, max(1, round(0.15 * radius))) & ~opening & ctx.region
     depth = inside_distance(opening, open_border=True)
     wall, side = cavity(ctx, opening, max(1.0, 0.35 * radius), depth)

@@ -38,7 +38,7 @@ def substrate(ctx: Context, tone: float, floor: np.ndarray) -> tuple[np.ndarray,
     and it is their spread, not the noise's on average, that must match the surround's."""
     kind = substrate_kind(ctx.prompt)
     _, rgb, cell, stretch = SUBSTRATES[kind]
-    surface = ctx.base[ctx.region].mean(axis=0) if ctx.region.any() else np.full(3, 128.0, np.float32)
+    surface = ctx.shared.colour
     colour = surface * tone if rgb is None else np.asarray(rgb, np.float32) * (luminance(surface) / 160.0) ** 0.5
     grain = 0.7 * ctx.noise(cell) + 0.3 * ctx.noise(2.5 * cell)
     if stretch > 1.0:  # fibres: noise drawn on a squeezed grid and stretched along x
