@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.defects import (
-    GEOMETRIC_FAMILIES, LINE_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared,
+    GEOMETRIC_FAMILIES, LINE_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared, support_box,
 )
 from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
@@ -237,23 +237,26 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
     parts of its texture, by ``UPTAKE`` per standard deviation of it), so the texture stays in the
     stain, not under a veil; and each surface unit by its own amount (the unit holding most of it
     keeps full strength), so its edges follow the units. Its albedo change, cover and gloss are scaled."""
-    factor = shared.uptake
-    units = shared.units
-    count = int(units.max())
+    # only where the maps change anything (+ the units' blur): beyond, scaling leaves them as they are
+    y0, y1, x0, x1 = support_box(maps, shared.region.shape, 3, tolerance=0.0)
+    win = (slice(y0, y1), slice(x0, x1))
+    factor = shared.uptake[win]
+    units = shared.units[win]
+    count = int(shared.units.max())
     if count > 1:
-        amount = largest_channel(np.abs(maps.albedo - 1.0)) if maps.albedo is not None else maps.cover
+        amount = largest_channel(np.abs(maps.albedo[win] - 1.0)) if maps.albedo is not None else maps.cover[win]
         per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]
         strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
         strength[int(np.argmax(per_unit)) + 1] = 1.0
         strength[0] = 1.0
         factor = factor * blur(strength[units], 0.7)
         ctx.record(soak=strength[1:])
-    if maps.albedo is not None:
-        maps.albedo = np.maximum(1.0 + (maps.albedo - 1.0) * factor[..., None], LEAST_ALBEDO)  # never below black
+    if maps.albedo is not None:  # never below black
+        maps.albedo[win] = np.maximum(1.0 + (maps.albedo[win] - 1.0) * factor[..., None], LEAST_ALBEDO)
     for name in ("cover", "gloss", "height"):
         value = getattr(maps, name)
         if value is not None:
-            setattr(maps, name, value * factor)
+            value[win] *= factor
     return maps
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from studio.engines.classic.defects.base import Context, Shared
+from studio.engines.classic.defects.base import Context, Shared, support_box
 from studio.engines.classic.defects.bend import bend
 from studio.engines.classic.defects.crack import crack
 from studio.engines.classic.defects.dent import dent
@@ -49,4 +49,4 @@ GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
 LINE_FAMILIES = ("scratch", "crack")
 
 __all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context",
-           "Shared"]
+           "Shared", "support_box"]

@@ -246,11 +246,11 @@ class Context:
 MAP_FIELDS = ("height", "albedo", "gloss", "cover", "paint", "source")
 
 
-def support_box(maps: Maps, shape: tuple[int, int], margin: int,
-                crop: np.ndarray | None = None) -> tuple[int, int, int, int]:
+def support_box(maps: Maps, shape: tuple[int, int], margin: int, crop: np.ndarray | None = None,
+                tolerance: float = 1e-4) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1) of the pixels the maps change (height, gloss or cover non-zero, albedo not 1,
-    a pulled ``source`` not the ``crop``), grown by ``margin`` px; the whole crop when nothing shows
-    (or a source comes without its crop)."""
+    a pulled ``source`` not the ``crop``, by more than ``tolerance``), grown by ``margin`` px; the
+    whole crop when nothing shows (or a source comes without its crop)."""
     h, w = shape
     if maps.source is not None and crop is None:
         return 0, h, 0, w
@@ -262,7 +262,7 @@ def support_box(maps: Maps, shape: tuple[int, int], margin: int,
         channels = field_.shape[2] if field_.ndim == 3 else 1
         if isinstance(rest, np.ndarray):
             rest = rest.reshape(h, w * channels)
-        moved = (np.abs(field_.reshape(h, w * channels) - rest) > 1e-4).astype(np.uint8)
+        moved = (np.abs(field_.reshape(h, w * channels) - rest) > tolerance).astype(np.uint8)
         x, y, bw, bh = cv2.boundingRect(moved)  # channels side by side: x counts channel samples
         if bw:
             boxes.append((y, y + bh, x // channels, -(-(x + bw) // channels)))
