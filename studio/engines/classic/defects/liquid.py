@@ -36,15 +36,21 @@ def matte(ctx: Context) -> bool:
 
 
 def sheen(ctx: Context, blob: np.ndarray, film: np.ndarray, size: float, shine: float) -> np.ndarray:
-    """A wet film's gloss: a soft highlight band across it facing the light, broken up by noise."""
+    """A wet film's gloss: a soft highlight band across it facing the light, broken up by noise
+    (worked where the film is)."""
     ys, xs = np.nonzero(blob)
     lx, ly = ctx.photo.light
-    h, w = ctx.shape
-    along = np.arange(w, dtype=np.float32)[None, :] * lx + np.arange(h, dtype=np.float32)[:, None] * ly
-    centre = float(np.quantile(along[ys, xs], ctx.rng.uniform(0.55, 0.85))) if ys.size else 0.0
+    y0, y1, x0, x1 = support_box(Maps(cover=film), ctx.shape, 0, tolerance=0.0)
+    along = (np.arange(x0, x1, dtype=np.float32)[None, :] * lx
+             + np.arange(y0, y1, dtype=np.float32)[:, None] * ly)
+    at_blob = xs.astype(np.float32) * lx + ys.astype(np.float32) * ly
+    centre = float(np.quantile(at_blob, ctx.rng.uniform(0.55, 0.85))) if ys.size else 0.0
     band = np.exp(-((along - centre) / max(2.0, 0.15 * size)) ** 2)
-    broken = np.clip(ctx.noise(max(6.0, size / 2)) * 1.5, 0.0, 1.0)
-    return (np.clip(0.6 * band + 0.4 * broken, 0.0, 1.0) * film * shine).astype(np.float32)
+    win = (slice(y0, y1), slice(x0, x1))
+    broken = np.clip(ctx.noise(max(6.0, size / 2))[win] * 1.5, 0.0, 1.0)
+    out = np.zeros(ctx.shape, np.float32)
+    out[win] = np.clip(0.6 * band + 0.4 * broken, 0.0, 1.0) * film[win] * shine
+    return out
 
 
 def stain_colour(ctx: Context) -> tuple[str, np.ndarray]:
@@ -127,12 +133,16 @@ def oil(ctx: Context) -> Maps:
         albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
     # interference: the colour cycles with the optical thickness (phase-shifted per channel)
     cycles = float(rng.uniform(1.0, 2.5))
-    phase = wide_blur(thickness, max(1.5, 0.04 * size)) * cycles
-    rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
     iridescence = 0.0 if soaked else float(rng.uniform(0.03, 0.07))  # a matte surface soaks the film up
-    albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
-    # the film's meniscus: a slightly darker, crisper edge
-    albedo = albedo * (1.0 - 0.08 * (np.exp(-inside_distance(blob) / 1.5) * blob))[..., None]
+    if iridescence:
+        phase = wide_blur(thickness, max(1.5, 0.04 * size)) * cycles
+        rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
+        albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
+    # the film's meniscus: a slightly darker, crisper edge (on the blob's box and a pixel around it)
+    y0, y1, x0, x1 = support_box(Maps(cover=blob.astype(np.float32)), ctx.shape, 1, tolerance=0.0)
+    win = (slice(y0, y1), slice(x0, x1))
+    inner = blob[win]
+    albedo[win] *= (1.0 - 0.08 * (np.exp(-inside_distance(inner) / 1.5) * inner))[..., None]
     shine = float(rng.uniform(0.06, 0.16))
     gloss = sheen(ctx, blob, film, size, shine)
     ctx.record(darkness=darkness, iridescence=iridescence, sheen=shine)
