@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, patch_field, place
+from studio.engines.classic.defects.base import Context, cavity, patch_field, place, support_box
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
@@ -119,15 +119,21 @@ def hole(ctx: Context) -> Maps:
         # side) is lit and the near side dark, with an unknown one the walls darken evenly with depth
         sure = light_weight(ctx.photo.light_confidence, least=0.0)
         core = float(rng.uniform(0.2, 0.4))
-        lit = 0.15 + 0.75 * (sure * np.clip(side, 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
-        tone = core + (1.0 - core) * wall * lit
+        # (worked as far as the rendered, blurred opening reaches: its box + twice the blur)
+        y0, y1, x0, x1 = support_box(Maps(cover=opening.astype(np.float32)), ctx.shape,
+                                     2 * math.ceil(3.0 * ctx.photo.blur) + 4, tolerance=0.0)
+        win = (slice(y0, y1), slice(x0, x1))
+        lit = 0.15 + 0.75 * (sure * np.clip(side[win], 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
+        tone = np.zeros(ctx.shape, np.float32)
+        tone[win] = core + (1.0 - core) * wall[win] * lit
         floor = depth > FLOOR_DEPTH
         colour, detail, _ = substrate(ctx, 1.0, floor)
         detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
         # the cavity's occlusion (``hollow``) darkens the floor, its detail with it: the detail is
         # raised by as much, so the floor shows the surround's grain as the camera sees it
         grain = 1.0 / (1.0 - HOLLOW * (1.0 - 0.6 * sure))
-        paint = colour * tone[..., None] + (grain * detail)[..., None]
+        paint = np.zeros(ctx.shape + (3,), np.float32)
+        paint[win] = colour * tone[win][..., None] + (grain * detail[win])[..., None]
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
         burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
         height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr

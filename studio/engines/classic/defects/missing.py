@@ -4,10 +4,12 @@ side facing the light and shadowed on the other, and the remaining edge casts a 
 on the image's border gets a bite out of that edge (a chipped edge)."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch
+from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch, support_box
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.photometry import luminance
@@ -29,18 +31,24 @@ def missing(ctx: Context) -> Maps:
     floor = depth > FLOOR_DEPTH
     colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), floor)
     sure = light_weight(ctx.photo.light_confidence, least=0.0)
-    # walls: with a known light brighter where they face it, darker in their own shadow; with an
-    # unknown one evenly darker near the rim
-    wall_light = 1.0 + sure * np.where(side > 0, 0.5, 0.3) * side - (1.0 - sure) * 0.25
     reach = sure * min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows
     shift = np.array(ctx.photo.light) * reach
     inside = chip.astype(np.float32)
     toward = cv2.warpAffine(inside, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), inside.shape[::-1],
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
-    tone = ((1.0 - wall) + wall * wall_light) * (1.0 - 0.4 * blur(shadow, 1.0))
+    # the paint matters only as far as the rendered (blurred) cover reaches: the chip's box + twice the blur
+    y0, y1, x0, x1 = support_box(Maps(cover=inside), ctx.shape, 2 * math.ceil(3.0 * ctx.photo.blur) + 4, tolerance=0.0)
+    win = (slice(y0, y1), slice(x0, x1))
+    tone = np.zeros(ctx.shape)
+    # walls: with a known light brighter where they face it, darker in their own shadow; with an
+    # unknown one evenly darker near the rim
+    facing = side[win]
+    wall_light = 1.0 + sure * np.where(facing > 0, 0.5, 0.3) * facing - (1.0 - sure) * 0.25
+    tone[win] = ((1.0 - wall[win]) + wall[win] * wall_light) * (1.0 - 0.4 * blur(shadow[win], 1.0))
     detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
-    paint = colour * tone[..., None] + detail[..., None]
+    paint = np.zeros(ctx.shape + (3,))
+    paint[win] = colour * tone[win][..., None] + detail[win][..., None]
     height = -blur(inside, 1.0) * float(rng.uniform(0.5, 1.2))  # the walls are painted; this only shades the rim
     ctx.record(wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
     return Maps(height=height, cover=inside, paint=paint, relief=1.0, grain=False)

@@ -199,12 +199,16 @@ def burn(ctx: Context) -> Maps:
     core = float(rng.uniform(0.45, 0.7))
     char = np.clip((heat + 0.2 * grain - core) / 0.05, 0.0, 1.0) * blob
     spread = wide_blur(blob.astype(np.float32), max(1.0, 0.03 * size))  # how far the heat reached
+    y0, y1, x0, x1 = support_box(Maps(cover=spread), ctx.shape, 0, tolerance=0.0)
+    win = (slice(y0, y1), slice(x0, x1))
+    reach = spread[win]
     # the scorched zone ends in a ragged, grainy edge (not an airbrushed falloff), within that reach
-    scorch = np.clip((heat * float(rng.uniform(1.4, 2.0)) + 0.35 * grain - 0.15) * 2.5, 0.0, 1.0) * (spread > 0)
-    halo = np.clip(spread * 1.5 - scorch, 0.0, 1.0) * ctx.region
-    albedo = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.35 * halo[..., None] * (HEAT_TINT - 1.0))
+    scorch = np.clip((heat[win] * float(rng.uniform(1.4, 2.0)) + 0.35 * grain[win] - 0.15) * 2.5, 0.0, 1.0) * (reach > 0)
+    halo = np.clip(reach * 1.5 - scorch, 0.0, 1.0) * ctx.region[win]
+    albedo = np.ones(ctx.shape + (3,), np.float32)
+    albedo[win] = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.35 * halo[..., None] * (HEAT_TINT - 1.0))
     paint = CHAR * (1.0 + 0.35 * ctx.noise(2.0))[..., None]
     cover = np.clip(char * float(rng.uniform(0.85, 1.0)), 0.0, 1.0)
     ctx.record(core=core)
-    return Maps(albedo=albedo.astype(np.float32), cover=cover.astype(np.float32),
+    return Maps(albedo=albedo, cover=cover.astype(np.float32),
                 paint=paint.astype(np.float32), height=(-0.4 * char).astype(np.float32), hollow=0.0)
