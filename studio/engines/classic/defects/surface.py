@@ -57,43 +57,50 @@ def rust(ctx: Context) -> Maps:
         blob, lift = blob | more, np.maximum(lift, more_lift)
     flakes = droplets(ctx, blob, int(rng.integers(3, 10)), max(1.0, 0.03 * size))
     # grains coarser than the texture measure's high-pass: the noise's fine octaves are smoothed away
-    coarse, mid = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), blur(ctx.noise(6.0), 1.5)
-    # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
+    coarse, grains = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), ctx.noise(6.0)
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
-    crust = np.clip((smooth * 2.2 + 0.6 * mid - 0.35) * 8.0, 0.0, 1.0) * blob
-    crust = blur(np.maximum(crust, flakes.astype(np.float32)), 0.7)
-    bloom = np.clip(wide_blur(blob.astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region
+    # worked on the crust's box: beyond it and the blurs' reach (16 px) every map is at rest
+    y0, y1, x0, x1 = support_box(Maps(cover=(blob | flakes).astype(np.float32)), ctx.shape, 16, tolerance=0.0)
+    box = (slice(y0, y1), slice(x0, x1))
+    part, crest = blob[box], smooth[box]
+    # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
+    crust = np.clip((crest * 2.2 + 0.6 * blur(grains[box], 1.5) - 0.35) * 8.0, 0.0, 1.0) * part
+    crust = blur(np.maximum(crust, flakes[box].astype(np.float32)), 0.7)
+    bloom = np.clip(wide_blur(part.astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region[box]
     if ctx.photo.monochrome:  # without its orange, the bloom would only be a dark ring
         bloom *= GREY_BLOOM
     strength = float(rng.uniform(0.92, 1.0))
-    cover = np.clip(strength * crust + 0.1 * bloom, 0.0, 1.0)
+    covered = np.clip(strength * crust + 0.1 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
-    shade_t = np.clip(0.35 + age * smooth + 0.55 * coarse, 0.0, 1.0)
-    pits = (ctx.noise(3.0) > float(rng.uniform(0.55, 0.7))) & blob & (lift > 0.3)
+    shade_t = np.clip(0.35 + age * crest + 0.55 * coarse[box], 0.0, 1.0)
+    pits = (ctx.noise(3.0)[box] > float(rng.uniform(0.55, 0.7))) & part & (lift[box] > 0.3)
     pitted = blur(pits.astype(np.float32), 0.8)
-    y0, y1, x0, x1 = support_box(Maps(cover=cover), ctx.shape, 0)  # the colour matters only where it covers
-    win = (slice(y0, y1), slice(x0, x1))
+    c0, c1, r0, r1 = support_box(Maps(cover=covered), covered.shape, 0)  # the colour matters only where it covers
+    local = (slice(c0, c1), slice(r0, r1))
+    win = (slice(y0 + c0, y0 + c1), slice(x0 + r0, x0 + r1))
     paint = np.zeros(ctx.shape + (3,), np.float32)
     # crisp grains of its own (the crust hides the surface's texture)
     grit = 1.0 + 0.14 * ctx.noise(1.2)[win]
-    paint[win] = palette(np.clip(shade_t[win] + 0.5 * pitted[win], 0.0, 1.0)) * ((1.0 - 0.35 * pitted[win]) * grit)[..., None]
+    paint[win] = palette(np.clip(shade_t[local] + 0.5 * pitted[local], 0.0, 1.0)) * ((1.0 - 0.35 * pitted[local]) * grit)[..., None]
     if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
-        surface = float(luminance(ctx.base)[blob].mean()) if blob.any() else 128.0
+        surface = float(luminance(ctx.base[box])[part].mean()) if part.any() else 128.0
         scale = surface * float(rng.uniform(*GREY_RUST)) / float(luminance(RUST_PALETTE[1]))
-        paint = paint * scale
+        paint[win] *= scale
         paint[win] += grey_grit(ctx, blob[win], win)[..., None]
     # the crust coats the part: lit like the shape beneath it (its broad shading), not showing its fine texture
     lum = luminance(ctx.base[win])
     paint[win] *= np.clip((lum / max(float(lum[blob[win]].mean()) if blob[win].any() else 1.0, 1.0)) ** 0.6,
                           0.5, 1.5)[..., None]
     tint = np.ones(ctx.shape + (3,), np.float32)  # the bloom lies inside the cover's box
-    tint[win] = 1.0 - 0.35 * bloom[win][..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
+    tint[win] = 1.0 - 0.35 * bloom[local][..., None] * (1.0 - RUST_PALETTE[0] / 255.0)
     # relief: the crust stands a little proud and is rough; pits sink into it
     rise = float(rng.uniform(0.3, 0.6))
-    height = wide_blur(crust * (1.0 + 0.5 * coarse), 2.0) * rise - 0.3 * pitted
+    height, cover = np.zeros(ctx.shape, np.float32), np.zeros(ctx.shape, np.float32)
+    height[box] = wide_blur(crust * (1.0 + 0.5 * coarse[box]), 2.0) * rise - 0.3 * pitted
+    cover[box] = covered
     ctx.record(strength=strength, pits=int(pits.sum()), nuclei=1 + nuclei, flakes=int(flakes.sum()), rise=rise)
-    return Maps(albedo=tint, height=height.astype(np.float32), cover=cover, paint=paint.astype(np.float32))
+    return Maps(albedo=tint, height=height, cover=cover, paint=paint)
 
 
 def grey_grit(ctx: Context, where: np.ndarray, win: tuple[slice, slice]) -> np.ndarray:
