@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch, wide_blur
+from studio.engines.classic.defects.base import Context, organic_patch, support_box, wide_blur
 from studio.engines.classic.shading import Maps
 
 
@@ -17,12 +17,15 @@ def dent(ctx: Context) -> Maps:
     smooth = wide_blur(np.sin(0.5 * np.pi * np.clip(lift * 1.2, 0.0, 1.0)) ** 1.5, max(1.0, 0.06 * size))
     depth = float(rng.uniform(0.04, 0.1)) * min(ctx.frame.b, 0.5 * size)  # slopes set by the narrow axis
     height = -(smooth * depth * ctx.region).astype(np.float32)
-    gy, gx = np.gradient(height)
+    # only the smooth base is pulled (resampling would average the sensor noise away), and only
+    # where the slope moves it (the depression's box)
+    y0, y1, x0, x1 = support_box(Maps(height=height), ctx.shape, 2, tolerance=0.0)
+    box = (slice(y0, y1), slice(x0, x1))
+    gy, gx = np.gradient(height[box])
     push = float(rng.uniform(0.5, 1.5))
-    h, w = ctx.shape
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    # only the smooth base is pulled (resampling would average the sensor noise away)
-    warped = cv2.remap(ctx.base, xx + gx * push, yy + gy * push, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    yy, xx = (grid[box] for grid in ctx.shared.grid)
+    warped = ctx.base.copy()
+    warped[box] = cv2.remap(ctx.base, xx + gx * push, yy + gy * push, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     warped += ctx.crop - ctx.base
     ctx.footprint = (smooth > 0.5) & ctx.region  # the whole depression is the defect, floor included
     ctx.record(depth_px=depth, push=push)

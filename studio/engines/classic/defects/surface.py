@@ -142,10 +142,15 @@ def discoloration(ctx: Context) -> Maps:
     blob, lift = organic_patch(ctx, (0.35, 0.75), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
     # the tint spreads through the surface's pores and fibres: its edge is where the spreading front,
     # pushed on by the darker texture, stopped (neither an airbrushed fade nor a painted outline)
-    front = lift - FRONT_TEXTURE * np.clip(ctx.shared.texture, -2.5, 2.5)
-    edge = np.clip((front - 0.04) / FRONT_WIDTH, 0.0, 1.0) * blob
-    weight = edge * (0.5 + 0.5 * np.sqrt(lift)) * (0.6 + 0.4 * ctx.noise(max(4.0, size / 4)))
-    weight = np.clip(weight * float(rng.uniform(1.1, 1.5)), 0.0, 1.0) * ctx.region
+    # (worked on the patch's box: beyond it the weight is nothing)
+    y0, y1, x0, x1 = support_box(Maps(cover=blob.astype(np.float32)), ctx.shape, 0, tolerance=0.0)
+    box = (slice(y0, y1), slice(x0, x1))
+    part, rise = blob[box], lift[box]
+    front = rise - FRONT_TEXTURE * np.clip(ctx.shared.texture[box], -2.5, 2.5)
+    edge = np.clip((front - 0.04) / FRONT_WIDTH, 0.0, 1.0) * part
+    weight = np.zeros(ctx.shape, np.float32)
+    weight[box] = edge * (0.5 + 0.5 * np.sqrt(rise)) * (0.6 + 0.4 * ctx.noise(max(4.0, size / 4))[box])
+    weight[box] = np.clip(weight[box] * float(rng.uniform(1.1, 1.5)), 0.0, 1.0) * ctx.region[box]
     named = prompt_colour(ctx.prompt)
     if named is not None:
         kind, factor = named[0], np.clip(np.array(named[1], np.float32) / 160.0, 0.25, 1.5)
