@@ -129,9 +129,9 @@ class Fit:
 
     image: np.ndarray  # float32 RGB, the reference (anomaly and its surroundings) over ``window``
     mask: np.ndarray  # bool over the crop, the warped anomaly, clipped to the target region
+    window: tuple[slice, slice]  # the part of the crop ``image`` covers (explicit bounds)
     params: dict
     scale: float = 1.0  # how much the reference was enlarged (geometric mean of the two axes)
-    window: tuple[slice, slice] = (slice(None), slice(None))  # the part of the crop ``image`` covers
 
 
 def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generator) -> Fit:

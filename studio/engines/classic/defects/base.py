@@ -39,9 +39,11 @@ def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
     (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``),
-    the region's mean smooth colour, that smooth part in Lab, the detail's luminance in standard deviations, the region's principal frame, the distance (px) of every region pixel from the region's outside, the
-    crop's pixel grid, the rim just outside the region, the region less its outermost pixel, and the
-    orientation of a woven surface's threads."""
+    the region's mean smooth colour, that smooth part in Lab, the detail's luminance in standard
+    deviations, the region's principal frame, the distance (px) of every region pixel from the
+    region's outside, the crop's pixel grid, the rim just outside the region, the region less its
+    outermost pixel, and the orientation of a woven surface's threads. A surface unit's host
+    (:meth:`host`) has the request's as its ``parent`` and shares its crop-level parts."""
 
     crop: np.ndarray
     region: np.ndarray
