@@ -39,11 +39,12 @@ def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
     (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``),
-    the region's mean smooth colour, that smooth part in Lab, the detail's luminance in standard
-    deviations, the region's principal frame, the distance (px) of every region pixel from the
-    region's outside, the crop's pixel grid, the rim just outside the region, the region less its
-    outermost pixel, and the orientation of a woven surface's threads. A surface unit's host
-    (:meth:`host`) has the request's as its ``parent`` and shares its crop-level parts."""
+    the region's mean colour and mean smooth colour, that smooth part in Lab, the detail's
+    luminance in standard deviations, the region's principal frame, the distance (px) of every
+    region pixel from the region's outside, the crop's pixel grid, the rim just outside the region,
+    the region less its outermost pixel, and the orientation of a woven surface's threads. A
+    surface unit's host (:meth:`host`) has the request's as its ``parent`` and shares its
+    crop-level parts."""
 
     crop: np.ndarray
     region: np.ndarray
@@ -61,6 +62,11 @@ class Shared:
     def colour(self) -> np.ndarray:
         """The region's mean smooth colour (RGB float32; mid-grey for an empty region)."""
         return self.base[self.region].mean(axis=0) if self.region.any() else np.full(3, 128.0, np.float32)
+
+    @cached_property
+    def crop_colour(self) -> np.ndarray:
+        """The region's mean colour (RGB float32, of the crop itself, texture and noise included)."""
+        return self.crop[self.region].mean(axis=0)
 
     @crop_level
     def lab(self) -> np.ndarray:

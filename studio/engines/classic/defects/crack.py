@@ -41,7 +41,7 @@ def crack(ctx: Context) -> Maps:
     lips = band.paint(ctx.shape, np.exp(-band.distance / (1.5 * local + 0.5)) * (taper > 0.05))
     opening *= ctx.region
     lips *= ctx.region
-    level = float(luminance(ctx.crop[ctx.region].mean(axis=0)[None, :])[0])
+    level = float(luminance(ctx.shared.crop_colour[None, :])[0])
     dark = float(rng.uniform(0.08, 0.25)) * level
     # the gap is darkest at its middle (no light reaches the bottom), grading to the walls' shade
     paint = ctx.base * ((dark / max(level, 1.0)) * (1.6 - 1.0 * core))[..., None]

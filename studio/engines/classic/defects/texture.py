@@ -31,7 +31,7 @@ def perlin_texture(ctx: Context) -> Maps:
         t = (ctx.noise(float(rng.uniform(2.0, 8.0))) + 1.0)[..., None] / 2.0
         src, kind = c1 * (1.0 - t) + c2 * t, "noise texture"
     src = np.asarray(src, np.float32)
-    surface = ctx.crop[ctx.region].mean(axis=0)
+    surface = ctx.shared.crop_colour
     if anomaly.any() and abs(float(src[anomaly].mean() - surface.mean())) < 40:
         src = np.clip(src + (60.0 if surface.mean() < 128 else -60.0), 0, 255)
     opacity = float(rng.uniform(0.6, 1.0))
