@@ -281,6 +281,16 @@ def support_box(maps: Maps, shape: tuple[int, int], margin: int, crop: np.ndarra
     return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
 
 
+def window(field: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The part of the crop where ``field`` (H, W) is non-zero, grown by ``margin`` px and clipped (the
+    whole crop when it is zero everywhere): where a defect's maps are worked on."""
+    h, w = field.shape
+    x, y, bw, bh = cv2.boundingRect((field != 0).view(np.uint8))
+    if not bw:
+        return slice(0, h), slice(0, w)
+    return slice(max(0, y - margin), min(h, y + bh + margin)), slice(max(0, x - margin), min(w, x + bw + margin))
+
+
 def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur for a wide ``sigma`` at a fraction of the cost: above 3 px it is done on a copy
     shrunk to 1.5 px per sigma and enlarged back (the result is smooth, so nothing is lost)."""

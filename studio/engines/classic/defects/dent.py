@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, organic_patch, support_box, wide_blur
+from studio.engines.classic.defects.base import Context, organic_patch, wide_blur, window
 from studio.engines.classic.shading import Maps
 
 
@@ -19,8 +19,7 @@ def dent(ctx: Context) -> Maps:
     height = -(smooth * depth * ctx.region).astype(np.float32)
     # only the smooth base is pulled (resampling would average the sensor noise away), and only
     # where the slope moves it (the depression's box)
-    y0, y1, x0, x1 = support_box(Maps(height=height), ctx.shape, 2, tolerance=0.0)
-    box = (slice(y0, y1), slice(x0, x1))
+    box = window(height, 2)
     gy, gx = np.gradient(height[box])
     push = float(rng.uniform(0.5, 1.5))
     yy, xx = (grid[box] for grid in ctx.shared.grid)

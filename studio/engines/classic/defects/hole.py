@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, patch_field, place, support_box
+from studio.engines.classic.defects.base import Context, cavity, patch_field, place, window
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
@@ -120,9 +120,7 @@ def hole(ctx: Context) -> Maps:
         sure = light_weight(ctx.photo.light_confidence, least=0.0)
         core = float(rng.uniform(0.2, 0.4))
         # (worked as far as the rendered, blurred opening reaches: its box + twice the blur)
-        y0, y1, x0, x1 = support_box(Maps(cover=opening.astype(np.float32)), ctx.shape,
-                                     2 * math.ceil(3.0 * ctx.photo.blur) + 4, tolerance=0.0)
-        win = (slice(y0, y1), slice(x0, x1))
+        win = window(opening, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
         lit = 0.15 + 0.75 * (sure * np.clip(side[win], 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = np.zeros(ctx.shape, np.float32)
         tone[win] = core + (1.0 - core) * wall[win] * lit

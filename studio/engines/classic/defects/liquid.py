@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur
+from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur, window
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import MATTE_WORDS, SMOOTH_WORDS, WATER_WORDS, mentions, prompt_colour
 from studio.engines.classic.photometry import from_lab
@@ -40,13 +40,12 @@ def sheen(ctx: Context, blob: np.ndarray, film: np.ndarray, size: float, shine: 
     (worked where the film is)."""
     ys, xs = np.nonzero(blob)
     lx, ly = ctx.photo.light
-    y0, y1, x0, x1 = support_box(Maps(cover=film), ctx.shape, 0, tolerance=0.0)
-    along = (np.arange(x0, x1, dtype=np.float32)[None, :] * lx
-             + np.arange(y0, y1, dtype=np.float32)[:, None] * ly)
+    win = window(film, 0)
+    along = (np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] * lx
+             + np.arange(win[0].start, win[0].stop, dtype=np.float32)[:, None] * ly)
     at_blob = xs.astype(np.float32) * lx + ys.astype(np.float32) * ly
     centre = float(np.quantile(at_blob, ctx.rng.uniform(0.55, 0.85))) if ys.size else 0.0
     band = np.exp(-((along - centre) / max(2.0, 0.15 * size)) ** 2)
-    win = (slice(y0, y1), slice(x0, x1))
     broken = np.clip(ctx.noise(max(6.0, size / 2))[win] * 1.5, 0.0, 1.0)
     out = np.zeros(ctx.shape, np.float32)
     out[win] = np.clip(0.6 * band + 0.4 * broken, 0.0, 1.0) * film[win] * shine
@@ -139,8 +138,7 @@ def oil(ctx: Context) -> Maps:
         rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
         albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
     # the film's meniscus: a slightly darker, crisper edge (on the blob's box and a pixel around it)
-    y0, y1, x0, x1 = support_box(Maps(cover=blob.astype(np.float32)), ctx.shape, 1, tolerance=0.0)
-    win = (slice(y0, y1), slice(x0, x1))
+    win = window(blob, 1)
     inner = blob[win]
     albedo[win] *= (1.0 - 0.08 * (np.exp(-inside_distance(inner) / 1.5) * inner))[..., None]
     shine = float(rng.uniform(0.06, 0.16))

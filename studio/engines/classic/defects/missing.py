@@ -9,7 +9,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch, support_box
+from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch, window
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.photometry import luminance
@@ -38,8 +38,7 @@ def missing(ctx: Context) -> Maps:
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
     # the paint matters only as far as the rendered (blurred) cover reaches: the chip's box + twice the blur
-    y0, y1, x0, x1 = support_box(Maps(cover=inside), ctx.shape, 2 * math.ceil(3.0 * ctx.photo.blur) + 4, tolerance=0.0)
-    win = (slice(y0, y1), slice(x0, x1))
+    win = window(inside, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
     tone = np.zeros(ctx.shape)
     # walls: with a known light brighter where they face it, darker in their own shadow; with an
     # unknown one evenly darker near the rim

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur
+from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur, window
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import fine_pass, from_lab, luminance, robust_sigma, to_lab
 from studio.engines.classic.shading import Maps
@@ -60,8 +60,7 @@ def rust(ctx: Context) -> Maps:
     coarse, grains = wide_blur(ctx.noise(max(8.0, size / 5)), 4.0), ctx.noise(6.0)
     smooth = wide_blur(lift, 3.5)  # the patch's lift without its peaked crest
     # worked on the crust's box: beyond it and the blurs' reach (16 px) every map is at rest
-    y0, y1, x0, x1 = support_box(Maps(cover=(blob | flakes).astype(np.float32)), ctx.shape, 16, tolerance=0.0)
-    box = (slice(y0, y1), slice(x0, x1))
+    box = window(blob | flakes, 16)
     part, crest = blob[box], smooth[box]
     # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
     crust = np.clip((crest * 2.2 + 0.6 * blur(grains[box], 1.5) - 0.35) * 8.0, 0.0, 1.0) * part
@@ -78,7 +77,7 @@ def rust(ctx: Context) -> Maps:
     pitted = blur(pits.astype(np.float32), 0.8)
     c0, c1, r0, r1 = support_box(Maps(cover=covered), covered.shape, 0)  # the colour matters only where it covers
     local = (slice(c0, c1), slice(r0, r1))
-    win = (slice(y0 + c0, y0 + c1), slice(x0 + r0, x0 + r1))
+    win = (slice(box[0].start + c0, box[0].start + c1), slice(box[1].start + r0, box[1].start + r1))
     paint = np.zeros(ctx.shape + (3,), np.float32)
     # crisp grains of its own (the crust hides the surface's texture)
     grit = 1.0 + 0.14 * ctx.noise(1.2)[win]
@@ -143,8 +142,7 @@ def discoloration(ctx: Context) -> Maps:
     # the tint spreads through the surface's pores and fibres: its edge is where the spreading front,
     # pushed on by the darker texture, stopped (neither an airbrushed fade nor a painted outline)
     # (worked on the patch's box: beyond it the weight is nothing)
-    y0, y1, x0, x1 = support_box(Maps(cover=blob.astype(np.float32)), ctx.shape, 0, tolerance=0.0)
-    box = (slice(y0, y1), slice(x0, x1))
+    box = window(blob, 0)
     part, rise = blob[box], lift[box]
     front = rise - FRONT_TEXTURE * np.clip(ctx.shared.texture[box], -2.5, 2.5)
     edge = np.clip((front - 0.04) / FRONT_WIDTH, 0.0, 1.0) * part
@@ -211,8 +209,7 @@ def burn(ctx: Context) -> Maps:
     core = float(rng.uniform(0.45, 0.7))
     char = np.clip((heat + 0.2 * grain - core) / 0.05, 0.0, 1.0) * blob
     spread = wide_blur(blob.astype(np.float32), max(1.0, 0.03 * size))  # how far the heat reached
-    y0, y1, x0, x1 = support_box(Maps(cover=spread), ctx.shape, 0, tolerance=0.0)
-    win = (slice(y0, y1), slice(x0, x1))
+    win = window(spread, 0)
     reach = spread[win]
     # the scorched zone ends in a ragged, grainy edge (not an airbrushed falloff), within that reach
     scorch = np.clip((heat[win] * float(rng.uniform(1.4, 2.0)) + 0.35 * grain[win] - 0.15) * 2.5, 0.0, 1.0) * (reach > 0)
