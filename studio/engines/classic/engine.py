@@ -213,7 +213,7 @@ def procedural_context(prompt: str, generator: str, shared: Shared, photo: Photo
     surface unit of the region and clipped to it; a surface defect gets the whole region."""
     host = shared.seeded_host(rng) if generator in GEOMETRIC_FAMILIES else shared
     ctx = Context(crop=host.crop, region=host.region, rng=rng, prompt=prompt, photo=photo, shared=host)
-    ctx.record(surface_units=int(shared.units.max()))
+    ctx.record(surface_units=shared.unit_count)
     return ctx
 
 
@@ -242,7 +242,7 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
     win = (slice(y0, y1), slice(x0, x1))
     factor = shared.uptake[win]
     units = shared.units[win]
-    count = int(shared.units.max())
+    count = shared.unit_count
     if count > 1:
         amount = largest_channel(np.abs(maps.albedo[win] - 1.0)) if maps.albedo is not None else maps.cover[win]
         per_unit = np.bincount(units.ravel(), weights=amount.ravel(), minlength=count + 1)[1:]

@@ -70,7 +70,7 @@ def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float) -
     window (offset and one of the 8 flips/rotations by 90 degrees) of the cached base nearest in
     feature size; no noise is synthesised per candidate."""
     h, w = shape
-    level = int(np.clip(round(math.log2(max(cell, 0.1) / BASE_CELLS[0])), 0, len(BASE_CELLS) - 1))
+    level = min(max(round(math.log2(max(cell, 0.1) / BASE_CELLS[0])), 0), len(BASE_CELLS) - 1)
     turn = int(rng.integers(8))
     if turn % 2:  # a quarter turn: rot90(base, 1) is base.T upside down, rot90(base, 3) base.T mirrored
         view = noise_base_transposed(level)[::-1] if turn % 4 == 1 else noise_base_transposed(level)[:, ::-1]

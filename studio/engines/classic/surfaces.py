@@ -97,9 +97,10 @@ def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
     return np.where(mask, lookup[nearest], 0).astype(np.int32), n - 1
 
 
-def pick_unit(units: np.ndarray, rng: np.random.Generator) -> int:
-    """A seeded unit index, more likely the larger the unit (a defect lands where the sketch mostly is)."""
-    areas = np.bincount(units.ravel())[1:].astype(np.float64)
+def pick_unit(areas: np.ndarray, rng: np.random.Generator) -> int:
+    """A seeded unit index, more likely the larger the unit (a defect lands where the sketch mostly is);
+    ``areas``: the pixel count of every unit label, 0 (outside the region) first."""
+    areas = areas[1:].astype(np.float64)
     if areas.size <= 1:
         return 1
     weights = areas**1.5 * (areas >= HOST_SHARE * areas.sum())  # crumbs host nothing

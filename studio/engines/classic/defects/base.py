@@ -159,18 +159,28 @@ class Shared:
         return surface_units(self.crop, self.region)
 
     @cached_property
+    def unit_areas(self) -> np.ndarray:
+        """The pixel count of every surface unit, the outside (label 0) first."""
+        return np.bincount(self.units.ravel())
+
+    @property
+    def unit_count(self) -> int:
+        """How many surface units the region has."""
+        return len(self.unit_areas) - 1
+
+    @cached_property
     def _hosts(self) -> dict[int, Shared]:
         return {}
 
     def seeded_host(self, rng: np.random.Generator) -> Shared:
         """What the candidates placed on a seeded surface unit share (:func:`pick_unit`: the larger a
         unit, the likelier): where one defect lies when it must keep to one surface."""
-        return self.host(pick_unit(self.units, rng))
+        return self.host(pick_unit(self.unit_areas, rng))
 
     def host(self, unit: int) -> Shared:
         """What the candidates placed on surface ``unit`` share: this crop with the region cut to that
         unit (the whole region when it is one surface); computed once per unit."""
-        if int(self.units.max()) <= 1:
+        if self.unit_count <= 1:
             return self
         if unit not in self._hosts:
             self._hosts[unit] = Shared(self.crop, self.units == unit, parent=self)
@@ -376,16 +386,25 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
             centre = (float(xs[i]), float(ys[i]))
         else:
             centre = place(ctx, 1.1 * b)
-        field_ = patch_field(ctx, centre, (a, b), angle, rough, jag) - fade
-        mask = (field_ > 0) & ctx.region
-        if not mask.any() or (mask & (depth < margin)).sum() <= 0.03 * mask.sum():
+        # worked on the shape's window: beyond it the field is -1 - fade, and nothing is inside
+        box, field_ = patch_window(ctx, centre, (a, b), angle, rough, jag)
+        box = box or (slice(0, 0), slice(0, 0))
+        field_ = field_.astype(np.float32) - fade[box]
+        inside = (field_ > 0) & ctx.region[box]
+        count = np.count_nonzero(inside)
+        if not count or np.count_nonzero(inside & (depth[box] < margin)) <= 0.03 * count:
             break
         a, b = 0.75 * a, 0.75 * b
-    if mask.sum() < 4:
+    mask, lift = np.zeros(ctx.shape, bool), np.zeros(ctx.shape, np.float32)
+    if count < 4:  # too small to see: the region's deepest part, the field read over the whole crop
         mask = ctx.depth >= 0.5 * float(ctx.depth.max())
-    peak = max(float(field_[mask].max()), 1e-3)
-    lift = np.clip(field_ / peak, 0.0, 1.0) * mask
-    return mask, lift.astype(np.float32)
+        whole = np.full(ctx.shape, -1.0, np.float32) - fade
+        whole[box] = field_
+        box, field_, inside = (slice(None), slice(None)), whole, mask
+    mask[box] = inside
+    peak = max(float(field_[inside].max()), 1e-3)
+    lift[box] = np.clip(field_ / peak, 0.0, 1.0) * inside
+    return mask, lift
 
 
 def droplets(ctx: Context, blob: np.ndarray, count: int, size: float) -> np.ndarray:
