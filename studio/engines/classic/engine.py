@@ -34,7 +34,7 @@ from studio.engines.classic.photometry import Photometry, largest_channel, lumin
 from studio.engines.classic.reference import (
     PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
 )
-from studio.imaging import blur, dilate, mask_bbox
+from studio.imaging import blur, mask_bbox
 from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
 
@@ -284,7 +284,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     the ``window`` (y0, y1, x0, x1) out of which ``out_f`` equals the crop is read (found when not
     given). Returns (image, label, gain)."""
     region = shared.region
-    allowed = dilate(region, grow)
+    allowed = shared.grown(grow)
     keep = shared.clear if clear else allowed
     if window is None:
         window = change_window(out_f - shared.crop)

@@ -1,6 +1,8 @@
 """Which defect family a prompt asks for, and which colour it names."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import re
 
 
@@ -74,6 +76,7 @@ def prompt_words(prompt: str) -> list[str]:
     return re.findall(r"[a-z]+", prompt.lower())
 
 
+@lru_cache(maxsize=1024)
 def pick_generator(prompt: str) -> tuple[str, str | None]:
     """(generator, the word that chose it): a bent pin (lead, wire) is ``bend``, a cut or tear in a
     textile a hole (a frayed opening);

@@ -111,12 +111,12 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
     surround = ring(crop_mask, inner=2, outer=max(4, margin))
     if surround.sum() < 16:
         surround = ~crop_mask if (~crop_mask).sum() >= 16 else np.ones_like(crop_mask)
-    ycc = to_ycc(image)
+    around = to_ycc(image)[surround]
     grey = luminance(image).astype(np.float32)
     near = dilate(crop_mask, 4)
     return PreparedReference(
         image=image, mask=crop_mask, frame=region_frame(crop_mask),
-        colour_mean=ycc[surround].mean(axis=0), colour_std=ycc[surround].std(axis=0),
+        colour_mean=around.mean(axis=0), colour_std=around.std(axis=0),
         blur=blur_sigma(grey, near), noise=noise_sigma(grey, near), estimated=estimated,
         detail=float(np.abs(grey - blur(grey, 2.0))[crop_mask].mean()),
         tone=abs(float(grey[crop_mask].mean()) - float(grey[surround].mean())),
@@ -181,8 +181,10 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     rot_tgt = np.array([[cos_t, -sin_t], [sin_t, cos_t]])
     centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
     forward = rot_tgt @ rot_j @ np.diag([sx, sy]) @ flip @ rot_src
-    # only the anomaly's reach (its box mapped forward, the wobble, the blend's margin) is warped
-    window = warp_window(forward, centre, ref, (float(np.abs(dx).max()), float(np.abs(dy).max())), (h, w))
+    # only the anomaly's reach (its box mapped forward, the wobble) is searched for where it lands,
+    # and only that plus the blend's margin is warped
+    reach = warp_reach(forward, centre, ref, (float(np.abs(dx).max()), float(np.abs(dy).max())))
+    search, window = reach_window(reach, SEARCH_MARGIN, (h, w)), reach_window(reach, WORK_MARGIN, (h, w), WORK_SHARE)
     ref_mask = ref.mask.astype(np.float32)
 
     def offsets(where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
@@ -195,9 +197,9 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         a, b, c, d = (np.float32(v) for v in inverse.ravel())
         return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
 
-    px, py = offsets(window)
+    px, py = offsets(search)
     shrink = 1.0
-    rim, inside = shared.rim[window], region[window]  # rim: the pixels just outside the region
+    rim, inside = shared.rim[search], region[search]  # rim: the pixels just outside the region
     for attempt in range(6):
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
@@ -207,7 +209,7 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
             break
         shrink *= 0.87
     mask = np.zeros((h, w), bool)
-    mask[window] = fitted
+    mask[search] = fitted
     params = {
         "rotation_deg": round(math.degrees(target.angle - src.angle + jitter) % 360.0, 3),
         "mirror": mirror,
@@ -215,11 +217,12 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         "shift_px": [round(float(v), 2) for v in rot_tgt @ shift],
         "wobble_px": round(wobble, 3),
     }
-    if mask.sum() < 4:  # the jitter pushed it out of a very small region: the region itself takes it
+    if np.count_nonzero(mask) < 4:  # the jitter pushed it out of a very small region: the region takes it
         mask, window = region.copy(), (slice(0, h), slice(0, w))
+        params["mask_fallback"] = True
+    if window != search:
         px, py = offsets(window)
         map_x, map_y = maps(shrink)
-        params["mask_fallback"] = True
     image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
 
@@ -228,21 +231,29 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
 #: downscaling, the camera's blur, the feather), and the share of the crop from which the whole crop
 #: is worked on instead.
 WORK_MARGIN, WORK_SHARE = 40, 0.5
+#: Px around the reach where the anomaly's landing place is searched (it cannot land beyond the reach).
+SEARCH_MARGIN = 2
 
 
-def warp_window(forward: np.ndarray, centre: np.ndarray, ref: PreparedReference, wobble: tuple[float, float],
-                shape: tuple[int, int]) -> tuple[slice, slice]:
-    """The part of the crop a warped anomaly can reach (its mask's box mapped by ``forward`` about the
-    frames' centres, moved by at most ``wobble`` (x, y) px) plus ``WORK_MARGIN``; the whole crop when
-    that is most of it."""
-    h, w = shape
-    ys, xs = np.nonzero(ref.mask)
-    corners = np.array([[x, y] for x in (xs.min() - 1, xs.max() + 1) for y in (ys.min() - 1, ys.max() + 1)], float)
+def warp_reach(forward: np.ndarray, centre: np.ndarray, ref: PreparedReference,
+               wobble: tuple[float, float]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), unclipped: the box of the crop a warped anomaly can reach (its mask's box
+    mapped by ``forward`` about the frames' centres, moved by at most ``wobble`` (x, y) px)."""
+    x, y, bw, bh = cv2.boundingRect(ref.mask.view(np.uint8))
+    corners = np.array([[cx, cy] for cx in (x - 1, x + bw) for cy in (y - 1, y + bh)], float)
     reach = (corners - [ref.frame.cx, ref.frame.cy]) @ forward.T + centre
-    x0, y0 = np.floor(reach.min(axis=0) - wobble - 1 - WORK_MARGIN).astype(int)
-    x1, y1 = np.ceil(reach.max(axis=0) + wobble + 2 + WORK_MARGIN).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WORK_SHARE * h * w:
+    x0, y0 = np.floor(reach.min(axis=0) - wobble - 1).astype(int)
+    x1, y1 = np.ceil(reach.max(axis=0) + wobble + 2).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def reach_window(reach: tuple[int, int, int, int], margin: int, shape: tuple[int, int],
+                 share: float = 1.0) -> tuple[slice, slice]:
+    """The ``reach`` grown by ``margin`` px and clipped to the crop; the whole crop when it lies off
+    the crop or covers ``share`` of it or more."""
+    h, w = shape
+    x0, y0, x1, y1 = max(reach[0] - margin, 0), max(reach[1] - margin, 0), min(reach[2] + margin, w), min(reach[3] + margin, h)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= share * h * w:
         return slice(0, h), slice(0, w)
     return slice(y0, y1), slice(x0, x1)
 

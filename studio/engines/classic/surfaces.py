@@ -61,7 +61,7 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     count = 0
     for tone in (bright & region, ~bright & region):
         parts, n = split_necks(tone)
-        labels[parts > 0] = parts[parts > 0] + count
+        labels += parts + np.int32(count) * (parts > 0)  # the tones are disjoint
         count += n
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
@@ -76,7 +76,7 @@ def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
     filled = np.where(keep, labels, lookup[nearest]) * region
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
-    return remap[filled].astype(np.int32)
+    return remap[filled]  # int32, as the remap table
 
 
 def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
@@ -89,12 +89,13 @@ def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
     if n <= 1:
         n, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
         return parts, n - 1
-    _, nearest = cv2.distanceTransformWithLabels((cores == 0).astype(np.uint8), cv2.DIST_L2, 3,
-                                                 labelType=cv2.DIST_LABEL_PIXEL)
-    inside = cores > 0
+    _, nearest = cv2.distanceTransformWithLabels(cores ^ 1, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    inside = cores.view(bool)
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
     lookup[nearest[inside]] = parts[inside]
-    return np.where(mask, lookup[nearest], 0).astype(np.int32), n - 1
+    labels = lookup[nearest]
+    labels *= mask
+    return labels, n - 1
 
 
 def pick_unit(areas: np.ndarray, rng: np.random.Generator) -> int:

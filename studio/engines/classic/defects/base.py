@@ -16,7 +16,7 @@ from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab
 from studio.engines.classic.shading import Maps, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
-from studio.imaging import blur, erode
+from studio.imaging import blur, dilate, erode
 
 #: Depth (px) inside the sketch up to which nothing changes (its outline must not show).
 OUTLINE_CLEAR = 2.5
@@ -167,6 +167,16 @@ class Shared:
     def unit_count(self) -> int:
         """How many surface units the region has."""
         return len(self.unit_areas) - 1
+
+    def grown(self, px: int) -> np.ndarray:
+        """The region grown by ``px`` (computed once per size; not to be written to)."""
+        if px not in self._grown:
+            self._grown[px] = dilate(self.region, px)
+        return self._grown[px]
+
+    @cached_property
+    def _grown(self) -> dict[int, np.ndarray]:
+        return {}
 
     @cached_property
     def _hosts(self) -> dict[int, Shared]:
