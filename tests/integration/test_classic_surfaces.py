@@ -54,7 +54,7 @@ def generate(image: np.ndarray, mask: np.ndarray, prompt: str, num: int = 4, see
 def test_the_disc_and_the_cloth_are_two_surface_units() -> None:
     image, surfaces = coin_on_cloth()
     mask = rim_sketch()
-    units = surface_units(image.astype(np.float32), mask)
+    units = surface_units(luminance(image.astype(np.float32)), mask)
     assert units.max() >= 2
     # every unit lies on one surface (>= 95% of its pixels)
     for unit in range(1, int(units.max()) + 1):

@@ -108,9 +108,9 @@ class ClassicEngine:
         if request.reference is not None:
             prepared = prepare_reference(request.reference, request.reference_mask)
         box = crop_box(request)
-        photo = surroundings(request, box)
         x0, y0, x1, y1 = box
         shared = Shared.of(request.image[y0:y1, x0:x1], request.mask[y0:y1, x0:x1])
+        photo = surroundings(shared)
         seeds = request.candidate_seeds()
         candidates = []
         for i, seed in enumerate(seeds):
@@ -138,11 +138,10 @@ def crop_box(request: SynthesisRequest) -> tuple[int, int, int, int]:
     return mask_bbox(request.mask, grow_radius(request.image.shape) + 8)
 
 
-def surroundings(request: SynthesisRequest, box: tuple[int, int, int, int]) -> Photometry:
-    """Noise, blur and light of the surface around the sketched region (measured once per request)."""
-    x0, y0, x1, y1 = box
-    region = request.mask[y0:y1, x0:x1]
-    return measure(request.image[y0:y1, x0:x1].astype(np.float32), region, ring(region, 2, 8))
+def surroundings(shared: Shared) -> Photometry:
+    """Noise, blur and light of the surface around the sketched region of the crop ``shared`` holds
+    (measured once per request)."""
+    return measure(shared.crop, shared.grey, shared.region, ring(shared.region, 2, 8))
 
 
 def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference | None = None,
@@ -155,8 +154,8 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     x0, y0, x1, y1 = box = box or crop_box(request)
     crop = image[y0:y1, x0:x1]
     region = mask[y0:y1, x0:x1]
-    photo = photo or surroundings(request, box)
     shared = shared or Shared.of(crop, region)
+    photo = photo or surroundings(shared)
     rng = candidate_rng(seed, shared)
     if request.reference is not None:
         if prepared is None:

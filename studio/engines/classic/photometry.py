@@ -155,10 +155,10 @@ def light_direction(grey: np.ndarray, where: np.ndarray) -> tuple[tuple[float, f
     return (mx / norm, my / norm), confidence
 
 
-def measure(crop: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photometry:
-    """Noise, blur and light of ``crop`` (float32 RGB) measured on the ``surround`` of the region (on
-    the rest of the crop when the surround is too thin, on the whole crop when the region covers it)."""
-    grey = luminance(crop).astype(np.float32)
+def measure(crop: np.ndarray, grey: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photometry:
+    """Noise, blur and light of ``crop`` (float32 RGB; ``grey``: its float32 luminance) measured on the
+    ``surround`` of the region (on the rest of the crop when the surround is too thin, on the whole
+    crop when the region covers it)."""
     where = surround if surround.sum() >= 16 else ~region
     if where.sum() < 16:
         where = np.ones_like(region)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.photometry import luminance
 from studio.imaging import slope_at
 
 #: Between-class share of the variance from which the smoothed tones count as two surfaces.
@@ -26,14 +25,13 @@ HOST_SHARE = 0.1
 MIN_COVER = 0.6
 
 
-def surface_units(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """int32 unit index per crop pixel (1..n inside ``region``, 0 outside); ``n`` is 1 when the
-    surroundings show one surface."""
+def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """int32 unit index per pixel of a crop whose float32 luminance is ``grey`` (1..n inside
+    ``region``, 0 outside); ``n`` is 1 when the surroundings show one surface."""
     units = region.astype(np.int32)
     area = int(region.sum())
     if area < 64:
         return units
-    grey = luminance(crop).astype(np.float32)
     size = float(np.sqrt(area))
     smooth = cv2.GaussianBlur(grey, (0, 0), float(np.clip(0.015 * size, 1.0, 2.5)))
     values = smooth[region]

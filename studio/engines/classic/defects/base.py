@@ -69,6 +69,11 @@ class Shared:
         return self.crop[self.region].mean(axis=0)
 
     @crop_level
+    def grey(self) -> np.ndarray:
+        """The crop's luminance (float32)."""
+        return luminance(self.crop).astype(np.float32)
+
+    @crop_level
     def lab(self) -> np.ndarray:
         """The smooth part in CIE Lab (what a tint is worked on)."""
         return to_lab(self.base)
@@ -116,7 +121,7 @@ class Shared:
     def weave_angle(self) -> float:
         """The orientation (radians, modulo 90 degrees) of a woven surface's threads, from the 4-fold
         symmetric mean of the crop's gradient directions."""
-        grey = luminance(self.crop).astype(np.float32)
+        grey = self.grey
         gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
         theta, weight = np.arctan2(gy, gx), np.hypot(gx, gy)
         return 0.25 * math.atan2(float((weight * np.sin(4 * theta)).sum()), float((weight * np.cos(4 * theta)).sum()))
@@ -126,7 +131,7 @@ class Shared:
         """How strongly the crop's texture runs one way (0..1; brushed metal, wood grain ~0.65-0.95,
         stone, cloth, gravel < 0.2): the coherence of its gradient directions, every gradient above
         the faintest fifth voting alike (so a few strong edges do not decide it)."""
-        grey = blur(luminance(self.crop).astype(np.float32), 0.7)
+        grey = blur(self.grey, 0.7)
         gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
         magnitude = np.hypot(gx, gy)
         votes = magnitude > np.percentile(magnitude, 20)
@@ -156,7 +161,7 @@ class Shared:
     @cached_property
     def units(self) -> np.ndarray:
         """The region's surface units (:func:`~studio.engines.classic.surfaces.surface_units`)."""
-        return surface_units(self.crop, self.region)
+        return surface_units(self.grey, self.region)
 
     @cached_property
     def unit_areas(self) -> np.ndarray:
