@@ -354,7 +354,7 @@ def patch_window(ctx: Context, centre: tuple[float, float], axes: tuple[float, f
     shape = (y1 - y0, x1 - x0)
     window = (slice(y0, y1), slice(x0, x1))
     yy, xx = (grid[window] for grid in ctx.shared.grid)
-    c, s = np.cos(angle), np.sin(angle)
+    c, s = math.cos(angle), math.sin(angle)  # float32 arithmetic over the window
     dx, dy = xx - centre[0], yy - centre[1]
     warp = rough * b
     u = (dx * c + dy * s + warp * noise_patch(shape, ctx.rng, max(2.0, b))) / a

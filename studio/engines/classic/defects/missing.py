@@ -39,14 +39,14 @@ def missing(ctx: Context) -> Maps:
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
     # the paint matters only as far as the rendered (blurred) cover reaches: the chip's box + twice the blur
     win = window(inside, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
-    tone = np.zeros(ctx.shape)
+    tone = np.zeros(ctx.shape, np.float32)
     # walls: with a known light brighter where they face it, darker in their own shadow; with an
     # unknown one evenly darker near the rim
     facing = side[win]
     wall_light = 1.0 + sure * np.where(facing > 0, 0.5, 0.3) * facing - (1.0 - sure) * 0.25
     tone[win] = ((1.0 - wall[win]) + wall[win] * wall_light) * (1.0 - 0.4 * blur(shadow[win], 1.0))
     detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
-    paint = np.zeros(ctx.shape + (3,))
+    paint = np.zeros(ctx.shape + (3,), np.float32)
     paint[win] = colour * tone[win][..., None] + detail[win][..., None]
     height = -blur(inside, 1.0) * float(rng.uniform(0.5, 1.2))  # the walls are painted; this only shades the rim
     ctx.record(wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
