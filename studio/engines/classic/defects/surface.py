@@ -19,6 +19,11 @@ GREY_RUST = (0.45, 0.75)
 GREY_GRIT = (1.2, 1.6)
 #: On a greyscale photo, the share of the bloom kept.
 GREY_BLOOM = 0.25
+#: How much a pixel-fine grit breaks up the crust's edge, and how steeply the crust's field is cut
+#: (a crisp, granular boundary: loose grains of rust, not an airbrushed fade).
+EDGE_GRIT, EDGE_SLOPE = 0.35, 14.0
+#: Colour mottling of the crust (share of the palette), fresh orange grains' lift, and its fine grit.
+MOTTLE, FRESH, GRIT = 0.45, 0.25, 0.2
 #: Discoloration kinds -> albedo factor (RGB multipliers; > 1 brightens).
 TINTS = {
     "yellowing": (1.02, 0.9, 0.55), "bleaching": (1.18, 1.18, 1.15), "heat tint": (0.78, 0.62, 0.95),
@@ -62,17 +67,23 @@ def rust(ctx: Context) -> Maps:
     # worked on the crust's box: beyond it and the blurs' reach (16 px) every map is at rest
     box = window(blob | flakes, 16)
     part, crest = blob[box], smooth[box]
-    # the crust: the patch's lift roughened by mid-scale grains, thresholded to a grainy edge
-    crust = np.clip((crest * 2.2 + 0.6 * blur(grains[box], 1.5) - 0.35) * 8.0, 0.0, 1.0) * part
-    crust = blur(np.maximum(crust, flakes[box].astype(np.float32)), 0.7)
-    bloom = np.clip(wide_blur(part.astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region[box]
+    # the crust: the patch's lift roughened by mid-scale grains and a pixel-fine grit, thresholded
+    # steeply: its edge breaks up into loose grains (not a feathered fade)
+    grit_edge = ctx.noise(1.5)[box]
+    crust = np.clip((crest * 2.2 + 0.6 * blur(grains[box], 1.5) + EDGE_GRIT * grit_edge - 0.35) * EDGE_SLOPE,
+                    0.0, 1.0) * part
+    crust = np.maximum(blur(crust, 0.5), flakes[box].astype(np.float32))
+    # the orange bloom: a thin stain around the crust itself (none where no crust formed)
+    bloom = np.clip(1.5 * wide_blur((crust > 0.5).astype(np.float32), 1.5) - crust, 0.0, 1.0) * ctx.region[box]
     if ctx.photo.monochrome:  # without its orange, the bloom would only be a dark ring
         bloom *= GREY_BLOOM
     strength = float(rng.uniform(0.92, 1.0))
     covered = np.clip(strength * crust + 0.1 * bloom, 0.0, 1.0)
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
-    shade_t = np.clip(0.35 + age * crest + 0.55 * coarse[box], 0.0, 1.0)
+    # mottled: dark old scale and fresh orange grains side by side, at a few px
+    mottle = ctx.noise(3.0)[box]
+    shade_t = np.clip(0.35 + age * crest + 0.55 * coarse[box] + MOTTLE * mottle - FRESH * (grit_edge > 0.5), 0.0, 1.0)
     pits = (ctx.noise(3.0)[box] > float(rng.uniform(0.55, 0.7))) & part & (lift[box] > 0.3)
     pitted = blur(pits.astype(np.float32), 0.8)
     c0, c1, r0, r1 = support_box(Maps(cover=covered), covered.shape, 0)  # the colour matters only where it covers
@@ -80,7 +91,7 @@ def rust(ctx: Context) -> Maps:
     win = (slice(box[0].start + c0, box[0].start + c1), slice(box[1].start + r0, box[1].start + r1))
     paint = np.zeros(ctx.shape + (3,), np.float32)
     # crisp grains of its own (the crust hides the surface's texture)
-    grit = 1.0 + 0.14 * ctx.noise(1.2)[win]
+    grit = 1.0 + GRIT * ctx.noise(1.2)[win]
     paint[win] = palette(np.clip(shade_t[local] + 0.5 * pitted[local], 0.0, 1.0)) * ((1.0 - 0.35 * pitted[local]) * grit)[..., None]
     if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
         surface = float(luminance(ctx.base[box])[part].mean()) if part.any() else 128.0
@@ -155,12 +166,25 @@ def discoloration(ctx: Context) -> Maps:
     else:
         kind = list(TINTS)[int(rng.integers(len(TINTS)))]
         factor = np.array(TINTS[kind], np.float32)
+    if ctx.photo.monochrome:  # no colour to show: the tint reads by its lightness alone
+        factor = np.full(3, grey_tint(float(luminance(factor))), np.float32)
     ctx.record(kind=kind, factor=factor)
     albedo = np.ones(ctx.shape + (3,), np.float32)
     y0, y1, x0, x1 = support_box(Maps(cover=weight), ctx.shape, 0)
     win = (slice(y0, y1), slice(x0, x1))
     albedo[win] = lab_tint(ctx.base[win], ctx.shared.lab[win], weight[win], factor, bleach=kind == "bleaching")
     return Maps(albedo=albedo)
+
+
+#: On a greyscale photo the least lightness change of a tint (a yellowing that barely moves a grey's
+#: lightness would be invisible there): one not clearly brightening darkens at least this much.
+GREY_TINT = 0.2
+
+
+def grey_tint(level: float) -> float:
+    """The lightness factor a tint of lightness factor ``level`` (its colour's on a neutral grey) has on a
+    greyscale photo: as it is, unless it lies within ``GREY_TINT`` of no change, then a darkening by that."""
+    return level if level >= 1.0 + GREY_TINT else min(level, 1.0 - GREY_TINT)
 
 
 #: How far (in the field from a patch's rim, 0, to its middle, 1) the surface's texture pushes a
