@@ -208,20 +208,26 @@ def test_a_floor_s_grain_leaves_room_for_the_detail_its_own_shading_shows() -> N
 
 
 @pytest.mark.parametrize("family", ["stain", "oil", "contamination"])
-def test_a_stain_soaks_into_the_grooves_more_than_onto_the_ridges(family: str) -> None:
-    """On a grooved plate a darkening stain takes more in the dark grooves than on the ridges, so the
+def test_a_stain_soaks_into_the_grooves_as_deep_as_they_are(family: str) -> None:
+    """A darkening stain takes a little more in a plate's dark grooves than on its ridges, so the
     plate's texture stays as contrasted inside it as outside (a veil over the surface would flatten it:
-    0.83-0.97 of it before stains soaked in)."""
+    0.83-0.97 of it before stains soaked in), by how deep the grooves are, not by how deep they are
+    for this plate: on faint grooves (6 grey levels) the stain does not turn them into stripes (the
+    uptake normalised per the texture's own spread made them 1.7-5.9 times as contrasted)."""
     xx = np.mgrid[:256, :256][1]
     grooves = (xx % 6) < 2
-    image = np.repeat(np.where(grooves, 120.0, 160.0)[..., None], 3, axis=2).astype(np.uint8)
-    before = image.astype(np.float32).mean(axis=2)
-    for cand in generate(image, ellipse(), AREA_PROMPTS[family], num=4):
-        core = erode(cand.mask > 0, 4)
-        after = cand.image.astype(np.float32).mean(axis=2)
-        contrast = ((after[core & ~grooves].mean() - after[core & grooves].mean())
-                    / (before[core & ~grooves].mean() - before[core & grooves].mean()))
-        assert contrast >= 1.05, f"{family}: the grooves' contrast inside the stain is {contrast:.2f} of the plate's"
+    noise = np.random.default_rng(0).normal(0.0, 1.0, (256, 256, 1))
+    for low, high, least, most in ((120.0, 160.0, 1.0, 1.3), (156.0, 162.0, 0.8, 1.35)):
+        image = np.clip(np.where(grooves, low, high)[..., None] + noise, 0, 255).repeat(3, axis=2).astype(np.uint8)
+        before = image.astype(np.float32).mean(axis=2)
+        contrasts = []
+        for cand in generate(image, ellipse(), AREA_PROMPTS[family], num=4):
+            core = erode(cand.mask > 0, 4)
+            after = cand.image.astype(np.float32).mean(axis=2)
+            contrasts.append((after[core & ~grooves].mean() - after[core & grooves].mean())
+                             / (before[core & ~grooves].mean() - before[core & grooves].mean()))
+        contrast = float(np.mean(contrasts))
+        assert least <= contrast <= most, f"{family} on {low:.0f}/{high:.0f} grooves: contrast x{contrast:.2f}"
 
 
 def test_a_discoloration_has_a_defined_edge_not_an_airbrushed_fade() -> None:

@@ -22,8 +22,11 @@ from studio.imaging import blur, dilate, erode
 OUTLINE_CLEAR = 2.5
 #: Gaussian sigma (px) separating an image's smooth base from its detail (texture and noise).
 BASE_SIGMA = 2.0
-#: How much more of a soaking stain the surface's darker texture takes, per standard deviation of it.
-UPTAKE = 0.3
+#: How much more of a soaking stain the surface's darker texture takes, per unit of its depth relative
+#: to the surface's brightness: inside a stain darkening by d the texture's contrast is then
+#: 1 + d (UPTAKE - DETAIL_SHARE) times the surface's (a little more in its pores, however faint or
+#: strong the texture: normalised per its own spread, the faint grooves of a turned plate became stripes).
+UPTAKE = 1.0
 
 
 def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
@@ -89,8 +92,9 @@ class Shared:
     @cached_property
     def uptake(self) -> np.ndarray:
         """How much of a soaking stain each pixel takes (about 1; more in the texture's darker pores,
-        grooves and fibres, by ``UPTAKE`` per standard deviation)."""
-        return np.clip(1.0 - UPTAKE * self.texture, 0.4, 1.6).astype(np.float32)
+        grooves and fibres, by ``UPTAKE`` times their depth relative to the surface's brightness)."""
+        depth = luminance(self.crop - self.base) / np.maximum(luminance(self.base), 8.0)
+        return np.clip(1.0 - UPTAKE * depth, 0.4, 1.6).astype(np.float32)
 
     @cached_property
     def frame(self) -> Frame:
