@@ -65,10 +65,12 @@ def noise_base_transposed(level: int) -> np.ndarray:
     return np.ascontiguousarray(noise_base(level).T)
 
 
-def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float) -> np.ndarray:
+def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float,
+                box: tuple[slice, slice] | None = None) -> np.ndarray:
     """Fractal noise of ``shape`` with features about ``cell`` px across (values ~[-1, 1]): a seeded
     window (offset and one of the 8 flips/rotations by 90 degrees) of the cached base nearest in
-    feature size; no noise is synthesised per candidate."""
+    feature size; no noise is synthesised per candidate. With ``box`` (explicit slices into ``shape``)
+    only that part of it is returned (the same draws, so the same values there)."""
     h, w = shape
     level = min(max(round(math.log2(max(cell, 0.1) / BASE_CELLS[0])), 0), len(BASE_CELLS) - 1)
     turn = int(rng.integers(8))
@@ -79,6 +81,9 @@ def noise_patch(shape: tuple[int, int], rng: np.random.Generator, cell: float) -
     if turn >= 4:
         view = view[:, ::-1]
     if h > BASE_SIDE or w > BASE_SIDE:  # larger than a base: stretch one (features grow with it)
-        return cv2.resize(np.ascontiguousarray(view), (w, h), interpolation=cv2.INTER_LINEAR)
+        out = cv2.resize(np.ascontiguousarray(view), (w, h), interpolation=cv2.INTER_LINEAR)
+        return out if box is None else out[box]
     y, x = int(rng.integers(BASE_SIDE - h + 1)), int(rng.integers(BASE_SIDE - w + 1))
+    if box is not None:
+        y, x, h, w = y + box[0].start, x + box[1].start, box[0].stop - box[0].start, box[1].stop - box[1].start
     return np.ascontiguousarray(view[y:y + h, x:x + w])

@@ -260,9 +260,10 @@ class Context:
                 value = [round(float(v), 2) for v in value.ravel()]
             self.params[key] = value
 
-    def noise(self, cell: float) -> np.ndarray:
-        """Seeded fractal noise over the crop with features about ``cell`` px across (~[-1, 1])."""
-        return noise_patch(self.shape, self.rng, cell)
+    def noise(self, cell: float, box: tuple[slice, slice] | None = None) -> np.ndarray:
+        """Seeded fractal noise over the crop with features about ``cell`` px across (~[-1, 1]); with
+        ``box`` (explicit slices) only that part of it (the same draws)."""
+        return noise_patch(self.shape, self.rng, cell, box)
 
     def render(self, maps: Maps) -> np.ndarray:
         """The crop with ``maps`` rendered in this image's light, noise and sharpness; only the box

@@ -70,21 +70,27 @@ def stain(ctx: Context) -> Maps:
     satellites = int(rng.integers(0, 7))
     drops = droplets(ctx, blob, satellites, max(1.0, 0.07 * size))
     shape = blob | drops
-    edge = inside_distance(shape)
+    # worked on the stain's box and the blur's reach: beyond it every field is nothing
+    box = window(shape, 3)
+    part = shape[box]
+    edge = inside_distance(part)
     ring_width = float(rng.uniform(1.0, 2.5))
-    rim = np.exp(-edge / ring_width) * shape
-    tide = np.exp(-np.abs(lift - float(rng.uniform(0.3, 0.6))) / 0.04) * float(rng.uniform(0.0, 0.5))
-    density = np.clip(0.55 + 0.7 * ctx.noise(max(3.0, size / 4)), 0.15, 1.0)
+    rim = np.exp(-edge / ring_width) * part
+    tide = np.exp(-np.abs(lift[box] - float(rng.uniform(0.3, 0.6))) / 0.04) * float(rng.uniform(0.0, 0.5))
+    density = np.clip(0.55 + 0.7 * ctx.noise(max(3.0, size / 4), box), 0.15, 1.0)
     strength = float(rng.uniform(0.45, 0.8))
     soak = 1.0
     if ctx.photo.monochrome:  # no colour to show: a damp stain soaks in deeper and reads by darkening
         strength, soak = 0.3 + 0.7 * strength, GREY_SOAK
-    body = density * (0.2 + 0.25 * np.sqrt(lift)) * soak
-    alpha = np.clip(strength * (body + float(rng.uniform(0.8, 1.3)) * rim + tide), 0.0, 1.0)
-    alpha = blur((alpha * shape).astype(np.float32), 0.6)
+    body = density * (0.2 + 0.25 * np.sqrt(lift[box])) * soak
+    part_alpha = np.clip(strength * (body + float(rng.uniform(0.8, 1.3)) * rim + tide), 0.0, 1.0)
+    alpha = np.zeros(ctx.shape, np.float32)
+    alpha[box] = blur((part_alpha * part).astype(np.float32), 0.6)
     water = mentions(ctx.prompt, WATER_WORDS) and prompt_colour(ctx.prompt) is None
     if water and not matte(ctx):
-        return mineral_ring(ctx, shape, alpha, rim, size)
+        whole_rim = np.zeros(ctx.shape, rim.dtype)
+        whole_rim[box] = rim
+        return mineral_ring(ctx, shape, alpha, whole_rim, size)
     if water and not ctx.photo.monochrome:  # a porous surface soaks it up, through, not as a film: damp
         darkness = float(rng.uniform(0.25, 0.45))
         ctx.record(colour="damp", darkness=darkness, strength=strength, satellites=satellites, ring_px=ring_width)
@@ -97,7 +103,9 @@ def stain(ctx: Context) -> Maps:
     if ctx.photo.monochrome:  # ... darker, with its rim and a wet sheen
         transmit = np.full(3, float(rng.uniform(*GREY_STAIN)), np.float32)
         gloss = sheen(ctx, shape, alpha, size, float(rng.uniform(0.04, 0.1)))
-    albedo = 1.0 - alpha[..., None] * (1.0 - transmit)
+    tinted = 1.0 - alpha[box][..., None] * (1.0 - transmit)
+    albedo = np.ones(ctx.shape + (3,), tinted.dtype)
+    albedo[box] = tinted
     ctx.record(colour=name, rgb=colour, strength=strength, satellites=satellites, ring_px=ring_width)
     return Maps(albedo=albedo, gloss=gloss)
 
