@@ -332,23 +332,14 @@ def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(blur(small, sigma * scale), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def patch_field(ctx: Context, centre: tuple[float, float], axes: tuple[float, float], angle: float,
-                rough: float, jag: float = 0.0) -> np.ndarray:
-    """An organic field around ``centre``: 1 in the middle, 0 on the boundary, negative outside. A
-    seeded ellipse of semi-axes ``axes`` turned by ``angle``, its coordinates warped and its level
-    roughened by two octaves of fractal noise (``rough`` ~ 0.1 slightly irregular .. 0.5 ragged),
-    plus ``jag`` times a pixel-fine octave (a fracture's jagged edge)."""
-    out = np.full(ctx.shape, -1.0, np.float32)
-    window, field_ = patch_window(ctx, centre, axes, angle, rough, jag)
-    if window is not None:
-        out[window] = field_
-    return out
-
-
 def patch_window(ctx: Context, centre: tuple[float, float], axes: tuple[float, float], angle: float,
                  rough: float, jag: float = 0.0) -> tuple[tuple[slice, slice] | None, np.ndarray]:
-    """:func:`patch_field` on the window around the shape only (the field is -1 beyond it): (the
-    window's slices, or None when it lies outside the crop; the field there)."""
+    """An organic field around ``centre`` on the window of the crop it can reach (beyond, it is
+    negative): 1 in the middle, 0 on the boundary, negative outside. A seeded ellipse of semi-axes
+    ``axes`` turned by ``angle``, its coordinates warped and its level roughened by two octaves of
+    fractal noise (``rough`` ~ 0.1 slightly irregular .. 0.5 ragged), plus ``jag`` times a pixel-fine
+    octave (a fracture's jagged edge). Returns (the window's slices, or None when it lies outside the
+    crop; the field there)."""
     h, w = ctx.shape
     a, b = max(axes[0], 1.0), max(axes[1], 1.0)
     reach = a * (1.0 + rough) + rough * b + 2.0
@@ -386,7 +377,7 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     outline): (mask, lift). Its length is a seeded fraction ``extent`` of the region's, its width a
     seeded ``aspect`` of that (at most the region's width), its orientation near the region's (free
     in a round region), its centre a seeded interior point; the boundary is thresholded warped noise
-    and fades out before the sketch's edge (``jag``: see :func:`patch_field`); ``at_edge`` centres it on the
+    and fades out before the sketch's edge (``jag``: see :func:`patch_window`); ``at_edge`` centres it on the
     image's border where the region meets it (a bite out of the edge). ``lift`` rises from 0 at the boundary to 1 inside."""
     rng, frame = ctx.rng, ctx.frame
     a = frame.a * float(rng.uniform(*extent))

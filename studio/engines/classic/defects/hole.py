@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, patch_field, place, window
+from studio.engines.classic.defects.base import Context, cavity, patch_window, place, window
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
@@ -40,9 +40,10 @@ def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]
                 break
         ys, xs = np.nonzero(room if room.any() else ctx.depth >= float(ctx.depth.max()))
         i = int(rng.integers(ys.size))
-        field_ = patch_field(ctx, (float(xs[i]), float(ys[i])), (r, r * float(rng.uniform(0.8, 1.0))),
-                             float(rng.uniform(0, math.pi)), rough)
-        out |= field_ > 0
+        box, field_ = patch_window(ctx, (float(xs[i]), float(ys[i])), (r, r * float(rng.uniform(0.8, 1.0))),
+                                   float(rng.uniform(0, math.pi)), rough)
+        if box is not None:
+            out[box] |= field_ > 0
     out &= ctx.region
     return (out if out.sum() >= 3 else ctx.depth >= 0.5 * deepest), radius
 
@@ -122,19 +123,21 @@ def hole(ctx: Context) -> Maps:
         # (worked as far as the rendered, blurred opening reaches: its box + twice the blur)
         win = window(opening, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
         lit = 0.15 + 0.75 * (sure * np.clip(side[win], 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
-        tone = np.zeros(ctx.shape, np.float32)
-        tone[win] = core + (1.0 - core) * wall[win] * lit
+        tone = (core + (1.0 - core) * wall[win] * lit).astype(np.float32)
         floor = depth > FLOOR_DEPTH
-        colour, detail, _ = substrate(ctx, 1.0, floor)
-        detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
+        colour, detail, _ = substrate(ctx, 1.0, floor, win)
+        detail = beside_shading(ctx, detail, luminance(colour) * tone, floor[win])
         # the cavity's occlusion (``hollow``) darkens the floor, its detail with it: the detail is
         # raised by as much, so the floor shows the surround's grain as the camera sees it
         grain = 1.0 / (1.0 - HOLLOW * (1.0 - 0.6 * sure))
         paint = np.zeros(ctx.shape + (3,), np.float32)
-        paint[win] = colour * tone[win][..., None] + (grain * detail[win])[..., None]
+        paint[win] = colour * tone[..., None] + (grain * detail)[..., None]
+        # (the opening's relief reaches its rim and the blurs' 3 px beyond)
+        near = window(rim | opening, 4)
         cover = np.clip(depth / 1.2, 0.0, 1.0) * opening
-        burr = blur(rim.astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
-        height = -blur(np.clip(depth, 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr
+        burr = blur(rim[near].astype(np.float32), 0.6)  # a thin raised rim, barely catching the light
+        height = np.zeros(ctx.shape, np.float32)
+        height[near] = -blur(np.clip(depth[near], 0.0, 3.0), 0.8) + float(rng.uniform(0.1, 0.3)) * burr
         strands = None
     ctx.record(style="cut" if cut else "fabric" if fabric else "solid", holes=count, radius_px=radius,
                opening_px=int(opening.sum()), threads=int(strands.sum()) if strands is not None else 0)

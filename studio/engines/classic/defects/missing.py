@@ -29,25 +29,25 @@ def missing(ctx: Context) -> Maps:
     wall, side = cavity(ctx, chip, wall_px, depth)
     # the floor: new, rough material (the surface's broken core or what lies under a coat)
     floor = depth > FLOOR_DEPTH
-    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), floor)
+    inside = chip.astype(np.float32)
+    # the paint matters only as far as the rendered (blurred) cover reaches: the chip's box + twice the blur
+    win = window(inside, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
+    colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), floor, win)
     sure = light_weight(ctx.photo.light_confidence, least=0.0)
     reach = sure * min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows
     shift = np.array(ctx.photo.light) * reach
-    inside = chip.astype(np.float32)
     toward = cv2.warpAffine(inside, np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]), inside.shape[::-1],
                             borderMode=cv2.BORDER_REPLICATE)
     shadow = np.clip(inside - toward, 0.0, 1.0)  # the remaining edge stands between it and the light
-    # the paint matters only as far as the rendered (blurred) cover reaches: the chip's box + twice the blur
-    win = window(inside, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
     tone = np.zeros(ctx.shape, np.float32)
     # walls: with a known light brighter where they face it, darker in their own shadow; with an
     # unknown one evenly darker near the rim
     facing = side[win]
     wall_light = 1.0 + sure * np.where(facing > 0, 0.5, 0.3) * facing - (1.0 - sure) * 0.25
     tone[win] = ((1.0 - wall[win]) + wall[win] * wall_light) * (1.0 - 0.4 * blur(shadow[win], 1.0))
-    detail = beside_shading(ctx, detail, luminance(colour) * tone, floor)
+    detail = beside_shading(ctx, detail, luminance(colour) * tone[win], floor[win])
     paint = np.zeros(ctx.shape + (3,), np.float32)
-    paint[win] = colour * tone[win][..., None] + detail[win][..., None]
+    paint[win] = colour * tone[win][..., None] + detail[..., None]
     height = -blur(inside, 1.0) * float(rng.uniform(0.5, 1.2))  # the walls are painted; this only shades the rim
     ctx.record(wall_px=wall_px, chipped_edge=bool((chip & ctx.at_image_edge).any()))
     return Maps(height=height, cover=inside, paint=paint, relief=1.0, grain=False)
