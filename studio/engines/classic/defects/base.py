@@ -467,7 +467,10 @@ def cavity(ctx: Context, opening: np.ndarray, wall: float, depth: np.ndarray) ->
     if scale < 1.0:
         side = cv2.resize(side, (w, h), interpolation=cv2.INTER_LINEAR)
     side = np.clip(side, -1.0, 1.0)
-    return np.exp(-depth / max(wall, 0.5)) * opening, side.astype(np.float32)
+    weight = np.zeros((h, w), np.float32)
+    box = window(opening, 0)  # (nothing beyond the opening)
+    weight[box] = np.exp(-depth[box] / max(wall, 0.5)) * opening[box]
+    return weight, side.astype(np.float32)
 
 
 def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:
