@@ -38,15 +38,17 @@ def matte(ctx: Context) -> bool:
 def sheen(ctx: Context, blob: np.ndarray, film: np.ndarray, size: float, shine: float) -> np.ndarray:
     """A wet film's gloss: a soft highlight band across it facing the light, broken up by noise
     (worked where the film is)."""
-    ys, xs = np.nonzero(blob)
     lx, ly = ctx.photo.light
+    own = window(blob, 0)
+    ys, xs = np.nonzero(blob[own])
+    ys, xs = ys + own[0].start, xs + own[1].start
     win = window(film, 0)
     along = (np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] * lx
              + np.arange(win[0].start, win[0].stop, dtype=np.float32)[:, None] * ly)
     at_blob = xs.astype(np.float32) * lx + ys.astype(np.float32) * ly
     centre = float(np.quantile(at_blob, ctx.rng.uniform(0.55, 0.85))) if ys.size else 0.0
     band = np.exp(-((along - centre) / max(2.0, 0.15 * size)) ** 2)
-    broken = np.clip(ctx.noise(max(6.0, size / 2))[win] * 1.5, 0.0, 1.0)
+    broken = np.clip(ctx.noise(max(6.0, size / 2), win) * 1.5, 0.0, 1.0)
     out = np.zeros(ctx.shape, np.float32)
     out[win] = np.clip(0.6 * band + 0.4 * broken, 0.0, 1.0) * film[win] * shine
     return out

@@ -136,10 +136,13 @@ def contamination(ctx: Context) -> Maps:
     count, labels = cv2.connectedComponents(specks.astype(np.uint8), connectivity=8)
     shades = rng.uniform(0.4, 0.8, count).astype(np.float32)
     shades[0] = 1.0
-    speck_albedo = blur(shades[labels], 0.5)
     haze = float(rng.uniform(0.08, 0.16))
     tone = np.array([0.95, 0.9, 0.82], np.float32)
-    albedo = (1.0 - film[..., None] * haze * (2.0 - tone)) * speck_albedo[..., None]
+    # worked on the film's box (its blur reaches 3 px beyond the blob, the specks' 1 px): beyond, no change
+    box = window(blob, 3)
+    speck_albedo = blur(shades[labels[box]], 0.5)
+    albedo = np.ones(ctx.shape + (3,), np.float32)
+    albedo[box] = (1.0 - film[box][..., None] * haze * (2.0 - tone)) * speck_albedo[..., None]
     ctx.record(haze=haze, specks=int(count - 1))
     return Maps(albedo=albedo)
 
