@@ -140,6 +140,22 @@ def test_tiny_image_and_tiny_region() -> None:
         check_candidate(image, mask, cand.image, cand.mask)
 
 
+def test_a_defect_the_surface_cannot_show_is_a_flagged_plain_mark_scored_last() -> None:
+    """A white tint on a white plate cannot show: every draw is tried, then the sketch's middle is
+    marked plainly (a labelled change, so no normal image is stored as a defect), flagged and scored
+    below any drawn defect (it scored 14.7, above every candidate that showed, and carried no flag)."""
+    white = np.full((160, 200, 3), 255, np.uint8)
+    mask = np.zeros((160, 200), np.uint8)
+    cv2.ellipse(mask, (100, 80), (60, 30), 0, 0, 360, 1, -1)
+    sketch = mask.astype(bool)
+    drawn = ENGINE.generate(SynthesisRequest.create(textured_image(160, 200), sketch, "a dark stain", seed=2))
+    for cand in ENGINE.generate(SynthesisRequest.create(white, sketch, "a white discoloration", num=2, seed=1)):
+        check_candidate(white, sketch, cand.image, cand.mask)
+        assert cand.metadata["plain_mark"] is True and cand.metadata["score"]["plain_mark"] is True
+        assert cand.metadata["score"]["value"] < min(c.metadata["score"]["value"] for c in drawn)
+    assert all("plain_mark" not in c.metadata for c in drawn)
+
+
 def test_a_sketch_covering_the_whole_photo_is_measured_on_the_photo_itself() -> None:
     """No surround to measure noise, blur and texture on: the photo itself is measured (it was an
     empty selection: NaN texture, and NaN pixels cast to bytes in the reference path)."""

@@ -11,7 +11,9 @@ image; the surroundings' photometry is measured once per request. Guarantees, fo
   own footprint, and lies inside the region grown by :func:`grow_radius`;
 - a procedural defect leaves the sketch's outermost 2.5 px untouched (its outline never shows);
 - a faint change is strengthened by at most ``MAX_GAIN``; one still under ``MIN_VISIBLE`` (mean |Δ|
-  over the label) is drawn again, up to ``DRAWS`` times, and the most visible draw is kept;
+  over the label) is drawn again, up to ``DRAWS`` times, and the most visible draw is kept; when
+  nothing showed at all, the sketch's middle is marked plainly, flagged (``plain_mark``) and scored
+  ``PLAIN_MARK_SCORE``, below every drawn defect;
 - the output has the input's size; the same inputs and seed give byte-identical pixels, and the
   seed is mixed with a hash of the crop and the sketch (one seed, different shapes on different photos).
 """
@@ -52,6 +54,9 @@ MAX_GAIN = 1.5
 #: Draws of a procedural defect before the most visible one is kept, and each draw's intensity.
 DRAWS = 3
 DRAW_INTENSITY = (1.0, 1.25, 1.5)
+#: The score of a plain mark (nothing of the drawn defect showed, so the sketch's middle was darkened
+#: or lightened flat): an inspector takes that lens for a sticker, so it sorts below every drawn defect.
+PLAIN_MARK_SCORE = -5.0
 #: Least albedo a deepened or soaked-in stain may reach (a surface never turns darker than black).
 LEAST_ALBEDO = 0.03
 
@@ -161,7 +166,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
         out_f, extra, window = transplant(crop, shared, prepared, rng, photo)
-        out_crop, label_crop, gain = finalise(crop, out_f, shared, grow, rng, photo, clear=False, window=window)
+        out_crop, label_crop, gain, plain = finalise(crop, out_f, shared, grow, rng, photo, clear=False, window=window)
     else:
         generator, word = pick_generator(request.prompt)
         best = None
@@ -171,19 +176,22 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
             if generator in SOAKING_FAMILIES:
                 maps = soak(maps, shared, ctx, rng)
             rendered = ctx.render(maps)
-            out_crop, label_crop, gain = finalise(crop, rendered, shared, grow, rng, photo, ctx.footprint,
-                                                  window=ctx.window, thin=generator in LINE_FAMILIES)
-            strength = change_strength(crop, out_crop, label_crop > 0)
+            out_crop, label_crop, gain, plain = finalise(crop, rendered, shared, grow, rng, photo, ctx.footprint,
+                                                         window=ctx.window, thin=generator in LINE_FAMILIES)
+            # a plain mark (nothing of the defect showed) counts as nothing seen: the next draw goes deeper
+            strength = 0.0 if plain else change_strength(crop, out_crop, label_crop > 0)
             if best is None or strength > best[0]:
-                best = (strength, out_crop, label_crop, gain, ctx.params, draw)
+                best = (strength, out_crop, label_crop, gain, plain, ctx.params, draw)
             if strength >= MIN_VISIBLE:
                 break
-        _, out_crop, label_crop, gain, params, draw = best
+        _, out_crop, label_crop, gain, plain, params, draw = best
         extra = {"generator": generator, "generator_keyword": word, "generator_params": params, "draw": draw}
         note = family_note(word)
         if note:
             extra["generator_note"] = note
     extra["photometry"] = photo.record()
+    if plain:
+        extra["plain_mark"] = True
     out = image.copy()
     out[y0:y1, x0:x1] = out_crop
     label = np.zeros(mask.shape, np.uint8)
@@ -191,7 +199,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     extra.update({"crop_box": [x0, y0, x1, y1], "grow_px": grow, "label_threshold": LABEL_THRESHOLD,
                   "visibility_gain": round(gain, 3),
                   "label_pixels": int((label_crop > 0).sum()),
-                  "score": candidate_score(crop, out_crop, label_crop, shared)})
+                  "score": candidate_score(crop, out_crop, label_crop, shared, plain)})
     return out, label, extra
 
 
@@ -259,11 +267,16 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
     return maps
 
 
-def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared: Shared) -> dict:
+def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared: Shared,
+                    plain: bool = False) -> dict:
     """How likely an inspector passes the candidate at a glance (higher is better; see
-    :func:`~studio.engines.classic.inspection.inspection_score`)."""
+    :func:`~studio.engines.classic.inspection.inspection_score`); a ``plain`` mark (:func:`finalise`'s
+    last resort, a flat lens in the sketch's middle) scores ``PLAIN_MARK_SCORE``, below any drawn defect."""
     if not label.any():
         return {"value": -10.0, "method": SCORE_METHOD, "visibility": 0.0}
+    if plain:
+        strength = change_strength(crop, out, label > 0)
+        return {"value": PLAIN_MARK_SCORE, "method": SCORE_METHOD, "visibility": round(strength, 3), "plain_mark": True}
     x, y, w, h = cv2.boundingRect((label > 0).astype(np.uint8))
     near = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))  # the seam band's reach
     seam = seam_ratio(crop[near], out[near], label[near])
@@ -273,7 +286,7 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
              photo: Photometry, footprint: np.ndarray | None = None, clear: bool = True,
              window: tuple[int, int, int, int] | None = None,
-             thin: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+             thin: bool = False) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
     outline untouched (the change fades out over a few px inside it; a transplanted reference is
     cut to its own mask instead); fade out the faint tail (max-channel
@@ -281,7 +294,9 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     small holes filled, plus the defect's own ``footprint``); strengthen a change too faint to see
     through its smooth part, by at most ``MAX_GAIN``; a greyscale ``photo`` gets a grey change. Only
     the ``window`` (y0, y1, x0, x1) out of which ``out_f`` equals the crop is read (found when not
-    given). Returns (image, label, gain)."""
+    given). When nothing visible is left at all (a region of a pixel or two, or a change the surface
+    cannot show), the region's middle is marked plainly. Returns (image, label, gain, whether it was
+    that plain mark)."""
     region = shared.region
     allowed = shared.grown(grow)
     keep = shared.clear if clear else allowed
@@ -311,7 +326,8 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
         gain = min(gain * 1.15 * MIN_VISIBLE / max(strength, 1.0), MAX_GAIN)
     out, label = crop.copy(), np.zeros(region.shape, bool)
     out[win], label[win] = part_out, part_label
-    if not label.any():  # nothing visible at all (a region of a pixel or two): mark its middle plainly
+    plain = not label.any()
+    if plain:  # nothing visible at all: mark its middle plainly
         base = crop.astype(np.float32)
         depth = shared.depth
         spot_mask = depth >= 0.5 * float(depth.max())
@@ -321,11 +337,14 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
         marked = crop.copy()
         marked[spot_mask] = np.clip(np.rint(spot[spot_mask]), 0, 255).astype(np.uint8)
         out, label = _label(crop, marked, allowed)
-    return out, label.astype(np.uint8) * 255, gain
+    return out, label.astype(np.uint8) * 255, gain, plain
 
 
 #: Max-channel |Δ| below which a change fades out, and from which it is kept whole.
 CRISP_FADE, CRISP_FULL = 7.0, 12.0
+#: The same for a thin line, whose soft fringe (the camera's blur across a px-wide groove) would
+#: otherwise be labelled unseen: it fades a level sooner.
+THIN_FADE, THIN_FULL = 8.0, 13.0
 
 
 def change_window(diff: np.ndarray) -> tuple[int, int, int, int]:
@@ -354,13 +373,15 @@ def crisp(change: np.ndarray, thin: bool = False) -> np.ndarray:
     least ``CRISP_FULL``, scaled down linearly to nothing at ``CRISP_FADE``. The magnitude read is
     smoothed (a stain's texture keeps its dips); with ``thin`` (a line a px or two wide, whose
     smoothed magnitude spills onto its faint blurred fringe) it is the geometric mean of the
-    pixel's own and the smoothed one, so the fringe fades instead of being labelled unseen."""
+    pixel's own and the smoothed one, and the fade runs from ``THIN_FADE`` to ``THIN_FULL``, so the
+    fringe fades instead of being labelled unseen."""
     magnitude = np.abs(change)
     own = largest_channel(magnitude)
     moved = blur(own, 1.0)  # smoothed: texture kept
+    fade, full = CRISP_FADE, CRISP_FULL
     if thin:
-        moved = np.sqrt(moved * own)
-    return change * np.clip((moved - CRISP_FADE) / (CRISP_FULL - CRISP_FADE), 0.0, 1.0)[..., None]
+        moved, fade, full = np.sqrt(moved * own), THIN_FADE, THIN_FULL
+    return change * np.clip((moved - fade) / (full - fade), 0.0, 1.0)[..., None]
 
 
 def change_strength(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> float:
