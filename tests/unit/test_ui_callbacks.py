@@ -250,6 +250,10 @@ def test_views_and_best_first(studio, sketched):
     assert scores == sorted(scores, reverse=True) and "best first" in strip["label"]
     state.candidates[1].metadata.pop("score")  # an engine without a score: shown last, says so
     assert queue.order(state)[-1] == 1 and "no score" in rv.details(state, state.candidates[1])
+    # a plain mark (nothing the engine drew showed) says so beside its score, so it is not accepted unseen
+    assert "plain mark" not in rv.details(state, state.candidates[0])
+    state.candidates[0].metadata["score"] = {"value": -5.0, "method": "m", "plain_mark": True}
+    assert "a plain mark" in rv.details(state, state.candidates[0])
 
 
 def test_strip_shows_a_window_around_the_candidate_under_review(studio, sketched):

@@ -86,6 +86,8 @@ def details(state: ss.Session, record: ss.CandidateRecord) -> str:
     if score.get("method"):
         method = html.escape(str(score["method"]), quote=True)
         shown = f"<span title=\"{method}\" class='score'>{shown}</span>"
+    if score.get("plain_mark"):  # nothing of the drawn defect showed: the sketch's middle was marked flat
+        shown += " · ⚠ **a plain mark**: nothing drawn showed here"
     engine = " · ".join(f"{k} {meta[k]}" for k in ("engine", "weights") if meta.get(k))
     decision = {ss.ACCEPTED: f"✓ accepted as `{record.sample_id}`", ss.REJECTED: "✗ rejected"}.get(
         record.status, "undecided")
