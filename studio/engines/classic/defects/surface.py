@@ -69,7 +69,7 @@ def rust(ctx: Context) -> Maps:
     part, crest = blob[box], smooth[box]
     # the crust: the patch's lift roughened by mid-scale grains and a pixel-fine grit, thresholded
     # steeply: its edge breaks up into loose grains (not a feathered fade)
-    grit_edge = ctx.noise(1.5)[box]
+    grit_edge = ctx.noise(1.5, box)
     crust = np.clip((crest * 2.2 + 0.6 * blur(grains[box], 1.5) + EDGE_GRIT * grit_edge - 0.35) * EDGE_SLOPE,
                     0.0, 1.0) * part
     crust = np.maximum(blur(crust, 0.5), flakes[box].astype(np.float32))
@@ -82,16 +82,16 @@ def rust(ctx: Context) -> Maps:
     # colour: older (darker) towards the middle, varying in grains across the whole crust
     age = float(rng.uniform(0.2, 0.5))
     # mottled: dark old scale and fresh orange grains side by side, at a few px
-    mottle = ctx.noise(3.0)[box]
+    mottle = ctx.noise(3.0, box)
     shade_t = np.clip(0.35 + age * crest + 0.55 * coarse[box] + MOTTLE * mottle - FRESH * (grit_edge > 0.5), 0.0, 1.0)
-    pits = (ctx.noise(3.0)[box] > float(rng.uniform(0.55, 0.7))) & part & (lift[box] > 0.3)
+    pits = (ctx.noise(3.0, box) > float(rng.uniform(0.55, 0.7))) & part & (lift[box] > 0.3)
     pitted = blur(pits.astype(np.float32), 0.8)
     c0, c1, r0, r1 = support_box(Maps(cover=covered), covered.shape, 0)  # the colour matters only where it covers
     local = (slice(c0, c1), slice(r0, r1))
     win = (slice(box[0].start + c0, box[0].start + c1), slice(box[1].start + r0, box[1].start + r1))
     paint = np.zeros(ctx.shape + (3,), np.float32)
     # crisp grains of its own (the crust hides the surface's texture)
-    grit = 1.0 + GRIT * ctx.noise(1.2)[win]
+    grit = 1.0 + GRIT * ctx.noise(1.2, win)
     paint[win] = palette(np.clip(shade_t[local] + 0.5 * pitted[local], 0.0, 1.0)) * ((1.0 - 0.35 * pitted[local]) * grit)[..., None]
     if ctx.photo.monochrome:  # grey stone: the crust reads by being darker and grainy
         surface = float(luminance(ctx.base[box])[part].mean()) if part.any() else 128.0
@@ -116,7 +116,7 @@ def rust(ctx: Context) -> Maps:
 def grey_grit(ctx: Context, where: np.ndarray, win: tuple[slice, slice]) -> np.ndarray:
     """Grains (grey levels, over ``win``) for a crust on a greyscale photo: ``GREY_GRIT`` times the
     surround's fine detail as the camera sees it (after its blur) over ``where``, at least 3 levels."""
-    grains = 0.7 * ctx.noise(1.5)[win] + 0.3 * ctx.noise(3.0)[win]
+    grains = 0.7 * ctx.noise(1.5, win) + 0.3 * ctx.noise(3.0, win)
     seen = fine_pass(blur(grains, ctx.photo.blur))
     level = robust_sigma(seen[where]) if where.sum() >= 16 else 0.3
     target = max(ctx.photo.fine, 3.0) * float(ctx.rng.uniform(*GREY_GRIT))
@@ -161,7 +161,7 @@ def discoloration(ctx: Context) -> Maps:
     front = rise - FRONT_TEXTURE * np.clip(ctx.shared.texture[box], -2.5, 2.5)
     edge = np.clip((front - 0.04) / FRONT_WIDTH, 0.0, 1.0) * part
     weight = np.zeros(ctx.shape, np.float32)
-    weight[box] = edge * (0.5 + 0.5 * np.sqrt(rise)) * (0.6 + 0.4 * ctx.noise(max(4.0, size / 4))[box])
+    weight[box] = edge * (0.5 + 0.5 * np.sqrt(rise)) * (0.6 + 0.4 * ctx.noise(max(4.0, size / 4), box))
     weight[box] = np.clip(weight[box] * float(rng.uniform(1.1, 1.5)), 0.0, 1.0) * ctx.region[box]
     named = prompt_colour(ctx.prompt)
     if named is not None:
