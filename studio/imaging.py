@@ -183,6 +183,25 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (k, k), sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
 
 
+def median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty array's values, the same value by a single-rank partition
+    (``np.median`` partitions at two ranks and more: several times slower on 10^5 values)."""
+    flat = values.ravel()
+    k = flat.size // 2
+    part = np.partition(flat, k)
+    if flat.size % 2:
+        return float(part[k])
+    return float(np.mean(np.array([part[:k].max(), part[k]], dtype=flat.dtype)))
+
+
+def labels_in(labels: np.ndarray, chosen: np.ndarray, count: int) -> np.ndarray:
+    """Where ``labels`` (non-negative ints below ``count``) is one of ``chosen``: ``np.isin`` by a
+    lookup table (several times faster on a label image)."""
+    table = np.zeros(count, bool)
+    table[chosen] = True
+    return np.take(table, labels)
+
+
 def slope_at(image: np.ndarray, where: np.ndarray) -> np.ndarray:
     """|gradient| of ``image`` at the ``where`` pixels only, as ``np.gradient`` gives it (central
     differences inside, one-sided on the border)."""

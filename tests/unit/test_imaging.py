@@ -18,7 +18,9 @@ from PIL import Image
 from studio import config
 from studio.cli import main as cli_main
 from studio.errors import InputError
-from studio.imaging import check_mask, dilate, disc_by_rows, erode, load_image, load_mask, mask_from_array, slope_at
+from studio.imaging import (
+    check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_from_array, median, slope_at,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -330,3 +332,20 @@ def test_slope_at_some_pixels_equals_the_full_gradient_there(shape: tuple[int, i
     where[0, 0] = where[-1, -1] = True
     gy, gx = np.gradient(image)
     assert np.array_equal(slope_at(image, where), np.hypot(gx[where], gy[where]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_is_numpys_to_the_bit(dtype: type) -> None:
+    """The single-partition median equals np.median exactly, odd and even counts, ties and one value."""
+    rng = np.random.default_rng(1)
+    for size in (1, 2, 3, 4, 10, 11, 1000, 1001, 40_000):
+        values = (rng.normal(3, 5, size) * 10 ** rng.uniform(-3, 3)).astype(dtype)
+        for case in (values, np.round(values), np.abs(values).reshape(-1, 1)):
+            assert median(case) == float(np.median(case))
+
+
+def test_labels_in_is_numpys_isin() -> None:
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 40, (60, 70)).astype(np.int32)
+    for chosen in ([], [0], [3, 17, 39], np.arange(0, 40, 3)):
+        assert np.array_equal(labels_in(labels, np.asarray(chosen, int), 40), np.isin(labels, chosen))

@@ -36,7 +36,7 @@ from studio.engines.classic.photometry import Photometry, largest_channel, lumin
 from studio.engines.classic.reference import (
     PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
 )
-from studio.imaging import blur, mask_bbox
+from studio.imaging import blur, labels_in, mask_bbox
 from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
 
@@ -410,7 +410,7 @@ def fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
         return mask
     count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
     small = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] <= max_area) + 1
-    return mask | np.isin(labels, small)
+    return mask | labels_in(labels, small, count)
 
 
 def naive_candidate(request: SynthesisRequest, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from studio.imaging import median
+
 
 def luminance(image: np.ndarray) -> np.ndarray:
     """Rec. 601 luma of an RGB array (any dtype; float result)."""
@@ -89,7 +91,7 @@ def immerkaer_sigma(grey: np.ndarray, where: np.ndarray) -> float:
     Immerkær's kernel, scaled to a Gaussian sigma (strong edges and texture inflate it)."""
     response = cv2.filter2D(grey, cv2.CV_32F, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)
     values = np.abs(response[where] if where.any() else response.ravel())
-    return float(np.median(values)) * 1.4826 / 6.0
+    return median(values) * 1.4826 / 6.0
 
 
 def high_pass(grey: np.ndarray) -> np.ndarray:
@@ -112,7 +114,7 @@ def residual_noise(grey: np.ndarray, where: np.ndarray, level: float, detail: np
     detail = high_pass(grey) if detail is None else detail
     smooth = cv2.bilateralFilter(detail, 5, max(3.0 * level, 2.0), 1.5)
     values = np.abs(detail[where] - smooth[where])
-    return float(np.median(values)) * RESIDUAL_SCALE if values.size else 0.0
+    return median(values) * RESIDUAL_SCALE if values.size else 0.0
 
 
 def noise_sigma(grey: np.ndarray, where: np.ndarray, detail: np.ndarray | None = None) -> float:
@@ -175,4 +177,4 @@ def robust_sigma(values: np.ndarray) -> float:
     """1.4826 x the median absolute deviation of ``values``: their spread with outliers (edges) left out."""
     if values.size == 0:
         return 0.0
-    return float(np.median(np.abs(values - np.median(values)))) * 1.4826
+    return median(np.abs(values - values.dtype.type(median(values)))) * 1.4826

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.imaging import slope_at
+from studio.imaging import labels_in, median, slope_at
 
 #: Between-class share of the variance from which the smoothed tones count as two surfaces.
 TWO_TONE = 0.6
@@ -51,7 +51,7 @@ def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
         return units
     # surfaces meet at an edge; a gradual change of tone (a highlight, shading) is one surface
     edge = (bright ^ cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)) & region
-    if not edge.any() or float(np.median(slope_at(cv2.GaussianBlur(grey, (0, 0), 1.0), edge))) < SHARP_EDGE * abs(step):
+    if not edge.any() or median(slope_at(cv2.GaussianBlur(grey, (0, 0), 1.0), edge)) < SHARP_EDGE * abs(step):
         return units
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
@@ -65,16 +65,16 @@ def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
     big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
     if big.size < 2 or areas[big].sum() < MIN_COVER * area:
         return units
-    keep = np.isin(labels, big)
+    keep = labels_in(labels, big, count + 1)
     # crumbs join the nearest big unit
     _, nearest = cv2.distanceTransformWithLabels((~keep).astype(np.uint8), cv2.DIST_L2, 3,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
     lookup[nearest[keep]] = labels[keep]
-    filled = np.where(keep, labels, lookup[nearest]) * region
+    filled = np.where(keep, labels, np.take(lookup, nearest)) * region
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
-    return remap[filled]  # int32, as the remap table
+    return np.take(remap, filled)  # int32, as the remap table
 
 
 def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
@@ -91,7 +91,7 @@ def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
     inside = cores.view(bool)
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
     lookup[nearest[inside]] = parts[inside]
-    labels = lookup[nearest]
+    labels = np.take(lookup, nearest)
     labels *= mask
     return labels, n - 1
 

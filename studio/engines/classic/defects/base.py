@@ -16,7 +16,7 @@ from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab
 from studio.engines.classic.shading import Maps, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
-from studio.imaging import blur, dilate, erode
+from studio.imaging import blur, dilate, erode, labels_in
 
 #: Depth (px) inside the sketch up to which nothing changes (its outline must not show).
 OUTLINE_CLEAR = 2.5
@@ -445,7 +445,7 @@ def main_parts(mask: np.ndarray, share: float = 0.05) -> np.ndarray:
     if count <= 2:
         return mask
     areas = stats[1:, cv2.CC_STAT_AREA]
-    return np.isin(labels, np.flatnonzero(areas >= share * areas.max()) + 1)
+    return labels_in(labels, np.flatnonzero(areas >= share * areas.max()) + 1, count)
 
 
 def cavity(ctx: Context, opening: np.ndarray, wall: float, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
