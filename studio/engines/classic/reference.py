@@ -20,7 +20,7 @@ from studio.engines.classic.defects.base import Shared
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
-from studio.imaging import blur, dilate, erode, mask_bbox
+from studio.imaging import blur, dilate, erode, labels_in, mask_bbox
 
 
 #: Largest side the reference is analysed at when its anomaly region is estimated.
@@ -89,7 +89,7 @@ def estimate_anomaly_mask(reference: np.ndarray) -> np.ndarray:
     strength = np.array([score[labels == i + 1].sum() for i in range(len(areas))])
     best = int(np.argmax(strength))
     keep = [i + 1 for i in range(len(areas)) if i == best or areas[i] >= 0.25 * areas[best]]
-    mask = fill_holes(np.isin(labels, keep))
+    mask = fill_holes(labels_in(labels, keep, count))
     if mask.shape != (h, w):
         mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
     return mask
@@ -181,10 +181,11 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     rot_tgt = np.array([[cos_t, -sin_t], [sin_t, cos_t]])
     centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
     forward = rot_tgt @ rot_j @ np.diag([sx, sy]) @ flip @ rot_src
-    # only the anomaly's reach (its box mapped forward, the wobble) is searched for where it lands,
-    # and only that plus the blend's margin is warped
-    reach = warp_reach(forward, centre, ref, (float(np.abs(dx).max()), float(np.abs(dy).max())))
-    search, window = reach_window(reach, SEARCH_MARGIN, (h, w)), reach_window(reach, WORK_MARGIN, (h, w), WORK_SHARE)
+    # only the anomaly's reach (its box mapped forward, the wobble; smaller as it shrinks) is searched
+    # for where it lands, and only that plus the blend's margin is warped
+    wobbled = (float(np.abs(dx).max()), float(np.abs(dy).max()))
+    reach = warp_reach(forward, centre, ref, wobbled)
+    window = reach_window(reach, WORK_MARGIN, (h, w), WORK_SHARE)
     ref_mask = ref.mask.astype(np.float32)
 
     def offsets(where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +198,11 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         a, b, c, d = (np.float32(v) for v in inverse.ravel())
         return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
 
-    px, py = offsets(search)
     shrink = 1.0
-    rim, inside = shared.rim[search], region[search]  # rim: the pixels just outside the region
     for attempt in range(6):
+        search = reach_window(warp_reach(forward * shrink, centre, ref, wobbled), SEARCH_MARGIN, (h, w))
+        px, py = offsets(search)
+        rim, inside = shared.rim[search], region[search]  # rim: the pixels just outside the region
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
         fitted = warped & inside
