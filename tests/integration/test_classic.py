@@ -17,6 +17,7 @@ from studio.engines import Engine, get_engine
 from studio.engines.classic import ClassicEngine, naive_candidate
 from studio.engines.classic.keywords import DEFAULT_FAMILY, GENERATORS, KEYWORDS, pick_generator
 from studio.engines.classic.measures import seam_ratio
+from studio.engines.classic.noise import BASE_CELLS, noise_base, noise_base_transposed
 from studio.engines.classic.reference import estimate_anomaly_mask
 from studio.imaging import dilate, load_image, load_mask, to_png_bytes
 from studio.types import SynthesisRequest
@@ -323,6 +324,15 @@ def test_engine_protocol_explain_status(surface: np.ndarray, blob_mask: np.ndarr
     assert "weights/README.md" in trace.skipped and "--engine anomalycontrol --weights tiny" in trace.skipped
     status = engine.status()
     assert "\n" not in status and "classic" in status and "weights/README.md" in status
+
+
+def test_loading_computes_the_noise_bases_so_no_request_pays_for_them() -> None:
+    """The studio loads the engine once: its cached noise (up to ~0.1 s a base) is made then, not by
+    whichever request first needs a base."""
+    noise_base.cache_clear()
+    noise_base_transposed.cache_clear()
+    ClassicEngine.load()
+    assert noise_base.cache_info().currsize == noise_base_transposed.cache_info().currsize == len(BASE_CELLS)
 
 
 def test_progress_and_metadata(surface: np.ndarray, blob_mask: np.ndarray) -> None:

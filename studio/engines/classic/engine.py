@@ -32,6 +32,7 @@ from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
 from studio.engines.classic.keywords import family_note, pick_generator
 from studio.engines.classic.shading import Maps
 from studio.engines.classic.measures import seam_ratio
+from studio.engines.classic.noise import warm_noise_bases
 from studio.engines.classic.photometry import Photometry, largest_channel, luminance, measure
 from studio.engines.classic.reference import (
     PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
@@ -82,7 +83,9 @@ class ClassicEngine:
 
     @classmethod
     def load(cls, weights: str | None = None) -> "ClassicEngine":
-        """The engine (it has no weights to load)."""
+        """The engine (it has no weights to load; its cached noise bases are computed now, not on the
+        first requests)."""
+        warm_noise_bases()
         return cls()
 
     @classmethod
