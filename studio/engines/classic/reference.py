@@ -198,10 +198,12 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         a, b, c, d = (np.float32(v) for v in inverse.ravel())
         return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
 
+    widest = reach_window(reach, SEARCH_MARGIN, (h, w))
+    px_all, py_all = offsets(widest)
     shrink = 1.0
     for attempt in range(6):
         search = reach_window(warp_reach(forward * shrink, centre, ref, wobbled), SEARCH_MARGIN, (h, w))
-        px, py = offsets(search)
+        px, py = px_all[within(search, widest)], py_all[within(search, widest)]
         rim, inside = shared.rim[search], region[search]  # rim: the pixels just outside the region
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
@@ -227,6 +229,12 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         map_x, map_y = maps(shrink)
     image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
+
+
+def within(box: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``box`` (explicit slices into the crop) relative to ``outer``, which holds it (a shrunk
+    anomaly's reach lies within its first size's: the frames' centre is inside both)."""
+    return tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))
 
 
 #: Px around a warped anomaly's reach that the transplant reads (the Poisson ring and the solve's
