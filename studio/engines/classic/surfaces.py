@@ -65,13 +65,8 @@ def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
     big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
     if big.size < 2 or areas[big].sum() < MIN_COVER * area:
         return units
-    keep = labels_in(labels, big, count + 1)
     # crumbs join the nearest big unit
-    _, nearest = cv2.distanceTransformWithLabels((~keep).astype(np.uint8), cv2.DIST_L2, 3,
-                                                 labelType=cv2.DIST_LABEL_PIXEL)
-    lookup = np.zeros(int(nearest.max()) + 1, np.int32)
-    lookup[nearest[keep]] = labels[keep]
-    filled = np.where(keep, labels, np.take(lookup, nearest)) * region
+    filled = nearest_labels(labels_in(labels, big, count + 1), labels, region)
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
     return np.take(remap, filled)  # int32, as the remap table
@@ -87,13 +82,22 @@ def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
     if n <= 1:
         n, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
         return parts, n - 1
-    _, nearest = cv2.distanceTransformWithLabels(cores ^ 1, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    inside = cores.view(bool)
+    return nearest_labels(cores.view(bool), parts, mask), n - 1
+
+
+def nearest_labels(seeds: np.ndarray, labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """int32: for every ``where`` pixel the label of the ``seeds`` pixel nearest to it (0 elsewhere).
+    The seeds lie within ``where`` (both bool), whose box is all that is worked on."""
+    x, y, w, h = cv2.boundingRect(where.view(np.uint8))
+    box = (slice(y, y + h), slice(x, x + w))
+    inside = seeds[box]
+    _, nearest = cv2.distanceTransformWithLabels(np.logical_not(inside).view(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
     lookup = np.zeros(int(nearest.max()) + 1, np.int32)
-    lookup[nearest[inside]] = parts[inside]
-    labels = np.take(lookup, nearest)
-    labels *= mask
-    return labels, n - 1
+    lookup[nearest[inside]] = labels[box][inside]
+    out = np.zeros(where.shape, np.int32)
+    out[box] = np.take(lookup, nearest) * where[box]
+    return out
 
 
 def pick_unit(areas: np.ndarray, rng: np.random.Generator) -> int:
