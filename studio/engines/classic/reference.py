@@ -189,7 +189,7 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     ref_mask = ref.mask.astype(np.float32)
 
     def offsets(where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
-        yy, xx = (grid[where] for grid in shared.grid)
+        yy, xx = shared.grid(where)
         # float32 maps (a warp's coordinates need no more than float32's ~1e-5 px here)
         return xx + dx[where] - np.float32(centre[0]), yy + dy[where] - np.float32(centre[1])
 

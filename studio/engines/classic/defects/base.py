@@ -104,12 +104,13 @@ class Shared:
     def depth(self) -> np.ndarray:
         return inside_distance(self.region)
 
-    @crop_level
-    def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """(yy, xx) float32 pixel coordinates of the crop."""
+    def grid(self, box: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(yy, xx) float32 pixel coordinates of the crop, or of its ``box`` (explicit slices): a
+        column and a row, which broadcast to the box's grid."""
         h, w = self.region.shape
-        yy, xx = np.mgrid[:h, :w].astype(np.float32)
-        return yy, xx
+        rows, cols = box or (slice(0, h), slice(0, w))
+        return (np.arange(rows.start, rows.stop, dtype=np.float32)[:, None],
+                np.arange(cols.start, cols.stop, dtype=np.float32)[None, :])
 
     @cached_property
     def rim(self) -> np.ndarray:
@@ -349,7 +350,7 @@ def patch_window(ctx: Context, centre: tuple[float, float], axes: tuple[float, f
         return None, np.zeros((0, 0), np.float32)
     shape = (y1 - y0, x1 - x0)
     window = (slice(y0, y1), slice(x0, x1))
-    yy, xx = (grid[window] for grid in ctx.shared.grid)
+    yy, xx = ctx.shared.grid(window)
     c, s = math.cos(angle), math.sin(angle)  # float32 arithmetic over the window
     dx, dy = xx - centre[0], yy - centre[1]
     warp = rough * b

@@ -21,7 +21,7 @@ def bend(ctx: Context) -> Maps:
     # the far end moves sideways by up to ~half the sketch's width
     angle = float(rng.choice([-1.0, 1.0])) * min(math.radians(float(rng.uniform(12.0, 30.0))),
                                                  0.55 * frame.b / reach)
-    yy, xx = ctx.shared.grid
+    yy, xx = ctx.shared.grid()
     dx, dy = xx - frame.cx, yy - frame.cy
     u = dx * frame.ux + dy * frame.uy  # along the pin
     # how far past the pivot (smoothly: the pin bends over ~the sketch's half-width, it does not kink)

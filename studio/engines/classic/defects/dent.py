@@ -22,7 +22,7 @@ def dent(ctx: Context) -> Maps:
     box = window(height, 2)
     gy, gx = np.gradient(height[box])
     push = float(rng.uniform(0.5, 1.5))
-    yy, xx = (grid[box] for grid in ctx.shared.grid)
+    yy, xx = ctx.shared.grid(box)
     warped = ctx.base.copy()
     warped[box] = cv2.remap(ctx.base, xx + gx * push, yy + gy * push, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     warped += ctx.crop - ctx.base

@@ -56,7 +56,7 @@ def slit(ctx: Context) -> tuple[np.ndarray, float]:
     gape = float(np.clip(frame.b * rng.uniform(0.12, 0.25), 1.5, 5.0))
     angle = frame.angle + float(rng.normal(0.0, 0.2))
     cx, cy = place(ctx, gape + 2.0)
-    yy, xx = ctx.shared.grid
+    yy, xx = ctx.shared.grid()
     u = (xx - cx) * math.cos(angle) + (yy - cy) * math.sin(angle)
     v = -(xx - cx) * math.sin(angle) + (yy - cy) * math.cos(angle)
     along = np.clip(1.0 - (u / length) ** 2, 0.0, 1.0)
