@@ -259,7 +259,7 @@ def soak(maps: Maps, shared: Shared, ctx: Context, rng: np.random.Generator) -> 
         strength = rng.uniform(0.35, 0.9, count + 1).astype(np.float32)
         strength[int(np.argmax(per_unit)) + 1] = 1.0
         strength[0] = 1.0
-        factor = factor * blur(strength[units], 0.7)
+        factor = factor * blur(np.take(strength, units), 0.7)
         ctx.record(soak=strength[1:])
     if maps.albedo is not None:  # never below black
         maps.albedo[win] = np.maximum(1.0 + (maps.albedo[win] - 1.0) * factor[..., None], LEAST_ALBEDO)
