@@ -268,20 +268,21 @@ def reach_window(reach: tuple[int, int, int, int], margin: int, shape: tuple[int
     return slice(y0, y1), slice(x0, x1)
 
 
-def match_colour(fit: Fit, ref: PreparedReference, crop: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, dict]:
+def match_colour(fit: Fit, ref: PreparedReference, shared: Shared) -> tuple[np.ndarray, dict]:
     """Move the reference onto the target surface's colour statistics (YCrCb).
 
     The reference's surface is mapped Reinhard-style (mean and contrast) onto the target surface;
     the anomaly keeps its lightness *ratio* to its own surface (a spot half as light as the
     reference surface is half as light as the target surface) and half of its own hue (a red
     stain stays reddish on a green board). The target's statistics come from every third pixel;
-    the result covers ``fit.window``."""
+    the result covers ``fit.window``; ``shared``: what the candidates on the target surface share."""
+    region = shared.region
     surface = region & ~fit.mask
     if surface.sum() < 16:
         surface = region
-    sample = to_ycc(crop[::3, ::3])[surface[::3, ::3]]
+    sample = shared.ycc_thirds[surface[::3, ::3]]
     if sample.shape[0] < 4:
-        sample = to_ycc(crop)[surface]
+        sample = to_ycc(shared.crop)[surface]
     mean_t, std_t = sample.mean(axis=0), sample.std(axis=0)
     gain = np.clip((std_t + 1.0) / (ref.colour_std + 1.0), 0.6, 1.6)
     # both mappings are per-channel affine in YCrCb, hence affine in RGB: one cv2.transform each
@@ -324,11 +325,10 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     Returns the crop with the anomaly (float32), the metadata, and the window (y0, y1, x0, x1) out of
     which it equals the crop."""
     shared = shared.seeded_host(rng)  # it lies on one surface (a coin, a stone, a brick), not across two
-    region = shared.region
     fit = fit_reference(ref, shared, rng)
     crop_f = shared.crop
     # colour, camera and blend work on the fit's window (the whole crop unless the anomaly is small in it)
-    coloured, colour_info = match_colour(fit, ref, crop_f, region)
+    coloured, colour_info = match_colour(fit, ref, shared)
     coloured, camera_info = match_camera(coloured, fit.mask[fit.window], ref, fit.scale, photo, rng)
     mode, texture = blend_mode(photo, ref)
     blended, poisson_scale = poisson(crop[fit.window], coloured, fit.mask[fit.window], mode, max(crop.shape[:2]))

@@ -13,7 +13,7 @@ import numpy as np
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
 from studio.engines.classic.inspection import OUTLINE_BAND
 from studio.engines.classic.noise import noise_patch
-from studio.engines.classic.photometry import Photometry, luminance, to_lab
+from studio.engines.classic.photometry import Photometry, luminance, to_lab, to_ycc
 from studio.engines.classic.shading import Maps, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
 from studio.imaging import blur, dilate, erode, labels_in
@@ -42,9 +42,9 @@ def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
     (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``),
-    the region's mean colour and mean smooth colour, that smooth part in Lab, the detail's
-    luminance in standard deviations, the region's principal frame, the distance (px) of every
-    region pixel from the region's outside, the crop's pixel grid, the rim just outside the region,
+    the region's mean colour and mean smooth colour, that smooth part in Lab, the crop in YCrCb at
+    every third pixel, the detail's luminance in standard deviations, the region's principal frame,
+    the distance (px) of every region pixel from the region's outside, the rim just outside the region,
     the region less its outermost pixel, and the orientation of a woven surface's threads. A
     surface unit's host (:meth:`host`) has the request's as its ``parent`` and shares its
     crop-level parts."""
@@ -75,6 +75,11 @@ class Shared:
     def grey(self) -> np.ndarray:
         """The crop's luminance (float32)."""
         return luminance(self.crop).astype(np.float32)
+
+    @crop_level
+    def ycc_thirds(self) -> np.ndarray:
+        """The crop in YCrCb at every third pixel (what a reference's colour is matched to)."""
+        return to_ycc(self.crop[::3, ::3])
 
     @crop_level
     def lab(self) -> np.ndarray:
