@@ -225,7 +225,7 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         mask, window = region.copy(), (slice(0, h), slice(0, w))
         params["mask_fallback"] = True
     if window != search:
-        px, py = offsets(window)
+        px, py = (px_all, py_all) if window == widest else offsets(window)
         map_x, map_y = maps(shrink)
     image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
