@@ -16,6 +16,7 @@ from studio import config
 from studio.engines import Engine, get_engine
 from studio.engines.classic import ClassicEngine, naive_candidate
 from studio.engines.classic.keywords import DEFAULT_FAMILY, GENERATORS, KEYWORDS, pick_generator
+from studio.engines.classic.inspection import surround_texture
 from studio.engines.classic.measures import seam_ratio
 from studio.engines.classic.noise import BASE_CELLS, noise_base, noise_base_transposed
 from studio.engines.classic.reference import estimate_anomaly_mask
@@ -348,3 +349,13 @@ def test_progress_and_metadata(surface: np.ndarray, blob_mask: np.ndarray) -> No
         score = cand.metadata["score"]
         assert isinstance(score["value"], float) and score["method"] and cand.score == score["value"]
         assert math.isfinite(score["value"]) and score["seam_ratio"] > 0 and 0.0 <= score["straddle"] <= 1.0
+
+
+def test_the_score_reads_the_surround_texture_of_the_whole_crop(surface: np.ndarray, blob_mask: np.ndarray) -> None:
+    """The surround's texture a candidate is scored against is the crop's own, not that of a window cut
+    around the label (whose borders the blurs would reflect 1 px from the ring they read)."""
+    for prompt in ("a scratch", "a coffee stain", "a dent"):
+        for cand in ENGINE.generate(SynthesisRequest.create(surface, blob_mask, prompt, num=3, seed=4)):
+            x0, y0, x1, y1 = cand.metadata["crop_box"]
+            texture = surround_texture(surface[y0:y1, x0:x1], cand.mask[y0:y1, x0:x1])
+            assert cand.metadata["score"]["surround_texture"] == round(texture, 3)

@@ -282,8 +282,8 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
         return {"value": PLAIN_MARK_SCORE, "method": SCORE_METHOD, "visibility": round(strength, 3), "plain_mark": True}
     x, y, w, h = cv2.boundingRect((label > 0).astype(np.uint8))
     near = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))  # the seam band's reach
-    seam = seam_ratio(crop[near], out[near], label[near])
-    return inspection_score(crop, out, label, shared.region, shared.units, seam, shared.outline_band)
+    seam = seam_ratio(crop[near], out[near], label[near], derivatives=tuple(d[near] for d in shared.derivatives))
+    return inspection_score(crop, out, label, shared.region, shared.units, seam, shared.outline_band, shared.busy)
 
 
 def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,

@@ -89,15 +89,21 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return luminance(image.astype(np.float32)).astype(np.float32)
 
 
-def surround_texture(before: np.ndarray, label: np.ndarray) -> float:
-    """Mean |detail| (sigma-1 smoothed luminance minus its sigma-2 blur) in the 7 px around the label:
-    how busy the surface a defect must stand out from is."""
+def busyness(grey: np.ndarray) -> np.ndarray:
+    """|detail| per pixel of a float32 luminance: its sigma-1 smoothing minus that one's sigma-2 blur
+    (what :func:`surround_texture` averages)."""
+    smooth = cv2.GaussianBlur(grey, (0, 0), 1.0)
+    return np.abs(smooth - cv2.GaussianBlur(smooth, (0, 0), 2.0))
+
+
+def surround_texture(before: np.ndarray, label: np.ndarray, busy: np.ndarray | None = None) -> float:
+    """Mean :func:`busyness` of ``before`` in the 7 px around the label: how busy the surface a defect
+    must stand out from is (``busy``: that map, when already made)."""
     lab = label > 0
     around = ring(lab, 0, 7)
     if not around.any():
         return 0.0
-    grey = cv2.GaussianBlur(_grey(before), (0, 0), 1.0)
-    return float(np.abs(grey[around] - cv2.GaussianBlur(grey, (0, 0), 2.0)[around]).mean())
+    return float((busyness(_grey(before)) if busy is None else busy)[around].mean())
 
 
 def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray,
@@ -120,11 +126,13 @@ SCORE_METHOD = ("log((mean |Δ| over the label + 1) / (surround texture + 1)) + 
 
 
 def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray,
-                     surfaces: np.ndarray, seam: float, band: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+                     surfaces: np.ndarray, seam: float, band: tuple[np.ndarray, np.ndarray] | None = None,
+                     busy: np.ndarray | None = None) -> dict:
     """How likely an inspector passes the candidate at a glance (higher is better): the change
     standing out from the surface's own texture, with a defined edge, on one surface, the sketch's
     outline not showing; ``seam`` is :func:`~studio.engines.classic.measures.seam_ratio`. The figures
-    it read come with it; ``band`` is (ys, xs) of the sketch's inner band when already known."""
+    it read come with it; ``band`` is (ys, xs) of the sketch's inner band and ``busy`` the
+    :func:`busyness` of ``before``, when already known."""
     lab = label > 0
     if band is None:
         outline = outline_share(before, after, region)
@@ -135,10 +143,11 @@ def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, r
         x, y, w, h = cv2.boundingRect(lab.astype(np.uint8))
         win = (slice(max(0, y - 8), y + h + 8), slice(max(0, x - 8), x + w + 8))
         before, after, label, region, surfaces = before[win], after[win], label[win], region[win], surfaces[win]
+        busy = None if busy is None else busy[win]
         lab = label > 0
     moved = change(before, after)
     strength = float(moved[lab].mean()) if lab.any() else 0.0
-    texture = surround_texture(before, label)
+    texture = surround_texture(before, label, busy)
     definition = edge_definition(before, after, label, moved)
     straddle = 1.0 - one_surface_share(before, after, surfaces, moved)
     value = (math.log((strength + 1.0) / (texture + 1.0)) + 0.5 * math.log(max(seam, 0.3)) + 0.5 * definition

@@ -9,24 +9,29 @@ from studio.engines.classic.photometry import immerkaer_sigma, luminance, residu
 from studio.imaging import blur, erode
 
 
-def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, width: int = 2) -> float:
+def sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gx, gy): 3x3 Sobel derivatives (float32) of an RGB image's grey (its uint8 luma)."""
+    grey = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+
+
+def seam_ratio(original: np.ndarray, output: np.ndarray, label: np.ndarray, width: int = 2,
+               derivatives: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Mean gradient magnitude on the label mask's boundary band in ``output``, relative to the same
-    band in ``original`` (1.0 = the boundary is as smooth as the untouched surface)."""
+    band in ``original`` (1.0 = the boundary is as smooth as the untouched surface); ``derivatives``:
+    :func:`sobel` of ``original``, when already made."""
     lab = label > 0
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
     band = cv2.dilate(lab.astype(np.uint8), kernel).astype(bool) & ~erode(lab, width)
     if not band.any():
         return 1.0
 
-    def grad(image: np.ndarray) -> np.ndarray:
-        grey = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    def magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
         gx, gy = gx[band], gy[band]  # the magnitude only on the band
         return np.sqrt(gx * gx + gy * gy)
 
-    before = float(grad(original).mean())
-    return float(grad(output).mean()) / max(before, 1e-6)
+    before = float(magnitude(*(sobel(original) if derivatives is None else derivatives)).mean())
+    return float(magnitude(*sobel(output)).mean()) / max(before, 1e-6)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

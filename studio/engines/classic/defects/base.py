@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import Frame, inside_distance, region_frame, ring
-from studio.engines.classic.inspection import OUTLINE_BAND
+from studio.engines.classic.inspection import OUTLINE_BAND, busyness
+from studio.engines.classic.measures import sobel
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab, to_ycc
 from studio.engines.classic.shading import Maps, render
@@ -41,12 +42,8 @@ def crop_level(compute: Callable[[Shared], Any]) -> cached_property:
 @dataclass(frozen=True, eq=False)
 class Shared:
     """What every candidate of one request shares, computed once (each part on first use): the crop
-    (float32 0..255) and its region (bool), the crop's smooth part (its detail is ``crop - base``),
-    the region's mean colour and mean smooth colour, that smooth part in Lab, the crop in YCrCb at
-    every third pixel, the detail's luminance in standard deviations, the region's principal frame,
-    the distance (px) of every region pixel from the region's outside, the rim just outside the region,
-    the region less its outermost pixel, and the orientation of a woven surface's threads. A
-    surface unit's host (:meth:`host`) has the request's as its ``parent`` and shares its
+    (float32 0..255), its region (bool) and what is derived from them (each part says what it is).
+    A surface unit's host (:meth:`host`) has the request's as its ``parent`` and shares its
     crop-level parts."""
 
     crop: np.ndarray
@@ -75,6 +72,18 @@ class Shared:
     def grey(self) -> np.ndarray:
         """The crop's luminance (float32)."""
         return luminance(self.crop).astype(np.float32)
+
+    @crop_level
+    def busy(self) -> np.ndarray:
+        """The crop's :func:`~studio.engines.classic.inspection.busyness` (what a candidate's score
+        reads its surround's texture from)."""
+        return busyness(self.grey)
+
+    @crop_level
+    def derivatives(self) -> tuple[np.ndarray, np.ndarray]:
+        """The crop's :func:`~studio.engines.classic.measures.sobel` derivatives (a candidate's seam is
+        measured against them)."""
+        return sobel(self.crop)
 
     @crop_level
     def ycc_thirds(self) -> np.ndarray:
