@@ -17,8 +17,16 @@ MODES = {"normal": cv2.NORMAL_CLONE, "mixed": cv2.MIXED_CLONE}
 POISSON_SIDE = 128
 
 
-def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray,
-            mode: str = "normal", side: int | None = None) -> tuple[np.ndarray, float | None]:
+def solve_size(shape: tuple[int, ...], side: int | None = None) -> tuple[int, int] | None:
+    """(w, h) a crop of ``shape`` is solved at by :func:`poisson` (``side``: see there); None when it
+    is solved at full size."""
+    h, w = shape[:2]
+    scale = min(1.0, POISSON_SIDE / (side or max(h, w)))
+    return (max(8, round(w * scale)), max(8, round(h * scale))) if scale < 1.0 else None
+
+
+def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray, mode: str = "normal",
+            side: int | None = None, small_crop: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
     """``cv2.seamlessClone`` of ``source`` into ``crop`` over the anomaly plus a ring of its
     surroundings: the anomaly keeps its own gradients, its level follows the target around it,
     and the boundary (where the solution must equal the target) lies in the ring, not on the
@@ -28,15 +36,16 @@ def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray,
     Large crops are solved at ``POISSON_SIDE`` px: the Poisson solution is the source plus a
     harmonic (smooth) correction, so the correction is solved small, upsampled and added to the
     full-resolution source; the anomaly's detail is never resampled. ``side``: the longest side of
-    the crop this is a part of (its own when not given), which sets that scale. Returns the blend
-    and the scale it was solved at (None when the region was too small to solve)."""
+    the crop this is a part of (its own when not given), which sets that scale; ``small_crop``: the
+    crop already shrunk to :func:`solve_size` by area averaging. Returns the blend and the scale it
+    was solved at (None when the region was too small to solve)."""
     h, w = crop.shape[:2]
     scale = min(1.0, POISSON_SIDE / (side or max(h, w)))
     src = np.clip(np.rint(source), 0, 255).astype(np.uint8)
-    if scale < 1.0:
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    size = solve_size(crop.shape, side)
+    if size is not None:
         small_src = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
-        small_dst = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        small_dst = cv2.resize(crop, size, interpolation=cv2.INTER_AREA) if small_crop is None else small_crop
         small_anomaly = cv2.resize(anomaly.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
     else:
         small_src, small_dst, small_anomaly = src, crop, anomaly

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.engines.classic.blend import poisson
+from studio.engines.classic.blend import poisson, solve_size
 from studio.engines.classic.defects.base import Shared
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
@@ -331,7 +331,10 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     coloured, colour_info = match_colour(fit, ref, shared)
     coloured, camera_info = match_camera(coloured, fit.mask[fit.window], ref, fit.scale, photo, rng)
     mode, texture = blend_mode(photo, ref)
-    blended, poisson_scale = poisson(crop[fit.window], coloured, fit.mask[fit.window], mode, max(crop.shape[:2]))
+    side = max(crop.shape[:2])
+    size = solve_size(coloured.shape, side)
+    small = None if size is None else shared.shrunk(fit.window, size)
+    blended, poisson_scale = poisson(crop[fit.window], coloured, fit.mask[fit.window], mode, side, small)
     carried = carried_texture(photo, ref, mode)
     # from here on only the feather's reach (the anomaly's box + 1 + 3 sigma px) can differ from the crop
     y0, y1, x0, x1 = window = box_of(fit.mask, 1 + math.ceil(3 * FEATHER))

@@ -192,6 +192,19 @@ class Shared:
         """How many surface units the region has."""
         return len(self.unit_areas) - 1
 
+    def shrunk(self, window: tuple[slice, slice], size: tuple[int, int]) -> np.ndarray:
+        """The crop's ``window`` (uint8) shrunk to ``size`` (w, h) by area averaging, made once per
+        window and size for the whole request (a reference's Poisson solve reads it)."""
+        made = (self.parent or self)._shrunk
+        key = (window[0].start, window[0].stop, window[1].start, window[1].stop, size)
+        if key not in made:
+            made[key] = cv2.resize(self.crop[window].astype(np.uint8), size, interpolation=cv2.INTER_AREA)
+        return made[key]
+
+    @cached_property
+    def _shrunk(self) -> dict[tuple, np.ndarray]:
+        return {}
+
     def grown(self, px: int) -> np.ndarray:
         """The region grown by ``px`` (computed once per size; not to be written to)."""
         if px not in self._grown:
