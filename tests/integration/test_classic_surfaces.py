@@ -17,7 +17,7 @@ from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
 from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma, to_lab
 from studio.engines.classic.shading import soft_limit
-from studio.engines.classic.surfaces import surface_units
+from studio.engines.classic.surfaces import COARSE_AREA, surface_units
 from studio.imaging import erode
 from studio.types import SynthesisRequest
 
@@ -60,6 +60,29 @@ def test_the_disc_and_the_cloth_are_two_surface_units() -> None:
     for unit in range(1, int(units.max()) + 1):
         on = np.bincount(surfaces[units == unit], minlength=3)
         assert on.max() >= 0.95 * on.sum(), f"unit {unit} straddles the rim: {on}"
+
+
+def test_a_large_sketch_is_split_into_units_that_end_at_the_rim() -> None:
+    """A sketch of >= COARSE_AREA px is split on a half-size copy of its tones and snapped back: its
+    units still lie each on one surface, a pixel on the wrong one only where the disc's rim crosses
+    it (unsnapped, the half-size copy's blocks reach a px past the rim)."""
+    size, centre, radius = 512, (230, 256), 130
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:size, :size]
+    weave = 70 + 14 * np.sign(np.sin(xx * np.pi / 3) * np.sin(yy * np.pi / 3))
+    distance = np.hypot(xx - centre[0], yy - centre[1])
+    grey = np.where(distance < radius, 185 + 10 * np.sin(0.3 * xx + 0.2 * yy), weave) + rng.normal(0, 3, (size, size))
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, (centre[0] + radius - 20, centre[1]), (150, 90), 0, 0, 360, 1, -1)
+    mask = mask.astype(bool)
+    assert mask.sum() >= COARSE_AREA
+    units = surface_units(grey.astype(np.float32), mask)
+    assert units.max() >= 2
+    truth = (distance < radius).astype(np.int32) + 1
+    for unit in range(1, int(units.max()) + 1):
+        on = np.bincount(truth[units == unit], minlength=3)
+        wrong = (units == unit) & (truth != int(np.argmax(on)))
+        assert np.abs(distance - radius)[wrong].max(initial=0.0) <= 0.5, f"unit {unit} reaches past the rim"
 
 
 def test_geometric_defects_keep_their_visible_change_on_one_surface() -> None:

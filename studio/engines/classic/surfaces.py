@@ -23,6 +23,9 @@ MIN_SHARE = 0.025
 HOST_SHARE = 0.1
 #: The big units must cover at least this share of the region, else the split is texture, not surfaces.
 MIN_COVER = 0.6
+#: Region area (px) from which the units are found on a half-size copy of its tones (their smoothing
+#: is then 2.5 px, so the copy keeps their shapes) and snapped back onto the full-size tones.
+COARSE_AREA = 20_000
 
 
 def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
@@ -55,21 +58,59 @@ def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
         return units
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    return coarse_units(bright, region) if area >= COARSE_AREA else tone_units(bright, region)
+
+
+def tone_units(bright: np.ndarray, region: np.ndarray, neck: int = 2) -> np.ndarray:
+    """The units of a two-toned region (``bright``: the brighter tone): each tone's connected parts
+    (necks up to ``2 * neck`` px split), crumbs joined to the nearest big part; one unit when the big
+    parts do not cover the region (a texture, not surfaces)."""
+    area = int(region.sum())
     labels = np.zeros(region.shape, np.int32)
     count = 0
     for tone in (bright & region, ~bright & region):
-        parts, n = split_necks(tone)
+        parts, n = split_necks(tone, neck)
         labels += parts + np.int32(count) * (parts > 0)  # the tones are disjoint
         count += n
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     big = np.flatnonzero(areas[1:] >= MIN_SHARE * area) + 1
     if big.size < 2 or areas[big].sum() < MIN_COVER * area:
-        return units
+        return region.astype(np.int32)
     # crumbs join the nearest big unit
     filled = nearest_labels(labels_in(labels, big, count + 1), labels, region)
     remap = np.zeros(count + 1, np.int32)
     remap[big] = np.arange(1, big.size + 1)
     return np.take(remap, filled)  # int32, as the remap table
+
+
+def coarse_units(bright: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """:func:`tone_units` of a large region found on a half-size copy of its tones, then snapped back
+    onto the full-size ones: a pixel whose unit is of the other tone takes a neighbouring unit of its
+    own (within 2 px), and the outline's pixels the copy left out the nearest unit."""
+    h, w = region.shape
+    size = ((w + 1) // 2, (h + 1) // 2)
+
+    def half(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) >= 128
+
+    small_bright = half(bright)
+    small = tone_units(small_bright, half(region), neck=1)
+    count = int(small.max())
+    if count <= 1:
+        return region.astype(np.int32)
+    bright_unit = np.bincount(small.ravel(), weights=small_bright.ravel(), minlength=count + 1) > \
+        0.5 * np.bincount(small.ravel(), minlength=count + 1)
+    units = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:h, :w] * region
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    for tone in (True, False):
+        own = (np.take(bright_unit, units) == tone) & (units > 0)
+        wrong = region & (bright == tone) & ~own
+        grown = cv2.dilate((units * own).astype(np.float32), square)
+        np.copyto(units, grown.astype(np.int32), where=wrong & (grown > 0))
+    missing = region & (units == 0)
+    if missing.any():
+        units = nearest_labels(units > 0, units, region)
+    return units
 
 
 def split_necks(mask: np.ndarray, neck: int = 2) -> tuple[np.ndarray, int]:
