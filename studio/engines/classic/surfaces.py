@@ -108,8 +108,11 @@ def coarse_units(bright: np.ndarray, region: np.ndarray) -> np.ndarray:
         grown = cv2.dilate((units * own).astype(np.float32), square)
         np.copyto(units, grown.astype(np.int32), where=wrong & (grown > 0))
     missing = region & (units == 0)
-    if missing.any():
-        units = nearest_labels(units > 0, units, region)
+    if missing.any():  # the outline's px, next to a unit
+        grown = cv2.dilate(units.astype(np.float32), square)
+        np.copyto(units, grown.astype(np.int32), where=missing)
+        if (region & (units == 0)).any():
+            units = nearest_labels(units > 0, units, region)
     return units
 
 
