@@ -15,6 +15,7 @@ from studio import config
 from studio.engines.classic import ClassicEngine
 from studio.engines.classic.defects import Context, Shared
 from studio.engines.classic.engine import soak
+from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.shading import Maps
 from studio.engines.classic.defects.substrate import beside_shading, substrate
 from studio.engines.classic.keywords import prompt_colour
@@ -273,3 +274,19 @@ def test_a_stain_soaked_into_dark_pores_never_turns_darker_than_black() -> None:
     ctx = Context(crop=crop, region=region, rng=np.random.default_rng(0), prompt="a stain", photo=photo, shared=shared)
     maps = soak(Maps(albedo=np.full((64, 64, 3), 0.08, np.float32)), shared, ctx, np.random.default_rng(1))
     assert float(shared.uptake.max()) > 1.5 and float(maps.albedo.min()) >= 0.03 - 1e-6
+
+
+@pytest.mark.parametrize("open_border", [False, True])
+def test_inside_distance_on_the_box_is_the_whole_arrays(open_border: bool) -> None:
+    """Worked on the mask's box, the distance to the outside is the whole array's (to float32's last
+    bit), an open border continuing the mask across the array's edges wherever the box meets them."""
+    rng = np.random.default_rng(3)
+    for case in range(400):
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        mask = cv2.GaussianBlur(rng.random((h, w)), (0, 0), float(rng.uniform(0.5, 4.0))) > rng.uniform(0.3, 0.7)
+        mask[:] = True if case % 11 == 0 else mask
+        padded = np.pad(mask.astype(np.uint8), 1, mode="edge" if open_border else "constant")
+        whole = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+        boxed = inside_distance(mask, open_border=open_border)
+        assert boxed.dtype == np.float32 and boxed.shape == mask.shape
+        assert np.allclose(boxed, whole, rtol=1e-6, atol=0.0), (case, h, w)

@@ -72,9 +72,25 @@ def jagged_path(points: np.ndarray, rng: np.random.Generator, rough: float, leve
 
 def inside_distance(mask: np.ndarray, open_border: bool = False) -> np.ndarray:
     """Distance (px) from each region pixel to the region's outside; with ``open_border`` the mask is
-    taken to continue beyond the array's border (a region cut by the image's edge)."""
-    padded = np.pad(mask.astype(np.uint8), 1, mode="edge" if open_border else "constant")
-    return cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    taken to continue beyond the array's border (a region cut by the image's edge). Worked on the
+    mask's box (a surface unit's is a fraction of its crop)."""
+    h, w = mask.shape
+    out = np.zeros((h, w), np.float32)
+    x, y, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
+    if not bw:
+        return out
+    padded = np.pad(mask[y:y + bh, x:x + bw].astype(np.uint8), 1)
+    if open_border:  # it goes on across the array's own edges (not the box's)
+        if y == 0:
+            padded[0] = padded[1]
+        if y + bh == h:
+            padded[-1] = padded[-2]
+        if x == 0:
+            padded[:, 0] = padded[:, 1]
+        if x + bw == w:
+            padded[:, -1] = padded[:, -2]
+    out[y:y + bh, x:x + bw] = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return out
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
