@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.blend import poisson, solve_size
-from studio.engines.classic.defects.base import Shared
+from studio.engines.classic.defects.base import Shared, within
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
@@ -202,8 +202,10 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     px_all, py_all = offsets(widest)
     shrink = 1.0
     for attempt in range(6):
+        # a shrunk anomaly's reach lies within its first size's (the frames' centre is inside both)
         search = reach_window(warp_reach(forward * shrink, centre, ref, wobbled), SEARCH_MARGIN, (h, w))
-        px, py = px_all[within(search, widest)], py_all[within(search, widest)]
+        part = within(search, widest)
+        px, py = px_all[part], py_all[part]
         rim, inside = shared.rim[search], region[search]  # rim: the pixels just outside the region
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
@@ -229,12 +231,6 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         map_x, map_y = maps(shrink)
     image = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
-
-
-def within(box: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
-    """``box`` (explicit slices into the crop) relative to ``outer``, which holds it (a shrunk
-    anomaly's reach lies within its first size's: the frames' centre is inside both)."""
-    return tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))
 
 
 #: Px around a warped anomaly's reach that the transplant reads (the Poisson ring and the solve's

@@ -349,6 +349,11 @@ def window(field: np.ndarray, margin: int) -> tuple[slice, slice]:
     return slice(max(0, y - margin), min(h, y + bh + margin)), slice(max(0, x - margin), min(w, x + bw + margin))
 
 
+def within(box: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``box`` (explicit slices into the crop) relative to ``outer``, which holds it."""
+    return tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))
+
+
 def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur for a wide ``sigma`` at a fraction of the cost: above 3 px it is done on a copy
     shrunk to 1.5 px per sigma and enlarged back (the result is smooth, so nothing is lost)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, window
+from studio.engines.classic.defects.base import Context, window, within
 from studio.engines.classic.keywords import mentions
 from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma
 from studio.engines.classic.noise import noise_patch
@@ -60,9 +60,7 @@ def substrate(ctx: Context, tone: float, floor: np.ndarray,
     level = robust_sigma(seen[where]) if where.any() else 1.0
     strength = max(ctx.photo.fine, 0.8) * float(ctx.rng.uniform(0.75, 1.0)) / max(level, 1e-3)
     ctx.record(substrate=kind)
-    inner = (slice(box[0].start - work[0].start, box[0].stop - work[0].start),
-             slice(box[1].start - work[1].start, box[1].stop - work[1].start))
-    return colour.astype(np.float32), (grain[inner] * strength).astype(np.float32), kind
+    return colour.astype(np.float32), (grain[within(box, work)] * strength).astype(np.float32), kind
 
 
 def beside_shading(ctx: Context, detail: np.ndarray, shading: np.ndarray, floor: np.ndarray) -> np.ndarray:
