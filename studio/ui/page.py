@@ -31,14 +31,16 @@ from studio.ui.widgets import keyboard
 HEADER = "## AnomalyControl Studio"
 #: The tab's session id survives a reload (sessionStorage: one per tab), so its batch decisions stay its own and
 #: the queue it had open comes back; whether a queue was open (the candidate line) is noted as the page goes, so
-#: a queue the studio no longer has (restarted) is said to be gone.
+#: a queue the studio no longer has (restarted) is said to be gone. A details pane caught mid-update (a progress
+#: overlay's text before the line) leaves the last definite note as it was.
 SESSION_JS = """(engine, category, sid, queued) => {
   let kept = sessionStorage.getItem('studio-session');
   if (!kept) { kept = crypto.randomUUID().replaceAll('-', ''); sessionStorage.setItem('studio-session', kept); }
   const had = sessionStorage.getItem('studio-queue') || '';
-  window.addEventListener('pagehide', () => {
-    const line = document.querySelector('#details')?.innerText.trim() || '';
-    sessionStorage.setItem('studio-queue', /^#\\d+ of/.test(line) ? 'open' : '');
+  window.addEventListener('pagehide', () => {  // only a definite view decides: a re-render in flight keeps the last
+    const details = document.querySelector('#details');
+    if (details?.querySelector('.no-queue')) sessionStorage.setItem('studio-queue', '');
+    else if (/#\\d+ of \\d+/.test(details?.innerText || '')) sessionStorage.setItem('studio-queue', 'open');
   });
   return [engine, category, kept, had];
 }"""

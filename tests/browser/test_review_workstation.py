@@ -286,6 +286,16 @@ def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
     assert "No candidates" in page.locator("#details").inner_text()
 
 
+def test_a_page_without_a_queue_notes_none_as_it_goes(page):
+    # a stale note (a queue an earlier page of this tab had open) is cleared when the page goes showing none,
+    # so a studio that does not know the session will not say a queue is gone
+    page.wait_for_function("document.querySelector('#details .no-queue') !== null")
+    page.evaluate("sessionStorage.setItem('studio-queue', 'open')")
+    page.reload()
+    page.wait_for_selector("#details")
+    assert page.evaluate("sessionStorage.getItem('studio-queue')") == ""
+
+
 def test_decisions_are_unavailable_without_a_queue(page):
     unavailable = "getComputedStyle(document.querySelector('#accept-btn')).pointerEvents === 'none'"
     assert page.evaluate(unavailable)  # a fresh page: nothing to decide, and A does nothing
