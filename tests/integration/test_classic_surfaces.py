@@ -277,6 +277,28 @@ def test_a_small_reference_in_a_large_sketch_is_not_blown_up() -> None:
     assert max(areas) >= 1.3 * min(areas), areas
 
 
+def test_a_reference_is_worked_on_where_it_landed() -> None:
+    """In a large sketch the transplant (warp, colour, noise, Poisson solve) reads only the box where
+    the anomaly landed grown by ``WORK_MARGIN``, not the box it could have reached: the whole crop."""
+    from studio.engines.classic.defects import Shared
+    from studio.engines.classic.reference import WORK_MARGIN, fit_reference, prepare_reference
+
+    reference = np.full((96, 96, 3), 180, np.uint8)
+    cv2.ellipse(reference, (48, 48), (40, 8), 30, 0, 360, (90, 60, 40), -1)
+    ref_mask = np.all(reference == (90, 60, 40), axis=2)
+    sketch = np.zeros((512, 512), np.uint8)
+    cv2.ellipse(sketch, (256, 256), (181, 144), 0, 0, 360, 1, -1)
+    shared = Shared.of(np.full((512, 512, 3), 120, np.uint8), sketch.astype(bool))
+    prepared = prepare_reference(reference, ref_mask)
+    for seed in range(4):
+        fit = fit_reference(prepared, shared, np.random.default_rng(seed))
+        x, y, w, h = cv2.boundingRect(fit.mask.view(np.uint8))
+        rows, cols = fit.window
+        assert fit.mask[fit.window].sum() == fit.mask.sum()  # it holds the anomaly
+        assert (rows.start, cols.start) == (max(0, y - WORK_MARGIN), max(0, x - WORK_MARGIN)), (seed, fit.window)
+        assert (rows.stop, cols.stop) == (min(512, y + h + WORK_MARGIN), min(512, x + w + WORK_MARGIN)), seed
+
+
 def blue_print() -> tuple[np.ndarray, np.ndarray]:
     """A saturated blue printed surface with a little noise, and an elliptic sketch on it."""
     rng = np.random.default_rng(0)

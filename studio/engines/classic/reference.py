@@ -182,10 +182,9 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     centre = np.array([target.cx, target.cy]) + rot_tgt @ shift
     forward = rot_tgt @ rot_j @ np.diag([sx, sy]) @ flip @ rot_src
     # only the anomaly's reach (its box mapped forward, the wobble; smaller as it shrinks) is searched
-    # for where it lands, and only that plus the blend's margin is warped
+    # for where it lands, and only where it landed plus the blend's margin is warped
     wobbled = (float(np.abs(dx).max()), float(np.abs(dy).max()))
     reach = warp_reach(forward, centre, ref, wobbled)
-    window = reach_window(reach, WORK_MARGIN, (h, w), WORK_SHARE)
     ref_mask = ref.mask.astype(np.float32)
 
     def offsets(where: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +225,9 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     if np.count_nonzero(mask) < 4:  # the jitter pushed it out of a very small region: the region takes it
         mask, window = region.copy(), (slice(0, h), slice(0, w))
         params["mask_fallback"] = True
+    else:  # where it landed, and the margin the transplant reads around it
+        x, y, bw, bh = cv2.boundingRect(mask.view(np.uint8))
+        window = reach_window((x, y, x + bw, y + bh), WORK_MARGIN, (h, w), WORK_SHARE)
     if window != search:
         px, py = (px_all, py_all) if window == widest else offsets(window)
         map_x, map_y = maps(shrink)
@@ -233,9 +235,9 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     return Fit(image=image, mask=mask, params=params, scale=float(math.sqrt(sx * sy)) * shrink, window=window)
 
 
-#: Px around a warped anomaly's reach that the transplant reads (the Poisson ring and the solve's
-#: downscaling, the camera's blur, the feather), and the share of the crop from which the whole crop
-#: is worked on instead.
+#: Px around the box of a warped anomaly where it landed that the transplant reads (the Poisson ring and
+#: the solve's downscaling, the camera's blur, the feather), and the share of the crop from which the
+#: whole crop is worked on instead.
 WORK_MARGIN, WORK_SHARE = 40, 0.5
 #: Px around the reach where the anomaly's landing place is searched (it cannot land beyond the reach).
 SEARCH_MARGIN = 2
