@@ -310,7 +310,8 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     win = (slice(y0, y1), slice(x0, x1))
     part, part_allowed = crop[win], allowed[win]
     base = shared.crop[win]  # the crop as float32
-    part_diff = (grey_if(photo, out_f[win]) - base) * keep[win][..., None]
+    part_diff = grey_if(photo, out_f[win]) - base
+    part_diff *= keep[win][..., None]
     part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
     # scale the surface's own texture and noise inside the defect with it
@@ -318,7 +319,9 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     gain = 1.0
     while True:
         change = part_diff if smooth is None else part_diff + smooth * (gain - 1.0)
-        moved = np.clip(np.rint(base + crisp(change, thin)), 0, 255).astype(np.uint8)
+        moved = crisp(change, thin)
+        moved += base
+        moved = np.clip(np.rint(moved, out=moved), 0, 255, out=moved).astype(np.uint8)
         part_out, part_label = _label(part, moved, part_allowed, part_footprint)
         if not part_label.any() or gain >= MAX_GAIN:
             break
@@ -378,13 +381,14 @@ def crisp(change: np.ndarray, thin: bool = False) -> np.ndarray:
     smoothed magnitude spills onto its faint blurred fringe) it is the geometric mean of the
     pixel's own and the smoothed one, and the fade runs from ``THIN_FADE`` to ``THIN_FULL``, so the
     fringe fades instead of being labelled unseen."""
-    magnitude = np.abs(change)
-    own = largest_channel(magnitude)
+    own = largest_channel(np.abs(change))
     moved = blur(own, 1.0)  # smoothed: texture kept
     fade, full = CRISP_FADE, CRISP_FULL
     if thin:
         moved, fade, full = np.sqrt(moved * own), THIN_FADE, THIN_FULL
-    return change * np.clip((moved - fade) / (full - fade), 0.0, 1.0)[..., None]
+    moved -= fade  # (in place: ``moved`` is this call's own)
+    moved /= full - fade
+    return change * np.clip(moved, 0.0, 1.0, out=moved)[..., None]
 
 
 def change_strength(crop: np.ndarray, out: np.ndarray, label: np.ndarray) -> float:

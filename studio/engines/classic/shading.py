@@ -56,21 +56,23 @@ class Maps:
 
 
 def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
-            gloss: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
+            gloss: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """(diffuse factor, highlight) of ``height`` lit from ``light``: both relative to a flat surface
-    (factor 1, highlight 0 where the height field is flat)."""
+    (factor 1, highlight 0 where the height field is flat); no highlight (None) without ``gloss``."""
     gy, gx = np.gradient(height.astype(np.float32))
     gx, gy = gx * relief, gy * relief
     inv = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
     lx, ly = light[0] * math.sin(SLANT), light[1] * math.sin(SLANT)
     lz = math.cos(SLANT)
     diffuse = np.maximum((-gx * lx - gy * ly + lz) * inv, 0.0) / lz
+    if np.isscalar(gloss) and gloss == 0.0:
+        return diffuse.astype(np.float32, copy=False), None
     hx, hy, hz = lx, ly, lz + 1.0
     hn = math.sqrt(hx * hx + hy * hy + hz * hz)
     hx, hy, hz = hx / hn, hy / hn, hz / hn
     n_dot_h = np.maximum((-gx * hx - gy * hy + hz) * inv, 0.0)
     highlight = (n_dot_h**SHININESS - hz**SHININESS) * gloss
-    return diffuse.astype(np.float32), highlight.astype(np.float32)
+    return diffuse.astype(np.float32, copy=False), highlight.astype(np.float32, copy=False)
 
 
 def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
@@ -97,27 +99,33 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
         shade = diffuse[..., None]
     elif maps.gloss is not None:
         highlight = blur(maps.gloss.astype(np.float32), soft)
+    # (worked in place: the arrays below are this call's own)
     if factor is None and shade is None:
         out = surface.copy()
     else:
-        total = (factor if factor is not None else 1.0) * (shade if shade is not None else 1.0)
-        gentle = 1.0 + (total - 1.0) * DETAIL_SHARE
-        out = base * total + detail * gentle
+        total = shade if factor is None else factor if shade is None else factor * shade
+        gentle = total - 1.0
+        gentle *= DETAIL_SHARE
+        gentle += 1.0
+        out = base * total
+        out += detail * gentle
     if highlight is not None:
-        out = out + (255.0 - base) * np.clip(highlight, -1.0, 1.0)[..., None]  # added light: the noise stays
+        out += (255.0 - base) * np.clip(highlight, -1.0, 1.0)[..., None]  # added light: the noise stays
     if maps.cover is not None and maps.paint is not None:
         cover = np.clip(blur(maps.cover.astype(np.float32), soft), 0.0, 1.0)
         paint = blur(maps.paint.astype(np.float32), soft)
         if shade is not None:
-            paint = paint * shade
+            paint *= shade
         if maps.carry_detail:
-            paint = paint + detail
+            paint += detail
         elif maps.grain:
             # covered pixels keep (1 - c) of the surface's noise: top it up to the full level
             lift = np.sqrt(np.clip(1.0 - (1.0 - cover) ** 2, 0.0, 1.0)) / np.maximum(cover, 1e-3)
             grain = rng.standard_normal(cover.shape, dtype=np.float32) * (photo.noise * lift)
-            paint = paint + grain[..., None]
-        out = out * (1.0 - cover[..., None]) + paint * cover[..., None]
+            paint += grain[..., None]
+        out *= (1.0 - cover)[..., None]
+        paint *= cover[..., None]
+        out += paint
     return soft_limit(crop, out)
 
 
