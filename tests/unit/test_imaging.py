@@ -19,7 +19,8 @@ from studio import config
 from studio.cli import main as cli_main
 from studio.errors import InputError
 from studio.imaging import (
-    check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_from_array, median, slope_at,
+    check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_from_array, median, pixels,
+    slope_at,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -349,3 +350,15 @@ def test_labels_in_is_numpys_isin() -> None:
     labels = rng.integers(0, 40, (60, 70)).astype(np.int32)
     for chosen in ([], [0], [3, 17, 39], np.arange(0, 40, 3)):
         assert np.array_equal(labels_in(labels, np.asarray(chosen, int), 40), np.isin(labels, chosen))
+
+
+def test_pixels_are_boolean_indexing() -> None:
+    """The masked rows of an (H, W, C) image, in numpy's order: contiguous or a view, any channel count."""
+    rng = np.random.default_rng(3)
+    for shape, dtype in (((40, 50, 3), np.float32), ((7, 9, 1), np.uint8), ((1, 1, 4), np.float64)):
+        image = (rng.random(shape) * 200).astype(dtype)
+        mask = rng.random(shape[:2]) > 0.4
+        assert np.array_equal(pixels(image, mask), image[mask])
+        view, part = image[1:, ::2], mask[1:, ::2]
+        assert np.array_equal(pixels(view, part), view[part])
+    assert pixels(image, np.zeros(shape[:2], bool)).shape == (0, 4)

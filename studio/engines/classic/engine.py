@@ -37,7 +37,7 @@ from studio.engines.classic.photometry import Photometry, largest_channel, lumin
 from studio.engines.classic.reference import (
     PreparedReference, fit_reference, naive_paste, prepare_reference, transplant,
 )
-from studio.imaging import blur, labels_in, mask_bbox
+from studio.imaging import blur, labels_in, mask_bbox, pixels
 from studio.types import AttentionTrace, Candidate, EngineParameter, ProgressFn, SynthesisRequest
 
 
@@ -338,7 +338,7 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
         depth = shared.depth
         spot_mask = depth >= 0.5 * float(depth.max())
         factor = float(rng.uniform(0.35, 0.6))
-        dark = float(luminance(base[region]).mean()) > 100
+        dark = float(luminance(pixels(base, region)).mean()) > 100
         spot = base * factor if dark else base + (255.0 - base) * (1.0 - factor)
         marked = crop.copy()
         marked[spot_mask] = np.clip(np.rint(spot[spot_mask]), 0, 255).astype(np.uint8)

@@ -20,7 +20,7 @@ from studio.engines.classic.defects.base import Shared, within
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
-from studio.imaging import blur, dilate, erode, labels_in, mask_bbox
+from studio.imaging import blur, dilate, erode, labels_in, mask_bbox, pixels
 
 
 #: Largest side the reference is analysed at when its anomaly region is estimated.
@@ -111,7 +111,7 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
     surround = ring(crop_mask, inner=2, outer=max(4, margin))
     if surround.sum() < 16:
         surround = ~crop_mask if (~crop_mask).sum() >= 16 else np.ones_like(crop_mask)
-    around = to_ycc(image)[surround]
+    around = pixels(to_ycc(image), surround)
     grey = luminance(image).astype(np.float32)
     near = dilate(crop_mask, 4)
     return PreparedReference(
@@ -278,9 +278,9 @@ def match_colour(fit: Fit, ref: PreparedReference, shared: Shared) -> tuple[np.n
     surface = region & ~fit.mask
     if surface.sum() < 16:
         surface = region
-    sample = shared.ycc_thirds[surface[::3, ::3]]
+    sample = pixels(shared.ycc_thirds, surface[::3, ::3])
     if sample.shape[0] < 4:
-        sample = to_ycc(shared.crop)[surface]
+        sample = pixels(to_ycc(shared.crop), surface)
     mean_t, std_t = sample.mean(axis=0), sample.std(axis=0)
     gain = np.clip((std_t + 1.0) / (ref.colour_std + 1.0), 0.6, 1.6)
     # both mappings are per-channel affine in YCrCb, hence affine in RGB: one cv2.transform each
@@ -343,7 +343,7 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
         blended = blended + (target - shared.base[win]) * carried * anomaly[..., None]
     # keep the anomaly visible: scale its deviation from the surface up to MIN_CONTRAST
-    contrast = float(np.abs(blended[anomaly] - target[anomaly]).mean())
+    contrast = float(np.abs(pixels(blended, anomaly) - pixels(target, anomaly)).mean())
     boost = 1.0
     if contrast < MIN_CONTRAST:
         boost = min(MIN_CONTRAST / max(contrast, 1.0), 6.0)

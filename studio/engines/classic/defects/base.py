@@ -17,7 +17,7 @@ from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab, to_ycc
 from studio.engines.classic.shading import Maps, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
-from studio.imaging import blur, dilate, erode, labels_in
+from studio.imaging import blur, dilate, erode, labels_in, pixels
 
 #: Depth (px) inside the sketch up to which nothing changes (its outline must not show).
 OUTLINE_CLEAR = 2.5
@@ -61,12 +61,12 @@ class Shared:
     @cached_property
     def colour(self) -> np.ndarray:
         """The region's mean smooth colour (RGB float32; mid-grey for an empty region)."""
-        return self.base[self.region].mean(axis=0) if self.region.any() else np.full(3, 128.0, np.float32)
+        return pixels(self.base, self.region).mean(axis=0) if self.region.any() else np.full(3, 128.0, np.float32)
 
     @cached_property
     def crop_colour(self) -> np.ndarray:
         """The region's mean colour (RGB float32, of the crop itself, texture and noise included)."""
-        return self.crop[self.region].mean(axis=0)
+        return pixels(self.crop, self.region).mean(axis=0)
 
     @crop_level
     def grey(self) -> np.ndarray:
@@ -328,8 +328,9 @@ def support_box(maps: Maps, shape: tuple[int, int], margin: int, crop: np.ndarra
         channels = field_.shape[2] if field_.ndim == 3 else 1
         if isinstance(rest, np.ndarray):
             rest = rest.reshape(h, w * channels)
-        moved = (np.abs(field_.reshape(h, w * channels) - rest) > tolerance).astype(np.uint8)
-        x, y, bw, bh = cv2.boundingRect(moved)  # channels side by side: x counts channel samples
+        away = field_.reshape(h, w * channels) - rest
+        moved = np.abs(away, out=away) > tolerance
+        x, y, bw, bh = cv2.boundingRect(moved.view(np.uint8))  # channels side by side: x counts channel samples
         if bw:
             boxes.append((y, y + bh, x // channels, -(-(x + bw) // channels)))
     if not boxes:

@@ -10,6 +10,7 @@ import numpy as np
 from studio.engines.classic.defects.base import Context, curve_band, smooth_curve
 from studio.engines.classic.keywords import prompt_words
 from studio.engines.classic.shading import Maps
+from studio.imaging import pixels
 
 
 #: Texture coherence (:attr:`Shared.brushing`) from which a surface counts as brushed.
@@ -61,7 +62,7 @@ def scratch(ctx: Context) -> Maps:
     else:
         exposed = float(rng.choice([rng.uniform(0.5, 0.75), rng.uniform(1.1, 1.3)]))
     # a bright groove stays below saturation (a clipped highlight would lose the sensor noise)
-    level = float(ctx.base[ctx.region].max()) if ctx.region.any() else 128.0
+    level = float(pixels(ctx.base, ctx.region).max()) if ctx.region.any() else 128.0
     exposed = min(exposed, max(1.0, 225.0 / max(level, 1.0)))
     albedo = 1.0 + groove[..., None] * (exposed - 1.0)
     ctx.record(strokes=count, width_px=widths, exposed=exposed, brushed=brushed)

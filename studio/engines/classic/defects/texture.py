@@ -6,7 +6,7 @@ import numpy as np
 
 from studio.engines.classic.defects.base import Context
 from studio.engines.classic.shading import Maps
-from studio.imaging import blur
+from studio.imaging import blur, pixels
 
 
 def perlin_texture(ctx: Context) -> Maps:
@@ -32,7 +32,7 @@ def perlin_texture(ctx: Context) -> Maps:
         src, kind = c1 * (1.0 - t) + c2 * t, "noise texture"
     src = np.asarray(src, np.float32)
     surface = ctx.shared.crop_colour
-    if anomaly.any() and abs(float(src[anomaly].mean() - surface.mean())) < 40:
+    if anomaly.any() and abs(float(pixels(src, anomaly).mean() - surface.mean())) < 40:
         src = np.clip(src + (60.0 if surface.mean() < 128 else -60.0), 0, 255)
     opacity = float(rng.uniform(0.6, 1.0))
     cover = blur(anomaly.astype(np.float32), 0.6) * opacity * ctx.region
