@@ -551,11 +551,19 @@ def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -
         pts = np.rint(points).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [pts], False, 0, 1, cv2.LINE_8)
         cv2.polylines(owner, [pts], False, k, 1, cv2.LINE_8)
-    zy, zx = np.nonzero(canvas == 0)
-    if zy.size == 0:
+    drawn = canvas == 0
+    x, y, bw, bh = cv2.boundingRect(drawn.view(np.uint8))
+    if not bw:
         empty = np.zeros(0, np.int64)
         return Band(empty, empty, np.zeros(0, np.float32), empty, np.zeros(0, np.float32), np.zeros(0, np.float32))
-    distance, labels = cv2.distanceTransformWithLabels(canvas, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    # the distances (and nearest curve pixels) within the band are those of the curves' box grown by it:
+    # a chamfer path from a curve pixel to a band pixel stays within their box
+    reach = math.ceil(cutoff) + 2
+    y0, x0 = max(0, y - reach), max(0, x - reach)
+    box = (slice(y0, min(shape[0], y + bh + reach)), slice(x0, min(shape[1], x + bw + reach)))
+    zy, zx = np.nonzero(drawn[box])
+    zy, zx = zy + y0, zx + x0
+    distance, labels = cv2.distanceTransformWithLabels(canvas[box], cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
     # arc position of every drawn curve pixel: that of the nearest sampled point of its own curve
     curve = owner[zy, zx]
     position = np.zeros(zy.size, np.float32)
@@ -571,6 +579,7 @@ def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -
         start += len(points)
     ys, xs = np.nonzero(distance < cutoff + 1.5)
     nearest = labels[ys, xs] - 1
+    ys, xs = ys + y0, xs + x0
     exact, side = curve_distance(ys, xs, paths, point[nearest])
     keep = exact < cutoff
     return Band(ys[keep], xs[keep], exact[keep], curve[nearest][keep], position[nearest][keep], side[keep])
