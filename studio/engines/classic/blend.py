@@ -51,7 +51,7 @@ def poisson(crop: np.ndarray, source: np.ndarray, anomaly: np.ndarray, mode: str
         small_src, small_dst, small_anomaly = src, crop, anomaly
     # OpenCV erodes the clone mask by 3 px internally: grow by that plus the ring we want kept
     clone = dilate(small_anomaly, 3 + max(3, round(RING * scale)))
-    if erode(clone, 3).sum() < 4:
+    if np.count_nonzero(erode(clone, 3)) < 4:
         return source, None
     pad = 4
     dst_p = cv2.copyMakeBorder(small_dst, pad, pad, pad, pad, cv2.BORDER_REFLECT)

@@ -201,7 +201,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     label[y0:y1, x0:x1] = label_crop
     extra.update({"crop_box": [x0, y0, x1, y1], "grow_px": grow, "label_threshold": LABEL_THRESHOLD,
                   "visibility_gain": round(gain, 3),
-                  "label_pixels": int((label_crop > 0).sum()),
+                  "label_pixels": int(np.count_nonzero(label_crop)),
                   "score": candidate_score(crop, out_crop, label_crop, shared, plain)})
     return out, label, extra
 
@@ -406,7 +406,7 @@ def _label(crop: np.ndarray, out: np.ndarray, allowed: np.ndarray,
     closed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     if footprint is not None:
         closed |= footprint & allowed
-    label = (fill_small_holes(closed, max(9, int(0.05 * changed.sum()))) & allowed) | changed
+    label = (fill_small_holes(closed, max(9, int(0.05 * np.count_nonzero(changed)))) & allowed) | changed
     return out, label
 
 

@@ -37,7 +37,7 @@ def one_surface_share(before: np.ndarray, after: np.ndarray, surfaces: np.ndarra
     ``moved``: ``change(before, after)`` when already computed."""
     visible = (change(before, after) if moved is None else moved) > VISIBLE
     counts = np.bincount(surfaces[visible].ravel(), minlength=int(surfaces.max()) + 1)
-    total = int(visible.sum())
+    total = np.count_nonzero(visible)
     return float(counts.max() / total) if total else 1.0
 
 

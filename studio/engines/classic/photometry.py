@@ -129,7 +129,7 @@ def blur_sigma(grey: np.ndarray, where: np.ndarray) -> float:
     def strong(image: np.ndarray) -> float:
         gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-        if where.sum() >= 16:  # the magnitude only where it is read
+        if np.count_nonzero(where) >= 16:  # the magnitude only where it is read
             gx, gy = gx[where], gy[where]
         return float(np.percentile(np.sqrt(gx * gx + gy * gy).ravel(), 98))
 
@@ -161,8 +161,8 @@ def measure(crop: np.ndarray, grey: np.ndarray, region: np.ndarray, surround: np
     """Noise, blur and light of ``crop`` (float32 RGB; ``grey``: its float32 luminance) measured on the
     ``surround`` of the region (on the rest of the crop when the surround is too thin, on the whole
     crop when the region covers it)."""
-    where = surround if surround.sum() >= 16 else ~region
-    if where.sum() < 16:
+    where = surround if np.count_nonzero(surround) >= 16 else ~region
+    if np.count_nonzero(where) < 16:
         where = np.ones_like(region)
     light, confidence = light_direction(grey, where)
     monochrome = bool(np.abs(crop[..., 0] - crop[..., 1]).max() < 1.0 and np.abs(crop[..., 1] - crop[..., 2]).max() < 1.0)

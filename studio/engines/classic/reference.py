@@ -195,7 +195,12 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
     def maps(shrink: float) -> tuple[np.ndarray, np.ndarray]:
         inverse = np.linalg.inv(rot_tgt @ rot_j @ np.diag([sx * shrink, sy * shrink]) @ flip @ rot_src)
         a, b, c, d = (np.float32(v) for v in inverse.ravel())
-        return (a * px + b * py + np.float32(src.cx), c * px + d * py + np.float32(src.cy))
+        map_x, map_y = a * px, c * px  # (in place from here: a * px + b * py + cx, as one expression would)
+        map_x += b * py
+        map_x += np.float32(src.cx)
+        map_y += d * py
+        map_y += np.float32(src.cy)
+        return map_x, map_y
 
     widest = reach_window(reach, SEARCH_MARGIN, (h, w))
     px_all, py_all = offsets(widest)
@@ -209,8 +214,8 @@ def fit_reference(ref: PreparedReference, shared: Shared, rng: np.random.Generat
         map_x, map_y = maps(shrink)
         warped = cv2.remap(ref_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
         fitted = warped & inside
-        perimeter = int((fitted & ~erode(fitted, 1)).sum())
-        if (warped & rim).sum() <= 0.03 * max(perimeter, 1) or attempt == 5:
+        perimeter = np.count_nonzero(fitted & ~erode(fitted, 1))
+        if np.count_nonzero(warped & rim) <= 0.03 * max(perimeter, 1) or attempt == 5:
             break
         shrink *= 0.87
     mask = np.zeros((h, w), bool)
@@ -276,7 +281,7 @@ def match_colour(fit: Fit, ref: PreparedReference, shared: Shared) -> tuple[np.n
     the result covers ``fit.window``; ``shared``: what the candidates on the target surface share."""
     region = shared.region
     surface = region & ~fit.mask
-    if surface.sum() < 16:
+    if np.count_nonzero(surface) < 16:
         surface = region
     sample = pixels(shared.ycc_thirds, surface[::3, ::3])
     if sample.shape[0] < 4:
