@@ -200,6 +200,12 @@ def pixels(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return image.reshape(-1, image.shape[-1]).compress(mask.ravel(), axis=0)
 
 
+def channel_medians(image: np.ndarray) -> np.ndarray:
+    """``np.median(image, axis=(0, 1))`` of an (H, W, C) array, to the bit, by :func:`median` per channel
+    (several times quicker)."""
+    return np.array([median(image[..., c]) for c in range(image.shape[2])], image.dtype)
+
+
 def labels_in(labels: np.ndarray, chosen: np.ndarray, count: int) -> np.ndarray:
     """Where ``labels`` (non-negative ints below ``count``) is one of ``chosen``: ``np.isin`` by a
     lookup table (several times faster on a label image)."""

@@ -19,8 +19,8 @@ from studio import config
 from studio.cli import main as cli_main
 from studio.errors import InputError
 from studio.imaging import (
-    check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_from_array, median, pixels,
-    slope_at,
+    channel_medians, check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_from_array, median,
+    pixels, slope_at,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,6 +343,14 @@ def test_median_is_numpys_to_the_bit(dtype: type) -> None:
         values = (rng.normal(3, 5, size) * 10 ** rng.uniform(-3, 3)).astype(dtype)
         for case in (values, np.round(values), np.abs(values).reshape(-1, 1)):
             assert median(case) == float(np.median(case))
+
+
+def test_channel_medians_are_numpys_to_the_bit() -> None:
+    rng = np.random.default_rng(4)
+    for shape in ((31, 17, 3), (8, 8, 3), (1, 1, 2)):
+        image = rng.normal(0, 30, shape).astype(np.float32)
+        assert np.array_equal(channel_medians(image), np.median(image, axis=(0, 1)))
+        assert channel_medians(image).dtype == np.median(image, axis=(0, 1)).dtype
 
 
 def test_labels_in_is_numpys_isin() -> None:

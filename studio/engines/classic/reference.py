@@ -20,7 +20,7 @@ from studio.engines.classic.defects.base import Shared, within
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
-from studio.imaging import blur, dilate, erode, labels_in, mask_bbox, pixels
+from studio.imaging import blur, channel_medians, dilate, erode, labels_in, mask_bbox, pixels
 
 
 #: Largest side the reference is analysed at when its anomaly region is estimated.
@@ -71,7 +71,7 @@ def estimate_anomaly_mask(reference: np.ndarray) -> np.ndarray:
     k = max(3, (min(sh, sw) // 2) | 1)
     background = np.stack([cv2.medianBlur(np.ascontiguousarray(lab[..., c]), min(k, 255)) for c in range(3)], axis=2)
     diff = lab.astype(np.float32) - background.astype(np.float32)
-    mad = np.median(np.abs(diff - np.median(diff, axis=(0, 1))), axis=(0, 1)) * 1.4826
+    mad = channel_medians(np.abs(diff - channel_medians(diff))) * 1.4826
     z = diff / np.maximum(mad, 2.0)
     score = cv2.GaussianBlur(np.sqrt((z**2).sum(axis=2)), (5, 5), 1.0)
     mask = score > 4.0
