@@ -16,7 +16,7 @@ from studio.engines.classic.inspection import (
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
 from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma, to_lab
-from studio.engines.classic.shading import soft_limit
+from studio.engines.classic.shading import power, shading, soft_limit
 from studio.engines.classic.surfaces import COARSE_AREA, surface_units
 from studio.imaging import erode
 from studio.types import SynthesisRequest
@@ -446,3 +446,15 @@ def test_a_bent_pin_swings_sideways_and_is_not_a_dent() -> None:
         assert np.abs(cand.image[bent].mean(axis=0) - image[pin].mean(axis=0)).max() <= 6, "the pin changed colour"
         assert (change(image, cand.image)[~grown] == 0).all()
         assert not ((change(image, cand.image) > 4) & (cand.mask == 0)).any()
+
+
+def test_the_highlight_power_is_numpys_within_float_rounding() -> None:
+    """Repeated squaring gives ``x ** n`` for the whole exponents the shading uses, within a few units in
+    the last place, and a flat height field gets no highlight and unit shading."""
+    values = np.random.default_rng(5).random(10_000).astype(np.float32)
+    for exponent in (0, 1, 2, 3, 7, 24):
+        assert np.allclose(power(values, exponent), values ** float(exponent), rtol=2e-6, atol=1e-37)
+    diffuse, highlight = shading(np.zeros((8, 9), np.float32), (0.6, -0.8), gloss=np.full((8, 9), 0.5, np.float32))
+    assert np.allclose(diffuse, 1.0, atol=1e-6) and np.allclose(highlight, 0.0, atol=1e-6)
+    assert shading(np.zeros((8, 9), np.float32), (0.6, -0.8))[1] is None
+

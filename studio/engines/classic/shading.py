@@ -21,7 +21,7 @@ from studio.imaging import blur
 #: Elevation of the light above the surface plane (radians from the normal).
 SLANT = math.radians(55.0)
 #: Blinn-Phong exponent of the highlight.
-SHININESS = 24.0
+SHININESS = 24
 #: How much of an albedo change reaches the image's fine detail (its texture and noise).
 DETAIL_SHARE = 0.25
 #: Light confidence from which a height field is shaded at full relief (below, proportionally less).
@@ -71,8 +71,22 @@ def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
     hn = math.sqrt(hx * hx + hy * hy + hz * hz)
     hx, hy, hz = hx / hn, hy / hn, hz / hn
     n_dot_h = np.maximum((-gx * hx - gy * hy + hz) * inv, 0.0)
-    highlight = (n_dot_h**SHININESS - hz**SHININESS) * gloss
+    highlight = power(n_dot_h, SHININESS) - hz**SHININESS
+    highlight *= gloss
     return diffuse.astype(np.float32, copy=False), highlight.astype(np.float32, copy=False)
+
+
+def power(values: np.ndarray, exponent: int) -> np.ndarray:
+    """``values ** exponent`` (a whole exponent) by repeated squaring: a few multiplications instead of
+    one ``pow`` per value (~10x quicker; within a few units in the last place of it)."""
+    out, base, left = None, values, exponent
+    while left:
+        if left & 1:
+            out = base.copy() if out is None else out * base
+        left >>= 1
+        if left:
+            base = base * base
+    return np.ones_like(values) if out is None else out
 
 
 def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,

@@ -23,9 +23,9 @@ def dent(ctx: Context) -> Maps:
     gy, gx = np.gradient(height[box])
     push = float(rng.uniform(0.5, 1.5))
     yy, xx = ctx.shared.grid(box)
-    warped = ctx.base.copy()
+    warped = ctx.crop.copy()
     warped[box] = cv2.remap(ctx.base, xx + gx * push, yy + gy * push, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    warped += ctx.crop - ctx.base
+    warped[box] += ctx.crop[box] - ctx.base[box]
     ctx.footprint = (smooth > 0.5) & ctx.region  # the whole depression is the defect, floor included
     ctx.record(depth_px=depth, push=push)
     return Maps(height=height, gloss=smooth * 0.08, relief=1.0, source=warped, hollow=0.45)
