@@ -595,16 +595,19 @@ def curve_distance(ys: np.ndarray, xs: np.ndarray, paths: list[np.ndarray],
     last = np.concatenate([np.full(len(p), start + len(p) - 1) for p, start in
                            zip(paths, np.cumsum([0] + [len(p) for p in paths[:-1]]))])
     first = last - np.concatenate([np.full(len(p), len(p) - 1) for p in paths])
-    here = np.stack([xs, ys], axis=1).astype(np.float32)
+    # worked per coordinate (x, y): a sum over a short last axis is slow
+    px, py = np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1])
+    hx, hy = xs.astype(np.float32), ys.astype(np.float32)
     best = np.full(ys.size, np.inf, np.float32)
     side = np.zeros(ys.size, np.float32)
     for a, b in ((np.maximum(point - 1, first[point]), point), (point, np.minimum(point + 1, last[point]))):
-        pa, pb = points[a], points[b]
-        span = pb - pa
-        t = np.clip(((here - pa) * span).sum(axis=1) / np.maximum((span * span).sum(axis=1), 1e-6), 0.0, 1.0)
-        distance = np.linalg.norm(here - pa - t[:, None] * span, axis=1)
+        ax, ay = px[a], py[a]
+        sx, sy = px[b] - ax, py[b] - ay  # the segment
+        dx, dy = hx - ax, hy - ay
+        t = np.clip((dx * sx + dy * sy) / np.maximum(sx * sx + sy * sy, 1e-6), 0.0, 1.0)
+        ex, ey = dx - t * sx, dy - t * sy
+        distance = np.sqrt(ex * ex + ey * ey)
         closer = distance < best
         best = np.where(closer, distance, best)
-        cross = span[:, 0] * (here[:, 1] - pa[:, 1]) - span[:, 1] * (here[:, 0] - pa[:, 0])
-        side = np.where(closer, np.sign(cross), side)
+        side = np.where(closer, np.sign(sx * dy - sy * dx), side)
     return best, side

@@ -211,8 +211,8 @@ def lab_tint(base: np.ndarray, lab: np.ndarray, weight: np.ndarray, factor: np.n
     out = lab.copy()
     out[..., 0] = lab[..., 0] * (1.0 + weight * (tinted[0] / neutral[0] - 1.0))
     ab = lab[..., 1:] * (1.0 - (0.65 * w if bleach else 0.0)) + w * (tinted[1:] - neutral[1:])
-    chroma = np.sqrt((ab * ab).sum(axis=2, keepdims=True))
-    own = np.sqrt((lab[..., 1:] ** 2).sum(axis=2, keepdims=True))
+    chroma = np.sqrt(ab[..., 0] * ab[..., 0] + ab[..., 1] * ab[..., 1])[..., None]  # (not a sum over the short axis: slow)
+    own = np.sqrt(lab[..., 1] * lab[..., 1] + lab[..., 2] * lab[..., 2])[..., None]
     cap = np.maximum(own + TINT_CHROMA * w, float(np.hypot(*(tinted[1:] - neutral[1:]))) * w)
     out[..., 1:] = ab * np.minimum(1.0, cap / np.maximum(chroma, 1e-3))
     return (from_lab(out) / np.maximum(base, 1.0)).astype(np.float32)
