@@ -423,7 +423,9 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     # keep clear of the sketch's outline (not of the image's edge): the field sinks within a few px
     # of it, and a shape that would still run along it is drawn again smaller
     margin = max(3.0, 0.15 * float(depth.max()))
-    fade = 2.0 * np.clip(1.0 - depth / margin, 0.0, 1.0)
+
+    def fade(part: tuple[slice, slice]) -> np.ndarray:  # on the part of the crop it is read on
+        return 2.0 * np.clip(1.0 - depth[part] / margin, 0.0, 1.0)
     for _ in range(4):
         if edge:
             ys, xs = np.nonzero(ctx.at_image_edge)
@@ -434,7 +436,7 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
         # worked on the shape's window: beyond it the field is -1 - fade, and nothing is inside
         box, field_ = patch_window(ctx, centre, (a, b), angle, rough, jag)
         box = box or (slice(0, 0), slice(0, 0))
-        field_ = field_.astype(np.float32) - fade[box]
+        field_ = field_.astype(np.float32) - fade(box)
         inside = (field_ > 0) & ctx.region[box]
         count = np.count_nonzero(inside)
         if not count or np.count_nonzero(inside & (depth[box] < margin)) <= 0.03 * count:
@@ -443,7 +445,7 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     mask, lift = np.zeros(ctx.shape, bool), np.zeros(ctx.shape, np.float32)
     if count < 4:  # too small to see: the region's deepest part, the field read over the whole crop
         mask = ctx.depth >= 0.5 * float(ctx.depth.max())
-        whole = np.full(ctx.shape, -1.0, np.float32) - fade
+        whole = np.full(ctx.shape, -1.0, np.float32) - fade((slice(None), slice(None)))
         whole[box] = field_
         box, field_, inside = (slice(None), slice(None)), whole, mask
     mask[box] = inside

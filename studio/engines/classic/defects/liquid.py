@@ -135,18 +135,20 @@ def oil(ctx: Context) -> Maps:
     thickness = np.clip(0.5 + 0.5 * np.sqrt(lift) + 0.2 * ctx.noise(max(4.0, size / 3)), 0.2, 1.0)
     darkness = float(rng.uniform(0.25, 0.5)) * (1.4 if ctx.photo.monochrome else 1.0)  # no sheen colour to show
     soaked = matte(ctx)
+    box = window(film, 0)  # where the film lies (beyond, the albedo stays 1)
     if soaked:  # soaked into a matte surface, it looks wet: darker and deeper in the surface's own colour
         albedo = wet(ctx, film * thickness * darkness)
     else:
         tone = np.array([0.92, 0.88, 0.80], np.float32)
-        albedo = 1.0 - (film * thickness)[..., None] * darkness * (2.0 - tone)
+        albedo = np.ones(ctx.shape + (3,), np.float32)
+        albedo[box] = 1.0 - (film[box] * thickness[box])[..., None] * darkness * (2.0 - tone)
     # interference: the colour cycles with the optical thickness (phase-shifted per channel)
     cycles = float(rng.uniform(1.0, 2.5))
     iridescence = 0.0 if soaked else float(rng.uniform(0.03, 0.07))  # a matte surface soaks the film up
     if iridescence:
-        phase = wide_blur(thickness, max(1.5, 0.04 * size)) * cycles
+        phase = wide_blur(thickness, max(1.5, 0.04 * size))[box] * cycles
         rainbow = np.cos(2.0 * np.pi * (phase[..., None] + np.array([0.0, 1 / 3, 2 / 3], np.float32)))
-        albedo = albedo * (1.0 + iridescence * film[..., None] * rainbow)
+        albedo[box] *= 1.0 + iridescence * film[box][..., None] * rainbow
     # the film's meniscus: a slightly darker, crisper edge (on the blob's box and a pixel around it)
     win = window(blob, 1)
     inner = blob[win]
