@@ -30,7 +30,7 @@ from studio.engines.classic.defects import (
 from studio.engines.classic.geometry import fill_holes, ring
 from studio.engines.classic.inspection import SCORE_METHOD, inspection_score
 from studio.engines.classic.keywords import family_note, pick_generator
-from studio.engines.classic.shading import Maps
+from studio.engines.classic.shading import Maps, Rendered
 from studio.engines.classic.measures import seam_ratio
 from studio.engines.classic.noise import warm_noise_bases
 from studio.engines.classic.photometry import Photometry, largest_channel, luminance, measure
@@ -168,8 +168,8 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     if request.reference is not None:
         if prepared is None:
             prepared = prepare_reference(request.reference, request.reference_mask)
-        out_f, extra, window = transplant(crop, shared, prepared, rng, photo)
-        out_crop, label_crop, gain, plain = finalise(crop, out_f, shared, grow, rng, photo, clear=False, window=window)
+        rendered, extra = transplant(crop, shared, prepared, rng, photo)
+        out_crop, label_crop, gain, plain = finalise(crop, rendered, shared, grow, rng, photo, clear=False)
     else:
         generator, word = pick_generator(request.prompt)
         best = None
@@ -180,7 +180,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
                 maps = soak(maps, shared, ctx, rng)
             rendered = ctx.render(maps)
             out_crop, label_crop, gain, plain = finalise(crop, rendered, shared, grow, rng, photo, ctx.footprint,
-                                                         window=ctx.window, thin=generator in LINE_FAMILIES)
+                                                         thin=generator in LINE_FAMILIES)
             # a plain mark (nothing of the defect showed) counts as nothing seen: the next draw goes deeper
             strength = 0.0 if plain else change_strength(crop, out_crop, label_crop > 0)
             if best is None or strength > best[0]:
@@ -286,9 +286,8 @@ def candidate_score(crop: np.ndarray, out: np.ndarray, label: np.ndarray, shared
     return inspection_score(crop, out, label, shared.region, shared.units, seam, shared.outline_band, shared.busy)
 
 
-def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng: np.random.Generator,
+def finalise(crop: np.ndarray, rendered: Rendered, shared: Shared, grow: int, rng: np.random.Generator,
              photo: Photometry, footprint: np.ndarray | None = None, clear: bool = True,
-             window: tuple[int, int, int, int] | None = None,
              thin: bool = False) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """Round; keep every pixel outside the grown region exact and, with ``clear``, the sketch's
     outline untouched (the change fades out over a few px inside it; a transplanted reference is
@@ -296,21 +295,18 @@ def finalise(crop: np.ndarray, out_f: np.ndarray, shared: Shared, grow: int, rng
     |Δ| < ``CRISP_FULL``) so it neither halos nor gets labelled unseen; label the change (closed,
     small holes filled, plus the defect's own ``footprint``); strengthen a change too faint to see
     through its smooth part, by at most ``MAX_GAIN``; a greyscale ``photo`` gets a grey change. Only
-    the ``window`` (y0, y1, x0, x1) out of which ``out_f`` equals the crop is read (found when not
-    given). When nothing visible is left at all (a region of a pixel or two, or a change the surface
-    cannot show), the region's middle is marked plainly. Returns (image, label, gain, whether it was
-    that plain mark)."""
+    the ``rendered`` window (and the footprint) is worked on. When nothing visible is left at all (a
+    region of a pixel or two, or a change the surface cannot show), the region's middle is marked
+    plainly. Returns (image, label, gain, whether it was that plain mark)."""
     region = shared.region
     allowed = shared.grown(grow)
     keep = shared.clear if clear else allowed
-    if window is None:
-        window = change_window(out_f - shared.crop)
     # everything below runs on the window around the change and the footprint
-    y0, y1, x0, x1 = grown_window(window, footprint, 4, region.shape)
+    y0, y1, x0, x1 = box = grown_window(rendered.window, footprint, 4, region.shape)
     win = (slice(y0, y1), slice(x0, x1))
     part, part_allowed = crop[win], allowed[win]
     base = shared.crop[win]  # the crop as float32
-    part_diff = grey_if(photo, out_f[win]) - base
+    part_diff = grey_if(photo, rendered.over(shared.crop, box)) - base
     part_diff *= keep[win][..., None]
     part_footprint = None if footprint is None else footprint[win]
     # a faint change is strengthened through its smooth part only: scaling the fine part too would
@@ -351,16 +347,6 @@ CRISP_FADE, CRISP_FULL = 7.0, 12.0
 #: The same for a thin line, whose soft fringe (the camera's blur across a px-wide groove) would
 #: otherwise be labelled unseen: it fades a level sooner.
 THIN_FADE, THIN_FULL = 8.0, 13.0
-
-
-def change_window(diff: np.ndarray) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of the pixels ``diff`` (H, W, 3) touches (the whole crop when none)."""
-    h, w = diff.shape[:2]
-    moved = (np.abs(diff.reshape(h, w * 3)) > 1e-3).astype(np.uint8)
-    x, y, bw, bh = cv2.boundingRect(moved)
-    if not bw:
-        return 0, h, 0, w
-    return y, y + bh, x // 3, -(-(x + bw) // 3)
 
 
 def grown_window(window: tuple[int, int, int, int], footprint: np.ndarray | None, margin: int,

@@ -140,7 +140,8 @@ def inspection_score(before: np.ndarray, after: np.ndarray, label: np.ndarray, r
         outline = 0.0
         if band[0].size:
             at = band[0] * after.shape[1] + band[1]  # the band's pixels by flat index (quicker than by (ys, xs))
-            moved = largest_channel(cv2.absdiff(*(np.take(image.reshape(-1, 3), at, axis=0) for image in (after, before))))
+            seen = (np.take(image.reshape(-1, 3), at, axis=0) for image in (after, before))
+            moved = largest_channel(cv2.absdiff(*seen))
             outline = float((moved > OUTLINE_STEP).mean())
     if lab.any():  # the rest is read on the window around the label (+ the surround's 8 px)
         x, y, w, h = cv2.boundingRect(lab.astype(np.uint8))

@@ -20,6 +20,7 @@ from studio.engines.classic.defects.base import Shared, within
 from studio.engines.classic.geometry import Frame, fill_holes, region_frame, ring
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
+from studio.engines.classic.shading import Rendered
 from studio.imaging import blur, channel_medians, dilate, erode, labels_in, mask_bbox, pixels
 
 
@@ -321,15 +322,14 @@ def naive_paste(crop: np.ndarray, fit: Fit) -> np.ndarray:
 
 
 def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np.random.Generator,
-               photo: Photometry) -> tuple[np.ndarray, dict, tuple[int, int, int, int]]:
+               photo: Photometry) -> tuple[Rendered, dict]:
     """Fit the reference anomaly into the region, match its colour, noise and blur to the target,
     Poisson-blend it (normal or mixed gradients, by the target's texture), feather it. ``crop`` is
     the target crop (uint8), ``shared`` what the request's candidates share (its float crop, region, ...).
-    Returns the crop with the anomaly (float32), the metadata, and the window (y0, y1, x0, x1) out of
-    which it equals the crop."""
+    Returns the crop with the anomaly (on the feather's reach, out of which it equals the crop) and the
+    metadata."""
     shared = shared.seeded_host(rng)  # it lies on one surface (a coin, a stone, a brick), not across two
     fit = fit_reference(ref, shared, rng)
-    crop_f = shared.crop
     # colour, camera and blend work on the fit's window (the whole crop unless the anomaly is small in it)
     coloured, colour_info = match_colour(fit, ref, shared)
     coloured, camera_info = match_camera(coloured, fit.mask[fit.window], ref, fit.scale, photo, rng)
@@ -343,7 +343,7 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     y0, y1, x0, x1 = window = box_of(fit.mask, 1 + math.ceil(3 * FEATHER))
     win = (slice(y0, y1), slice(x0, x1))
     top, left = fit.window[0].start, fit.window[1].start
-    anomaly, target = fit.mask[win], crop_f[win]
+    anomaly, target = fit.mask[win], shared.crop[win]
     blended = blended[y0 - top:y1 - top, x0 - left:x1 - left]
     if carried:  # a smooth stain on a textured surface: the surface's texture continues through it
         blended = blended + (target - shared.base[win]) * carried * anomaly[..., None]
@@ -357,8 +357,7 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
     core = anomaly & shared.interior[win]
     core = core if core.any() else anomaly
     alpha = blur(dilate(core, 1).astype(np.float32), FEATHER)[..., None]
-    out = crop_f.copy()
-    out[win] = target * (1.0 - alpha) + blended * alpha
+    out = Rendered(target * (1.0 - alpha) + blended * alpha, window)
     extra = {
         "generator": "reference",
         "reference_mask_estimated": ref.estimated,
@@ -372,7 +371,7 @@ def transplant(crop: np.ndarray, shared: Shared, ref: PreparedReference, rng: np
         "contrast_boost": round(boost, 3),
         "texture_carried": round(carried, 3),
     }
-    return out, extra, window
+    return out, extra
 
 
 def box_of(mask: np.ndarray, margin: int) -> tuple[int, int, int, int]:

@@ -55,6 +55,24 @@ class Maps:
     hollow: float = 0.0  # darkening at the deepest point where the light is unknown (a cavity's occlusion)
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A crop with a defect rendered on one window of it: ``values`` (float32 RGB) over ``window``
+    (y0, y1, x0, x1); beyond the window the crop is unchanged (no copy of the whole crop is made)."""
+
+    values: np.ndarray
+    window: tuple[int, int, int, int]
+
+    def over(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The rendered crop on ``box`` (y0, y1, x0, x1), which holds the window: ``crop`` (float32)
+        there with the values on the window."""
+        y0, y1, x0, x1 = box
+        out = crop[y0:y1, x0:x1].copy()
+        wy0, wy1, wx0, wx1 = self.window
+        out[wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0] = self.values
+        return out
+
+
 def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
             gloss: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """(diffuse factor, highlight) of ``height`` lit from ``light``: both relative to a flat surface

@@ -15,7 +15,7 @@ from studio.engines.classic.inspection import OUTLINE_BAND, busyness
 from studio.engines.classic.measures import sobel
 from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab, to_ycc
-from studio.engines.classic.shading import Maps, render
+from studio.engines.classic.shading import Maps, Rendered, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
 from studio.imaging import blur, dilate, erode, labels_in, pixels
 
@@ -248,7 +248,6 @@ class Context:
     params: dict[str, Any] = field(default_factory=dict)
     shared: Shared | None = None
     footprint: np.ndarray | None = None  # the defect's own extent, labelled even where it barely shows
-    window: tuple[int, int, int, int] | None = None  # (y0, y1, x0, x1) the last render changed at most
 
     def __post_init__(self) -> None:
         if self.shared is None:
@@ -293,19 +292,18 @@ class Context:
         ``box`` (explicit slices) only that part of it (the same draws)."""
         return noise_patch(self.shape, self.rng, cell, box)
 
-    def render(self, maps: Maps) -> np.ndarray:
+    def render(self, maps: Maps) -> Rendered:
         """The crop with ``maps`` rendered in this image's light, noise and sharpness; only the box
         around where the maps change anything (plus the blur's reach) is rendered."""
-        y0, y1, x0, x1 = self.window = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur), self.crop)
+        box = support_box(maps, self.shape, 8 + math.ceil(3.0 * self.photo.blur), self.crop)
+        y0, y1, x0, x1 = box
         window = (slice(y0, y1), slice(x0, x1))
         part = replace(maps, **{name: getattr(maps, name)[window] for name in MAP_FIELDS
                                 if getattr(maps, name) is not None})
         # a pulled source differs from the crop only inside the window, its smooth part too (the margin
         # exceeds the blur's reach)
         base = self.base[window] if maps.source is None else blur(part.source, BASE_SIGMA)
-        out = self.crop.copy()
-        out[window] = render(self.crop[window], base, part, self.photo, self.rng)
-        return out
+        return Rendered(render(self.crop[window], base, part, self.photo, self.rng), box)
 
 
 #: The fields of :class:`Maps` that are images over the crop.
