@@ -348,6 +348,12 @@ def window(field: np.ndarray, margin: int) -> tuple[slice, slice]:
     return slice(max(0, y - margin), min(h, y + bh + margin)), slice(max(0, x - margin), min(w, x + bw + margin))
 
 
+def paint_window(ctx: Context, cover: np.ndarray) -> tuple[slice, slice]:
+    """Where a defect's ``paint`` is read: as far as the rendered (blurred) ``cover`` reaches, its box
+    grown by twice the blur's reach (and a margin); beyond, the paint may be left at 0."""
+    return window(cover, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
+
+
 def within(box: tuple[slice, slice], outer: tuple[slice, slice]) -> tuple[slice, slice]:
     """``box`` (explicit slices into the crop) relative to ``outer``, which holds it."""
     return tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))

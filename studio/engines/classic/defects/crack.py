@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, curve_band, smooth_curve
+from studio.engines.classic.defects.base import Context, curve_band, paint_window, smooth_curve
 from studio.engines.classic.geometry import jagged_path, resample
 from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps
@@ -44,7 +44,9 @@ def crack(ctx: Context) -> Maps:
     level = float(luminance(ctx.shared.crop_colour[None, :])[0])
     dark = float(rng.uniform(0.08, 0.25)) * level
     # the gap is darkest at its middle (no light reaches the bottom), grading to the walls' shade
-    paint = ctx.base * ((dark / max(level, 1.0)) * (1.6 - 1.0 * core))[..., None]
+    paint = np.zeros(ctx.shape + (3,), np.float32)
+    box = paint_window(ctx, opening)
+    paint[box] = ctx.base[box] * ((dark / max(level, 1.0)) * (1.6 - 1.0 * core[box]))[..., None]
     height = -lips * float(rng.uniform(0.3, 0.7))
     ctx.record(branches=branches, width_px=w0, interior=dark)
     return Maps(height=height, cover=np.clip(opening, 0.0, 1.0), paint=paint, relief=1.2)

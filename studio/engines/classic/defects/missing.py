@@ -4,12 +4,11 @@ side facing the light and shadowed on the other, and the remaining edge casts a 
 on the image's border gets a bite out of that edge (a chipped edge)."""
 from __future__ import annotations
 
-import math
 
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch, window
+from studio.engines.classic.defects.base import Context, cavity, main_parts, organic_patch, paint_window
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.photometry import luminance
@@ -30,8 +29,7 @@ def missing(ctx: Context) -> Maps:
     # the floor: new, rough material (the surface's broken core or what lies under a coat)
     floor = depth > FLOOR_DEPTH
     inside = chip.astype(np.float32)
-    # the paint matters only as far as the rendered (blurred) cover reaches: the chip's box + twice the blur
-    win = window(inside, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
+    win = paint_window(ctx, inside)
     colour, detail, _ = substrate(ctx, float(rng.uniform(0.5, 0.75)), floor, win)
     sure = light_weight(ctx.photo.light_confidence, least=0.0)
     reach = sure * min(float(np.clip(0.15 * size, 2.0, 6.0)), 0.6 * float(depth.max()))  # narrow chips cast short shadows

@@ -4,7 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, droplets, organic_patch, support_box, wide_blur, window
+from studio.engines.classic.defects.base import (
+    Context, droplets, organic_patch, paint_window, support_box, wide_blur, window,
+)
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import fine_pass, from_lab, luminance, robust_sigma, to_lab
 from studio.engines.classic.shading import Maps
@@ -243,8 +245,10 @@ def burn(ctx: Context) -> Maps:
     halo = np.clip(reach * 1.5 - scorch, 0.0, 1.0) * ctx.region[win]
     albedo = np.ones(ctx.shape + (3,), np.float32)
     albedo[win] = (1.0 + scorch[..., None] * (SCORCH - 1.0)) * (1.0 + 0.35 * halo[..., None] * (HEAT_TINT - 1.0))
-    paint = CHAR * (1.0 + 0.35 * ctx.noise(2.0))[..., None]
+    paint = np.zeros(ctx.shape + (3,), np.float32)
+    box = paint_window(ctx, char)
+    paint[box] = CHAR * (1.0 + 0.35 * ctx.noise(2.0, box))[..., None]
     cover = np.clip(char * float(rng.uniform(0.85, 1.0)), 0.0, 1.0)
     ctx.record(core=core)
-    return Maps(albedo=albedo, cover=cover.astype(np.float32),
-                paint=paint.astype(np.float32), height=(-0.4 * char).astype(np.float32), hollow=0.0)
+    return Maps(albedo=albedo, cover=cover.astype(np.float32, copy=False), paint=paint,
+                height=(-0.4 * char).astype(np.float32, copy=False), hollow=0.0)
