@@ -4,7 +4,6 @@ side facing the light and shadowed on the other, and the remaining edge casts a 
 on the image's border gets a bite out of that edge (a chipped edge)."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 
