@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.engines.classic.defects.base import Context, cavity, patch_window, place, window
+from studio.engines.classic.defects.base import Context, cavity, paint_window, patch_window, place, window
 from studio.engines.classic.defects.substrate import FLOOR_DEPTH, beside_shading, substrate
 from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
@@ -120,8 +120,7 @@ def hole(ctx: Context) -> Maps:
         # side) is lit and the near side dark, with an unknown one the walls darken evenly with depth
         sure = light_weight(ctx.photo.light_confidence, least=0.0)
         core = float(rng.uniform(0.2, 0.4))
-        # (worked as far as the rendered, blurred opening reaches: its box + twice the blur)
-        win = window(opening, 2 * math.ceil(3.0 * ctx.photo.blur) + 4)
+        win = paint_window(ctx, opening)  # (worked as far as the rendered, blurred opening reaches)
         lit = 0.15 + 0.75 * (sure * np.clip(side[win], 0.0, 1.0) ** 0.8 + (1.0 - sure) * 0.35)
         tone = (core + (1.0 - core) * wall[win] * lit).astype(np.float32)
         floor = depth > FLOOR_DEPTH
