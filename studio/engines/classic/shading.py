@@ -77,7 +77,7 @@ def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
             gloss: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """(diffuse factor, highlight) of ``height`` lit from ``light``: both relative to a flat surface
     (factor 1, highlight 0 where the height field is flat); no highlight (None) without ``gloss``."""
-    gy, gx = np.gradient(height.astype(np.float32))
+    gy, gx = np.gradient(height.astype(np.float32, copy=False))
     gx, gy = gx * relief, gy * relief
     inv = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
     lx, ly = light[0] * math.sin(SLANT), light[1] * math.sin(SLANT)
@@ -116,7 +116,7 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
     soft = photo.blur
     factor = None
     if maps.albedo is not None:
-        factor = blur(maps.albedo.astype(np.float32), soft)
+        factor = blur(maps.albedo.astype(np.float32, copy=False), soft)
         if factor.ndim == 2:
             factor = factor[..., None]
     shade = highlight = None
@@ -130,7 +130,7 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
             diffuse = diffuse * (1.0 - maps.hollow * (1.0 - 0.6 * sure) * sink / max(float(sink.max()), 1e-3))
         shade = diffuse[..., None]
     elif maps.gloss is not None:
-        highlight = blur(maps.gloss.astype(np.float32), soft)
+        highlight = blur(maps.gloss.astype(np.float32, copy=False), soft)
     # (worked in place: the arrays below are this call's own)
     if factor is None and shade is None:
         out = surface.copy()
@@ -144,7 +144,7 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
     if highlight is not None:
         out += (255.0 - base) * np.clip(highlight, -1.0, 1.0)[..., None]  # added light: the noise stays
     if maps.cover is not None and maps.paint is not None:
-        cover = np.clip(blur(maps.cover.astype(np.float32), soft), 0.0, 1.0)
+        cover = np.clip(blur(maps.cover.astype(np.float32, copy=False), soft), 0.0, 1.0)
         paint = blur(maps.paint.astype(np.float32), soft)
         if shade is not None:
             paint *= shade
