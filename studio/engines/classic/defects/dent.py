@@ -13,8 +13,11 @@ def dent(ctx: Context) -> Maps:
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     _, lift = organic_patch(ctx, (0.45, 0.9), float(rng.uniform(0.1, 0.25)), (0.6, 1.0))
-    # a bowl: deepest in the middle, no flat floor
-    smooth = wide_blur(np.sin(0.5 * np.pi * np.clip(lift * 1.2, 0.0, 1.0)) ** 1.5, max(1.0, 0.06 * size))
+    # a bowl: deepest in the middle, no flat floor (shaped on the patch's box: beyond, nothing)
+    bowl = np.zeros(ctx.shape, np.float32)
+    own = window(lift, 0)
+    bowl[own] = np.sin(0.5 * np.pi * np.clip(lift[own] * 1.2, 0.0, 1.0)) ** 1.5
+    smooth = wide_blur(bowl, max(1.0, 0.06 * size))
     depth = float(rng.uniform(0.04, 0.1)) * min(ctx.frame.b, 0.5 * size)  # slopes set by the narrow axis
     height = -(smooth * depth * ctx.region).astype(np.float32)
     # only the smooth base is pulled (resampling would average the sensor noise away), and only
