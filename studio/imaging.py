@@ -214,11 +214,17 @@ def labels_in(labels: np.ndarray, chosen: np.ndarray, count: int) -> np.ndarray:
     return np.take(table, labels)
 
 
+def mask_coords(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-D array: the (rows, columns) of its non-zero elements, in the same order, by
+    ``flatnonzero`` (several times quicker on an image)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def slope_at(image: np.ndarray, where: np.ndarray) -> np.ndarray:
     """|gradient| of ``image`` at the ``where`` pixels only, as ``np.gradient`` gives it (central
     differences inside, one-sided on the border)."""
     h, w = image.shape
-    ys, xs = np.nonzero(where)
+    ys, xs = mask_coords(where)
     half, whole = np.float32(0.5), np.float32(1.0)
     left, right = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
     up, down = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)

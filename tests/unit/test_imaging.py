@@ -19,8 +19,8 @@ from studio import config
 from studio.cli import main as cli_main
 from studio.errors import InputError
 from studio.imaging import (
-    channel_medians, check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_from_array, median,
-    pixels, slope_at,
+    channel_medians, check_mask, dilate, disc_by_rows, erode, labels_in, load_image, load_mask, mask_coords,
+    mask_from_array, median, pixels, slope_at,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -358,6 +358,16 @@ def test_labels_in_is_numpys_isin() -> None:
     labels = rng.integers(0, 40, (60, 70)).astype(np.int32)
     for chosen in ([], [0], [3, 17, 39], np.arange(0, 40, 3)):
         assert np.array_equal(labels_in(labels, np.asarray(chosen, int), 40), np.isin(labels, chosen))
+
+
+def test_mask_coords_are_numpys_nonzero() -> None:
+    rng = np.random.default_rng(6)
+    for mask in (rng.random((37, 53)) > 0.7, np.zeros((4, 5), bool), np.ones((1, 9), bool),
+                 (rng.random((20, 30)) > 0.5)[3:, ::2], rng.integers(0, 3, (6, 7)).astype(np.float32)):
+        rows, cols = mask_coords(mask)
+        expected = np.nonzero(mask)
+        assert np.array_equal(rows, expected[0]) and np.array_equal(cols, expected[1])
+        assert rows.dtype == expected[0].dtype
 
 
 def test_pixels_are_boolean_indexing() -> None:

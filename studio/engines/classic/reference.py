@@ -21,7 +21,7 @@ from studio.engines.classic.geometry import Frame, fill_holes, region_frame, rin
 from studio.engines.classic.noise import perlin
 from studio.engines.classic.photometry import Photometry, blur_sigma, luminance, noise_sigma, to_ycc, ycc_affine_to_rgb
 from studio.engines.classic.shading import Rendered
-from studio.imaging import blur, channel_medians, dilate, erode, labels_in, mask_bbox, pixels
+from studio.imaging import blur, channel_medians, dilate, erode, labels_in, mask_bbox, mask_coords, pixels
 
 
 #: Largest side the reference is analysed at when its anomaly region is estimated.
@@ -101,7 +101,7 @@ def prepare_reference(reference: np.ndarray, reference_mask: np.ndarray | None) 
     measure the reference surface's colour statistics around it."""
     estimated = reference_mask is None or not reference_mask.any()
     mask = estimate_anomaly_mask(reference) if estimated else reference_mask.astype(bool)
-    ys, xs = np.nonzero(mask)
+    ys, xs = mask_coords(mask)
     h, w = mask.shape
     extent = max(int(xs.max() - xs.min()), int(ys.max() - ys.min()), 8)
     margin = max(6, extent // 4)

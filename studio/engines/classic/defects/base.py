@@ -17,7 +17,7 @@ from studio.engines.classic.noise import noise_patch
 from studio.engines.classic.photometry import Photometry, luminance, to_lab, to_ycc
 from studio.engines.classic.shading import Maps, Rendered, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
-from studio.imaging import blur, dilate, erode, labels_in, pixels
+from studio.imaging import blur, dilate, erode, labels_in, mask_coords, pixels
 
 #: Depth (px) inside the sketch up to which nothing changes (its outline must not show).
 OUTLINE_CLEAR = 2.5
@@ -170,7 +170,7 @@ class Shared:
     @cached_property
     def outline_band(self) -> tuple[np.ndarray, np.ndarray]:
         """(ys, xs) of the sketch's inner 2-px band, where a change would show its outline."""
-        return np.nonzero(self.region & ~erode(self.region, OUTLINE_BAND))
+        return mask_coords(self.region & ~erode(self.region, OUTLINE_BAND))
 
     @cached_property
     def fingerprint(self) -> int:
@@ -432,7 +432,7 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
         return 2.0 * np.clip(1.0 - depth[part] / margin, 0.0, 1.0)
     for _ in range(4):
         if edge:
-            ys, xs = np.nonzero(ctx.at_image_edge)
+            ys, xs = mask_coords(ctx.at_image_edge)
             i = int(rng.integers(ys.size))
             centre = (float(xs[i]), float(ys[i]))
         else:
@@ -461,7 +461,7 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
 def droplets(ctx: Context, blob: np.ndarray, count: int, size: float) -> np.ndarray:
     """``count`` small, slightly irregular droplets splashed a little beyond the blob, inside the region."""
     out = np.zeros(ctx.shape, bool)
-    ys, xs = np.nonzero(blob)
+    ys, xs = mask_coords(blob)
     if ys.size == 0 or count == 0:
         return out
     cy, cx = float(ys.mean()), float(xs.mean())
@@ -567,7 +567,7 @@ def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -
     reach = math.ceil(cutoff) + 2
     y0, x0 = max(0, y - reach), max(0, x - reach)
     box = (slice(y0, min(shape[0], y + bh + reach)), slice(x0, min(shape[1], x + bw + reach)))
-    zy, zx = np.nonzero(drawn[box])
+    zy, zx = mask_coords(drawn[box])
     zy, zx = zy + y0, zx + x0
     distance, labels = cv2.distanceTransformWithLabels(canvas[box], cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
     # arc position of every drawn curve pixel: that of the nearest sampled point of its own curve
@@ -583,7 +583,7 @@ def curve_band(shape: tuple[int, int], paths: list[np.ndarray], cutoff: float) -
         position[mine] = arc[near]
         point[mine] = start + near
         start += len(points)
-    ys, xs = np.nonzero(distance < cutoff + 1.5)
+    ys, xs = mask_coords(distance < cutoff + 1.5)
     nearest = labels[ys, xs] - 1
     ys, xs = ys + y0, xs + x0
     exact, side = curve_distance(ys, xs, paths, point[nearest])

@@ -16,7 +16,7 @@ from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import CUT_WORDS, FABRIC_WORDS, mentions
 from studio.engines.classic.photometry import luminance
 from studio.engines.classic.shading import Maps, light_weight
-from studio.imaging import blur, dilate
+from studio.imaging import blur, dilate, mask_coords
 
 #: Darkening of a hole's floor by its occlusion where the light is unknown (:attr:`Maps.hollow`).
 HOLLOW = 0.3
@@ -38,7 +38,7 @@ def openings(ctx: Context, rough: float, count: int) -> tuple[np.ndarray, float]
             room &= inside_distance(~out) > r + 0.4 * radius + 2.0
             if not room.any():
                 break
-        ys, xs = np.nonzero(room if room.any() else ctx.depth >= float(ctx.depth.max()))
+        ys, xs = mask_coords(room if room.any() else ctx.depth >= float(ctx.depth.max()))
         i = int(rng.integers(ys.size))
         box, field_ = patch_window(ctx, (float(xs[i]), float(ys[i])), (r, r * float(rng.uniform(0.8, 1.0))),
                                    float(rng.uniform(0, math.pi)), rough)
@@ -70,7 +70,7 @@ def threads(ctx: Context, opening: np.ndarray, radius: float) -> np.ndarray:
     """Broken thread ends: thin strands from the rim into the opening along the weave's two directions."""
     canvas = np.zeros(ctx.shape, np.uint8)
     ring = opening & ~cv2.erode(opening.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    ys, xs = np.nonzero(ring)
+    ys, xs = mask_coords(ring)
     if ys.size == 0:
         return canvas.astype(bool)
     cy, cx = float(ys.mean()), float(xs.mean())

@@ -11,7 +11,7 @@ from studio.engines.classic.geometry import inside_distance
 from studio.engines.classic.keywords import MATTE_WORDS, SMOOTH_WORDS, WATER_WORDS, mentions, prompt_colour
 from studio.engines.classic.photometry import from_lab
 from studio.engines.classic.shading import Maps
-from studio.imaging import blur
+from studio.imaging import blur, mask_coords
 
 #: Stain colours (RGB) when the prompt names none: tea/coffee brown, rust brown, grime, dried yellow.
 STAIN_COLOURS = ((120, 78, 40), (150, 85, 45), (70, 66, 60), (160, 140, 70))
@@ -40,7 +40,7 @@ def sheen(ctx: Context, blob: np.ndarray, film: np.ndarray, size: float, shine: 
     (worked where the film is)."""
     lx, ly = ctx.photo.light
     own = window(blob, 0)
-    ys, xs = np.nonzero(blob[own])
+    ys, xs = mask_coords(blob[own])
     ys, xs = ys + own[0].start, xs + own[1].start
     win = window(film, 0)
     along = (np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] * lx
