@@ -79,7 +79,7 @@ def inside_distance(mask: np.ndarray, open_border: bool = False) -> np.ndarray:
     x, y, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
     if not bw:
         return out
-    padded = np.pad(mask[y:y + bh, x:x + bw].astype(np.uint8), 1)
+    padded = cv2.copyMakeBorder(mask[y:y + bh, x:x + bw].astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     if open_border:  # it goes on across the array's own edges (not the box's)
         if y == 0:
             padded[0] = padded[1]
@@ -95,7 +95,7 @@ def inside_distance(mask: np.ndarray, open_border: bool = False) -> np.ndarray:
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """The mask with every region enclosed by it filled."""
-    padded = np.pad(mask.astype(np.uint8), 1)
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     flood = padded.copy()
     cv2.floodFill(flood, None, (0, 0), 1)
     return (padded | (1 - flood)).astype(bool)[1:-1, 1:-1]
