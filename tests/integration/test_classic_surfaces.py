@@ -15,7 +15,7 @@ from studio.engines.classic.inspection import (
 )
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
-from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma, to_lab
+from studio.engines.classic.photometry import fine_pass, luminance, robust_sigma, smooth_grey, to_lab
 from studio.engines.classic.shading import power, shading, soft_limit
 from studio.engines.classic.surfaces import COARSE_AREA, surface_units
 from studio.imaging import erode
@@ -83,6 +83,21 @@ def test_a_large_sketch_is_split_into_units_that_end_at_the_rim() -> None:
         on = np.bincount(truth[units == unit], minlength=3)
         wrong = (units == unit) & (truth != int(np.argmax(on)))
         assert np.abs(distance - radius)[wrong].max(initial=0.0) <= 0.5, f"unit {unit} reaches past the rim"
+
+
+def test_an_edge_between_two_tones_is_judged_on_the_finely_smoothed_luminance() -> None:
+    """Two tones meeting at a step blurred by 3.3 px are two surfaces; blurred by 4.5 px, a gradual
+    change of tone (one surface). The step's sharpness is read on the sigma-1 smoothing, whether made
+    here or given (the tones' own, wider smoothing would call the 3.3-px step gradual)."""
+    size = 240
+    region = np.zeros((size, size), np.uint8)
+    cv2.ellipse(region, (120, 120), (110, 100), 0, 0, 360, 1, -1)
+    region = region.astype(bool)
+    for blur_px, count in ((3.3, 2), (4.5, 1)):
+        step = np.where(np.arange(size)[None, :] < 120, 90.0, 150.0) * np.ones((size, 1))
+        grey = cv2.GaussianBlur(step.astype(np.float32), (0, 0), blur_px)
+        assert surface_units(grey, region).max() == count, blur_px
+        assert surface_units(grey, region, smooth_grey(grey)).max() == count, blur_px
 
 
 def test_geometric_defects_keep_their_visible_change_on_one_surface() -> None:

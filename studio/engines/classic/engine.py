@@ -149,7 +149,7 @@ def crop_box(request: SynthesisRequest) -> tuple[int, int, int, int]:
 def surroundings(shared: Shared) -> Photometry:
     """Noise, blur and light of the surface around the sketched region of the crop ``shared`` holds
     (measured once per request)."""
-    return measure(shared.crop, shared.grey, shared.region, ring(shared.region, 2, 8))
+    return measure(shared.crop, shared.grey, shared.region, ring(shared.region, 2, 8), shared.grey_smooth)
 
 
 def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference | None = None,

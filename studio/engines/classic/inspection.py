@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import ring
-from studio.engines.classic.photometry import fine_pass, largest_channel, luminance, robust_sigma
+from studio.engines.classic.photometry import fine_pass, largest_channel, luminance, robust_sigma, smooth_grey
 from studio.imaging import erode, slope_at
 
 #: A pixel whose largest channel moved more than this (grey levels) is visibly changed.
@@ -89,10 +89,10 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return luminance(image.astype(np.float32)).astype(np.float32)
 
 
-def busyness(grey: np.ndarray) -> np.ndarray:
-    """|detail| per pixel of a float32 luminance: its sigma-1 smoothing minus that one's sigma-2 blur
-    (what :func:`surround_texture` averages)."""
-    smooth = cv2.GaussianBlur(grey, (0, 0), 1.0)
+def busyness(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndarray:
+    """|detail| per pixel of a float32 luminance: its sigma-1 smoothing (``smooth``, when already made)
+    minus that one's sigma-2 blur (what :func:`surround_texture` averages)."""
+    smooth = smooth_grey(grey) if smooth is None else smooth
     return np.abs(smooth - cv2.GaussianBlur(smooth, (0, 0), 2.0))
 
 

@@ -100,10 +100,15 @@ def high_pass(grey: np.ndarray) -> np.ndarray:
     return grey - cv2.GaussianBlur(grey, (0, 0), 2.0)
 
 
-def fine_pass(grey: np.ndarray) -> np.ndarray:
+def smooth_grey(grey: np.ndarray) -> np.ndarray:
+    """``grey`` (float32) blurred by a sigma-1 Gaussian."""
+    return cv2.GaussianBlur(grey, (0, 0), 1.0)
+
+
+def fine_pass(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndarray:
     """The finest detail of ``grey`` (float32): grey minus a sigma-1 blur (a shading ramp a few px
-    wide mostly drops out; grain, fibres and noise stay)."""
-    return grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+    wide mostly drops out; grain, fibres and noise stay); ``smooth``: that blur, when already made."""
+    return grey - (smooth_grey(grey) if smooth is None else smooth)
 
 
 def residual_noise(grey: np.ndarray, where: np.ndarray, level: float, detail: np.ndarray | None = None) -> float:
@@ -157,10 +162,11 @@ def light_direction(grey: np.ndarray, where: np.ndarray) -> tuple[tuple[float, f
     return (mx / norm, my / norm), confidence
 
 
-def measure(crop: np.ndarray, grey: np.ndarray, region: np.ndarray, surround: np.ndarray) -> Photometry:
-    """Noise, blur and light of ``crop`` (float32 RGB; ``grey``: its float32 luminance) measured on the
-    ``surround`` of the region (on the rest of the crop when the surround is too thin, on the whole
-    crop when the region covers it)."""
+def measure(crop: np.ndarray, grey: np.ndarray, region: np.ndarray, surround: np.ndarray,
+            smooth: np.ndarray | None = None) -> Photometry:
+    """Noise, blur and light of ``crop`` (float32 RGB; ``grey``: its float32 luminance, ``smooth``: that
+    by :func:`smooth_grey`, when already made) measured on the ``surround`` of the region (on the rest
+    of the crop when the surround is too thin, on the whole crop when the region covers it)."""
     where = surround if np.count_nonzero(surround) >= 16 else ~region
     if np.count_nonzero(where) < 16:
         where = np.ones_like(region)
@@ -170,7 +176,7 @@ def measure(crop: np.ndarray, grey: np.ndarray, region: np.ndarray, surround: np
     around = np.abs(detail[where])
     return Photometry(noise=noise_sigma(grey, where, detail), blur=blur_sigma(grey, where), light=light,
                       light_confidence=confidence, monochrome=monochrome,
-                      texture=float(around.mean()), fine=robust_sigma(fine_pass(grey)[where]))
+                      texture=float(around.mean()), fine=robust_sigma(fine_pass(grey, smooth)[where]))
 
 
 def robust_sigma(values: np.ndarray) -> float:

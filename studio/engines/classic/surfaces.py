@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from studio.engines.classic.photometry import smooth_grey
 from studio.imaging import labels_in, median, slope_at
 
 #: Between-class share of the variance from which the smoothed tones count as two surfaces.
@@ -28,9 +29,10 @@ MIN_COVER = 0.6
 COARSE_AREA = 20_000
 
 
-def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
+def surface_units(grey: np.ndarray, region: np.ndarray, grey_smooth: np.ndarray | None = None) -> np.ndarray:
     """int32 unit index per pixel of a crop whose float32 luminance is ``grey`` (1..n inside
-    ``region``, 0 outside); ``n`` is 1 when the surroundings show one surface."""
+    ``region``, 0 outside; ``grey_smooth``: ``grey`` by :func:`~studio.engines.classic.photometry.smooth_grey`,
+    when already made); ``n`` is 1 when the surroundings show one surface."""
     units = region.astype(np.int32)
     area = int(region.sum())
     if area < 64:
@@ -54,7 +56,8 @@ def surface_units(grey: np.ndarray, region: np.ndarray) -> np.ndarray:
         return units
     # surfaces meet at an edge; a gradual change of tone (a highlight, shading) is one surface
     edge = (bright ^ cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)) & region
-    if not edge.any() or median(slope_at(cv2.GaussianBlur(grey, (0, 0), 1.0), edge)) < SHARP_EDGE * abs(step):
+    sharp = smooth_grey(grey) if grey_smooth is None else grey_smooth
+    if not edge.any() or median(slope_at(sharp, edge)) < SHARP_EDGE * abs(step):
         return units
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     bright = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)

@@ -14,7 +14,7 @@ from studio.engines.classic.geometry import Frame, inside_distance, region_frame
 from studio.engines.classic.inspection import OUTLINE_BAND, busyness
 from studio.engines.classic.measures import sobel
 from studio.engines.classic.noise import noise_patch
-from studio.engines.classic.photometry import Photometry, luminance, to_lab, to_ycc
+from studio.engines.classic.photometry import Photometry, luminance, smooth_grey, to_lab, to_ycc
 from studio.engines.classic.shading import Maps, Rendered, render
 from studio.engines.classic.surfaces import pick_unit, surface_units
 from studio.imaging import blur, dilate, erode, labels_in, mask_coords, pixels
@@ -74,10 +74,16 @@ class Shared:
         return luminance(self.crop).astype(np.float32)
 
     @crop_level
+    def grey_smooth(self) -> np.ndarray:
+        """The crop's luminance smoothed by a sigma-1 Gaussian (the photometry's finest detail, the
+        score's busyness and the surface units' edges all read it)."""
+        return smooth_grey(self.grey)
+
+    @crop_level
     def busy(self) -> np.ndarray:
         """The crop's :func:`~studio.engines.classic.inspection.busyness` (what a candidate's score
         reads its surround's texture from)."""
-        return busyness(self.grey)
+        return busyness(self.grey, self.grey_smooth)
 
     @crop_level
     def derivatives(self) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +186,7 @@ class Shared:
     @cached_property
     def units(self) -> np.ndarray:
         """The region's surface units (:func:`~studio.engines.classic.surfaces.surface_units`)."""
-        return surface_units(self.grey, self.region)
+        return surface_units(self.grey, self.region, self.grey_smooth)
 
     @cached_property
     def unit_areas(self) -> np.ndarray:
