@@ -30,18 +30,21 @@ from studio.ui.widgets import keyboard
 
 HEADER = "## AnomalyControl Studio"
 #: The tab's session id survives a reload (sessionStorage: one per tab), so its batch decisions stay its own and
-#: the queue it had open comes back; whether a queue was open (the candidate line) is noted as the page goes, so
-#: a queue the studio no longer has (restarted) is said to be gone. A details pane caught mid-update (a progress
-#: overlay's text before the line) leaves the last definite note as it was.
+#: the queue it had open comes back; whether a queue was open (the candidate line) is noted whenever the details
+#: change and as the page goes, so a queue the studio no longer has (restarted) is said to be gone. A details pane
+#: caught mid-update (a progress overlay's text before the line) leaves the last definite note as it was.
 SESSION_JS = """(engine, category, sid, queued) => {
   let kept = sessionStorage.getItem('studio-session');
   if (!kept) { kept = crypto.randomUUID().replaceAll('-', ''); sessionStorage.setItem('studio-session', kept); }
   const had = sessionStorage.getItem('studio-queue') || '';
-  window.addEventListener('pagehide', () => {  // only a definite view decides: a re-render in flight keeps the last
+  const note = () => {  // only a definite view decides: a re-render in flight keeps the last note
     const details = document.querySelector('#details');
     if (details?.querySelector('.no-queue')) sessionStorage.setItem('studio-queue', '');
     else if (/#\\d+ of \\d+/.test(details?.innerText || '')) sessionStorage.setItem('studio-queue', 'open');
-  });
+  };
+  const details = document.querySelector('#details');  // noted as it changes, and as the page goes
+  if (details) new MutationObserver(note).observe(details, {childList: true, subtree: true, characterData: true});
+  window.addEventListener('pagehide', note);
   return [engine, category, kept, had];
 }"""
 RESTORED = "Restored the review queue this tab had open before the reload: {left} undecided of {total}."
