@@ -74,7 +74,7 @@ class Rendered:
 
 
 def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
-            gloss: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+            gloss: float | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(diffuse factor, highlight) of ``height`` lit from ``light``: both relative to a flat surface
     (factor 1, highlight 0 where the height field is flat); no highlight (None) without ``gloss``."""
     gy, gx = np.gradient(height.astype(np.float32, copy=False))
@@ -83,7 +83,7 @@ def shading(height: np.ndarray, light: tuple[float, float], relief: float = 1.0,
     lx, ly = light[0] * math.sin(SLANT), light[1] * math.sin(SLANT)
     lz = math.cos(SLANT)
     diffuse = np.maximum((-gx * lx - gy * ly + lz) * inv, 0.0) / lz
-    if np.isscalar(gloss) and gloss == 0.0:
+    if gloss is None:
         return diffuse.astype(np.float32, copy=False), None
     hx, hy, hz = lx, ly, lz + 1.0
     hn = math.sqrt(hx * hx + hy * hy + hz * hz)
@@ -123,8 +123,7 @@ def render(crop: np.ndarray, base: np.ndarray, maps: Maps, photo: Photometry,
     if maps.height is not None:
         height = blur(maps.height, soft)
         sure = light_weight(photo.light_confidence)
-        diffuse, highlight = shading(height, photo.light, maps.relief * sure,
-                                     0.0 if maps.gloss is None else maps.gloss)
+        diffuse, highlight = shading(height, photo.light, maps.relief * sure, maps.gloss)
         if maps.hollow:  # a recess is darker the deeper it goes (occlusion), the more so the less the light is known
             sink = np.clip(-height, 0.0, None)
             diffuse = diffuse * (1.0 - maps.hollow * (1.0 - 0.6 * sure) * sink / max(float(sink.max()), 1e-3))
