@@ -34,6 +34,14 @@ def current(state: Session | None) -> CandidateRecord:
     return state.candidates[state.selected]
 
 
+def in_press_order(state: Session | None, press: str, decision: bool = True) -> None:
+    """Count ``press`` (the page's stamp of a click on a review button) in its tab's order; a ``decision``
+    pressed while an earlier press was still on its way is refused (:mod:`studio.ui.press_order`). Called
+    first, before anything else can refuse the press, so every press that arrives is counted."""
+    if state is not None:
+        state.presses.admit(press, decision)
+
+
 def pressed_on(state: Session | None, key: str) -> CandidateRecord:
     """The candidate under review when ``key`` (the id the page showed as the key was pressed) is its
     id; a press on a candidate no longer shown is refused, never applied to another one. An empty

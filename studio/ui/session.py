@@ -24,6 +24,7 @@ from studio.imaging import label_mask, load_image, load_mask
 from studio.review.labels import QueueLabels
 from studio.types import Candidate, SynthesisRequest, whole_number
 from studio.ui.files import write_png
+from studio.ui.press_order import PressOrder
 
 if TYPE_CHECKING:
     from studio.batch.review import ReviewJob
@@ -90,6 +91,8 @@ class Session:
     history: list[Decision] = field(default_factory=list)
     #: The labels pinned to the open queue (what ``A`` stores; changed only explicitly).
     labels: QueueLabels | None = None
+    #: The order of this tab's presses on the review buttons (decisions apply in the order pressed).
+    presses: PressOrder = field(default_factory=PressOrder)
 
 
 def new_session(temp_root: Path, sid: str = "") -> Session:

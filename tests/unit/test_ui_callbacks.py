@@ -22,6 +22,7 @@ from studio.ui.assets import Assets, NormalSample, ReferenceExample, load_assets
 from studio.ui.context import build_context
 from studio.ui.inputs import resolve_seed
 from studio.ui.page import Page
+from studio.ui.session import candidate_key
 from studio.ui.panels import review as rv
 from studio.ui.widgets import editor as ed
 from tests.helpers.samples import make_spec
@@ -234,6 +235,24 @@ def test_generate_review_by_decisions_auto_advance_and_undo(studio, sketched):
     assert "Rejected all 2" in message and queue.tally(state) == {"undecided": 0, "accepted": 1, "rejected": 3}
     *_, message = studio.review.reject(state, "image")
     assert "already" in message or "Rejected" in message
+
+
+def test_presses_take_effect_in_the_order_pressed_not_the_order_they_arrive(studio, sketched):
+    state = generate(studio, sketched, num=3)[0]
+    first, second = (candidate_key(state, r) for r in state.candidates[:2])
+    # R then A pressed on #1 within a few milliseconds; A's request reaches the server first
+    message = studio.review.accept(state, "stain", "metal_plate", "", "image", first, "tab0:2")[-1]
+    assert "still on its way" in message and queue.tally(state)["undecided"] == 3
+    message = studio.review.reject(state, "image", first, "tab0:1")[-1]
+    assert "Rejected **#1**" in message and len(studio.service.ctx.store) == 0
+    studio.review.accept(state, "stain", "metal_plate", "", "image", second, "tab0:3")
+    assert state.candidates[1].status == "accepted" and len(studio.service.ctx.store) == 1
+    # Z overtaking a → pressed before it: refused (the move still happens), then pressed again
+    assert "still on its way" in studio.review.undo(state, "image", "tab0:5")[-1]
+    assert "⚠️" not in studio.review.next(state, "image", "tab0:4")[-1]
+    assert state.candidates[1].status == "accepted" and len(studio.service.ctx.store) == 1
+    assert "Undid the decision on **#2**" in studio.review.undo(state, "image", "tab0:6")[-1]
+    assert len(studio.service.ctx.store) == 0 and state.candidates[0].status == "rejected"
 
 
 def test_views_and_best_first(studio, sketched):

@@ -22,7 +22,7 @@ from studio.review.hotkeys import key_map
 from studio.review.labels import QueueLabels, close_name, label_text, typed_labels
 from studio.ui.service import StudioService
 from studio.ui.widgets.feedback import keeps_work
-from studio.ui.widgets.keyboard import Hotkey, keys_help
+from studio.ui.widgets.keyboard import PRESS_CLASS, Hotkey, keys_help, press_stamp
 from studio.ui.widgets.selection import clicked
 from studio.ui.widgets.views import VIEWS, before_after, defect_box, strip_caption, strip_file, view_file
 
@@ -187,14 +187,17 @@ class ReviewPanel:
         self.details = gr.Markdown(EMPTY_DETAILS, elem_id="details")
         # the candidate shown: every decision carries it, so a key never lands on a candidate not yet seen
         self.shown_key = gr.Textbox("", visible="hidden", elem_id="shown-candidate")
+        # the press's number in the tab, written by the page as it is clicked: decisions apply in the order pressed
+        self.press = gr.Textbox("", visible="hidden", elem_id="press-stamp")
         # the decisions first: they stay on the 1440×900 screen (and fixed at the bottom of a phone's)
         with gr.Row(elem_id="decision-bar"):
-            self.accept_btn = gr.Button("Accept (A)", variant="primary", size="sm", elem_id="accept-btn")
-            self.reject_btn = gr.Button("Reject (R)", variant="stop", size="sm", elem_id="reject-btn")
-            self.undo_btn = gr.Button("Undo (Z)", size="sm", elem_id="undo-btn")
+            pressed = {"size": "sm", "elem_classes": [PRESS_CLASS]}
+            self.accept_btn = gr.Button("Accept (A)", variant="primary", elem_id="accept-btn", **pressed)
+            self.reject_btn = gr.Button("Reject (R)", variant="stop", elem_id="reject-btn", **pressed)
+            self.undo_btn = gr.Button("Undo (Z)", elem_id="undo-btn", **pressed)
         with gr.Row():
-            self.prev_btn = gr.Button("← prev", size="sm", elem_id="prev-btn")
-            self.next_btn = gr.Button("next →", size="sm", elem_id="next-btn")
+            self.prev_btn = gr.Button("← prev", elem_id="prev-btn", **pressed)
+            self.next_btn = gr.Button("next →", elem_id="next-btn", **pressed)
         self.message = gr.Markdown("", elem_id="message")
         self.will_store = gr.Markdown(will_store(category, defect_type), elem_id="will-store")
         with gr.Group():
@@ -224,17 +227,21 @@ class ReviewPanel:
         self.view.change(self.view_changed, queue_io, outputs, api_name="ui_view", **QUIET)
         self.best_first.change(self.order_changed, [self.session, self.best_first, self.view], outputs,
                                api_name="ui_best_first", **QUIET)
-        many = {**REVIEW, "trigger_mode": "multiple"}  # a key pressed during an update waits its turn
         self.strip.select(self.select_candidate, queue_io, moving, api_name="ui_select_candidate", **REVIEW)
-        self.prev_btn.click(self.previous, queue_io, moving, api_name="ui_step", **many)
-        self.next_btn.click(self.next, queue_io, moving, api_name="ui_step", **many)
-        keyed = [*queue_io, self.shown_key]
-        labelled = [self.session, *self.labels, self.view, self.shown_key]
-        self.accept_btn.click(self.accept, labelled, moving, api_name="ui_accept", **many)
-        self.undo_btn.click(self.undo, queue_io, moving, api_name="ui_undo", **many)
-        self.accept_all.click(self.accept_all_undecided, labelled[:-1], outputs, api_name="ui_accept_all", **REVIEW)
-        self.reject_btn.click(self.reject, keyed, moving, api_name="ui_reject", **many)
-        self.reject_all.click(self.reject_all_undecided, labelled[:-1], outputs, api_name="ui_reject_all", **REVIEW)
+        labelled = [self.session, *self.labels, self.view]
+
+        def on_press(button: gr.Button, fn: Callable, inputs: list[Any], api_name: str) -> None:
+            """A numbered button: its event carries the press's stamp (last input) and waits its turn."""
+            button.click(fn, [*inputs, self.press], moving, api_name=api_name, js=press_stamp(button.elem_id),
+                         trigger_mode="multiple", **REVIEW)
+
+        on_press(self.prev_btn, self.previous, queue_io, "ui_step")
+        on_press(self.next_btn, self.next, queue_io, "ui_step")
+        on_press(self.accept_btn, self.accept, [*labelled, self.shown_key], "ui_accept")
+        on_press(self.reject_btn, self.reject, [*queue_io, self.shown_key], "ui_reject")
+        on_press(self.undo_btn, self.undo, queue_io, "ui_undo")
+        self.accept_all.click(self.accept_all_undecided, labelled, outputs, api_name="ui_accept_all", **REVIEW)
+        self.reject_all.click(self.reject_all_undecided, labelled, outputs, api_name="ui_reject_all", **REVIEW)
         self.apply_btn.click(self.apply_labels, [self.session, *self.labels, self.view], outputs,
                              api_name="ui_apply_labels", **REVIEW).then(*self.will_store_event, **QUICK)
         for k, button in enumerate(self.type_buttons, 1):
@@ -314,15 +321,17 @@ class ReviewPanel:
         return self._moved(state, view, before)
 
     @keeps_work(BUNDLE + 5)
-    def previous(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+    def previous(self, state: ss.Session | None, view: str, press: str = "") -> tuple[Any, ...]:
         """←: the previous candidate in the queue's order."""
+        queue.in_press_order(state, press, decision=False)
         before = queue.shown_job(state)
         queue.step(state, -1)
         return self._moved(state, view, before)
 
     @keeps_work(BUNDLE + 5)
-    def next(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
+    def next(self, state: ss.Session | None, view: str, press: str = "") -> tuple[Any, ...]:
         """→: the next candidate in the queue's order."""
+        queue.in_press_order(state, press, decision=False)
         before = queue.shown_job(state)
         queue.step(state, 1)
         return self._moved(state, view, before)
@@ -339,9 +348,11 @@ class ReviewPanel:
 
     @keeps_work(BUNDLE + 5)
     def accept(self, state: ss.Session | None, defect_type: str, category: str, note: str,
-               view: str, key: str = "") -> tuple[Any, ...]:
-        """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown) with the
-        labels pinned to the queue (the fields only when no queue pinned any), then move to the next undecided."""
+               view: str, key: str = "", press: str = "") -> tuple[Any, ...]:
+        """A: accept the candidate ``key`` was pressed on (refused unless it is still the one shown, or if an
+        earlier press is still on its way) with the labels pinned to the queue (the fields only when no queue
+        pinned any), then move to the next undecided."""
+        queue.in_press_order(state, press)
         record = queue.pressed_on(state, key)
         labels = queue.pinned(state, record) or typed_labels(category, defect_type, note)
         sample_id, new = self.service.accept(state, record.index, labels.defect_type, labels.category, labels.note)
@@ -350,15 +361,18 @@ class ReviewPanel:
         return self._after_decision(state, view, done, record.job)
 
     @keeps_work(BUNDLE + 5)
-    def reject(self, state: ss.Session | None, view: str, key: str = "") -> tuple[Any, ...]:
-        """R: reject the candidate ``key`` was pressed on (if still shown), then move to the next undecided."""
+    def reject(self, state: ss.Session | None, view: str, key: str = "", press: str = "") -> tuple[Any, ...]:
+        """R: reject the candidate ``key`` was pressed on (if still shown, and pressed in order), then move to the
+        next undecided."""
+        queue.in_press_order(state, press)
         record = queue.pressed_on(state, key)
         self.service.reject(state, record.index)
         return self._after_decision(state, view, f"Rejected **#{record.index + 1}**.", record.job)
 
     @keeps_work(BUNDLE + 5)
-    def undo(self, state: ss.Session | None, view: str) -> tuple[Any, ...]:
-        """Z: undo the last decision and put that candidate under review again."""
+    def undo(self, state: ss.Session | None, view: str, press: str = "") -> tuple[Any, ...]:
+        """Z: undo the last decision (if pressed in order) and put that candidate under review again."""
+        queue.in_press_order(state, press)
         before = queue.shown_job(state)
         record = self.service.undo(state)
         return self._moved(state, view, before, f"Undid the decision on **#{record.index + 1}**: undecided again.")

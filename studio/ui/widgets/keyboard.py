@@ -68,6 +68,17 @@ _SCRIPT = """
     if (action && (action[1] ? cycle(action[0]) : click(action[0]))) e.preventDefault();
   }, true);
 
+  // each click on a review button (a key clicks it too) is numbered as it happens; its event carries the number
+  // (press_stamp), so the server applies decisions in the order pressed (studio.ui.press_order)
+  const pageLoad = Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+  let presses = 0;
+  const stamps = {};
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest('.%PRESS%');
+    if (button) (stamps[button.id] = stamps[button.id] || []).push(pageLoad + ':' + (++presses));
+  }, true);
+  window.studioStamp = (id, inputs) => [...inputs.slice(0, -1), (stamps[id] || []).shift() || ''];
+
   // on a phone the viewer is a screen away: after Generate or a decision bring the candidate into view
   document.addEventListener('click', (e) => {
     const decided = e.target.closest && e.target.closest('#accept-btn, #reject-btn, #undo-btn, #generate-btn');
@@ -136,8 +147,19 @@ _SCRIPT = """
 """
 
 
+#: The class of the buttons whose clicks are numbered (wire their events with :func:`press_stamp`).
+PRESS_CLASS = "press"
+
+
+def press_stamp(elem_id: str) -> str:
+    """The ``js=`` of the click event of button ``elem_id`` (of class :data:`PRESS_CLASS`): the event's last input
+    becomes the click's stamp, ``<page load>:<press number>`` (:mod:`studio.ui.press_order`)."""
+    return f"(...inputs) => window.studioStamp ? window.studioStamp({elem_id!r}, inputs) : inputs"
+
+
 def head_html(hotkeys: tuple[Hotkey, ...]) -> str:
     """What ``launch(head=...)`` adds to the page: this script with ``hotkeys`` and the CSS outside the app's content."""
     table = {key: [h.target.replace("{key}", key), h.cycles] for h in hotkeys for key in h.keys}
     outer = base64.b64encode(OUTER_CSS.encode()).decode()  # Gradio rewrites anything in <head> that looks like CSS
-    return _SCRIPT.replace("%KEYS%", json.dumps(table)).replace("%OUTER_CSS%", outer)
+    return (_SCRIPT.replace("%KEYS%", json.dumps(table)).replace("%OUTER_CSS%", outer)
+            .replace("%PRESS%", PRESS_CLASS))
