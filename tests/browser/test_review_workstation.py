@@ -322,6 +322,31 @@ def test_a_reload_restores_the_open_queue_or_says_it_is_gone(review_app, page):
     assert "No candidates" in page.locator("#details").inner_text()
 
 
+#: From the next page load on, the batch list's load event reaches the server 1.5 s late (after the page's own).
+DELAY_BATCH_LIST = """(() => {
+  const send = window.fetch;
+  window.fetch = (url, options) => {
+    const listing = window.gradio_config?.dependencies?.find((d) => d.api_name === 'ui_review_jobs');
+    if (!listing || !String(url).includes('/queue/join') || JSON.parse(options?.body || '{}').fn_index !== listing.id) {
+      return send(url, options);
+    }
+    return new Promise((go) => setTimeout(go, 1500)).then(() => send(url, options));
+  };
+})()"""
+
+
+def test_the_note_on_the_queue_after_a_reload_stays_when_the_batch_list_comes_later(review_app, browser):
+    context, page = open_page(browser, review_app.url)
+    generate(page, 2)
+    context.add_init_script(DELAY_BATCH_LIST)
+    page.reload()
+    wait_text(page, "#message", "Restored the review queue")
+    page.locator("#batch-tab-button").click()
+    page.wait_for_function("document.querySelector('#batch-progress')?.textContent.trim()")  # the list came
+    assert "Restored the review queue" in page.locator("#message").inner_text()
+    context.close()
+
+
 def test_a_page_without_a_queue_notes_none_as_it_goes(page):
     # a stale note (a queue an earlier page of this tab had open) is cleared when the page goes showing none,
     # so a studio that does not know the session will not say a queue is gone

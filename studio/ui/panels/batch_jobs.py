@@ -65,14 +65,16 @@ class BatchJobsPanel:
                         **UI).then(*review.will_store_event, **QUIET)
 
     @keeps_work(3)
-    def list_jobs(self, current: str | None = None) -> tuple[Any, str, str]:
-        """The batches of the data folder as dropdown choices (keeping the chosen one) and its jobs' progress."""
+    def list_jobs(self, current: str | None = None) -> tuple[Any, str, Any]:
+        """The batches of the data folder as dropdown choices (keeping the chosen one) and its jobs' progress; the
+        message line is left alone (at page load it holds the note on the queue the tab had open, written by the
+        page's own load event, which may finish first)."""
         batches = self.service.batches()
         keys = [b.batch for b in batches]
         value = current if current in keys else (keys[0] if keys else None)
         chosen = next((b for b in batches if b.batch == value), None)
         return (gr.update(choices=[batch_choice(b) for b in batches], value=value,
-                          label=f"Batches ({len(batches)})"), jobs_progress(chosen), "")
+                          label=f"Batches ({len(batches)})"), jobs_progress(chosen), gr.skip())
 
     @keeps_work(BUNDLE + 5)
     def open_job(self, state: ss.Session | None, batch: str | None, view: str) -> tuple[Any, ...]:
