@@ -1,8 +1,8 @@
 """The labels a review queue stores, and the check that keeps free-text categories from splitting.
 
-:class:`QueueLabels` are captured once, when a queue opens (:func:`pin_labels`), and every accept of
-that queue stores exactly them; changing them is :func:`studio.review.queue.relabel_remaining`,
-never a side effect of a text field.
+:class:`QueueLabels` are captured once, when a queue opens (the fields as typed, :func:`typed_labels`;
+an accept refuses empty ones), and every accept of that queue stores exactly them; changing them is
+:func:`studio.ui.review_queue.relabel_undecided`, never a side effect of a text field.
 
 :func:`close_name` finds an existing name a new one is probably a typo of: the same after case and
 ``_``/``-``/space are ignored, or one edit (insert, delete, substitute) apart. The page asks before
@@ -10,7 +10,6 @@ it creates such a category.
 
 API::
 
-    pin_labels(category, defect_type, note="") -> QueueLabels      # InputError when one is empty
     typed_labels(category, defect_type, note="") -> QueueLabels    # as typed (empty allowed)
     close_name(name, existing) -> str | None                       # the existing name it is close to
 """
@@ -48,17 +47,6 @@ def label_text(value: Any, what: str) -> str:
     if len(text) > LABEL_MAX:
         raise InputError(f"The {what} is {len(text)} characters long; keep it under {LABEL_MAX}.")
     return text
-
-
-def pin_labels(category: Any, defect_type: Any, note: Any = "") -> QueueLabels:
-    """The labels a queue opens with; an empty category or defect type is refused (nothing is opened)."""
-    cat = label_text(category, "category")
-    defect = label_text(defect_type, "defect type")
-    if not cat:
-        raise InputError("Type the product's category (or pick one) before opening the queue.")
-    if not defect:
-        raise InputError("Choose a defect type (or press 1–9) before opening the queue.")
-    return QueueLabels(cat, defect, clean_text(note if isinstance(note, str) or note is None else str(note), "note"))
 
 
 def typed_labels(category: Any, defect_type: Any, note: Any = "") -> QueueLabels:

@@ -7,7 +7,7 @@ import pytest
 
 from studio.errors import InputError
 from studio.review.hotkeys import HOTKEYS_FILE, key_map, pin_key, type_for_key
-from studio.review.labels import QueueLabels, close_name, pin_labels
+from studio.review.labels import QueueLabels, close_name, typed_labels
 
 CATEGORIES = ["oak_board", "metal_disc", "bottle"]
 
@@ -21,14 +21,11 @@ def test_a_new_category_close_to_an_existing_one_is_found(typed, close):
     assert close_name(typed, CATEGORIES) == close
 
 
-def test_pinned_labels_are_cleaned_and_required():
-    assert pin_labels("  oak_board ", "crack\x00", None) == QueueLabels("oak_board", "crack", "")
-    with pytest.raises(InputError, match="category"):
-        pin_labels("", "crack")
-    with pytest.raises(InputError, match="defect type"):
-        pin_labels("oak_board", "  ")
+def test_typed_labels_are_cleaned_and_bounded():
+    assert typed_labels("  oak_board ", "crack\x00", None) == QueueLabels("oak_board", "crack", "")
+    assert typed_labels("", "") == QueueLabels("", "", "")  # empty is allowed here: an accept refuses it
     with pytest.raises(InputError, match="keep it under"):
-        pin_labels("x" * 500, "crack")
+        typed_labels("x" * 500, "crack")
 
 
 def test_the_key_map_does_not_move_when_new_types_enter_the_store(tmp_path):
