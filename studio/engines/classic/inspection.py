@@ -22,6 +22,10 @@ OUTLINE_BAND = 2
 #: Depth (px) inside a hole's or chip's label from which its floor begins: the outer px are the rim,
 #: the wall's shading ramp and the photo's blur across the opening's edge, not the floor.
 FLOOR_INSET = 4
+#: A revealed floor passes for new material seen by the same camera when its fine detail is this share of the
+#: surround's, and its detail correlates with the host's own pattern there by at most ``FLOOR_CORRELATION``.
+FLOOR_DETAIL = (0.6, 1.5)
+FLOOR_CORRELATION = 0.3
 
 
 def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -83,6 +87,13 @@ def floor_figures(before: np.ndarray, after: np.ndarray, label: np.ndarray,
     a, b = old[floor] - old[floor].mean(), new[floor] - new[floor].mean()
     corr = float((a * b).sum() / max(float(np.sqrt((a * a).sum() * (b * b).sum())), 1e-6))
     return robust_sigma(new[floor]) / max(level, 1e-3), corr
+
+
+def floor_fits(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray) -> bool:
+    """Whether the floor a hole or chip reveals (if any, :func:`floor_figures`) is as grainy as the surround
+    and does not repeat the host's pattern."""
+    figures = floor_figures(before, after, label, region)
+    return figures is None or (FLOOR_DETAIL[0] <= figures[0] <= FLOOR_DETAIL[1] and figures[1] <= FLOOR_CORRELATION)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

@@ -45,8 +45,10 @@ ALBEDO_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 SOAKING_FAMILIES = ("stain", "oil", "discoloration", "contamination")
 #: The families that change the surface's shape: each sits on one surface unit and ends at its edges.
 GEOMETRIC_FAMILIES = ("scratch", "crack", "hole", "dent", "missing")
+#: The families that open the surface and reveal a floor of new material under it.
+FLOOR_FAMILIES = ("hole", "missing")
 #: The families drawn as lines a px or two wide (their blurred fringe fades rather than being labelled).
 LINE_FAMILIES = ("scratch", "crack")
 
-__all__ = ["ALBEDO_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context",
+__all__ = ["ALBEDO_FAMILIES", "FLOOR_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context",
            "Shared", "support_box"]
