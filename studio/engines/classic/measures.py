@@ -65,10 +65,17 @@ def texture_correlation(original: np.ndarray, output: np.ndarray, label: np.ndar
     return float((ha * hb).sum() / max(float(np.sqrt((ha * ha).sum() * (hb * hb).sum())), 1e-6))
 
 
+#: The mean |x| of a normal texture per unit of its robust spread (1.4826 × median |x|): sqrt(2 / pi) × 1.4826.
+MEAN_ABS_PER_MEDIAN = 0.7979 * 1.4826
+
+
 def texture_level(image: np.ndarray, where: np.ndarray) -> float:
-    """Mean absolute high-pass (grey levels) of ``image`` over ``where``: how textured the surface is."""
+    """How textured the surface over ``where`` is: the mean absolute high-pass (grey levels) a texture of the
+    same robust spread would have, the median |high-pass| scaled, so a few strong edges there (a joint, a
+    rim, a hole's edge) do not make a smooth surface count as textured."""
     grey = _grey(image)
-    return float(np.abs(grey - blur(grey, 2.0))[where].mean())
+    values = np.abs(grey - blur(grey, 2.0))[where]
+    return float(np.median(values)) * MEAN_ABS_PER_MEDIAN if values.size else 0.0
 
 
 def change_variation(original: np.ndarray, output: np.ndarray, label: np.ndarray) -> float:
