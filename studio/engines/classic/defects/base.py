@@ -519,9 +519,33 @@ def cavity(ctx: Context, opening: np.ndarray, wall: float, depth: np.ndarray) ->
     return weight, side.astype(np.float32)
 
 
+#: A line keeps its first draw when this share of its points lies on its host region; else it is drawn again,
+#: up to ``CURVE_DRAWS`` times, and the draw lying most on the region is kept (a curved unit, such as a wavy
+#: band of wood grain, leaves a straight frame's line mostly outside, clipped to a nick).
+CURVE_INSIDE = 0.75
+CURVE_DRAWS = 4
+
+
 def smooth_curve(ctx: Context, bend: float, n: int = 48) -> np.ndarray:
     """A smooth random curve across the region along its major axis: (n, 2) image points, offset,
-    bent and tilted by the seed, its ends at a seeded fraction of the region's length."""
+    bent and tilted by the seed, its ends at a seeded fraction of the region's length; drawn again when
+    most of it would leave the region (``CURVE_INSIDE``)."""
+    best: tuple[float, np.ndarray] | None = None
+    h, w = ctx.shape
+    for _ in range(CURVE_DRAWS):
+        curve = _curve(ctx, bend, n)
+        xs = np.clip(np.rint(curve[:, 0]).astype(np.int64), 0, w - 1)
+        ys = np.clip(np.rint(curve[:, 1]).astype(np.int64), 0, h - 1)
+        share = float(ctx.region[ys, xs].mean())
+        if best is None or share > best[0]:
+            best = (share, curve)
+        if share >= CURVE_INSIDE:
+            break
+    return best[1]
+
+
+def _curve(ctx: Context, bend: float, n: int) -> np.ndarray:
+    """One draw of :func:`smooth_curve`."""
     rng, frame = ctx.rng, ctx.frame
     lo, hi = sorted(rng.uniform(-1.0, 1.0, 2))
     lo, hi = min(lo, -0.35), max(hi, 0.35)
