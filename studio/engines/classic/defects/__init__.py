@@ -50,5 +50,5 @@ FLOOR_FAMILIES = ("hole", "missing")
 #: The families drawn as lines a px or two wide (their blurred fringe fades rather than being labelled).
 LINE_FAMILIES = ("scratch", "crack")
 
-__all__ = ["ALBEDO_FAMILIES", "FLOOR_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY", "Context",
-           "Shared", "support_box"]
+__all__ = ["ALBEDO_FAMILIES", "FLOOR_FAMILIES", "GEOMETRIC_FAMILIES", "LINE_FAMILIES", "SOAKING_FAMILIES", "REGISTRY",
+           "Context", "Shared", "support_box"]
