@@ -495,3 +495,18 @@ def test_the_highlight_power_is_numpys_within_float_rounding() -> None:
     assert np.allclose(diffuse, 1.0, atol=1e-6) and np.allclose(highlight, 0.0, atol=1e-6)
     assert shading(np.zeros((8, 9), np.float32), (0.6, -0.8))[1] is None
 
+
+
+def test_a_plain_discoloration_draws_a_heat_tint_only_on_a_neutral_metal_like_surface() -> None:
+    """Blue and violet temper colours are bare metal's: "a discoloration" on wood-coloured stock never takes
+    them, on a neutral grey it may."""
+    rng = np.random.default_rng(9)
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[60:130, 50:140] = True
+    kinds = {}
+    for name, colour in (("wood", (200, 160, 110)), ("steel", (150, 151, 153))):
+        image = np.clip(np.array(colour, np.float32) + rng.normal(0, 3, (SIZE, SIZE, 1)), 0, 255).astype(np.uint8)
+        cands = ENGINE.generate(SynthesisRequest.create(image, mask, "a discoloration", num=16, seed=2))
+        kinds[name] = {c.metadata["generator_params"]["kind"] for c in cands}
+    assert "heat tint" not in kinds["wood"] and len(kinds["wood"]) >= 3, kinds
+    assert "heat tint" in kinds["steel"], kinds

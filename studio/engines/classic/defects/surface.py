@@ -10,7 +10,7 @@ from studio.engines.classic.defects.base import (
 from studio.engines.classic.keywords import prompt_colour
 from studio.engines.classic.photometry import fine_pass, from_lab, luminance, robust_sigma, to_lab
 from studio.engines.classic.shading import Maps
-from studio.imaging import blur
+from studio.imaging import blur, pixels
 
 #: Rust palette from fresh orange through brown to dark brown (RGB).
 RUST_PALETTE = np.array([[200, 108, 42], [150, 74, 32], [74, 38, 20]], np.float32)
@@ -150,8 +150,8 @@ def contamination(ctx: Context) -> Maps:
 
 
 def discoloration(ctx: Context) -> Maps:
-    """A soft-edged change of colour or brightness (yellowing, bleaching, heat tint, darkening, or the
-    prompt's colour), uneven inside."""
+    """A soft-edged change of colour or brightness (yellowing, bleaching, darkening, browning, a heat tint on
+    a neutral, metal-like surface only, or the prompt's colour), uneven inside."""
     rng = ctx.rng
     size = float(np.sqrt(ctx.region.sum()))
     blob, lift = organic_patch(ctx, (0.35, 0.75), float(rng.uniform(0.2, 0.4)), (0.5, 1.0))
@@ -170,6 +170,9 @@ def discoloration(ctx: Context) -> Maps:
         kind, factor = named[0], np.clip(np.array(named[1], np.float32) / 160.0, 0.25, 1.5)
     else:
         kind = list(TINTS)[int(rng.integers(len(TINTS)))]
+        if kind == "heat tint" and neutral_chroma(ctx) > TEMPER_CHROMA:  # temper colours are bare metal's
+            others = [k for k in TINTS if k != kind]
+            kind = others[int(rng.integers(len(others)))]
         factor = np.array(TINTS[kind], np.float32)
     if ctx.photo.monochrome:  # no colour to show: the tint reads by its lightness alone
         factor = np.full(3, grey_tint(float(luminance(factor))), np.float32)
@@ -179,6 +182,18 @@ def discoloration(ctx: Context) -> Maps:
     win = (slice(y0, y1), slice(x0, x1))
     albedo[win] = lab_tint(ctx.base[win], ctx.shared.lab[win], weight[win], factor, bleach=kind == "bleaching")
     return Maps(albedo=albedo)
+
+
+#: Median Lab chroma of the region up to which a surface may be bare metal, the only one a heat tint (blue
+#: and violet temper colours) is drawn on unasked: a brushed disc is 2.7, wood, a printed board, a weave or a
+#: glazed cup 20-37.
+TEMPER_CHROMA = 8.0
+
+
+def neutral_chroma(ctx: Context) -> float:
+    """The median Lab chroma of the surface over the region (0 on a greyscale photo)."""
+    ab = pixels(ctx.shared.lab, ctx.region)[:, 1:]
+    return float(np.median(np.hypot(ab[:, 0], ab[:, 1]))) if ab.size else 0.0
 
 
 #: On a greyscale photo the least lightness change of a tint (a yellowing that barely moves a grey's
