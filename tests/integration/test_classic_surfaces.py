@@ -460,6 +460,49 @@ def test_scratches_on_brushed_metal_are_one_sided_hairlines() -> None:
         assert not cand.metadata["generator_params"]["brushed"]
 
 
+def turned_plate() -> np.ndarray:
+    """A turned metal plate: fine concentric grooves around a centre off the image (each small window
+    sees them nearly straight, the whole crop sees every direction), lit from one side."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:SIZE, :SIZE].astype(np.float32)
+    radius = np.hypot(xx + 40, yy - SIZE / 2)
+    grooves = 9 * np.sin(radius * 2 * np.pi / 3.2) + cv2.GaussianBlur(rng.normal(0, 8, (SIZE, SIZE)), (0, 0), 0.6)
+    grey = np.clip(150 + 0.3 * (xx - SIZE / 2) + grooves + rng.normal(0, 2, (SIZE, SIZE)), 0, 255)
+    return np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+
+
+def test_scratches_on_a_turned_plate_are_hairlines_though_its_grooves_turn() -> None:
+    """A turned plate's grooves run every way across a sketch's crop but one way in each small window:
+    it counts as brushed, and a scratch there is a one-sided hairline (>= 90% of its visible change one
+    sign), not a shaded groove's embossed bright/dark pair."""
+    plate = turned_plate()
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (110, 96), (60, 22), -35, 0, 360, 1, -1)
+    for cand in generate(plate, mask.astype(bool), "a scratch", num=4):
+        assert cand.metadata["generator_params"]["brushed"]
+        signed = (cand.image.astype(np.float32) - plate).mean(axis=2)[change(plate, cand.image) > VISIBLE]
+        assert signed.size >= 10
+        assert max((signed > 0).mean(), (signed < 0).mean()) >= 0.9, "an embossed bright/dark pair"
+
+
+def test_a_hairline_on_a_dark_soft_photo_is_drawn_visibly_not_replaced_by_a_plain_mark() -> None:
+    """On a dark, softly focused brushed surface in a thin sketch, a px-wide hairline would be washed out
+    by the camera's blur: it is drawn wider and deeper draws strengthen it, so no candidate falls back
+    to the flat plain mark and each one's change is visible."""
+    rng = np.random.default_rng(3)
+    streaks = cv2.GaussianBlur(rng.normal(0, 80, (SIZE, SIZE)), (0, 0), sigmaX=9.0, sigmaY=0.6)
+    red = cv2.GaussianBlur(np.clip(70 + streaks + rng.normal(0, 1.5, (SIZE, SIZE)), 0, 255), (0, 0), 1.6)
+    image = np.stack([red, red * 0.3, red * 0.2], axis=2).astype(np.uint8)
+    for thickness in (5, 6):
+        mask = np.zeros((SIZE, SIZE), np.uint8)
+        cv2.ellipse(mask, (96, 96), (40, thickness), 0, 0, 360, 1, -1)
+        for cand in generate(image, mask.astype(bool), "a long scratch", num=8):
+            assert cand.metadata["generator_params"]["brushed"]
+            assert cand.metadata["photometry"]["blur_sigma"] > 1.0
+            assert not cand.metadata.get("plain_mark"), "a plain mark instead of the scratch"
+            assert (change(image, cand.image) > VISIBLE).sum() >= 15, "a hairline the camera's blur washed out"
+
+
 def test_a_bent_pin_swings_sideways_and_is_not_a_dent() -> None:
     """"a bent pin" bends the pin (family ``bend``): its centreline moves sideways by >= 3 px somewhere,
     it keeps its area (within 15%) and its colour (nothing is painted), and nothing changes outside

@@ -57,6 +57,8 @@ MAX_GAIN = 1.5
 #: Draws of a procedural defect before the most visible one is kept, and each draw's intensity.
 DRAWS = 3
 DRAW_INTENSITY = (1.0, 1.25, 1.5)
+#: The families whose albedo change a deeper draw strengthens too (stains soak in deeper, lines cut deeper).
+DEEPENING_FAMILIES = SOAKING_FAMILIES + LINE_FAMILIES
 #: The score of a plain mark (nothing of the drawn defect showed, so the sketch's middle was darkened
 #: or lightened flat): an inspector takes that lens for a sticker, so it sorts below every drawn defect.
 PLAIN_MARK_SCORE = -5.0
@@ -177,7 +179,7 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
         best = None
         for draw in range(DRAWS):  # a defect too faint to see (or a floor that looks wrong) is drawn again
             ctx = procedural_context(request.prompt, generator, shared, photo, rng)
-            maps = intensify(REGISTRY[generator](ctx), DRAW_INTENSITY[draw], generator in SOAKING_FAMILIES)
+            maps = intensify(REGISTRY[generator](ctx), DRAW_INTENSITY[draw], generator in DEEPENING_FAMILIES)
             if generator in SOAKING_FAMILIES:
                 maps = soak(maps, shared, ctx, rng)
             rendered = ctx.render(maps)
@@ -233,8 +235,8 @@ def procedural_context(prompt: str, generator: str, shared: Shared, photo: Photo
 
 def intensify(maps: Maps, factor: float, albedo: bool) -> Maps:
     """``maps`` with their change ``factor`` times as strong: deeper relief, more gloss and, with
-    ``albedo`` (a stain soaking in deeper), a darker or more saturated albedo; the cover and the
-    painted material stay."""
+    ``albedo`` (a stain soaking in deeper, a line cut deeper: a hairline is an albedo change only),
+    a darker or more saturated albedo; the cover and the painted material stay."""
     if factor == 1.0:
         return maps
     if maps.height is not None:

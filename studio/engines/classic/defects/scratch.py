@@ -1,8 +1,8 @@
 """Scratches: smooth random grooves with varying width and depth, occasional interruptions, a thin
 highlight on the wall facing the light and a faint burr beside them. On a brushed surface (its
-texture running one way) they are hairlines about a px wide, with no burr, and one-sided: only one
-wall of the groove catches or loses the light, so they read as a single bright or dark line, not an
-embossed pair."""
+finest texture running one way in each small window: brushed or turned metal, wood grain) they are
+hairlines about a px wide (wider on a soft photo), with no burr, and one-sided: only one wall of the
+groove catches or loses the light, so they read as a single bright or dark line, not an embossed pair."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +14,12 @@ from studio.imaging import pixels
 
 
 #: Texture coherence (:attr:`Shared.brushing`) from which a surface counts as brushed.
-BRUSHED = 0.55
+BRUSHED = 0.6
+#: How much more a hairline's reflectance departs from the surface's than a groove's (a px-wide line,
+#: blurred by the camera, must be this much stronger to show as clearly, without a faint fringe).
+HAIRLINE_CONTRAST = 1.6
+#: Darkest a dark hairline gets (a share of the surface's brightness).
+LEAST_EXPOSED = 0.25
 
 
 def along(rng: np.random.Generator, position: np.ndarray, knots: int, spread: float) -> np.ndarray:
@@ -39,8 +44,8 @@ def scratch(ctx: Context) -> Maps:
         mine = band.path == k
         position = band.position[mine]
         width = float(rng.uniform(0.6, 1.0 if half < 4 else 1.8)) * along(rng, position, 6, 0.45)
-        if brushed:  # a hairline a px wide
-            width = np.clip(width, 1.3, 1.7)
+        if brushed:  # a hairline a px wide, wider on a soft photo (its blur would wash a px-wide one out)
+            width = np.clip(width, 1.3, 1.7) * max(1.0, ctx.photo.blur)
         taper = np.clip(np.sin(np.pi * position) * 3.0, 0.0, 1.0)
         gaps = along(rng, position, int(rng.integers(4, 12)), 1.0) > float(rng.uniform(0.1, 0.45))
         depth = float(rng.uniform(0.6, 1.6)) * along(rng, position, 5, 0.5) * taper * gaps
@@ -48,7 +53,7 @@ def scratch(ctx: Context) -> Maps:
         profile = np.clip(1.0 - x * x, 0.0, 1.0)
         burr = 0.25 * np.exp(-((x - 1.8) ** 2) * 2.0)  # the material pushed up beside the groove
         if brushed:  # a hairline: one wall only, no burr
-            profile = np.clip(1.0 - x, 0.0, 1.0) * (band.side[mine] * side >= 0)
+            profile = np.clip(1.5 - x, 0.0, 1.0) * (band.side[mine] * side >= 0)  # full for half its width
             burr = 0.0
         height[mine] = (burr - profile) * depth
         groove[mine] = profile * (depth > 0)
@@ -61,6 +66,8 @@ def scratch(ctx: Context) -> Maps:
         exposed = float(rng.uniform(0.45, 0.7))
     else:
         exposed = float(rng.choice([rng.uniform(0.5, 0.75), rng.uniform(1.1, 1.3)]))
+    if brushed:  # a hairline is all wall: it catches (or loses) more light than a groove's floor
+        exposed = max(1.0 + (exposed - 1.0) * HAIRLINE_CONTRAST, LEAST_EXPOSED)
     # a bright groove stays below saturation (a clipped highlight would lose the sensor noise)
     level = float(pixels(ctx.base, ctx.region).max()) if ctx.region.any() else 128.0
     exposed = min(exposed, max(1.0, 225.0 / max(level, 1.0)))
