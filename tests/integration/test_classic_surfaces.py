@@ -12,7 +12,7 @@ from studio.engines.classic import ClassicEngine
 from studio.engines.classic import engine as classic_engine
 from studio.engines.classic.defects import GEOMETRIC_FAMILIES
 from studio.engines.classic.inspection import (
-    VISIBLE, change, floor_figures, label_parts, one_surface_share, outline_share, unchanged_share,
+    STAND_OUT, VISIBLE, change, floor_figures, label_parts, one_surface_share, outline_share, unchanged_share,
 )
 from studio.engines.classic.keywords import EXAMPLE_PROMPTS
 from studio.engines.classic.measures import iou
@@ -501,6 +501,45 @@ def test_a_hairline_on_a_dark_soft_photo_is_drawn_visibly_not_replaced_by_a_plai
             assert cand.metadata["photometry"]["blur_sigma"] > 1.0
             assert not cand.metadata.get("plain_mark"), "a plain mark instead of the scratch"
             assert (change(image, cand.image) > VISIBLE).sum() >= 15, "a hairline the camera's blur washed out"
+
+
+def test_on_a_busy_surface_defects_are_drawn_again_until_they_stand_out_from_it() -> None:
+    """On a busy, stony texture a defect whose mean change is under ``STAND_OUT`` times the texture around
+    it is lost in it: it is drawn again deeper, so >= 75% of candidates over every family stand out (62% when
+    only a 14-level change was asked for)."""
+    rng = np.random.default_rng(11)
+    stones = (cv2.GaussianBlur(rng.normal(0, 90, (SIZE, SIZE)), (0, 0), 1.3)
+              + cv2.GaussianBlur(rng.normal(0, 40, (SIZE, SIZE)), (0, 0), 3.0))
+    image = np.repeat(np.clip(128 + stones, 0, 255)[..., None], 3, axis=2).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (50, 24), 15, 0, 360, 1, -1)
+    standing = []
+    for family in sorted(EXAMPLE_PROMPTS):
+        for cand in generate(image, mask.astype(bool), EXAMPLE_PROMPTS[family], num=4):
+            score = cand.metadata["score"]
+            standing.append(score["visibility"] >= STAND_OUT * score["surround_texture"])
+    assert np.mean(standing) >= 0.75, f"only {np.mean(standing):.0%} stand out from the stones"
+
+
+def test_a_stain_drawn_again_to_stand_out_soaks_in_deeper_where_it_lay(monkeypatch) -> None:
+    """A stain drawn again because it did not stand out keeps its shape and place and gets darker (a new
+    place for every draw let two large patches in one sketch overlap by chance across photos)."""
+    image, _ = coin_on_cloth()
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[60:130, 60:110] = True  # on the disc
+    (first,) = generate(image, mask, "a coffee stain", num=1)
+    assert first.metadata["draw"] == 0
+    calls = []
+
+    def not_at_first(*args, **kwargs) -> bool:
+        calls.append(args)
+        return len(calls) > 1
+    monkeypatch.setattr(classic_engine, "stands_out", not_at_first)
+    (deeper,) = generate(image, mask, "a coffee stain", num=1)
+    assert deeper.metadata["draw"] == 1
+    assert iou(first.mask, deeper.mask) >= 0.8, "drawn again somewhere else"
+    both = (first.mask > 0) & (deeper.mask > 0)
+    assert change(image, deeper.image)[both].mean() > change(image, first.image)[both].mean()
 
 
 def test_a_bent_pin_swings_sideways_and_is_not_a_dent() -> None:

@@ -11,9 +11,12 @@ image; the surroundings' photometry is measured once per request. Guarantees, fo
   own footprint, and lies inside the region grown by :func:`grow_radius`;
 - a procedural defect leaves the sketch's outermost 2.5 px untouched (its outline never shows);
 - a faint change is strengthened by at most ``MAX_GAIN``; one still under ``MIN_VISIBLE`` (mean |Δ|
-  over the label) is drawn again, up to ``DRAWS`` times, and so is a hole or chip whose floor is not as
-  grainy as the surround or repeats the host's pattern (:func:`.inspection.floor_fits`); the first draw
-  that passes both, else the most visible one, is kept; when
+  over the label) or, but for a line, not standing out from the texture around it
+  (:func:`.inspection.stands_out`: on gravel or grass a patch changed by 14 levels is lost in the
+  stones' own) is drawn again deeper, up to ``DRAWS`` times, and so is a
+  hole or chip whose floor is not as grainy as the surround or repeats the host's pattern
+  (:func:`.inspection.floor_fits`); the first draw that passes both, else the most visible one, is
+  kept; when
   nothing showed at all, the sketch's middle is marked plainly, flagged (``plain_mark``) and scored
   ``PLAIN_MARK_SCORE``, below every drawn defect;
 - the output has the input's size; the same inputs and seed give byte-identical pixels, and the
@@ -30,7 +33,7 @@ from studio.engines.classic.defects import (
     FLOOR_FAMILIES, GEOMETRIC_FAMILIES, LINE_FAMILIES, REGISTRY, SOAKING_FAMILIES, Context, Shared, support_box,
 )
 from studio.engines.classic.geometry import fill_holes, ring
-from studio.engines.classic.inspection import SCORE_METHOD, floor_fits, inspection_score
+from studio.engines.classic.inspection import SCORE_METHOD, floor_fits, inspection_score, stands_out
 from studio.engines.classic.keywords import family_note, pick_generator
 from studio.engines.classic.shading import Maps, Rendered
 from studio.engines.classic.measures import seam_ratio
@@ -177,7 +180,10 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
     else:
         generator, word = pick_generator(request.prompt)
         best = None
+        start = rng.bit_generator.state
         for draw in range(DRAWS):  # a defect too faint to see (or a floor that looks wrong) is drawn again
+            if generator in SOAKING_FAMILIES:  # a stain soaks in deeper where it lies: same shape, stronger
+                rng.bit_generator.state = start
             ctx = procedural_context(request.prompt, generator, shared, photo, rng)
             maps = intensify(REGISTRY[generator](ctx), DRAW_INTENSITY[draw], generator in DEEPENING_FAMILIES)
             if generator in SOAKING_FAMILIES:
@@ -188,7 +194,10 @@ def synthesise(request: SynthesisRequest, seed: int, prepared: PreparedReference
             # a plain mark (nothing of the defect showed) counts as nothing seen: the next draw goes deeper
             strength = 0.0 if plain else change_strength(crop, out_crop, label_crop > 0)
             fits = generator not in FLOOR_FAMILIES or floor_fits(crop, out_crop, label_crop, region)
-            rank = (strength >= MIN_VISIBLE and fits, strength)
+            # a line is followed by the eye through texture that would swallow a patch of its contrast
+            seen = strength >= MIN_VISIBLE and (generator in LINE_FAMILIES
+                                                or stands_out(crop, out_crop, label_crop, shared.busy))
+            rank = (seen and fits, strength)
             if best is None or rank > best[0]:
                 best = (rank, out_crop, label_crop, gain, plain, ctx.params, draw)
             if rank[0]:
