@@ -13,7 +13,8 @@ judged again (``"round": 3``), the 12 rusts on greyscale photos (a grainy crust)
 9 scratches and cracks drawn again to lie on their host unit in ``"round": 6`` (two verdicts changed: a
 scratch on a gravel stone now shows, one on the cup's rim fell back to a plain mark), 2 short scratches
 on brick drawn as hairlines in ``"round": 7`` (now specks), the 45 drawn again to stand out from busy
-surfaces in ``"round": 8`` (3 now pass), and the candidates whose pixels moved since without a new round
+surfaces in ``"round": 8`` (3 now pass), the 47 area defects drawn shorter in long, thin sketches in
+``"round": 9`` (1 now fails), and the candidates whose pixels moved since without a new round
 were looked at again, verdicts unchanged.
 The candidates are regenerated here with the same engine, and the AUROC of
 ``metadata["score"]["value"]`` against the verdicts is printed (target >= 0.75), with each score

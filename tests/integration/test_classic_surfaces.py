@@ -542,6 +542,26 @@ def test_a_stain_drawn_again_to_stand_out_soaks_in_deeper_where_it_lay(monkeypat
     assert change(image, deeper.image)[both].mean() > change(image, first.image)[both].mean()
 
 
+@pytest.mark.parametrize("family", ["stain", "oil", "rust", "contamination", "discoloration", "dent", "burn", "missing"])
+def test_in_a_long_thin_sketch_an_area_defect_is_a_spot_not_a_spindle_of_its_shape(family: str) -> None:
+    """A sketch 12 times as long as it is wide holds a stain, film, crust, dent, burn or chip somewhere along
+    it: the label's main part is in the median candidate at most ~3 times as long as it is wide (second
+    moments), not a spindle drawn in the sketch's own shape (medians 4.4-8.3 before)."""
+    rng = np.random.default_rng(2)
+    grey = np.clip(150 + cv2.GaussianBlur(rng.normal(0, 6, (SIZE, SIZE)), (0, 0), 0.8), 0, 255)
+    image = np.stack([grey, grey * 0.97, grey * 0.92], axis=2).astype(np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.ellipse(mask, (96, 96), (84, 7), 25, 0, 360, 1, -1)
+    ratios = []
+    for cand in generate(image, mask.astype(bool), EXAMPLE_PROMPTS[family], num=4):
+        count, parts, stats, _ = cv2.connectedComponentsWithStats((cand.mask > 0).astype(np.uint8))
+        main = parts == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        ys, xs = np.nonzero(main)
+        spread = np.linalg.eigvalsh(np.cov(np.stack([xs, ys]).astype(np.float64)))
+        ratios.append(float(np.sqrt(spread[1] / max(spread[0], 1e-6))))
+    assert np.median(ratios) <= 3.2, f"{family}: spindles in the sketch's shape {np.round(ratios, 1)}"
+
+
 def test_a_bent_pin_swings_sideways_and_is_not_a_dent() -> None:
     """"a bent pin" bends the pin (family ``bend``): its centreline moves sideways by >= 3 px somewhere,
     it keeps its area (within 15%) and its colour (nothing is painted), and nothing changes outside

@@ -28,6 +28,9 @@ BASE_SIGMA = 2.0
 #: 1 + d (UPTAKE - DETAIL_SHARE) times the surface's (a little more in its pores, however faint or
 #: strong the texture: normalised per its own spread, the faint grooves of a turned plate became stripes).
 UPTAKE = 1.0
+#: Longest an organic patch (a stain, a film, a crust, a dent) is per its width: a long, thin sketch
+#: holds a spot somewhere along it rather than a spindle of its own shape.
+PATCH_ELONGATION = 2.2
 #: Gaussian sigma (px) of the windows in which :attr:`Shared.brushing` reads the texture's direction.
 BRUSH_WINDOW = 3.0
 
@@ -428,6 +431,7 @@ def organic_patch(ctx: Context, extent: tuple[float, float], rough: float,
     rng, frame = ctx.rng, ctx.frame
     a = frame.a * float(rng.uniform(*extent))
     b = min(a * float(rng.uniform(*aspect)), frame.b * float(rng.uniform(0.55, 0.95)))
+    a = min(a, PATCH_ELONGATION * b)  # a spot in a long, thin sketch, not a spindle in its shape
     elongation = frame.b / frame.a
     angle = frame.angle + float(rng.uniform(-1.0, 1.0)) * np.pi / 2 * elongation**2
     edge = at_edge and bool(ctx.at_image_edge.any())
