@@ -10,6 +10,7 @@ import pytest
 
 from studio.engines.classic import ClassicEngine
 from studio.engines.classic import engine as classic_engine
+from studio.engines.classic import inspection as classic_inspection
 from studio.engines.classic.defects import GEOMETRIC_FAMILIES
 from studio.engines.classic.inspection import (
     STAND_OUT, VISIBLE, change, floor_figures, label_parts, one_surface_share, outline_share, unchanged_share,
@@ -268,6 +269,20 @@ def test_a_floor_that_does_not_fit_is_drawn_again(monkeypatch) -> None:
     generate(image, mask, "a long scratch", num=2)
     assert checked == []
 
+
+def test_a_floor_whose_grain_reads_noisier_than_the_surround_is_drawn_again(monkeypatch) -> None:
+    """A hole whose floor reads noisier than the surface around it (noise ratio outside ±35%: on gravel a
+    grain as strong as the stones' edges did) is drawn again, and the draw that matches is kept."""
+    image, mask = striped_plate()
+    read = []
+
+    def noisy_first(after: np.ndarray, label: np.ndarray) -> float:
+        read.append(label.copy())
+        return 1.6 if len(read) == 1 else 1.0
+    monkeypatch.setattr(classic_inspection, "noise_ratio", noisy_first)
+    (cand,) = generate(image, mask, "a hole", num=1)
+    assert len(read) == 2 and cand.metadata["draw"] == 1
+    assert np.count_nonzero(read[1]) == np.count_nonzero(cand.mask), "the second draw (read on its crop) is the one kept"
 
 def test_reference_transplants_vary_with_the_seed_on_a_long_sketch() -> None:
     """A round reference anomaly on a long, narrow sketch over a plain grey surface: for each of four

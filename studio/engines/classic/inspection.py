@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from studio.engines.classic.geometry import ring
+from studio.engines.classic.measures import noise_ratio
 from studio.engines.classic.photometry import fine_pass, largest_channel, luminance, robust_sigma, smooth_grey
 from studio.imaging import erode, slope_at
 
@@ -26,6 +27,8 @@ FLOOR_INSET = 4
 #: surround's, and its detail correlates with the host's own pattern there by at most ``FLOOR_CORRELATION``.
 FLOOR_DETAIL = (0.6, 1.5)
 FLOOR_CORRELATION = 0.3
+#: The noise inside a floor's label per the ring's around it a hole or chip must keep (within ±35%).
+NOISE_MATCH = (0.65, 1.35)
 
 
 def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -90,10 +93,15 @@ def floor_figures(before: np.ndarray, after: np.ndarray, label: np.ndarray,
 
 
 def floor_fits(before: np.ndarray, after: np.ndarray, label: np.ndarray, region: np.ndarray) -> bool:
-    """Whether the floor a hole or chip reveals (if any, :func:`floor_figures`) is as grainy as the surround
-    and does not repeat the host's pattern."""
+    """Whether the floor a hole or chip reveals (if any, :func:`floor_figures`) is as grainy as the surround,
+    does not repeat the host's pattern, and its grain reads as no noisier or cleaner than the surround's
+    (:func:`~.measures.noise_ratio` within ``NOISE_MATCH``: on gravel, grain as strong as the stones' edges
+    read as a noisy floor)."""
     figures = floor_figures(before, after, label, region)
-    return figures is None or (FLOOR_DETAIL[0] <= figures[0] <= FLOOR_DETAIL[1] and figures[1] <= FLOOR_CORRELATION)
+    if figures is None:
+        return True
+    return (FLOOR_DETAIL[0] <= figures[0] <= FLOOR_DETAIL[1] and figures[1] <= FLOOR_CORRELATION
+            and NOISE_MATCH[0] <= noise_ratio(after, label) <= NOISE_MATCH[1])
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
