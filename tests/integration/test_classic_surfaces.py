@@ -557,7 +557,8 @@ def test_a_stain_drawn_again_to_stand_out_soaks_in_deeper_where_it_lay(monkeypat
     assert change(image, deeper.image)[both].mean() > change(image, first.image)[both].mean()
 
 
-@pytest.mark.parametrize("family", ["stain", "oil", "rust", "contamination", "discoloration", "dent", "burn", "missing"])
+@pytest.mark.parametrize("family", ["stain", "oil", "rust", "contamination", "discoloration", "dent", "burn",
+                                    "missing"])
 def test_in_a_long_thin_sketch_an_area_defect_is_a_spot_not_a_spindle_of_its_shape(family: str) -> None:
     """A sketch 12 times as long as it is wide holds a stain, film, crust, dent, burn or chip somewhere along
     it: the label's main part is in the median candidate at most ~3 times as long as it is wide (second

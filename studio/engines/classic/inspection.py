@@ -12,7 +12,7 @@ import numpy as np
 from studio.engines.classic.geometry import ring
 from studio.engines.classic.measures import noise_ratio
 from studio.engines.classic.photometry import fine_pass, largest_channel, luminance, robust_sigma, smooth_grey
-from studio.imaging import erode, slope_at
+from studio.imaging import erode, mask_bbox, slope_at
 
 #: A pixel whose largest channel moved more than this (grey levels) is visibly changed.
 VISIBLE = 12
@@ -29,6 +29,9 @@ FLOOR_DETAIL = (0.6, 1.5)
 FLOOR_CORRELATION = 0.3
 #: The noise inside a floor's label per the ring's around it a hole or chip must keep (within ±35%).
 NOISE_MATCH = (0.65, 1.35)
+#: Px around a label that :func:`~.measures.noise_ratio` reads (its 8-px ring, the high-pass blur's and the
+#: bilateral filter's radii): cut to that, it gives the same figure as on the whole crop.
+NOISE_REACH = 20
 
 
 def change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -100,8 +103,12 @@ def floor_fits(before: np.ndarray, after: np.ndarray, label: np.ndarray, region:
     figures = floor_figures(before, after, label, region)
     if figures is None:
         return True
-    return (FLOOR_DETAIL[0] <= figures[0] <= FLOOR_DETAIL[1] and figures[1] <= FLOOR_CORRELATION
-            and NOISE_MATCH[0] <= noise_ratio(after, label) <= NOISE_MATCH[1])
+    if not (FLOOR_DETAIL[0] <= figures[0] <= FLOOR_DETAIL[1] and figures[1] <= FLOOR_CORRELATION):
+        return False
+    # read on the label's box and the reach of the ring and the estimator's filters (the same figure)
+    x0, y0, x1, y1 = mask_bbox(label, NOISE_REACH)
+    win = (slice(y0, y1), slice(x0, x1))
+    return NOISE_MATCH[0] <= noise_ratio(after[win], label[win]) <= NOISE_MATCH[1]
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -125,7 +132,6 @@ def surround_texture(before: np.ndarray, label: np.ndarray, busy: np.ndarray | N
     return float((busyness(_grey(before)) if busy is None else busy)[around].mean())
 
 
-
 #: How many times the texture around it (:func:`surround_texture`) a defect's mean change must be to stand
 #: out from the surface at a glance (on gravel or grass a change of 14 levels is lost in the stones' own).
 STAND_OUT = 4.0
@@ -133,11 +139,17 @@ STAND_OUT = 4.0
 
 def stands_out(before: np.ndarray, after: np.ndarray, label: np.ndarray, busy: np.ndarray | None = None) -> bool:
     """Whether the change's mean (largest channel, over the label) is ``STAND_OUT`` times the surround's
-    texture or more (``busy``: :func:`busyness` of ``before``, when already made)."""
-    lab = label > 0
-    if not lab.any():
+    texture or more (``busy``: :func:`busyness` of ``before``, when already made); read on the label's
+    box and the surround's 7 px."""
+    if not label.any():
         return False
-    return float(change(before, after)[lab].mean()) >= STAND_OUT * surround_texture(before, label, busy)
+    busy = busyness(_grey(before)) if busy is None else busy
+    x0, y0, x1, y1 = mask_bbox(label, 8)
+    win = (slice(y0, y1), slice(x0, x1))
+    lab = label[win] > 0
+    texture = surround_texture(before[win], lab, busy[win])
+    return float(change(before[win], after[win])[lab].mean()) >= STAND_OUT * texture
+
 
 def edge_definition(before: np.ndarray, after: np.ndarray, label: np.ndarray,
                     moved: np.ndarray | None = None) -> float:
